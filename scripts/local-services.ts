@@ -108,8 +108,11 @@ export async function startFerretDb(opts: StartOptions): Promise<LocalService> {
   };
 }
 
-export async function ensureMongo(env: NodeJS.ProcessEnv, opts: StartOptions): Promise<LocalService> {
+export async function ensureMongo(env: NodeJS.ProcessEnv, opts: StartOptions & { reuseIfListening?: boolean }): Promise<LocalService> {
   if (env.MONGODB_URI) return { url: env.MONGODB_URI, description: 'MONGODB_URI from the environment' };
+  if (opts.reuseIfListening && opts.port && (await portAnswers('127.0.0.1', opts.port))) {
+    return { url: `mongodb://127.0.0.1:${opts.port}/`, description: `the server already listening on 127.0.0.1:${opts.port} (started by an earlier run)` };
+  }
   if (onPath('mongod')) {
     const port = opts.port ?? (await freePort());
     mkdirSync(opts.dataDir, { recursive: true });

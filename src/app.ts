@@ -1,0 +1,41 @@
+import express, { type Express } from 'express';
+import type { Config } from './config';
+import type { Logger } from './lib/logger';
+import { requestId } from './middleware/request-id';
+import { httpLogger } from './middleware/http-logger';
+import { errorHandler, notFound } from './middleware/error-handler';
+import { healthRoutes } from './routes/health.routes';
+import type { HealthCheckService } from './services/HealthCheckService';
+
+/** Everything the HTTP layer needs, built by the composition root (src/container.ts) or a test. */
+export interface AppDeps {
+  config: Config;
+  logger: Logger;
+  health: HealthCheckService;
+}
+
+/**
+ * Builds the Express app from its dependencies. It does not listen: src/server.ts does,
+ * and tests drive it with supertest. The middleware order is the request path described
+ * in docs/ARCHITECTURE.md.
+ */
+export function createApp(deps: AppDeps): Express {
+  const { config, logger } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  // Responses are per-user and mostly no-store; weak ETags would only cost hashing.
+  app.set('etag', false);
+  app.set('trust proxy', config.http.trustProxy);
+  app.set('query parser', 'extended');
+
+  app.use(requestId());
+  app.use(httpLogger(logger));
+
+  app.use('/health', healthRoutes(deps.health));
+
+  app.use(express.json({ limit: config.http.bodyLimit, strict: true, type: 'application/json' }));
+
+  app.use(notFound());
+  app.use(errorHandler(logger));
+  return app;
+}

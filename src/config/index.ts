@@ -1,0 +1,194 @@
+import { createHash } from 'node:crypto';
+import { envSchema, type Env } from './schema';
+
+export { envSchema, type Env };
+
+export interface KeyMaterial {
+  id: string;
+  key: Buffer;
+}
+
+export interface Config {
+  env: Env['NODE_ENV'];
+  isProduction: boolean;
+  http: {
+    host: string;
+    port: number;
+    trustProxy: number | string[] | false;
+    bodyLimit: string;
+    shutdownTimeoutMs: number;
+  };
+  log: { level: Env['LOG_LEVEL'] };
+  mongodb: {
+    uri: string;
+    minPoolSize: number;
+    maxPoolSize: number;
+    serverSelectionTimeoutMS: number;
+    socketTimeoutMS: number;
+    heartbeatFrequencyMS: number;
+    syncIndexesOnBoot: boolean;
+  };
+  redis: { url: string | undefined; keyPrefix: string };
+  health: { timeoutMs: number };
+  cors: { origins: string[] };
+  jwt: { secret: Buffer };
+  encryption: { keys: KeyMaterial[]; activeKeyId: string; blindIndexKey: Buffer };
+  /** Names of insecure development defaults in use (logged at boot; refused in production). */
+  devDefaultsUsed: string[];
+}
+
+/** Thrown with one line per problem; the server prints them and exits 1. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super('Invalid configuration:\n' + problems.map((p) => '  - ' + p).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+const MIN_SECRET_BYTES = 32;
+const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
+
+/** Deterministic, clearly insecure values so development processes (and PM2 siblings) agree. Never used in production. */
+function devSecret(name: string): Buffer {
+  return createHash('sha256').update('erp-backend insecure development default: ' + name).digest();
+}
+
+function decodeBase64(value: string): Buffer | undefined {
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(value)) return undefined;
+  return Buffer.from(value.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+}
+
+function parseKeyring(raw: string, problems: string[]): KeyMaterial[] {
+  const keys: KeyMaterial[] = [];
+  for (const entry of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const sep = entry.indexOf(':');
+    const id = sep > 0 ? entry.slice(0, sep) : '';
+    const key = sep > 0 ? decodeBase64(entry.slice(sep + 1)) : undefined;
+    if (!KEY_ID.test(id)) {
+      problems.push(`ENCRYPTION_KEYS: entry ${keys.length + 1} must look like <id>:<base64 key> with an id of 1-32 [A-Za-z0-9_-]`);
+    } else if (!key || key.length !== 32) {
+      problems.push(`ENCRYPTION_KEYS: key "${id}" must decode from base64 to exactly 32 bytes (got ${key?.length ?? 0})`);
+    } else if (keys.some((k) => k.id === id)) {
+      problems.push(`ENCRYPTION_KEYS: key id "${id}" appears twice`);
+    } else {
+      keys.push({ id, key });
+    }
+  }
+  return keys;
+}
+
+function parseTrustProxy(raw: string, problems: string[]): number | string[] | false {
+  const v = raw.trim();
+  if (v === 'true') {
+    problems.push("TRUST_PROXY: 'true' trusts any X-Forwarded-For a client sends; set the proxy hop count (e.g. 1) or its addresses");
+    return false;
+  }
+  if (v === 'false' || v === '') return false;
+  if (/^\d+$/.test(v)) return Number(v);
+  return v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/**
+ * Parses the environment once into a frozen, typed Config. Only this module reads
+ * process.env. Throws ConfigError listing every problem (not just the first).
+ */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  }
+  const env = parsed.data;
+  const isProduction = env.NODE_ENV === 'production';
+  const problems: string[] = [];
+  const devDefaultsUsed: string[] = [];
+
+  const requireInProduction = (name: keyof Env, value: unknown, why: string): void => {
+    if (isProduction && (value === undefined || value === '')) problems.push(`${name}: required in production (${why})`);
+  };
+  requireInProduction('MONGODB_URI', env.MONGODB_URI, 'no local database is assumed');
+  requireInProduction('REDIS_URL', env.REDIS_URL, 'rate limits, sessions and lockouts must be shared by all processes');
+  requireInProduction('JWT_SECRET', env.JWT_SECRET, 'access tokens must be signed with a secret only you know');
+  requireInProduction('ENCRYPTION_KEYS', env.ENCRYPTION_KEYS, 'personal data is encrypted at rest');
+  requireInProduction('BLIND_INDEX_KEY', env.BLIND_INDEX_KEY, 'encrypted fields are looked up by HMAC');
+
+  let jwtSecret: Buffer;
+  if (env.JWT_SECRET !== undefined) {
+    jwtSecret = Buffer.from(env.JWT_SECRET, 'utf8');
+    if (jwtSecret.length < MIN_SECRET_BYTES) problems.push(`JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes (got ${jwtSecret.length})`);
+  } else {
+    jwtSecret = devSecret('JWT_SECRET');
+    devDefaultsUsed.push('JWT_SECRET');
+  }
+
+  let keys: KeyMaterial[];
+  if (env.ENCRYPTION_KEYS !== undefined) {
+    keys = parseKeyring(env.ENCRYPTION_KEYS, problems);
+    if (keys.length === 0 && !problems.some((p) => p.startsWith('ENCRYPTION_KEYS'))) problems.push('ENCRYPTION_KEYS: no keys given');
+  } else {
+    keys = [{ id: 'dev1', key: devSecret('ENCRYPTION_KEYS') }];
+    devDefaultsUsed.push('ENCRYPTION_KEYS');
+  }
+  const activeKeyId = env.ENCRYPTION_ACTIVE_KEY_ID ?? keys[keys.length - 1]?.id ?? '';
+  if (keys.length > 0 && !keys.some((k) => k.id === activeKeyId)) {
+    problems.push(`ENCRYPTION_ACTIVE_KEY_ID: "${activeKeyId}" is not one of the ENCRYPTION_KEYS ids`);
+  }
+
+  let blindIndexKey: Buffer;
+  if (env.BLIND_INDEX_KEY !== undefined) {
+    const decoded = decodeBase64(env.BLIND_INDEX_KEY);
+    blindIndexKey = decoded ?? Buffer.alloc(0);
+    if (!decoded || decoded.length < MIN_SECRET_BYTES) {
+      problems.push(`BLIND_INDEX_KEY: must be base64 of at least ${MIN_SECRET_BYTES} bytes (got ${decoded?.length ?? 0})`);
+    }
+  } else {
+    blindIndexKey = devSecret('BLIND_INDEX_KEY');
+    devDefaultsUsed.push('BLIND_INDEX_KEY');
+  }
+
+  const trustProxy = parseTrustProxy(env.TRUST_PROXY, problems);
+  if (env.MONGODB_MIN_POOL_SIZE > env.MONGODB_MAX_POOL_SIZE) {
+    problems.push('MONGODB_MIN_POOL_SIZE: must not exceed MONGODB_MAX_POOL_SIZE');
+  }
+  if (isProduction && env.CORS_ORIGINS.some((o) => o === '*' || o === 'null')) {
+    problems.push("CORS_ORIGINS: '*' and 'null' are not allowed; list exact origins");
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const config: Config = {
+    env: env.NODE_ENV,
+    isProduction,
+    http: {
+      host: env.HOST,
+      port: env.PORT,
+      trustProxy,
+      bodyLimit: env.BODY_LIMIT,
+      shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    },
+    log: { level: env.LOG_LEVEL },
+    mongodb: {
+      uri: env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/erp',
+      minPoolSize: env.MONGODB_MIN_POOL_SIZE,
+      maxPoolSize: env.MONGODB_MAX_POOL_SIZE,
+      serverSelectionTimeoutMS: env.MONGODB_SERVER_SELECTION_TIMEOUT_MS,
+      socketTimeoutMS: env.MONGODB_SOCKET_TIMEOUT_MS,
+      heartbeatFrequencyMS: env.MONGODB_HEARTBEAT_FREQUENCY_MS,
+      syncIndexesOnBoot: env.MONGODB_SYNC_INDEXES_ON_BOOT,
+    },
+    redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
+    health: { timeoutMs: env.HEALTH_CHECK_TIMEOUT_MS },
+    cors: { origins: env.CORS_ORIGINS },
+    jwt: { secret: jwtSecret },
+    encryption: { keys, activeKeyId, blindIndexKey },
+    devDefaultsUsed,
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(obj: T): T {
+  if (obj && typeof obj === 'object' && !Buffer.isBuffer(obj)) {
+    for (const v of Object.values(obj)) deepFreeze(v);
+    Object.freeze(obj);
+  }
+  return obj;
+}

@@ -1,0 +1,86 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable the service reads, in one zod object. Each key's
+ * `.describe()` text is its documentation: scripts/gen-env-example.ts writes
+ * .env.example from this file, so the two cannot drift.
+ */
+
+const bool = (def: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(def ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
+
+const list = (def: string) =>
+  z
+    .string()
+    .default(def)
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0),
+    );
+
+/** Empty strings in a .env file mean "unset". */
+const optionalString = () =>
+  z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+export const envSchema = z.object({
+  // --- server
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development').describe('Runtime mode; production refuses insecure defaults.'),
+  HOST: z.string().min(1).default('127.0.0.1').describe('Interface the HTTP server binds to.'),
+  PORT: int(3000, 0, 65535).describe('TCP port of the HTTP server.'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level.'),
+  SHUTDOWN_TIMEOUT_MS: int(10_000, 100, 600_000).describe('Graceful shutdown: forced exit after this many ms of draining.'),
+  TRUST_PROXY: z
+    .string()
+    .default('loopback')
+    .describe("Express 'trust proxy': hop count of the reverse proxy (e.g. 1) or comma-separated addresses/subnets/keywords (loopback, uniquelocal); 'true' is refused."),
+  BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i).default('100kb').describe('Largest accepted JSON body; larger bodies get 413.'),
+
+  // --- MongoDB
+  MONGODB_URI: optionalString()
+    .refine((v) => v === undefined || /^mongodb(\+srv)?:\/\//.test(v), 'must be a mongodb:// or mongodb+srv:// URI')
+    .describe('MongoDB connection string with database name and replica-set options (required in production).'),
+  MONGODB_MIN_POOL_SIZE: int(5, 0, 1000).describe('Connections the driver pool keeps open.'),
+  MONGODB_MAX_POOL_SIZE: int(10, 1, 1000).describe('Upper bound of the driver pool.'),
+  MONGODB_SERVER_SELECTION_TIMEOUT_MS: int(5_000, 100, 120_000).describe('How long an operation waits for a usable server.'),
+  MONGODB_SOCKET_TIMEOUT_MS: int(45_000, 1_000, 600_000).describe('Socket inactivity timeout.'),
+  MONGODB_HEARTBEAT_FREQUENCY_MS: int(10_000, 500, 120_000).describe('Server monitoring heartbeat interval.'),
+  MONGODB_SYNC_INDEXES_ON_BOOT: bool(true).describe('Create missing indexes at boot (autoIndex is off in production); if false run `npm run db:sync-indexes` on deploy.'),
+
+  // --- Redis
+  REDIS_URL: optionalString()
+    .refine((v) => v === undefined || /^rediss?:\/\//.test(v), 'must be a redis:// or rediss:// URL')
+    .describe('Redis URL (required in production). Unset in development/test: an in-process fallback is used.'),
+  REDIS_KEY_PREFIX: z.string().default('erp:').describe('Prefix of every key this service writes in Redis.'),
+
+  // --- health
+  HEALTH_CHECK_TIMEOUT_MS: int(2_000, 50, 60_000).describe('Time each readiness probe (MongoDB ping, Redis ping) may take.'),
+
+  // --- security
+  CORS_ORIGINS: list('').describe('Comma-separated exact origins of the ERP frontends allowed to call the API cross-origin.'),
+  JWT_SECRET: optionalString().describe('HS256 secret for access tokens, at least 32 bytes (required in production).'),
+  ENCRYPTION_KEYS: optionalString().describe('Field-encryption keyring: comma-separated id:base64key pairs, each key exactly 32 bytes (required in production).'),
+  ENCRYPTION_ACTIVE_KEY_ID: optionalString().describe('Keyring id that encrypts new data; defaults to the last key listed.'),
+  BLIND_INDEX_KEY: optionalString().describe('base64 HMAC-SHA256 key (>= 32 bytes) for blind indexes of encrypted fields (required in production).'),
+});
+
+export type Env = z.output<typeof envSchema>;
+
+/** Example values for .env.example where the default alone would not show the format. */
+export const ENV_EXAMPLES: Partial<Record<keyof Env, string>> = {
+  MONGODB_URI: 'mongodb://127.0.0.1:27017/erp?retryWrites=true&w=majority',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  CORS_ORIGINS: 'https://erp.example.com,https://admin.erp.example.com',
+  JWT_SECRET: '',
+  ENCRYPTION_KEYS: '',
+  BLIND_INDEX_KEY: '',
+};

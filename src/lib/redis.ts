@@ -1,0 +1,53 @@
+import Redis, { type RedisOptions } from 'ioredis';
+import type { Logger } from './logger';
+
+export type RedisClient = Redis;
+
+export interface RedisFactoryOptions {
+  url: string | undefined;
+  /** Allow the in-process fallback when url is unset (development and test only). */
+  allowInProcessFallback: boolean;
+  logger: Logger;
+}
+
+/** Reconnect with capped exponential backoff plus jitter, so a Redis restart is not met by a thundering herd. */
+export function reconnectDelay(attempt: number): number {
+  const base = Math.min(100 * 2 ** Math.min(attempt, 10), 5_000);
+  return Math.round(base / 2 + Math.random() * (base / 2));
+}
+
+/**
+ * The one Redis client of the process. Without REDIS_URL (development/test only) it
+ * is an in-process Redis emulation (ioredis-mock, Lua included) so the same code paths
+ * run; production requires a real server (enforced by config).
+ */
+export function createRedis(opts: RedisFactoryOptions, extra: RedisOptions = {}): RedisClient {
+  const log = opts.logger.child({ component: 'redis' });
+  if (!opts.url) {
+    if (!opts.allowInProcessFallback) throw new Error('REDIS_URL is required');
+    log.warn('REDIS_URL is not set: using an in-process Redis; rate limits and sessions are not shared between processes');
+    // Loaded lazily: a development-only dependency, absent from production images.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const RedisMock = require('ioredis-mock') as new () => Redis;
+    return new RedisMock();
+  }
+  const client = new Redis(opts.url, {
+    retryStrategy: reconnectDelay,
+    maxRetriesPerRequest: 2,
+    connectTimeout: 5_000,
+    enableAutoPipelining: true,
+    ...extra,
+  });
+  let down = false;
+  client.on('ready', () => {
+    log.info(down ? 'redis reconnected' : 'redis ready');
+    down = false;
+  });
+  client.on('error', (err: Error) => {
+    // ioredis emits an error per failed reconnect attempt; log the first of an outage only.
+    if (!down) log.error({ err: { message: err.message } }, 'redis error');
+    down = true;
+  });
+  client.on('end', () => log.info('redis connection closed'));
+  return client;
+}

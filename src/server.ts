@@ -1,0 +1,84 @@
+import http from 'node:http';
+import { ConfigError, loadConfig, type Config } from './config';
+import { createLogger, type Logger } from './lib/logger';
+import { createApp } from './app';
+import { createContainer } from './container';
+
+/**
+ * Starts the API: parse config (exit 1 with one line per problem), build the container,
+ * listen, tell PM2 we are ready, and shut down gracefully on SIGTERM/SIGINT.
+ */
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const problem of err.problems) console.error(`config error: ${problem}`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.log.level });
+  const container = createContainer(config, logger);
+  await container.start();
+
+  const app = createApp(container.deps);
+  const server = http.createServer(app);
+  // Behind nginx: keep-alive longer than the proxy's so it never reuses a closed socket.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 30_000;
+  await new Promise<void>((resolve) => server.listen(config.http.port, config.http.host, resolve));
+  const addr = server.address();
+  logger.info({ address: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : addr, env: config.env }, 'erp-backend listening');
+  if (process.send) process.send('ready');
+
+  installShutdown(server, container.stop, logger, config.http.shutdownTimeoutMs);
+}
+
+function installShutdown(server: http.Server, stopContainer: () => Promise<void>, logger: Logger, timeoutMs: number): void {
+  let shuttingDown = false;
+  const shutdown = async (reason: string, exitCode: number): Promise<void> => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    logger.info({ reason, timeoutMs }, 'shutting down: draining in-flight requests');
+    // Forced exit if draining hangs; unref'd so it never keeps a finished process alive.
+    setTimeout(() => {
+      logger.error({ timeoutMs }, 'graceful shutdown timed out; forcing exit');
+      process.exit(1);
+    }, timeoutMs).unref();
+    try {
+      // Stop accepting; idle keep-alive sockets are closed, busy ones close after their response.
+      const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+      server.closeIdleConnections();
+      await closed;
+      await stopContainer();
+      logger.info('shutdown complete');
+      logger.flush();
+      process.exit(exitCode);
+    } catch (err) {
+      logger.error({ err }, 'error during shutdown');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
+  process.on('SIGINT', () => void shutdown('SIGINT', 0));
+  // PM2 graceful reload on Windows-less hosts sends SIGINT; 'shutdown' message covers PM2's shutdown_with_message.
+  process.on('message', (msg) => {
+    if (msg === 'shutdown') void shutdown('pm2 shutdown message', 0);
+  });
+  process.on('unhandledRejection', (reason) => {
+    logger.fatal({ err: reason }, 'unhandled promise rejection');
+    void shutdown('unhandledRejection', 1);
+  });
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ err }, 'uncaught exception');
+    void shutdown('uncaughtException', 1);
+  });
+}
+
+main().catch((err: unknown) => {
+  console.error('erp-backend failed to start:', err instanceof Error ? err.message : err);
+  process.exit(1);
+});
