@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSION=v1.24.2
 BIN=.cache/bin/ferretdb
-if [ -x "$BIN" ] && "$BIN" --version 2>/dev/null | grep -q "version: $VERSION"; then
-  exit 0
+if [ -x "$BIN" ]; then
+  current=$("$BIN" --version 2>/dev/null || true)
+  case "$current" in *"version: $VERSION"*) exit 0 ;; esac
 fi
 command -v go >/dev/null || { echo "build-ferretdb: Go is required to build FerretDB (or set MONGODB_URI)" >&2; exit 1; }
 echo "build-ferretdb: building FerretDB $VERSION (first run only)..." >&2

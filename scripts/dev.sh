@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
+if [ -f .env ]; then set -a; . ./.env; set +a; fi
 eval "$(node_modules/.bin/tsx scripts/local-services-cli.ts)"
 npm run --silent build
 export HOST="${HOST:-127.0.0.1}" PORT="${PORT:-3000}"

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Debian tools the tests use as independent peers: oathtool (TOTP codes), python3 with
+# `cryptography` (an independent AES-GCM), redis-server (tests that stop their own Redis).
+set -euo pipefail
+missing=()
+command -v oathtool >/dev/null || missing+=(oathtool)
+command -v redis-server >/dev/null || missing+=(redis-server)
+python3 -c 'import cryptography' 2>/dev/null || missing+=(python3-cryptography)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "ensure-test-tools: installing ${missing[*]}" >&2
+  if [ "$(id -u)" -ne 0 ]; then echo "ensure-test-tools: need root (or sudo) to apt-get install ${missing[*]}" >&2; exit 1; fi
+  (apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1) || { apt-get update -qq >/dev/null && apt-get install -y -qq "${missing[@]}" >/dev/null; }
+fi

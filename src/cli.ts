@@ -1,0 +1,101 @@
+/**
+ * Operator commands: `npm run cli -- <command> [--flag value]` in development,
+ * `node dist/cli.js <command>` in production. Each command is a thin door onto a
+ * service method, built through the same composition root as the server.
+ */
+import { ConfigError, loadConfig } from './config';
+import { createLogger } from './lib/logger';
+import { createContainer, type Container } from './container';
+
+export type CliFlags = Record<string, string | true>;
+
+interface Command {
+  summary: string;
+  run: (container: Container, flags: CliFlags, io: CliIo) => Promise<void>;
+}
+
+export interface CliIo {
+  out: (line: string) => void;
+  /** Reads all of stdin (for secrets that must not appear in argv or shell history). */
+  readStdin: () => Promise<string>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  'db:sync-indexes': {
+    summary: 'Create the indexes every model declares (run on deploy when MONGODB_SYNC_INDEXES_ON_BOOT=false).',
+    async run(container, _flags, io) {
+      const models = await container.database.syncIndexes();
+      io.out(`indexes synchronised for ${models.length} models: ${models.join(', ')}`);
+    },
+  },
+  'db:stats': {
+    summary: 'Print database statistics (dbStats and per-collection counts and sizes) as JSON.',
+    async run(container, _flags, io) {
+      io.out(JSON.stringify(await container.database.stats(), null, 2));
+    },
+  },
+};
+
+export function parseFlags(args: string[]): CliFlags {
+  const flags: CliFlags = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (!arg.startsWith('--')) throw new Error(`unexpected argument "${arg}"`);
+    const name = arg.slice(2);
+    const next = args[i + 1];
+    if (next !== undefined && !next.startsWith('--')) {
+      flags[name] = next;
+      i++;
+    } else {
+      flags[name] = true;
+    }
+  }
+  return flags;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  const command = name ? COMMANDS[name] : undefined;
+  if (!command) {
+    console.error('usage: cli <command> [--flag value]\n\ncommands:');
+    for (const [n, c] of Object.entries(COMMANDS)) console.error(`  ${n.padEnd(20)} ${c.summary}`);
+    return name ? 2 : 0;
+  }
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const p of err.problems) console.error(`config error: ${p}`);
+      return 1;
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.log.level === 'info' ? 'warn' : config.log.level, destination: process.stderr as never });
+  const container = createContainer(config, logger);
+  await container.start();
+  try {
+    await command.run(container, parseFlags(rest), {
+      out: (line) => process.stdout.write(line + '\n'),
+      readStdin: async () => {
+        const chunks: Buffer[] = [];
+        for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+        return Buffer.concat(chunks).toString('utf8');
+      },
+    });
+    return 0;
+  } catch (err) {
+    console.error(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  } finally {
+    await container.stop();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  },
+);
