@@ -6,12 +6,14 @@ import { httpLogger } from './middleware/http-logger';
 import { errorHandler, notFound } from './middleware/error-handler';
 import { healthRoutes } from './routes/health.routes';
 import type { HealthCheckService } from './services/HealthCheckService';
+import type { AuditTrail } from './services/audit/AuditTrail';
 
 /** Everything the HTTP layer needs, built by the composition root (src/container.ts) or a test. */
 export interface AppDeps {
   config: Config;
   logger: Logger;
   health: HealthCheckService;
+  audit: AuditTrail;
 }
 
 /**

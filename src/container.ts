@@ -4,6 +4,8 @@ import { Database } from './lib/database';
 import { createRedis, type RedisClient } from './lib/redis';
 import { HealthCheckService } from './services/HealthCheckService';
 import { Scheduler } from './jobs/scheduler';
+import { registerModels, type Models } from './models';
+import { AuditTrail } from './services/audit/AuditTrail';
 import type { AppDeps } from './app';
 import { VERSION } from './lib/version';
 
@@ -11,6 +13,7 @@ export interface Container {
   deps: AppDeps;
   database: Database;
   redis: RedisClient;
+  models: Models;
   scheduler: Scheduler;
   /** Connects to the datastores and prepares indexes. */
   start(): Promise<void>;
@@ -39,13 +42,16 @@ export function createContainer(config: Config, logger: Logger, opts: { now?: ()
     { url: config.redis.url, allowInProcessFallback: !config.isProduction, logger },
     { keyPrefix: config.redis.keyPrefix },
   );
+  const models = registerModels(database.connection);
+  const audit = new AuditTrail({ events: models.AuditEvent, counters: models.AuditCounter, logger, now: opts.now });
   const health = new HealthCheckService({ database, redis, timeoutMs: config.health.timeoutMs, version: VERSION, now: opts.now });
   const scheduler = new Scheduler([], logger);
 
   return {
-    deps: { config, logger, health },
+    deps: { config, logger, health, audit },
     database,
     redis,
+    models,
     scheduler,
     async start() {
       if (config.devDefaultsUsed.length) {

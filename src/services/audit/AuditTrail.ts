@@ -1,0 +1,159 @@
+import { createHash } from 'node:crypto';
+import type { AuditCounterModel, AuditEventDoc, AuditEventModel, AuditOutcome } from '../../models/audit-event.model';
+import { currentRequestContext } from '../../lib/request-context';
+import type { Logger } from '../../lib/logger';
+
+export interface AuditInput {
+  action: string;
+  outcome: AuditOutcome;
+  actorId?: string | null;
+  actorRole?: string | null;
+  resource?: string | null;
+  resourceId?: string | null;
+  fields?: string[];
+  details?: Record<string, unknown>;
+  /** Defaults come from the request context (ip, user agent, request id). */
+  ip?: string | null;
+  userAgent?: string | null;
+  requestId?: string | null;
+}
+
+export interface ChainVerification {
+  intact: boolean;
+  checked: number;
+  /** Highest position ever appended, from the counter document. */
+  headSeq: number;
+  /** First position where the chain breaks, and why. */
+  breakAt?: { seq: number; reason: 'missing' | 'hash-mismatch' | 'link-mismatch' };
+}
+
+export const GENESIS_HASH = '0'.repeat(64);
+const COUNTER_ID = 'audit';
+
+const isDuplicateKey = (err: unknown): boolean => typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 11000;
+const MAX_ATTEMPTS = 500;
+
+type Hashed = Omit<AuditEventDoc, 'hash'>;
+
+/** The hash covers every stored field in a fixed order, plus the previous entry's hash. */
+export function hashEntry(e: Hashed): string {
+  const canonical = JSON.stringify([
+    e.seq,
+    e.at.toISOString(),
+    e.actorId,
+    e.actorRole,
+    e.action,
+    e.resource,
+    e.resourceId,
+    e.outcome,
+    e.fields,
+    canonicalize(e.details),
+    e.ip,
+    e.userAgent,
+    e.requestId,
+    e.prevHash,
+  ]);
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+/** Object keys sorted recursively, so the hash does not depend on key order after a round trip. */
+function canonicalize(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonicalize);
+  if (value instanceof Date) return value.toISOString();
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.keys(value as Record<string, unknown>)
+        .sort()
+        .map((k) => [k, canonicalize((value as Record<string, unknown>)[k])]),
+    );
+  }
+  return value;
+}
+
+export interface AuditTrailDeps {
+  events: AuditEventModel;
+  counters: AuditCounterModel;
+  logger: Logger;
+  now?: () => Date;
+}
+
+/**
+ * Append-only, tamper-evident audit trail. The order is decided in MongoDB, never in
+ * process memory: unique indexes on `seq` and `prevHash` let exactly one writer extend
+ * a given head (an atomic single-document insert), so any number of processes can
+ * append and the chain stays linear; a counter document keeps the high-water mark.
+ * Editing or deleting any entry breaks verification at that position.
+ */
+export class AuditTrail {
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: AuditTrailDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async record(input: AuditInput): Promise<AuditEventDoc> {
+    const ctx = currentRequestContext();
+    const base = {
+      at: this.now(),
+      actorId: input.actorId ?? ctx?.userId ?? null,
+      actorRole: input.actorRole ?? null,
+      action: input.action,
+      resource: input.resource ?? null,
+      resourceId: input.resourceId ?? null,
+      outcome: input.outcome,
+      fields: [...(input.fields ?? [])].sort(),
+      details: input.details ?? {},
+      ip: input.ip ?? ctx?.ip ?? null,
+      userAgent: input.userAgent ?? ctx?.userAgent ?? null,
+      requestId: input.requestId ?? ctx?.requestId ?? null,
+    };
+    const { counters, events } = this.deps;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const last = await events.findOne({}, { seq: 1, hash: 1 }).sort({ seq: -1 }).lean();
+      const entry: Hashed = { ...base, seq: (last?.seq ?? 0) + 1, prevHash: last?.hash ?? GENESIS_HASH };
+      const doc: AuditEventDoc = { ...entry, hash: hashEntry(entry) };
+      try {
+        // The unique indexes on seq and prevHash make this insert the atomic step: of two
+        // writers that read the same head, exactly one links to it; the other retries.
+        await events.create(doc);
+      } catch (err) {
+        if (isDuplicateKey(err)) {
+          await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, attempt + 1)));
+          continue;
+        }
+        throw err;
+      }
+      // High-water mark of handed-out positions: reveals entries cut from the end of the chain.
+      await counters.updateOne({ _id: COUNTER_ID }, { $max: { seq: doc.seq } }, { upsert: true });
+      return doc;
+    }
+    this.deps.logger.error({ action: input.action }, 'audit append gave up after contention');
+    throw new Error('could not append to the audit trail');
+  }
+
+  /** Recomputes the chain in seq order; reports the first break. Streams, so memory stays flat. */
+  async verify(): Promise<ChainVerification> {
+    const head = await this.deps.counters.findById(COUNTER_ID).lean();
+    const headSeq = head?.seq ?? 0;
+    let expectedSeq = 1;
+    let prevHash = GENESIS_HASH;
+    let checked = 0;
+    const cursor = this.deps.events.find().sort({ seq: 1 }).lean().cursor();
+    try {
+      for await (const raw of cursor) {
+        const e = raw as AuditEventDoc;
+        if (e.seq !== expectedSeq) return { intact: false, checked, headSeq, breakAt: { seq: expectedSeq, reason: 'missing' } };
+        if (e.prevHash !== prevHash) return { intact: false, checked, headSeq, breakAt: { seq: e.seq, reason: 'link-mismatch' } };
+        if (hashEntry(e) !== e.hash) return { intact: false, checked, headSeq, breakAt: { seq: e.seq, reason: 'hash-mismatch' } };
+        prevHash = e.hash;
+        expectedSeq++;
+        checked++;
+      }
+    } finally {
+      await cursor.close();
+    }
+    // Entries cut from the end are caught by the high-water mark.
+    if (headSeq > checked) return { intact: false, checked, headSeq, breakAt: { seq: checked + 1, reason: 'missing' } };
+    return { intact: true, checked, headSeq };
+  }
+}
