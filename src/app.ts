@@ -5,6 +5,7 @@ import { requestId } from './middleware/request-id';
 import { httpLogger } from './middleware/http-logger';
 import { errorHandler, notFound } from './middleware/error-handler';
 import { healthRoutes } from './routes/health.routes';
+import { rejectHostileInput, rejectUnusedMethods, requireJsonBody } from './middleware/hostile-input';
 import type { HealthCheckService } from './services/HealthCheckService';
 import type { AuditTrail } from './services/audit/AuditTrail';
 
@@ -28,14 +29,21 @@ export function createApp(deps: AppDeps): Express {
   // Responses are per-user and mostly no-store; weak ETags would only cost hashing.
   app.set('etag', false);
   app.set('trust proxy', config.http.trustProxy);
-  app.set('query parser', 'extended');
+  // Flat query strings only: `?a[b]=c` stays a literal key instead of becoming an object (operator injection).
+  app.set('query parser', 'simple');
 
   app.use(requestId());
   app.use(httpLogger(logger));
+  app.use(rejectUnusedMethods());
 
   app.use('/health', healthRoutes(deps.health));
 
+  app.use(requireJsonBody());
   app.use(express.json({ limit: config.http.bodyLimit, strict: true, type: 'application/json' }));
+  app.use(rejectHostileInput());
+
+  // --- API routers (mounted here, after body parsing and input screening)
+
 
   app.use(notFound());
   app.use(errorHandler(logger));
