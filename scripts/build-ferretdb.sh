@@ -15,6 +15,7 @@ command -v go >/dev/null || { echo "build-ferretdb: Go is required to build Ferr
 echo "build-ferretdb: building FerretDB $VERSION (first run only)..." >&2
 src_dir=$(go mod download -json "github.com/FerretDB/FerretDB@$VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
 [ -d "$src_dir" ] || { echo "build-ferretdb: go mod download failed" >&2; exit 1; }
+mkdir -p .cache
 work=.cache/ferretdb-src
 rm -rf "$work"
 cp -r "$src_dir" "$work"
