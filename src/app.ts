@@ -8,6 +8,9 @@ import { healthRoutes } from './routes/health.routes';
 import { rejectHostileInput, rejectUnusedMethods, requireJsonBody } from './middleware/hostile-input';
 import type { HealthCheckService } from './services/HealthCheckService';
 import type { AuditTrail } from './services/audit/AuditTrail';
+import type { EncryptionService } from './services/EncryptionService';
+import type { ApiKeyService } from './services/api-keys/ApiKeyService';
+import type { KeyRotation } from './services/encryption/key-rotation';
 
 /** Everything the HTTP layer needs, built by the composition root (src/container.ts) or a test. */
 export interface AppDeps {
@@ -15,6 +18,9 @@ export interface AppDeps {
   logger: Logger;
   health: HealthCheckService;
   audit: AuditTrail;
+  encryption: EncryptionService;
+  apiKeys: ApiKeyService;
+  keyRotation: KeyRotation;
 }
 
 /**

@@ -6,6 +6,13 @@ import { HealthCheckService } from './services/HealthCheckService';
 import { Scheduler } from './jobs/scheduler';
 import { registerModels, type Models } from './models';
 import { AuditTrail } from './services/audit/AuditTrail';
+import { EncryptionService } from './services/EncryptionService';
+import { StaticKeyProvider } from './services/encryption/keyring';
+import { PasswordHasher } from './services/encryption/password-hasher';
+import { EncryptedFieldRegistry } from './services/encryption/field-encryption.plugin';
+import { KeyRotation } from './services/encryption/key-rotation';
+import { ApiKeyService } from './services/api-keys/ApiKeyService';
+import { effectiveGrants } from './middleware/rbac';
 import type { AppDeps } from './app';
 import { VERSION } from './lib/version';
 
@@ -42,13 +49,29 @@ export function createContainer(config: Config, logger: Logger, opts: { now?: ()
     { url: config.redis.url, allowInProcessFallback: !config.isProduction, logger },
     { keyPrefix: config.redis.keyPrefix },
   );
-  const models = registerModels(database.connection);
+  const encryption = new EncryptionService({
+    keyProvider: new StaticKeyProvider(config.encryption.keys, config.encryption.activeKeyId),
+    blindIndexKey: config.encryption.blindIndexKey,
+    passwords: new PasswordHasher(config.passwords.bcryptCost, config.passwords.pepper),
+    logger,
+  });
+  const encryptedFields = new EncryptedFieldRegistry();
+  const models = registerModels(database.connection, { cipher: encryption, registry: encryptedFields });
   const audit = new AuditTrail({ events: models.AuditEvent, counters: models.AuditCounter, logger, now: opts.now });
+  const keyRotation = new KeyRotation({ db: () => database.db(), cipher: encryption, registry: encryptedFields, logger, now: opts.now });
+  const apiKeys = new ApiKeyService({
+    keys: models.ApiKey,
+    audit,
+    secret: config.encryption.blindIndexKey,
+    grantsOf: effectiveGrants,
+    maxLifetimeDays: config.apiKeys.maxLifetimeDays,
+    now: opts.now,
+  });
   const health = new HealthCheckService({ database, redis, timeoutMs: config.health.timeoutMs, version: VERSION, now: opts.now });
   const scheduler = new Scheduler([], logger);
 
   return {
-    deps: { config, logger, health, audit },
+    deps: { config, logger, health, audit, encryption, apiKeys, keyRotation },
     database,
     redis,
     models,
@@ -57,6 +80,7 @@ export function createContainer(config: Config, logger: Logger, opts: { now?: ()
       if (config.devDefaultsUsed.length) {
         logger.warn({ keys: config.devDefaultsUsed }, 'using insecure development defaults (refused in production)');
       }
+      await encryption.init();
       await database.connect();
       if (config.mongodb.syncIndexesOnBoot) await database.syncIndexes();
       scheduler.start();

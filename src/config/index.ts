@@ -33,6 +33,8 @@ export interface Config {
   cors: { origins: string[] };
   jwt: { secret: Buffer };
   encryption: { keys: KeyMaterial[]; activeKeyId: string; blindIndexKey: Buffer };
+  passwords: { bcryptCost: number; pepper: Buffer | undefined };
+  apiKeys: { maxLifetimeDays: number };
   /** Names of insecure development defaults in use (logged at boot; refused in production). */
   devDefaultsUsed: string[];
 }
@@ -145,6 +147,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     devDefaultsUsed.push('BLIND_INDEX_KEY');
   }
 
+  const pepper = env.PASSWORD_PEPPER === undefined ? undefined : Buffer.from(env.PASSWORD_PEPPER, 'utf8');
+  if (pepper && pepper.length < MIN_SECRET_BYTES) problems.push(`PASSWORD_PEPPER: must be at least ${MIN_SECRET_BYTES} bytes when set (got ${pepper.length})`);
+
   const trustProxy = parseTrustProxy(env.TRUST_PROXY, problems);
   if (env.MONGODB_MIN_POOL_SIZE > env.MONGODB_MAX_POOL_SIZE) {
     problems.push('MONGODB_MIN_POOL_SIZE: must not exceed MONGODB_MAX_POOL_SIZE');
@@ -180,6 +185,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     cors: { origins: env.CORS_ORIGINS },
     jwt: { secret: jwtSecret },
     encryption: { keys, activeKeyId, blindIndexKey },
+    passwords: { bcryptCost: env.BCRYPT_COST, pepper },
+    apiKeys: { maxLifetimeDays: env.API_KEY_MAX_LIFETIME_DAYS },
     devDefaultsUsed,
   };
   return deepFreeze(config);

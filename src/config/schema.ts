@@ -70,7 +70,10 @@ export const envSchema = z.object({
   JWT_SECRET: optionalString().describe('HS256 secret for access tokens, at least 32 bytes (required in production).'),
   ENCRYPTION_KEYS: optionalString().describe('Field-encryption keyring: comma-separated id:base64key pairs, each key exactly 32 bytes (required in production).'),
   ENCRYPTION_ACTIVE_KEY_ID: optionalString().describe('Keyring id that encrypts new data; defaults to the last key listed.'),
-  BLIND_INDEX_KEY: optionalString().describe('base64 HMAC-SHA256 key (>= 32 bytes) for blind indexes of encrypted fields (required in production).'),
+  BLIND_INDEX_KEY: optionalString().describe('base64 HMAC-SHA256 key (>= 32 bytes) for blind indexes of encrypted fields and API-key hashes (required in production).'),
+  BCRYPT_COST: int(12, 10, 15).describe('bcrypt work factor for password hashes (10-15).'),
+  PASSWORD_PEPPER: optionalString().describe('Optional server secret (>= 32 bytes) keying the HMAC pre-hash of passwords; changing it invalidates every password.'),
+  API_KEY_MAX_LIFETIME_DAYS: int(365, 1, 3650).describe('Longest expiry an API key may be given.'),
 });
 
 export type Env = z.output<typeof envSchema>;

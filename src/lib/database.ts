@@ -1,4 +1,5 @@
 import mongoose, { type Connection, type ConnectOptions } from 'mongoose';
+import type { Db } from 'mongodb';
 import type { Logger } from './logger';
 
 export interface DatabaseOptions {
@@ -80,6 +81,13 @@ export class Database {
 
   async close(): Promise<void> {
     await this.connection.close();
+  }
+
+  /** The driver's Db handle; throws before connect(). */
+  db(): Db {
+    const db = this.connection.db;
+    if (!db) throw new Error('mongodb is not connected');
+    return db;
   }
 
   /** A `ping` that gives up after timeoutMs, for readiness checks. */

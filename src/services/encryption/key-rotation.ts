@@ -36,7 +36,8 @@ interface RotationStateDoc extends Document {
 }
 
 export interface KeyRotationDeps {
-  db: Db;
+  /** The connected database (resolved per call: the connection opens after construction). */
+  db: () => Db;
   cipher: RotatingCipher;
   registry: EncryptedFieldRegistry;
   logger: Logger;
@@ -64,7 +65,7 @@ export class KeyRotation {
   }
 
   private get state() {
-    return this.deps.db.collection<RotationStateDoc>('key_rotations');
+    return this.deps.db().collection<RotationStateDoc>('key_rotations');
   }
 
   async status(): Promise<RotationReport | null> {
@@ -107,7 +108,7 @@ export class KeyRotation {
   }
 
   private async rotateBatch(progress: RotationProgress, fields: string[], target: string): Promise<void> {
-    const coll = this.deps.db.collection(progress.collection);
+    const coll = this.deps.db().collection(progress.collection);
     const filter = progress.lastId === null ? {} : { _id: { $gt: progress.lastId } };
     const projection = Object.fromEntries(fields.map((f) => [f, 1]));
     const docs = await coll.find(filter, { projection }).sort({ _id: 1 }).limit(this.batchSize).toArray();
@@ -137,7 +138,7 @@ export class KeyRotation {
       let n = 0;
       for (const [collection, fields] of this.deps.registry.collections) {
         const prefix = new RegExp(`^v1\\.${escapeRegex(keyId)}\\.`);
-        n += await this.deps.db.collection(collection).countDocuments({ $or: fields.map((f) => ({ [f]: prefix })) });
+        n += await this.deps.db().collection(collection).countDocuments({ $or: fields.map((f) => ({ [f]: prefix })) });
       }
       usage[keyId] = n;
     }

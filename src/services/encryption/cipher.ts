@@ -1,0 +1,67 @@
+import { createCipheriv, createDecipheriv, randomBytes, type KeyObject } from 'node:crypto';
+import { AppError } from '../../lib/errors';
+
+/**
+ * Any failure to decrypt: tampered, truncated, malformed, unknown key, wrong key or
+ * wrong associated data. One type, one message, so callers (and attackers) learn
+ * nothing about which check failed.
+ */
+export class DecryptionError extends AppError {
+  constructor(cause?: unknown) {
+    super({ code: 'decryption-failed', status: 500, title: 'Internal Server Error', detail: 'Stored data could not be decrypted.', operational: false, cause });
+    this.name = 'DecryptionError';
+  }
+}
+
+export const IV_BYTES = 12;
+export const TAG_BYTES = 16;
+export const FORMAT_VERSION = 'v1';
+
+export interface GcmResult {
+  ciphertext: Buffer;
+  tag: Buffer;
+}
+
+/** The AES-256-GCM primitive (exported for known-answer tests): explicit IV, optional AAD. */
+export function gcmEncrypt(key: KeyObject | Buffer, iv: Buffer, plaintext: Buffer, aad?: Buffer): GcmResult {
+  const c = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
+  if (aad && aad.length) c.setAAD(aad);
+  const ciphertext = Buffer.concat([c.update(plaintext), c.final()]);
+  return { ciphertext, tag: c.getAuthTag() };
+}
+
+export function gcmDecrypt(key: KeyObject | Buffer, iv: Buffer, ciphertext: Buffer, tag: Buffer, aad?: Buffer): Buffer {
+  const d = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
+  if (aad && aad.length) d.setAAD(aad);
+  d.setAuthTag(tag);
+  return Buffer.concat([d.update(ciphertext), d.final()]);
+}
+
+export interface SealedParts {
+  keyId: string;
+  iv: Buffer;
+  tag: Buffer;
+  ciphertext: Buffer;
+}
+
+/** `v1.<keyId>.<iv>.<tag>.<ciphertext>`, binary parts base64url: self-describing, so a stored value names its key. */
+export function formatSealed(p: SealedParts): string {
+  return `${FORMAT_VERSION}.${p.keyId}.${p.iv.toString('base64url')}.${p.tag.toString('base64url')}.${p.ciphertext.toString('base64url')}`;
+}
+
+const B64URL = /^[A-Za-z0-9_-]*$/;
+
+/** Parses the stored format strictly; anything off is a DecryptionError. */
+export function parseSealed(stored: string): SealedParts {
+  const parts = typeof stored === 'string' ? stored.split('.') : [];
+  if (parts.length !== 5 || parts[0] !== FORMAT_VERSION || !parts.slice(2).every((p) => B64URL.test(p))) throw new DecryptionError();
+  const [, keyId, iv, tag, ct] = parts;
+  const sealed = { keyId, iv: Buffer.from(iv, 'base64url'), tag: Buffer.from(tag, 'base64url'), ciphertext: Buffer.from(ct, 'base64url') };
+  // Re-encoding must give back the same text: rejects non-canonical base64 (a byte-level tamper that decodes the same).
+  if (sealed.iv.length !== IV_BYTES || sealed.tag.length !== TAG_BYTES || formatSealed(sealed) !== stored) throw new DecryptionError();
+  return sealed;
+}
+
+export function freshIv(): Buffer {
+  return randomBytes(IV_BYTES);
+}

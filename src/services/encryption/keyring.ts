@@ -1,0 +1,68 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
+
+export interface KeyringKey {
+  id: string;
+  key: KeyObject;
+}
+
+/**
+ * Versioned 32-byte AES keys, one of them active for new data. Key material lives in
+ * KeyObjects and never prints: inspect and JSON show ids only.
+ */
+export class Keyring {
+  private readonly byId: Map<string, KeyObject>;
+
+  constructor(
+    keys: KeyringKey[],
+    readonly activeKeyId: string,
+  ) {
+    if (keys.length === 0) throw new Error('keyring: no keys');
+    for (const k of keys) {
+      if (k.key.symmetricKeySize !== 32) throw new Error(`keyring: key ${k.id} is not 32 bytes`);
+    }
+    this.byId = new Map(keys.map((k) => [k.id, k.key]));
+    if (!this.byId.has(activeKeyId)) throw new Error(`keyring: active key ${activeKeyId} is not in the ring`);
+  }
+
+  get ids(): string[] {
+    return [...this.byId.keys()];
+  }
+
+  get active(): KeyringKey {
+    return { id: this.activeKeyId, key: this.byId.get(this.activeKeyId) as KeyObject };
+  }
+
+  get(id: string): KeyObject | undefined {
+    return this.byId.get(id);
+  }
+
+  toJSON(): { keyIds: string[]; activeKeyId: string } {
+    return { keyIds: this.ids, activeKeyId: this.activeKeyId };
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `Keyring(${this.ids.join(', ')}; active ${this.activeKeyId})`;
+  }
+}
+
+/**
+ * Where keys come from. Static config today; a KMS-backed provider (unwrapping data keys
+ * at boot) implements the same interface without touching callers.
+ */
+export interface KeyProvider {
+  load(): Promise<Keyring>;
+}
+
+export class StaticKeyProvider implements KeyProvider {
+  constructor(
+    private readonly keys: Array<{ id: string; key: Buffer }>,
+    private readonly activeKeyId: string,
+  ) {}
+
+  async load(): Promise<Keyring> {
+    return new Keyring(
+      this.keys.map((k) => ({ id: k.id, key: createSecretKey(k.key) })),
+      this.activeKeyId,
+    );
+  }
+}

@@ -1,0 +1,40 @@
+import { createHmac } from 'node:crypto';
+import bcrypt from 'bcrypt';
+
+/** Longest password accepted anywhere (policy documents it); far above bcrypt's 72-byte input. */
+export const MAX_PASSWORD_LENGTH = 128;
+const DOMAIN = 'erp-backend password prehash v1';
+
+/**
+ * bcrypt with an HMAC-SHA256 pre-hash: the password (any length up to the maximum) is
+ * first reduced to 32 bytes, base64 (44 chars), so bcrypt's silent truncation at 72
+ * bytes never applies and two long passwords sharing a prefix never collide. The
+ * optional pepper (a server secret) keys the HMAC; without one a fixed domain label does.
+ */
+export class PasswordHasher {
+  constructor(
+    readonly cost: number,
+    private readonly pepper?: Buffer,
+  ) {
+    if (!Number.isInteger(cost) || cost < 10 || cost > 15) throw new Error('bcrypt cost must be an integer from 10 to 15');
+  }
+
+  private prehash(password: string): string {
+    if (password.length > MAX_PASSWORD_LENGTH) throw new Error(`password longer than ${MAX_PASSWORD_LENGTH} characters`);
+    return createHmac('sha256', this.pepper ?? DOMAIN).update(password, 'utf8').digest('base64');
+  }
+
+  async hash(password: string): Promise<string> {
+    return bcrypt.hash(this.prehash(password), this.cost);
+  }
+
+  /** Works for hashes of any cost, so raising the cost later keeps old hashes valid. */
+  async verify(password: string, hash: string): Promise<boolean> {
+    if (password.length > MAX_PASSWORD_LENGTH) return false;
+    return bcrypt.compare(this.prehash(password), hash);
+  }
+
+  needsRehash(hash: string): boolean {
+    return bcrypt.getRounds(hash) !== this.cost;
+  }
+}
