@@ -54,7 +54,8 @@ export function fieldEncryption(schema: Schema, opts: FieldEncryptionOptions): v
 
   for (const f of fields) {
     if (f.blindIndex) {
-      schema.add({ [blindIndexPath(f.path)]: { type: String, select: false } });
+      // Not select:false: FerretDB refuses projections on findAndModify; reads strip it instead.
+      schema.add({ [blindIndexPath(f.path)]: { type: String } });
       schema.index({ [blindIndexPath(f.path)]: 1 }, f.unique ? { unique: true, sparse: true } : {});
     }
   }
@@ -106,10 +107,21 @@ export function fieldEncryption(schema: Schema, opts: FieldEncryptionOptions): v
     decryptIn(raw);
   });
 
-  schema.pre('insertMany', function (_next: unknown, docs: unknown) {
+  // insertMany skips save hooks: encrypt the raw input, then give the caller plaintext back.
+  schema.pre('insertMany', function (docs: unknown) {
     for (const doc of (Array.isArray(docs) ? docs : [docs]) as Plain[]) {
       if (doc._id === undefined) doc._id = new Types.ObjectId();
       for (const f of fields) if (f.path in doc) encryptInto(doc, doc._id, f, doc[f.path]);
+    }
+  });
+  schema.post('insertMany', function (docs: unknown) {
+    for (const doc of (Array.isArray(docs) ? docs : [docs]) as Array<{ _id: unknown; get(p: string): unknown; set(p: string, v: unknown): void; unmarkModified?(p: string): void }>) {
+      for (const f of fields) {
+        const v = doc.get(f.path);
+        if (typeof v !== 'string') continue;
+        doc.set(f.path, cipher.decrypt(v, aadFor(collection, doc._id, f.path)));
+        doc.unmarkModified?.(f.path);
+      }
     }
   });
 
