@@ -28,6 +28,30 @@ const COMMANDS: Record<string, Command> = {
       io.out(`indexes synchronised for ${models.length} models: ${models.join(', ')}`);
     },
   },
+  'keys:rotate': {
+    summary: 'Re-encrypt every encrypted field under the active key (resumable; prints progress).',
+    async run(container, _flags, io) {
+      const report = await container.deps.keyRotation.rotate({
+        onProgress: (p) => io.out(`${p.collection}: scanned ${p.scanned}, re-encrypted ${p.reEncrypted}${p.done ? ' (done)' : ''}`),
+      });
+      io.out(JSON.stringify(report, null, 2));
+    },
+  },
+  'keys:usage': {
+    summary: 'Count stored values under each key of the ring.',
+    async run(container, _flags, io) {
+      io.out(JSON.stringify(await container.deps.keyRotation.keyUsage(container.deps.encryption.keyIds), null, 2));
+    },
+  },
+  'keys:check-retire': {
+    summary: 'Exit 0 only if --key <id> encrypts nothing any more and may be removed from ENCRYPTION_KEYS.',
+    async run(container, flags, io) {
+      const key = flags.key;
+      if (typeof key !== 'string') throw new Error('--key <id> is required');
+      await container.deps.keyRotation.assertRetirable(key);
+      io.out(`key ${key} encrypts no stored data: it can be removed from ENCRYPTION_KEYS`);
+    },
+  },
   'db:stats': {
     summary: 'Print database statistics (dbStats and per-collection counts and sizes) as JSON.',
     async run(container, _flags, io) {

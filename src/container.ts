@@ -58,7 +58,7 @@ export function createContainer(config: Config, logger: Logger, opts: { now?: ()
   const encryptedFields = new EncryptedFieldRegistry();
   const models = registerModels(database.connection, { cipher: encryption, registry: encryptedFields });
   const audit = new AuditTrail({ events: models.AuditEvent, counters: models.AuditCounter, logger, now: opts.now });
-  const keyRotation = new KeyRotation({ db: () => database.db(), cipher: encryption, registry: encryptedFields, logger, now: opts.now });
+  const keyRotation = new KeyRotation({ db: () => database.db(), cipher: encryption, registry: encryptedFields, logger, audit, now: opts.now });
   const apiKeys = new ApiKeyService({
     keys: models.ApiKey,
     audit,

@@ -96,9 +96,8 @@ export class ApiKeyService {
     const m = KEY_PATTERN.exec(presented);
     if (!m) throw invalid;
     const doc = await this.deps.keys.findOne({ prefix: m[1] }).lean();
-    const presentedHash = Buffer.from(this.hash(presented), 'hex');
     const now = this.now();
-    const matches = (stored: string | null): boolean => stored !== null && timingSafeEqual(Buffer.from(stored, 'hex'), presentedHash);
+    const matches = (stored: string | null): boolean => stored !== null && this.matchesHash(presented, stored);
     if (!doc) throw invalid;
     const current = matches(doc.hash);
     const previous = !current && doc.previousValidUntil !== null && doc.previousValidUntil > now && matches(doc.previousHash);
@@ -108,6 +107,18 @@ export class ApiKeyService {
       await this.deps.keys.updateOne({ _id: doc._id }, { $set: { lastUsedAt: now } });
     }
     return { id: doc._id, ownerId: doc.ownerId, scopes: doc.scopes };
+  }
+
+  /** The CPU part of a verification: HMAC the presented key and compare in constant time. */
+  matchesHash(presented: string, storedHex: string): boolean {
+    const stored = Buffer.from(storedHex, 'hex');
+    const computed = Buffer.from(this.hash(presented), 'hex');
+    return stored.length === computed.length && timingSafeEqual(stored, computed);
+  }
+
+  /** The stored form of a key (for benchmarks and migrations). */
+  hashForStorage(key: string): string {
+    return this.hash(key);
   }
 
   async list(ownerId: string): Promise<PublicApiKey[]> {

@@ -2,6 +2,7 @@ import type { Db, Document, ObjectId } from 'mongodb';
 import { AppError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import { aadFor, type EncryptedFieldRegistry } from './field-encryption.plugin';
+import type { AuditTrail } from '../audit/AuditTrail';
 
 /** What rotation needs from the EncryptionService. */
 export interface RotatingCipher {
@@ -41,6 +42,8 @@ export interface KeyRotationDeps {
   cipher: RotatingCipher;
   registry: EncryptedFieldRegistry;
   logger: Logger;
+  /** Records rotation started/finished; absent only in unit tests of the mechanics. */
+  audit?: Pick<AuditTrail, 'record'>;
   batchSize?: number;
   now?: () => Date;
 }
@@ -74,7 +77,7 @@ export class KeyRotation {
   }
 
   /** Starts a rotation to the active key, or resumes the unfinished one. */
-  async rotate(opts: { maxBatches?: number; onProgress?: (p: RotationProgress) => void } = {}): Promise<RotationReport> {
+  async rotate(opts: { maxBatches?: number; onProgress?: (p: RotationProgress) => void; actorId?: string } = {}): Promise<RotationReport> {
     const target = this.deps.cipher.activeKeyId;
     let state = await this.state.findOne({ _id: STATE_ID });
     if (!state || state.status === 'finished' || state.targetKeyId !== target) {
@@ -88,6 +91,7 @@ export class KeyRotation {
       };
       await this.state.replaceOne({ _id: STATE_ID }, state, { upsert: true });
       this.deps.logger.info({ targetKeyId: target }, 'encryption key rotation started');
+      await this.deps.audit?.record({ action: 'encryption.rotation.started', outcome: 'succeeded', actorId: opts.actorId, resource: 'encryption-key', resourceId: target });
     }
     let batches = 0;
     for (const progress of state.collections) {
@@ -104,6 +108,8 @@ export class KeyRotation {
     state.finishedAt = this.now();
     await this.state.updateOne({ _id: STATE_ID }, { $set: { status: state.status, finishedAt: state.finishedAt } });
     this.deps.logger.info({ targetKeyId: target, collections: state.collections }, 'encryption key rotation finished');
+    const totals = state.collections.reduce((a, c) => ({ scanned: a.scanned + c.scanned, reEncrypted: a.reEncrypted + c.reEncrypted }), { scanned: 0, reEncrypted: 0 });
+    await this.deps.audit?.record({ action: 'encryption.rotation.finished', outcome: 'succeeded', actorId: opts.actorId, resource: 'encryption-key', resourceId: target, details: totals });
     return toReport(state);
   }
 

@@ -98,6 +98,8 @@ describe('EncryptionService', () => {
       () => svc.decrypt(stored, 'employees/1/bankAccount'),
       () => svc.decrypt(stored),
       () => svc.decrypt('v1.k1.bad', 'x'),
+      () => svc.decrypt(stored.slice(0, -6) + '!' + stored.slice(-5), 'employees/1/nationalId'),
+      () => svc.decrypt(stored + '==', 'employees/1/nationalId'),
       () => svc.decrypt('', 'x'),
     ]) {
       expect(attempt).toThrow(DecryptionError);
