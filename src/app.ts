@@ -11,6 +11,13 @@ import type { AuditTrail } from './services/audit/AuditTrail';
 import type { EncryptionService } from './services/EncryptionService';
 import type { ApiKeyService } from './services/api-keys/ApiKeyService';
 import type { KeyRotation } from './services/encryption/key-rotation';
+import type { AuthService } from './services/auth/AuthService';
+import type { TwoFactorAuthService } from './services/TwoFactorAuthService';
+import type { UserService } from './services/users/UserService';
+import type { Authenticate } from './middleware/authenticate';
+import { authRoutes } from './routes/auth.routes';
+import { userRoutes } from './routes/users.routes';
+import { apiKeyRoutes } from './routes/api-keys.routes';
 
 /** Everything the HTTP layer needs, built by the composition root (src/container.ts) or a test. */
 export interface AppDeps {
@@ -21,6 +28,10 @@ export interface AppDeps {
   encryption: EncryptionService;
   apiKeys: ApiKeyService;
   keyRotation: KeyRotation;
+  auth: AuthService;
+  twoFactor: TwoFactorAuthService;
+  users: UserService;
+  authenticate: Authenticate;
 }
 
 /**
@@ -49,7 +60,9 @@ export function createApp(deps: AppDeps): Express {
   app.use(rejectHostileInput());
 
   // --- API routers (mounted here, after body parsing and input screening)
-
+  app.use('/api/v1/auth', authRoutes({ auth: deps.auth, twoFactor: deps.twoFactor, users: deps.users, authenticate: deps.authenticate }));
+  app.use('/api/v1/users', userRoutes({ users: deps.users, authenticate: deps.authenticate }));
+  app.use('/api/v1/api-keys', apiKeyRoutes({ apiKeys: deps.apiKeys, authenticate: deps.authenticate }));
 
   app.use(notFound());
   app.use(errorHandler(logger));

@@ -28,6 +28,25 @@ const COMMANDS: Record<string, Command> = {
       io.out(`indexes synchronised for ${models.length} models: ${models.join(', ')}`);
     },
   },
+  'user:create': {
+    summary: 'Create a user: --email E --name N --role R [--department D]; the password is read from stdin.',
+    async run(container, flags, io) {
+      const email = flags.email;
+      const role = flags.role;
+      if (typeof email !== 'string' || typeof role !== 'string') throw new Error('--email and --role are required');
+      const name = typeof flags.name === 'string' ? flags.name : email.split('@')[0];
+      const department = typeof flags.department === 'string' ? flags.department : null;
+      const password = (await io.readStdin()).replace(/\r?\n$/, '');
+      try {
+        const user = await container.deps.users.create({ email, name, role, department, password }, null);
+        io.out(`created ${user.role} ${user.email} (${user.id})`);
+      } catch (err) {
+        // Validation problems carry the reason (e.g. a common password); print it plainly.
+        const issues = (err as { extensions?: { errors?: Array<{ message: string }> } }).extensions?.errors;
+        throw new Error(issues?.length ? issues.map((i) => i.message).join('; ') : (err as Error).message);
+      }
+    },
+  },
   'keys:rotate': {
     summary: 'Re-encrypt every encrypted field under the active key (resumable; prints progress).',
     async run(container, _flags, io) {

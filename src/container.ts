@@ -13,6 +13,16 @@ import { EncryptedFieldRegistry } from './services/encryption/field-encryption.p
 import { KeyRotation } from './services/encryption/key-rotation';
 import { ApiKeyService } from './services/api-keys/ApiKeyService';
 import { effectiveGrants } from './middleware/rbac';
+import { TokenService } from './services/auth/token-service';
+import { SessionService } from './services/auth/session-service';
+import { LoginGuard } from './services/auth/login-guard';
+import { EmailSender, SmsSender } from './services/auth/senders';
+import { TwoFactorAuthService } from './services/TwoFactorAuthService';
+import { AuthService } from './services/auth/AuthService';
+import { UserService } from './services/users/UserService';
+import { authenticator } from './middleware/authenticate';
+import { BASE_ROLES } from './services/access/policy';
+import type { RequestClient } from 'twilio';
 import type { AppDeps } from './app';
 import { VERSION } from './lib/version';
 
@@ -32,7 +42,14 @@ export interface Container {
  * The composition root: the only place that creates the MongoDB and Redis clients, the
  * services and the scheduler, in boot order. Tests call it with their own config.
  */
-export function createContainer(config: Config, logger: Logger, opts: { now?: () => Date } = {}): Container {
+export interface ContainerOptions {
+  /** A fake clock for tests; every service reads time through it. */
+  now?: () => Date;
+  /** Twilio's HTTP client (tests point the real client at a loopback peer). */
+  twilioHttpClient?: RequestClient;
+}
+
+export function createContainer(config: Config, logger: Logger, opts: ContainerOptions = {}): Container {
   const database = new Database(
     {
       uri: config.mongodb.uri,
@@ -67,11 +84,29 @@ export function createContainer(config: Config, logger: Logger, opts: { now?: ()
     maxLifetimeDays: config.apiKeys.maxLifetimeDays,
     now: opts.now,
   });
+  const tokens = new TokenService({ secret: config.jwt.secret, issuer: config.auth.issuer, audience: config.auth.audience, accessTtlSeconds: config.auth.accessTtlSeconds, redis, now: opts.now });
+  const sessions = new SessionService({ sessions: models.Session, tokens, audit, refreshTtlDays: config.auth.refreshTtlDays, now: opts.now });
+  const guard = new LoginGuard({ redis, now: opts.now });
+  const email = new EmailSender({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, logger });
+  const sms = new SmsSender({ config: config.sms, logger, httpClient: opts.twilioHttpClient });
+  const twoFactor = new TwoFactorAuthService({ users: models.User, challenges: models.OtpChallenge, encryption, audit, email, sms, logger, totpIssuer: config.auth.totpIssuer, now: opts.now });
+  const auth = new AuthService({ users: models.User, encryption, tokens, sessions, twoFactor, guard, audit, logger, mfaRequiredRoles: config.auth.mfaRequiredRoles });
+  const users = new UserService({
+    users: models.User,
+    encryption,
+    audit,
+    sessions,
+    twoFactor,
+    email,
+    logger,
+    roleExists: async (role) => (BASE_ROLES as readonly string[]).includes(role),
+  });
+  const authenticate = authenticator({ tokens, apiKeys, users: models.User });
   const health = new HealthCheckService({ database, redis, timeoutMs: config.health.timeoutMs, version: VERSION, now: opts.now });
   const scheduler = new Scheduler([], logger);
 
   return {
-    deps: { config, logger, health, audit, encryption, apiKeys, keyRotation },
+    deps: { config, logger, health, audit, encryption, apiKeys, keyRotation, auth, twoFactor, users, authenticate },
     database,
     redis,
     models,
@@ -83,10 +118,15 @@ export function createContainer(config: Config, logger: Logger, opts: { now?: ()
       await encryption.init();
       await database.connect();
       if (config.mongodb.syncIndexesOnBoot) await database.syncIndexes();
+      if (config.auth.bootstrapAdmin) {
+        const created = await users.bootstrapAdmin(config.auth.bootstrapAdmin.email, config.auth.bootstrapAdmin.password);
+        logger.warn(created ? { userId: created.id } : {}, created ? 'bootstrap admin created: remove BOOTSTRAP_ADMIN_* now' : 'BOOTSTRAP_ADMIN_* ignored: an admin already exists');
+      }
       scheduler.start();
     },
     async stop() {
       await scheduler.stop();
+      email.close();
       redis.disconnect();
       await database.close();
     },

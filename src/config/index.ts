@@ -35,6 +35,17 @@ export interface Config {
   encryption: { keys: KeyMaterial[]; activeKeyId: string; blindIndexKey: Buffer };
   passwords: { bcryptCost: number; pepper: Buffer | undefined };
   apiKeys: { maxLifetimeDays: number };
+  auth: {
+    issuer: string;
+    audience: string;
+    accessTtlSeconds: number;
+    refreshTtlDays: number;
+    mfaRequiredRoles: string[];
+    totpIssuer: string;
+    bootstrapAdmin: { email: string; password: string } | undefined;
+  };
+  mail: { smtpUrl: string | undefined; from: string };
+  sms: { accountSid: string; authToken: string; from: string } | undefined;
   /** Names of insecure development defaults in use (logged at boot; refused in production). */
   devDefaultsUsed: string[];
 }
@@ -150,6 +161,15 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const pepper = env.PASSWORD_PEPPER === undefined ? undefined : Buffer.from(env.PASSWORD_PEPPER, 'utf8');
   if (pepper && pepper.length < MIN_SECRET_BYTES) problems.push(`PASSWORD_PEPPER: must be at least ${MIN_SECRET_BYTES} bytes when set (got ${pepper.length})`);
 
+  requireInProduction('SMTP_URL', env.SMTP_URL, 'one-time codes and security notices are sent by mail');
+  const twilio = [env.TWILIO_ACCOUNT_SID, env.TWILIO_AUTH_TOKEN, env.TWILIO_FROM_NUMBER];
+  if (twilio.some((v) => v !== undefined) && twilio.some((v) => v === undefined)) {
+    problems.push('TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER: set all three or none');
+  }
+  if ((env.BOOTSTRAP_ADMIN_EMAIL === undefined) !== (env.BOOTSTRAP_ADMIN_PASSWORD === undefined)) {
+    problems.push('BOOTSTRAP_ADMIN_EMAIL and BOOTSTRAP_ADMIN_PASSWORD: set both or neither');
+  }
+
   const trustProxy = parseTrustProxy(env.TRUST_PROXY, problems);
   if (env.MONGODB_MIN_POOL_SIZE > env.MONGODB_MAX_POOL_SIZE) {
     problems.push('MONGODB_MIN_POOL_SIZE: must not exceed MONGODB_MAX_POOL_SIZE');
@@ -187,6 +207,17 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     encryption: { keys, activeKeyId, blindIndexKey },
     passwords: { bcryptCost: env.BCRYPT_COST, pepper },
     apiKeys: { maxLifetimeDays: env.API_KEY_MAX_LIFETIME_DAYS },
+    auth: {
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+      accessTtlSeconds: env.JWT_ACCESS_TTL_SECONDS,
+      refreshTtlDays: env.REFRESH_TTL_DAYS,
+      mfaRequiredRoles: (env.MFA_REQUIRED_ROLES ?? (isProduction ? 'admin,manager' : '')).split(',').map((r) => r.trim()).filter(Boolean),
+      totpIssuer: env.TOTP_ISSUER,
+      bootstrapAdmin: env.BOOTSTRAP_ADMIN_EMAIL && env.BOOTSTRAP_ADMIN_PASSWORD ? { email: env.BOOTSTRAP_ADMIN_EMAIL, password: env.BOOTSTRAP_ADMIN_PASSWORD } : undefined,
+    },
+    mail: { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM },
+    sms: env.TWILIO_ACCOUNT_SID && env.TWILIO_AUTH_TOKEN && env.TWILIO_FROM_NUMBER ? { accountSid: env.TWILIO_ACCOUNT_SID, authToken: env.TWILIO_AUTH_TOKEN, from: env.TWILIO_FROM_NUMBER } : undefined,
     devDefaultsUsed,
   };
   return deepFreeze(config);

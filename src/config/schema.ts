@@ -74,6 +74,21 @@ export const envSchema = z.object({
   BCRYPT_COST: int(12, 10, 15).describe('bcrypt work factor for password hashes (10-15).'),
   PASSWORD_PEPPER: optionalString().describe('Optional server secret (>= 32 bytes) keying the HMAC pre-hash of passwords; changing it invalidates every password.'),
   API_KEY_MAX_LIFETIME_DAYS: int(365, 1, 3650).describe('Longest expiry an API key may be given.'),
+
+  // --- identity and 2FA
+  JWT_ISSUER: z.string().min(1).default('erp-backend').describe('`iss` of access tokens, checked on every request.'),
+  JWT_AUDIENCE: z.string().min(1).default('erp-api').describe('`aud` of access tokens, checked on every request.'),
+  JWT_ACCESS_TTL_SECONDS: int(900, 60, 3600).describe('Lifetime of access tokens (15 minutes by default).'),
+  REFRESH_TTL_DAYS: int(14, 1, 90).describe('Lifetime of a login session and its rotating refresh tokens.'),
+  MFA_REQUIRED_ROLES: optionalString().describe('Comma-separated roles that must use 2FA; default admin,manager in production, none elsewhere.'),
+  TOTP_ISSUER: z.string().min(1).default('ERP').describe('Issuer shown by authenticator apps.'),
+  SMTP_URL: optionalString().describe('SMTP server for one-time codes and notices, e.g. smtps://user:pass@mail.example.com:465 (required in production).'),
+  MAIL_FROM: z.string().default('ERP Security <security@erp.invalid>').describe('From address of security mail.'),
+  TWILIO_ACCOUNT_SID: optionalString().describe('Twilio account SID for SMS codes; SMS 2FA is unavailable without it.'),
+  TWILIO_AUTH_TOKEN: optionalString().describe('Twilio auth token.'),
+  TWILIO_FROM_NUMBER: optionalString().describe('Sender number (E.164) for SMS codes.'),
+  BOOTSTRAP_ADMIN_EMAIL: optionalString().describe('Creates the first admin at boot when no admin exists (refused otherwise); pair with BOOTSTRAP_ADMIN_PASSWORD, then remove both.'),
+  BOOTSTRAP_ADMIN_PASSWORD: optionalString().describe('Password of the bootstrap admin (>= 12 characters, not a common password).'),
 });
 
 export type Env = z.output<typeof envSchema>;
@@ -86,4 +101,6 @@ export const ENV_EXAMPLES: Partial<Record<keyof Env, string>> = {
   JWT_SECRET: '',
   ENCRYPTION_KEYS: '',
   BLIND_INDEX_KEY: '',
+  SMTP_URL: 'smtp://127.0.0.1:2525',
+  TWILIO_FROM_NUMBER: '+15005550006',
 };

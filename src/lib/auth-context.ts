@@ -16,6 +16,8 @@ export interface AuthContext {
   sessionId?: string;
   /** True when the session passed a second factor. */
   mfa: boolean;
+  /** The session may only enroll a second factor (2FA is required and missing). */
+  enrollmentOnly: boolean;
   /** For API keys: its id and the permissions it was limited to. */
   apiKeyId?: string;
   scopes?: string[];

@@ -2,6 +2,9 @@ import type { Connection } from 'mongoose';
 import type { EncryptedFieldRegistry, FieldCipher } from '../services/encryption/field-encryption.plugin';
 import { registerAuditModels } from './audit-event.model';
 import { registerApiKeyModels } from './api-key.model';
+import { registerUserModels } from './user.model';
+import { registerSessionModels } from './session.model';
+import { registerOtpModels } from './otp-challenge.model';
 
 /** What models with encrypted fields need: the cipher, and the registry key rotation reads. */
 export interface ModelDeps {
@@ -10,10 +13,13 @@ export interface ModelDeps {
 }
 
 /** Registers every model on the given connection (never on mongoose's global one). */
-export function registerModels(conn: Connection, _deps: ModelDeps) {
+export function registerModels(conn: Connection, deps: ModelDeps) {
   return {
     ...registerAuditModels(conn),
     ...registerApiKeyModels(conn),
+    ...registerUserModels(conn, deps),
+    ...registerSessionModels(conn),
+    ...registerOtpModels(conn),
   };
 }
 

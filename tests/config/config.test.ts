@@ -11,6 +11,7 @@ const strongProduction = (): Record<string, string> => ({
   ENCRYPTION_KEYS: `k1:${key32()},k2:${key32()}`,
   BLIND_INDEX_KEY: key32(),
   TRUST_PROXY: '1',
+  SMTP_URL: 'smtps://mailer:secret@mail.internal:465',
 });
 
 function problemsOf(env: Record<string, string>): string[] {
@@ -38,7 +39,7 @@ describe('config', () => {
 
   it('when production lacks secrets and servers, then one problem per variable is reported', () => {
     const problems = problemsOf({ NODE_ENV: 'production' });
-    for (const name of ['MONGODB_URI', 'REDIS_URL', 'JWT_SECRET', 'ENCRYPTION_KEYS', 'BLIND_INDEX_KEY']) {
+    for (const name of ['MONGODB_URI', 'REDIS_URL', 'JWT_SECRET', 'ENCRYPTION_KEYS', 'BLIND_INDEX_KEY', 'SMTP_URL']) {
       expect(problems.filter((p) => p.startsWith(name + ':'))).toHaveLength(1);
     }
   });

@@ -19,9 +19,19 @@ export const ROLE_PARENT: Record<BaseRole, BaseRole | null> = {
 /** Grants added at each level (inherited grants are not repeated). */
 export const ROLE_GRANTS: Record<BaseRole, readonly string[]> = {
   guest: [],
-  user: ['profile:read:own', 'profile:update:own'],
+  user: ['profile:read:own', 'profile:update:own', 'apikey:create:own', 'apikey:read:own', 'apikey:revoke:own', 'apikey:rotate:own'],
   manager: [],
-  admin: ['user:create:any', 'user:read:any', 'user:update:any', 'user:mfa-reset:any', 'audit:read:any'],
+  admin: [
+    'user:create:any',
+    'user:read:any',
+    'user:update:any',
+    'user:mfa-reset:any',
+    'audit:read:any',
+    'apikey:revoke:any',
+    'apikey:rotate:any',
+    'encryption:rotate:any',
+    'encryption:read:any',
+  ],
 };
 
 export interface ParsedPermission {

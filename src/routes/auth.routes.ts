@@ -1,0 +1,118 @@
+import { Router, type RequestHandler } from 'express';
+import { z } from 'zod';
+import { route } from '../middleware/validate';
+import { requireAuth } from '../lib/auth-context';
+import { AppError } from '../lib/errors';
+import type { Authenticate } from '../middleware/authenticate';
+import type { AuthService } from '../services/auth/AuthService';
+import type { TwoFactorAuthService } from '../services/TwoFactorAuthService';
+import type { UserService } from '../services/users/UserService';
+import { toPublicUser } from '../services/users/UserService';
+
+export interface AuthRoutesDeps {
+  auth: AuthService;
+  twoFactor: TwoFactorAuthService;
+  users: UserService;
+  authenticate: Authenticate;
+  /** The auth rate-limit tier (login, 2FA verify, password change); pass-through when absent. */
+  authLimiter?: RequestHandler;
+}
+
+const email = z.string().trim().email().max(254);
+const code = z.string().trim().min(6).max(32);
+const mfaToken = z.string().min(20).max(2048);
+const method = z.enum(['totp', 'sms', 'email', 'backup']);
+const e164 = z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number such as +4930123456');
+
+/** /api/v1/auth: sign-in, sessions and second-factor enrollment. Every answer is no-store. */
+export function authRoutes(deps: AuthRoutesDeps): Router {
+  const router = Router();
+  const limit: RequestHandler = deps.authLimiter ?? ((_req, _res, next) => next());
+  const user = deps.authenticate();
+  const enrolling = deps.authenticate({ allowEnrollmentOnly: true });
+  router.use((_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
+
+  router.post('/login', limit, route({ body: z.strictObject({ email, password: z.string().min(1).max(1024) }) }, async ({ body, res }) => {
+    res.json(await deps.auth.login(body.email, body.password));
+  }));
+
+  router.post('/refresh', route({ body: z.strictObject({ refreshToken: z.string().min(10).max(200) }) }, async ({ body, res }) => {
+    res.json(await deps.auth.refresh(body.refreshToken));
+  }));
+
+  router.post('/logout', enrolling, route({}, async ({ res }) => {
+    const a = requireAuth(res);
+    if (!a.sessionId) throw AppError.badRequest('API keys have no session to end.');
+    await deps.auth.logout(a.sessionId, a.userId);
+    res.status(204).end();
+  }));
+
+  router.post('/logout-all', enrolling, route({}, async ({ res }) => {
+    res.json({ sessionsEnded: await deps.auth.logoutAll(requireAuth(res).userId) });
+  }));
+
+  router.post('/password', limit, user, route({ body: z.strictObject({ currentPassword: z.string().min(1).max(1024), newPassword: z.string().min(1).max(1024) }) }, async ({ body, res }) => {
+    const a = requireAuth(res);
+    if (!a.sessionId) throw AppError.forbidden('Passwords are changed from a signed-in session.');
+    await deps.auth.changePassword(a.userId, a.sessionId, body.currentPassword, body.newPassword);
+    res.status(204).end();
+  }));
+
+  router.get('/me', enrolling, route({}, async ({ res }) => {
+    const a = requireAuth(res);
+    const u = await deps.users.get(a.userId);
+    res.json({ ...toPublicUser(u), sessionMfa: a.mfa, enrollmentRequired: a.enrollmentOnly, backupCodesRemaining: u.mfa.backupCodes.filter((c) => c.usedAt === null).length });
+  }));
+
+  // --- second step of a login
+
+  router.post('/2fa/challenge', limit, route({ body: z.strictObject({ mfaToken, method: z.enum(['sms', 'email']) }) }, async ({ body, res }) => {
+    res.status(202).json(await deps.auth.challenge(body.mfaToken, body.method));
+  }));
+
+  router.post('/2fa/verify', limit, route({ body: z.strictObject({ mfaToken, method, code }) }, async ({ body, res }) => {
+    res.json(await deps.auth.verifySecondFactor(body.mfaToken, body.method, body.code));
+  }));
+
+  // --- enrollment (reachable by enrollment-only sessions)
+
+  router.post('/2fa/totp/setup', enrolling, route({}, async ({ res }) => {
+    res.json(await deps.twoFactor.setupTotp(await deps.users.get(requireAuth(res).userId)));
+  }));
+
+  router.post('/2fa/totp/enable', limit, enrolling, route({ body: z.strictObject({ code }) }, async ({ body, res }) => {
+    res.json(await deps.twoFactor.enableTotp(await deps.users.get(requireAuth(res).userId), body.code));
+  }));
+
+  router.post('/2fa/sms/setup', enrolling, route({ body: z.strictObject({ phone: e164 }) }, async ({ body, res }) => {
+    res.status(202).json(await deps.twoFactor.startSmsEnrollment(await deps.users.get(requireAuth(res).userId), body.phone));
+  }));
+
+  router.post('/2fa/sms/enable', limit, enrolling, route({ body: z.strictObject({ code }) }, async ({ body, res }) => {
+    res.json(await deps.twoFactor.confirmSmsEnrollment(await deps.users.get(requireAuth(res).userId), body.code));
+  }));
+
+  router.post('/2fa/email/setup', enrolling, route({}, async ({ res }) => {
+    res.status(202).json(await deps.twoFactor.startEmailEnrollment(await deps.users.get(requireAuth(res).userId)));
+  }));
+
+  router.post('/2fa/email/enable', limit, enrolling, route({ body: z.strictObject({ code }) }, async ({ body, res }) => {
+    res.json(await deps.twoFactor.confirmEmailEnrollment(await deps.users.get(requireAuth(res).userId), body.code));
+  }));
+
+  router.post('/2fa/backup-codes', user, route({}, async ({ res }) => {
+    const a = requireAuth(res);
+    if (!a.mfa) throw AppError.forbidden('Sign in with your second factor to generate new backup codes.');
+    res.json({ backupCodes: await deps.twoFactor.regenerateBackupCodes(a.userId) });
+  }));
+
+  router.post('/2fa/disable', limit, user, route({ body: z.strictObject({ password: z.string().min(1).max(1024), method, code }) }, async ({ body, res }) => {
+    await deps.auth.disableSecondFactors(requireAuth(res).userId, body.password, body.method, body.code);
+    res.status(204).end();
+  }));
+
+  return router;
+}

@@ -1,0 +1,196 @@
+import { randomUUID } from 'node:crypto';
+import { AppError } from '../../lib/errors';
+import type { Logger } from '../../lib/logger';
+import { currentRequestContext } from '../../lib/request-context';
+import type { SecondFactor, UserDoc, UserModel } from '../../models/user.model';
+import type { EncryptionService } from '../EncryptionService';
+import type { AuditTrail } from '../audit/AuditTrail';
+import type { TwoFactorAuthService } from '../TwoFactorAuthService';
+import type { TokenService } from './token-service';
+import type { SessionService } from './session-service';
+import type { LoginGuard, Factor } from './login-guard';
+import { assertAcceptablePassword } from './password-policy';
+
+export type MfaMethod = SecondFactor | 'backup';
+
+export interface TokenPair {
+  accessToken: string;
+  refreshToken: string;
+  tokenType: 'Bearer';
+  expiresIn: number;
+  /** True when the user must enroll a second factor before anything else (policy or admin reset). */
+  enrollmentRequired: boolean;
+}
+
+export type LoginResult = ({ mfaRequired: false } & TokenPair) | { mfaRequired: true; mfaToken: string; methods: MfaMethod[] };
+
+export interface AuthServiceDeps {
+  users: UserModel;
+  encryption: EncryptionService;
+  tokens: TokenService;
+  sessions: SessionService;
+  twoFactor: TwoFactorAuthService;
+  guard: LoginGuard;
+  audit: AuditTrail;
+  logger: Logger;
+  mfaRequiredRoles: string[];
+  /** Called after a successful login, e.g. to clear the auth rate-limit counter for the account. */
+  onLoginSuccess?: (emailLower: string, ip: string) => Promise<void>;
+}
+
+/** NIST SP 800-63B: no more than 100 consecutive failed second-factor attempts per account. */
+export const MAX_CONSECUTIVE_FACTOR_FAILURES = 100;
+const INVALID_CREDENTIALS = (): AppError => AppError.unauthorized('The email or password is incorrect.', 'invalid-credentials');
+
+/**
+ * Password login, second-factor verification, refresh and logout. Unknown users and
+ * wrong passwords get the same answer after the same bcrypt work.
+ */
+export class AuthService {
+  private dummyHash?: Promise<string>;
+
+  constructor(private readonly deps: AuthServiceDeps) {}
+
+  private methodsOf(user: UserDoc): MfaMethod[] {
+    const methods: MfaMethod[] = [...user.mfa.methods];
+    if (user.mfa.backupCodes.some((c) => c.usedAt === null)) methods.push('backup');
+    return methods;
+  }
+
+  mustEnroll(user: Pick<UserDoc, 'mfa' | 'role'>): boolean {
+    return user.mfa.methods.length === 0 && (user.mfa.enrollmentRequired || this.deps.mfaRequiredRoles.includes(user.role));
+  }
+
+  private async issue(user: UserDoc, mfa: boolean): Promise<TokenPair> {
+    const { session, refreshToken } = await this.deps.sessions.create(user._id, mfa);
+    const enrollmentRequired = this.mustEnroll(user);
+    const accessToken = this.deps.tokens.signAccess({ sub: user._id, sid: session._id, role: user.role, dept: user.department, mfa, enroll: enrollmentRequired });
+    return { accessToken, refreshToken, tokenType: 'Bearer', expiresIn: this.deps.tokens.accessTtlSeconds, enrollmentRequired };
+  }
+
+  async login(emailInput: string, password: string): Promise<LoginResult> {
+    const ip = currentRequestContext()?.ip ?? 'unknown';
+    const email = emailInput.trim().toLowerCase();
+    await this.deps.guard.checkPassword(email, ip);
+    const user = await this.deps.users.findOne({ emailLower: email }).lean();
+    // Same bcrypt work whether or not the user exists: timing tells nothing.
+    this.dummyHash ??= this.deps.encryption.hashPassword(randomUUID() + randomUUID());
+    const ok = user ? await this.deps.encryption.verifyPassword(password, user.passwordHash) : (await this.deps.encryption.verifyPassword(password, await this.dummyHash), false);
+    if (!user || !ok || user.status !== 'active') {
+      const { accountFailures } = await this.deps.guard.passwordFailed(email, ip);
+      await this.deps.audit.record({ action: 'auth.login', outcome: 'failed', actorId: user?._id ?? null, details: { reason: !user ? 'unknown-user' : !ok ? 'wrong-password' : 'disabled', accountFailures } });
+      throw INVALID_CREDENTIALS();
+    }
+    await this.deps.guard.passwordSucceeded(email, ip);
+    await this.deps.onLoginSuccess?.(email, ip);
+    const methods = this.methodsOf(user);
+    if (user.mfa.methods.length > 0) {
+      await this.deps.audit.record({ action: 'auth.login.password', outcome: 'succeeded', actorId: user._id, actorRole: user.role, details: { mfaRequired: true } });
+      return { mfaRequired: true, mfaToken: this.deps.tokens.signMfa({ sub: user._id, methods }), methods };
+    }
+    await this.deps.audit.record({ action: 'auth.login', outcome: 'succeeded', actorId: user._id, actorRole: user.role, details: { mfa: false } });
+    return { mfaRequired: false, ...(await this.issue(user, false)) };
+  }
+
+  private async userForMfa(mfaToken: string): Promise<{ user: UserDoc; loginId: string }> {
+    const claims = this.deps.tokens.verifyMfa(mfaToken);
+    const user = await this.deps.users.findById(claims.sub).lean();
+    if (!user || user.status !== 'active') throw AppError.unauthorized('The sign-in has expired; start again.', 'invalid-token');
+    return { user, loginId: claims.jti };
+  }
+
+  /** Sends an SMS or email code for the second step of a login. */
+  async challenge(mfaToken: string, method: 'sms' | 'email'): Promise<{ expiresAt: Date }> {
+    const { user, loginId } = await this.userForMfa(mfaToken);
+    if (!user.mfa.methods.includes(method)) throw AppError.badRequest(`${method} is not enrolled for this account.`);
+    await this.deps.guard.checkFactor(user._id, loginId, method);
+    return this.deps.twoFactor.sendCode(user, method, 'login');
+  }
+
+  async verifySecondFactor(mfaToken: string, method: MfaMethod, code: string): Promise<TokenPair & { backupCodesRemaining?: number; warning?: string }> {
+    const { user, loginId } = await this.userForMfa(mfaToken);
+    const factor: Factor = method;
+    if (user.secondFactorFailures >= MAX_CONSECUTIVE_FACTOR_FAILURES) {
+      throw new AppError({ code: 'account-locked', status: 403, title: 'Account Locked', detail: 'Too many failed verification attempts; an administrator must reset your second factor.' });
+    }
+    await this.deps.guard.checkFactor(user._id, loginId, factor);
+    let ok = false;
+    let remaining: number | undefined;
+    if (method === 'totp') ok = await this.deps.twoFactor.verifyTotpForUser(user, code);
+    else if (method === 'sms' || method === 'email') ok = user.mfa.methods.includes(method) && (await this.deps.twoFactor.verifyCode(user._id, method, 'login', code)).ok;
+    else if (method === 'backup') {
+      const r = await this.deps.twoFactor.useBackupCode(user, code);
+      ok = r.ok;
+      remaining = r.remaining;
+    }
+    if (!ok) {
+      const failures = await this.deps.guard.factorFailed(user._id, loginId, factor);
+      await this.deps.users.updateOne({ _id: user._id }, { $inc: { secondFactorFailures: 1 } });
+      const locked = failures >= this.deps.guard.factorLimit;
+      await this.deps.audit.record({ action: locked ? 'auth.mfa.locked' : 'auth.mfa', outcome: 'failed', actorId: user._id, details: { method, failures } });
+      throw AppError.unauthorized('The code is not valid.', 'invalid-code');
+    }
+    await this.deps.users.updateOne({ _id: user._id }, { $set: { secondFactorFailures: 0 } });
+    await this.deps.audit.record({ action: 'auth.login', outcome: 'succeeded', actorId: user._id, actorRole: user.role, details: { mfa: method } });
+    const pair = await this.issue(user, true);
+    if (remaining === undefined) return pair;
+    return { ...pair, backupCodesRemaining: remaining, ...(remaining <= 3 ? { warning: `Only ${remaining} backup codes are left; generate a new set.` } : {}) };
+  }
+
+  async refresh(refreshToken: string): Promise<TokenPair> {
+    const { session, refreshToken: next } = await this.deps.sessions.rotate(refreshToken);
+    const user = await this.deps.users.findById(session.userId).lean();
+    if (!user || user.status !== 'active') {
+      await this.deps.sessions.revoke(session._id, 'user-inactive');
+      throw AppError.unauthorized('The refresh token is invalid or expired.', 'invalid-refresh-token');
+    }
+    const enrollmentRequired = this.mustEnroll(user);
+    const accessToken = this.deps.tokens.signAccess({ sub: user._id, sid: session._id, role: user.role, dept: user.department, mfa: session.mfa, enroll: enrollmentRequired });
+    return { accessToken, refreshToken: next, tokenType: 'Bearer', expiresIn: this.deps.tokens.accessTtlSeconds, enrollmentRequired };
+  }
+
+  async logout(sessionId: string, userId: string): Promise<void> {
+    await this.deps.sessions.revoke(sessionId, 'logout');
+    await this.deps.audit.record({ action: 'auth.logout', outcome: 'succeeded', actorId: userId, resource: 'session', resourceId: sessionId });
+  }
+
+  async logoutAll(userId: string): Promise<number> {
+    const n = await this.deps.sessions.revokeAllForUser(userId, 'logout-all');
+    await this.deps.audit.record({ action: 'auth.logout-all', outcome: 'succeeded', actorId: userId, details: { sessions: n } });
+    return n;
+  }
+
+  /** Changes the password and ends every other session of the user. */
+  async changePassword(userId: string, sessionId: string, current: string, next: string): Promise<void> {
+    const user = await this.deps.users.findById(userId).lean();
+    if (!user) throw AppError.notFound();
+    if (!(await this.deps.encryption.verifyPassword(current, user.passwordHash))) {
+      await this.deps.audit.record({ action: 'auth.password.change', outcome: 'failed', actorId: userId });
+      throw AppError.forbidden('The current password is incorrect.');
+    }
+    assertAcceptablePassword(next, { email: user.email, name: user.name });
+    await this.deps.users.updateOne({ _id: userId }, { $set: { passwordHash: await this.deps.encryption.hashPassword(next), passwordChangedAt: new Date() } });
+    const ended = await this.deps.sessions.revokeAllForUser(userId, 'password-changed', sessionId);
+    await this.deps.audit.record({ action: 'auth.password.changed', outcome: 'succeeded', actorId: userId, details: { otherSessionsEnded: ended } });
+  }
+
+  /** Turning 2FA off needs the password and a current code from an enrolled factor. */
+  async disableSecondFactors(userId: string, password: string, method: MfaMethod, code: string): Promise<void> {
+    const user = await this.deps.users.findById(userId).lean();
+    if (!user) throw AppError.notFound();
+    if (this.deps.mfaRequiredRoles.includes(user.role)) throw AppError.forbidden(`Two-factor authentication is mandatory for the ${user.role} role.`);
+    const passwordOk = await this.deps.encryption.verifyPassword(password, user.passwordHash);
+    let codeOk = false;
+    if (passwordOk) {
+      if (method === 'totp') codeOk = await this.deps.twoFactor.verifyTotpForUser(user, code);
+      else if (method === 'backup') codeOk = (await this.deps.twoFactor.useBackupCode(user, code)).ok;
+      else codeOk = user.mfa.methods.includes(method) && (await this.deps.twoFactor.verifyCode(user._id, method, 'login', code)).ok;
+    }
+    if (!passwordOk || !codeOk) {
+      await this.deps.audit.record({ action: 'mfa.disable', outcome: 'failed', actorId: userId });
+      throw AppError.forbidden('The password or code is incorrect.');
+    }
+    await this.deps.twoFactor.clearFactors(userId, { requireEnrollment: false });
+    await this.deps.audit.record({ action: 'mfa.disabled', outcome: 'succeeded', actorId: userId, resource: 'user', resourceId: userId });
+  }
+}

@@ -1,0 +1,104 @@
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { AppError } from '../../lib/errors';
+import type { SessionDoc, SessionModel } from '../../models/session.model';
+import type { TokenService } from './token-service';
+import type { AuditTrail } from '../audit/AuditTrail';
+import { currentRequestContext } from '../../lib/request-context';
+
+export interface SessionServiceDeps {
+  sessions: SessionModel;
+  tokens: TokenService;
+  audit: AuditTrail;
+  refreshTtlDays: number;
+  now?: () => Date;
+}
+
+const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+const REFRESH = /^([0-9a-f-]{36})\.(\d{1,9})\.([A-Za-z0-9_-]{43})$/;
+
+/**
+ * Login sessions and their refresh tokens. Rotation is one conditional single-document
+ * update (no transactions needed): it succeeds only for the current generation's secret,
+ * so a replayed older token is recognised as reuse and ends the whole session.
+ */
+export class SessionService {
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: SessionServiceDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async create(userId: string, mfa: boolean): Promise<{ session: SessionDoc; refreshToken: string }> {
+    const id = randomUUID();
+    const secret = randomBytes(32).toString('base64url');
+    const now = this.now();
+    const ctx = currentRequestContext();
+    const session: SessionDoc = {
+      _id: id,
+      userId,
+      generation: 1,
+      refreshHash: sha256(secret),
+      mfa,
+      createdAt: now,
+      lastUsedAt: now,
+      expiresAt: new Date(now.getTime() + this.deps.refreshTtlDays * 86_400_000),
+      revokedAt: null,
+      revokedReason: null,
+      ip: ctx?.ip ?? null,
+      userAgent: ctx?.userAgent ?? null,
+    };
+    await this.deps.sessions.create(session);
+    return { session, refreshToken: `${id}.1.${secret}` };
+  }
+
+  /** Exchanges a refresh token for the next one. Reuse of a spent token revokes the session. */
+  async rotate(refreshToken: string): Promise<{ session: SessionDoc; refreshToken: string }> {
+    const invalid = AppError.unauthorized('The refresh token is invalid or expired.', 'invalid-refresh-token');
+    const m = REFRESH.exec(refreshToken);
+    if (!m) throw invalid;
+    const [, id, genText, secret] = m;
+    const generation = Number(genText);
+    const session = await this.deps.sessions.findById(id).lean();
+    if (!session || session.revokedAt !== null || session.expiresAt <= this.now()) throw invalid;
+    if (generation < session.generation) {
+      await this.revoke(id, 'refresh-token-reuse');
+      await this.deps.audit.record({ action: 'auth.refresh.reuse-detected', outcome: 'denied', actorId: session.userId, resource: 'session', resourceId: id });
+      throw AppError.unauthorized('The refresh token was already used; the session has been ended.', 'refresh-token-reused');
+    }
+    const presented = Buffer.from(sha256(secret), 'hex');
+    if (generation !== session.generation || !timingSafeEqual(presented, Buffer.from(session.refreshHash, 'hex'))) throw invalid;
+    const nextSecret = randomBytes(32).toString('base64url');
+    const updated = await this.deps.sessions
+      .findOneAndUpdate(
+        { _id: id, generation, refreshHash: session.refreshHash, revokedAt: null },
+        { $set: { generation: generation + 1, refreshHash: sha256(nextSecret), lastUsedAt: this.now() } },
+        { new: true },
+      )
+      .lean();
+    if (!updated) {
+      // Lost a race with another use of the same token: that is reuse too.
+      await this.revoke(id, 'refresh-token-reuse');
+      throw AppError.unauthorized('The refresh token was already used; the session has been ended.', 'refresh-token-reused');
+    }
+    return { session: updated, refreshToken: `${id}.${generation + 1}.${nextSecret}` };
+  }
+
+  async get(id: string): Promise<SessionDoc | null> {
+    return this.deps.sessions.findById(id).lean();
+  }
+
+  async revoke(id: string, reason: string): Promise<void> {
+    await this.deps.sessions.updateOne({ _id: id, revokedAt: null }, { $set: { revokedAt: this.now(), revokedReason: reason } });
+    await this.deps.tokens.revokeSession(id);
+  }
+
+  /** Ends every live session of a user (optionally keeping one), access tokens included. */
+  async revokeAllForUser(userId: string, reason: string, keepSessionId?: string): Promise<number> {
+    const live = await this.deps.sessions.find({ userId, revokedAt: null }, { _id: 1 }).lean();
+    const ids = live.map((s) => s._id).filter((id) => id !== keepSessionId);
+    if (ids.length === 0) return 0;
+    await this.deps.sessions.updateMany({ _id: { $in: ids }, revokedAt: null }, { $set: { revokedAt: this.now(), revokedReason: reason } });
+    for (const id of ids) await this.deps.tokens.revokeSession(id);
+    return ids.length;
+  }
+}
