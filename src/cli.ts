@@ -43,7 +43,7 @@ const COMMANDS: Record<string, Command> = {
       } catch (err) {
         // Validation problems carry the reason (e.g. a common password); print it plainly.
         const issues = (err as { extensions?: { errors?: Array<{ message: string }> } }).extensions?.errors;
-        throw new Error(issues?.length ? issues.map((i) => i.message).join('; ') : (err as Error).message);
+        throw new Error(issues?.length ? issues.map((i) => i.message).join('; ') : (err as Error).message, { cause: err });
       }
     },
   },
