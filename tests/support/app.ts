@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import type { Express } from 'express';
 import { loadConfig, type Config } from '../../src/config';
 import { createLogger, type Logger } from '../../src/lib/logger';
-import { createContainer, type Container } from '../../src/container';
+import { createContainer, type Container, type ContainerOptions } from '../../src/container';
 import { createApp } from '../../src/app';
 import { testMongoUri, testNamespace, testRedisUrl } from './env';
 
@@ -37,7 +37,7 @@ export interface TestApp {
  * Builds the real app through the real composition root, on the test servers, with this
  * file's own database name and Redis key prefix. `env` overrides configuration.
  */
-export async function buildTestApp(file: string, env: Record<string, string> = {}): Promise<TestApp> {
+export async function buildTestApp(file: string, env: Record<string, string> = {}, opts: ContainerOptions = {}): Promise<TestApp> {
   const ns = testNamespace(file);
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -50,7 +50,7 @@ export async function buildTestApp(file: string, env: Record<string, string> = {
   });
   const logs = new LogCapture();
   const logger = createLogger({ level: config.log.level, destination: logs });
-  const container = createContainer(config, logger);
+  const container = createContainer(config, logger, opts);
   await container.start();
   const app = createApp(container.deps);
   return {

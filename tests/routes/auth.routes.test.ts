@@ -1,0 +1,326 @@
+import { execFileSync } from 'node:child_process';
+import jwt from 'jsonwebtoken';
+import request from 'supertest';
+import jsQR from 'jsqr';
+import { PNG } from 'pngjs';
+import { buildTestApp, type TestApp } from '../support/app';
+import { startSmtpPeer, startTwilioPeer, lastCodeFor, lastSmsCode } from '../support/peers';
+import { createUser, login, bearer, PASSWORD } from '../support/users';
+
+const TWILIO_SID = 'AC' + '1'.repeat(32);
+
+describe('authentication and 2FA over HTTP', () => {
+  let t: TestApp;
+  let smtp: Awaited<ReturnType<typeof startSmtpPeer>>;
+  let twilioPeer: Awaited<ReturnType<typeof startTwilioPeer>>;
+  const secretsSeen: string[] = [PASSWORD];
+
+  beforeAll(async () => {
+    smtp = await startSmtpPeer();
+    twilioPeer = await startTwilioPeer(TWILIO_SID);
+    t = await buildTestApp(
+      __filename,
+      { SMTP_URL: smtp.url, TWILIO_ACCOUNT_SID: TWILIO_SID, TWILIO_AUTH_TOKEN: 'twilio-auth-token-value', TWILIO_FROM_NUMBER: '+15005550006', BCRYPT_COST: '10', MFA_REQUIRED_ROLES: 'manager' },
+      { twilioHttpClient: twilioPeer.httpClient },
+    );
+  });
+  afterAll(async () => {
+    await t.close();
+    await smtp.stop();
+    await twilioPeer.stop();
+  });
+
+  const track = <T extends Record<string, unknown>>(body: T): T => {
+    for (const k of ['accessToken', 'refreshToken', 'mfaToken', 'secret']) if (typeof body[k] === 'string') secretsSeen.push(body[k] as string);
+    return body;
+  };
+
+  it('when a user without 2FA signs in, then an access and a refresh token come back and /me works', async () => {
+    await createUser(t, 'plain@example.com');
+    const res = await login(t, 'Plain@Example.com');
+    expect(res.status).toBe(200);
+    expect(res.headers['cache-control']).toBe('no-store');
+    const body = track(res.body);
+    expect(body).toMatchObject({ mfaRequired: false, tokenType: 'Bearer', expiresIn: 900 });
+    const me = await request(t.app).get('/api/v1/auth/me').set(...bearer(body.accessToken));
+    expect(me.status).toBe(200);
+    expect(me.body).toMatchObject({ email: 'plain@example.com', role: 'user', sessionMfa: false });
+  });
+
+  it('when the password is wrong or the user unknown, then the same 401 problem comes back', async () => {
+    const wrong = await login(t, 'plain@example.com', 'not-the-password-at-all');
+    const unknown = await login(t, 'nobody@example.com', 'not-the-password-at-all');
+    expect(wrong.status).toBe(401);
+    expect(unknown.status).toBe(401);
+    const strip = (b: Record<string, unknown>) => ({ ...b, requestId: undefined });
+    expect(strip(wrong.body)).toEqual(strip(unknown.body));
+  });
+
+  it('when login carries an operator object, then 400 and no login', async () => {
+    const res = await request(t.app).post('/api/v1/auth/login').send({ email: { $gt: '' }, password: PASSWORD });
+    expect(res.status).toBe(400);
+    expect(res.body.accessToken).toBeUndefined();
+    const res2 = await request(t.app).post('/api/v1/auth/login').send({ email: 'plain@example.com', password: { $ne: null } });
+    expect(res2.status).toBe(400);
+  });
+
+  it('when tokens are forged (alg none, wrong key, wrong audience, expired), then 401', async () => {
+    const good = track((await login(t, 'plain@example.com')).body);
+    const claims = jwt.decode(good.accessToken) as Record<string, unknown>;
+    const secret = t.config.jwt.secret;
+    const none = jwt.sign({ ...claims }, '', { algorithm: 'none' });
+    const wrongKey = jwt.sign({ ...claims }, 'another-secret-of-enough-length-0123456789', { algorithm: 'HS256' });
+    const wrongAud = jwt.sign({ ...claims, aud: 'someone-else' }, secret, { algorithm: 'HS256' });
+    const expired = jwt.sign({ ...claims, iat: 1_000_000, exp: 1_000_900 }, secret, { algorithm: 'HS256' });
+    const mfaAsAccess = jwt.sign({ ...claims, typ: 'mfa' }, secret, { algorithm: 'HS256' });
+    for (const token of [none, wrongKey, wrongAud, expired, mfaAsAccess, 'not.a.jwt']) {
+      const res = await request(t.app).get('/api/v1/auth/me').set('Authorization', `Bearer ${token}`);
+      expect(res.status).toBe(401);
+      expect(res.headers['content-type']).toMatch(/problem\+json/);
+    }
+  });
+
+  it('when a refresh token is used, then it rotates; when a spent one is replayed, then the whole session ends', async () => {
+    const first = track((await login(t, 'plain@example.com')).body);
+    const second = track((await request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: first.refreshToken })).body);
+    expect(second.refreshToken).not.toBe(first.refreshToken);
+    const third = track((await request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: second.refreshToken })).body);
+    expect(third.accessToken).toBeDefined();
+    const replay = await request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: first.refreshToken });
+    expect(replay.status).toBe(401);
+    expect(replay.body.type).toMatch(/refresh-token-reused/);
+    expect((await request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: third.refreshToken })).status).toBe(401);
+    expect((await request(t.app).get('/api/v1/auth/me').set(...bearer(third.accessToken))).status).toBe(401);
+  });
+
+  it('when a user logs out, then the access token stops working at once', async () => {
+    const s = track((await login(t, 'plain@example.com')).body);
+    expect((await request(t.app).post('/api/v1/auth/logout').set(...bearer(s.accessToken))).status).toBe(204);
+    const after = await request(t.app).get('/api/v1/auth/me').set(...bearer(s.accessToken));
+    expect(after.status).toBe(401);
+    expect(after.body.type).toMatch(/session-revoked/);
+  });
+
+  it('when the password is changed, then other sessions end and the current one survives', async () => {
+    await createUser(t, 'changer@example.com');
+    const a = track((await login(t, 'changer@example.com')).body);
+    const b = track((await login(t, 'changer@example.com')).body);
+    const weak = await request(t.app).post('/api/v1/auth/password').set(...bearer(a.accessToken)).send({ currentPassword: PASSWORD, newPassword: 'password1234' });
+    expect(weak.status).toBe(400);
+    expect(weak.body.detail).toMatch(/commonly used/);
+    const ok = await request(t.app).post('/api/v1/auth/password').set(...bearer(a.accessToken)).send({ currentPassword: PASSWORD, newPassword: 'violet-lantern-breeze-2026' });
+    expect(ok.status).toBe(204);
+    expect((await request(t.app).get('/api/v1/auth/me').set(...bearer(a.accessToken))).status).toBe(200);
+    expect((await request(t.app).get('/api/v1/auth/me').set(...bearer(b.accessToken))).status).toBe(401);
+    expect((await login(t, 'changer@example.com', 'violet-lantern-breeze-2026')).status).toBe(200);
+  });
+
+  describe('TOTP with a real authenticator implementation (oathtool)', () => {
+    let secret: string;
+    const oathtool = (s: string): string => execFileSync('oathtool', ['--totp', '-b', s], { encoding: 'utf8' }).trim();
+
+    it('when setting up, then the QR code decodes to the otpauth URI, and a code from oathtool enables it', async () => {
+      await createUser(t, 'totp@example.com');
+      const s = track((await login(t, 'totp@example.com')).body);
+      const setup = await request(t.app).post('/api/v1/auth/2fa/totp/setup').set(...bearer(s.accessToken));
+      expect(setup.status).toBe(200);
+      secret = track(setup.body).secret;
+      expect(setup.body.otpauthUrl).toMatch(new RegExp(`^otpauth://totp/ERP(:|%3A)totp(@|%40)example\\.com\\?secret=${secret}.*issuer=ERP`));
+      const png = PNG.sync.read(Buffer.from(setup.body.qrCodeDataUrl.replace(/^data:image\/png;base64,/, ''), 'base64'));
+      expect(jsQR(new Uint8ClampedArray(png.data), png.width, png.height)?.data).toBe(setup.body.otpauthUrl);
+      const raw = await t.container.database.db().collection('users').findOne({ emailLower: 'totp@example.com' });
+      expect(JSON.stringify(raw)).not.toContain(secret);
+
+      const enable = await request(t.app).post('/api/v1/auth/2fa/totp/enable').set(...bearer(s.accessToken)).send({ code: oathtool(secret) });
+      expect(enable.status).toBe(200);
+      expect(enable.body.backupCodes).toHaveLength(10);
+    });
+
+    it('when signing in, then the password step returns an mfaToken that is no access token, and an oathtool code is accepted once', async () => {
+      const step1 = track((await login(t, 'totp@example.com')).body);
+      expect(step1).toMatchObject({ mfaRequired: true, methods: expect.arrayContaining(['totp', 'backup']) });
+      expect(step1.accessToken).toBeUndefined();
+      expect((await request(t.app).get('/api/v1/auth/me').set(...bearer(step1.mfaToken))).status).toBe(401);
+      // The enable step used the current 30-s step: wait for the next one so oathtool's code is fresh.
+      const msIntoStep = Date.now() % 30_000;
+      await new Promise((r) => setTimeout(r, 30_000 - msIntoStep + 200));
+      const code = oathtool(secret);
+      const ok = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: step1.mfaToken, method: 'totp', code });
+      expect(ok.status).toBe(200);
+      expect(track(ok.body).accessToken).toBeDefined();
+      const again = track((await login(t, 'totp@example.com')).body);
+      const replay = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: again.mfaToken, method: 'totp', code });
+      expect(replay.status).toBe(401);
+      const audit = await t.container.database.db().collection('audit_events').findOne({ action: 'mfa.totp.replay' });
+      expect(audit).not.toBeNull();
+    }, 45_000);
+
+    it('when TOTP codes are guessed, then the factor locks after 5 tries until a fresh password login', async () => {
+      const step1 = track((await login(t, 'totp@example.com')).body);
+      for (let i = 0; i < 5; i++) {
+        expect((await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: step1.mfaToken, method: 'totp', code: String(100000 + i) })).status).toBe(401);
+      }
+      const locked = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: step1.mfaToken, method: 'totp', code: '000000' });
+      expect(locked.status).toBe(403);
+      expect(locked.body.type).toMatch(/factor-locked/);
+      const fresh = track((await login(t, 'totp@example.com')).body);
+      const tryAgain = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: fresh.mfaToken, method: 'totp', code: '000001' });
+      expect(tryAgain.status).toBe(401);
+      expect(await t.container.database.db().collection('audit_events').countDocuments({ action: 'auth.mfa.locked' })).toBe(1);
+    });
+  });
+
+  it('when password guessing hammers an account from one address, then the real user still signs in from theirs', async () => {
+    await createUser(t, 'victim@example.com');
+    let throttled = 0;
+    for (let i = 0; i < 12; i++) {
+      const res = await login(t, 'victim@example.com', `guess-number-${i}-xx`, '203.0.113.7');
+      expect([401, 429]).toContain(res.status);
+      if (res.status === 429) {
+        throttled++;
+        expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+      }
+    }
+    expect(throttled).toBeGreaterThan(0);
+    const real = await login(t, 'victim@example.com', PASSWORD, '198.51.100.20');
+    expect(real.status).toBe(200);
+    expect(real.body.accessToken).toBeDefined();
+  });
+
+  it('when SMS is enrolled and used, then the real twilio client posts to the Messages API and the code signs in', async () => {
+    await createUser(t, 'sms@example.com');
+    const s = track((await login(t, 'sms@example.com')).body);
+    expect((await request(t.app).post('/api/v1/auth/2fa/sms/setup').set(...bearer(s.accessToken)).send({ phone: '+4915112345678' })).status).toBe(202);
+    const req = twilioPeer.requests[twilioPeer.requests.length - 1];
+    expect(req.path).toBe(`/2010-04-01/Accounts/${TWILIO_SID}/Messages.json`);
+    expect(req.authorization).toBe('Basic ' + Buffer.from(`${TWILIO_SID}:twilio-auth-token-value`).toString('base64'));
+    expect(req.form.get('From')).toBe('+15005550006');
+    const enable = await request(t.app).post('/api/v1/auth/2fa/sms/enable').set(...bearer(s.accessToken)).send({ code: lastSmsCode(twilioPeer.requests, '+4915112345678') });
+    expect(enable.status).toBe(200);
+    const raw = await t.container.database.db().collection('users').findOne({ emailLower: 'sms@example.com' });
+    expect(JSON.stringify(raw)).not.toContain('4915112345678');
+
+    const step1 = track((await login(t, 'sms@example.com')).body);
+    expect((await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: step1.mfaToken, method: 'sms' })).status).toBe(202);
+    const resend = await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: step1.mfaToken, method: 'sms' });
+    expect(resend.status).toBe(429);
+    const code = lastSmsCode(twilioPeer.requests, '+4915112345678');
+    const ok = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: step1.mfaToken, method: 'sms', code });
+    expect(ok.status).toBe(200);
+    expect(ok.body.accessToken).toBeDefined();
+    const reuse = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: step1.mfaToken, method: 'sms', code });
+    expect(reuse.status).toBe(401);
+  });
+
+  it('when Twilio fails, then the client gets a 502 problem, not a silent success', async () => {
+    await createUser(t, 'smsfail@example.com');
+    const s = track((await login(t, 'smsfail@example.com')).body);
+    twilioPeer.failNext(1);
+    const res = await request(t.app).post('/api/v1/auth/2fa/sms/setup').set(...bearer(s.accessToken)).send({ phone: '+4915199999999' });
+    expect(res.status).toBe(502);
+    expect(res.headers['content-type']).toMatch(/problem\+json/);
+  });
+
+  it('when email is enrolled and used, then codes arrive at the SMTP server and sign in', async () => {
+    await createUser(t, 'mail@example.com');
+    const s = track((await login(t, 'mail@example.com')).body);
+    expect((await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(s.accessToken))).status).toBe(202);
+    const enable = await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(s.accessToken)).send({ code: lastCodeFor(smtp.messages, 'mail@example.com') });
+    expect(enable.status).toBe(200);
+    const backupCodes: string[] = enable.body.backupCodes;
+    secretsSeen.push(...backupCodes);
+
+    const step1 = track((await login(t, 'mail@example.com')).body);
+    expect((await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: step1.mfaToken, method: 'email' })).status).toBe(202);
+    const wrong = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: step1.mfaToken, method: 'email', code: '999999' });
+    expect(wrong.status).toBe(401);
+    const ok = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: step1.mfaToken, method: 'email', code: lastCodeFor(smtp.messages, 'mail@example.com') });
+    expect(ok.status).toBe(200);
+
+    // Backup codes: any order, once each, with a warning at 3 or fewer and a mail each time.
+    const order = [7, 2, 9, 0, 4, 5, 1];
+    let last: request.Response | undefined;
+    for (const i of order) {
+      const st = track((await login(t, 'mail@example.com')).body);
+      last = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: st.mfaToken, method: 'backup', code: backupCodes[i] });
+      expect(last.status).toBe(200);
+    }
+    expect(last!.body.backupCodesRemaining).toBe(3);
+    expect(last!.body.warning).toMatch(/3 backup codes/);
+    const st = track((await login(t, 'mail@example.com')).body);
+    const reused = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: st.mfaToken, method: 'backup', code: backupCodes[7] });
+    expect(reused.status).toBe(401);
+    const notices = smtp.messages.filter((m) => m.to.includes('mail@example.com') && m.raw.includes('backup code was used'));
+    expect(notices).toHaveLength(order.length);
+    expect(notices[notices.length - 1].raw.replace(/=\r?\n/g, '')).toMatch(/Only 3 backup codes/);
+  });
+
+  it('when 2FA is mandatory for a role, then such a user can only reach enrollment until enrolled', async () => {
+    await createUser(t, 'manager@example.com', 'manager', 'sales');
+    const s = track((await login(t, 'manager@example.com')).body);
+    expect(s.enrollmentRequired).toBe(true);
+    const blocked = await request(t.app).get('/api/v1/api-keys').set(...bearer(s.accessToken));
+    expect(blocked.status).toBe(403);
+    expect(blocked.body.type).toMatch(/mfa-enrollment-required/);
+    expect((await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(s.accessToken))).status).toBe(202);
+    await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(s.accessToken)).send({ code: lastCodeFor(smtp.messages, 'manager@example.com') });
+    const refreshed = track((await request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: s.refreshToken })).body);
+    expect(refreshed.enrollmentRequired).toBe(false);
+    expect((await request(t.app).get('/api/v1/api-keys').set(...bearer(refreshed.accessToken))).status).toBe(200);
+  });
+
+  it('when disabling 2FA, then the password and a current code are both required', async () => {
+    await createUser(t, 'disabler@example.com');
+    const s = track((await login(t, 'disabler@example.com')).body);
+    await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(s.accessToken));
+    await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(s.accessToken)).send({ code: lastCodeFor(smtp.messages, 'disabler@example.com') });
+    const noCode = await request(t.app).post('/api/v1/auth/2fa/disable').set(...bearer(s.accessToken)).send({ password: PASSWORD, method: 'email', code: '123456' });
+    expect(noCode.status).toBe(403);
+    const st = track((await login(t, 'disabler@example.com')).body);
+    await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: st.mfaToken, method: 'email' });
+    const code = lastCodeFor(smtp.messages, 'disabler@example.com');
+    const wrongPw = await request(t.app).post('/api/v1/auth/2fa/disable').set(...bearer(s.accessToken)).send({ password: 'wrong-password-123', method: 'email', code });
+    expect(wrongPw.status).toBe(403);
+    await new Promise((r) => setTimeout(r, 10));
+    // The wrong-password attempt did not consume the code: it still works with the right password.
+    const ok = await request(t.app).post('/api/v1/auth/2fa/disable').set(...bearer(s.accessToken)).send({ password: PASSWORD, method: 'email', code });
+    expect(ok.status).toBe(204);
+    expect((await login(t, 'disabler@example.com')).body.mfaRequired).toBe(false);
+  });
+
+  it("when an admin resets a user's 2FA, then it needs the admin's own 2FA session, is audited, mailed, and forces re-enrollment", async () => {
+    const userId = await createUser(t, 'resetme@example.com');
+    const us = track((await login(t, 'resetme@example.com')).body);
+    await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(us.accessToken));
+    await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(us.accessToken)).send({ code: lastCodeFor(smtp.messages, 'resetme@example.com') });
+
+    await createUser(t, 'admin@example.com', 'admin');
+    const noMfa = track((await login(t, 'admin@example.com')).body);
+    const refused = await request(t.app).post(`/api/v1/users/${userId}/2fa/reset`).set(...bearer(noMfa.accessToken));
+    expect(refused.status).toBe(403);
+
+    await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(noMfa.accessToken));
+    await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(noMfa.accessToken)).send({ code: lastCodeFor(smtp.messages, 'admin@example.com') });
+    const step1 = track((await login(t, 'admin@example.com')).body);
+    await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: step1.mfaToken, method: 'email' });
+    const admin = track((await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: step1.mfaToken, method: 'email', code: lastCodeFor(smtp.messages, 'admin@example.com') })).body);
+    const reset = await request(t.app).post(`/api/v1/users/${userId}/2fa/reset`).set(...bearer(admin.accessToken));
+    expect(reset.status).toBe(204);
+    expect(smtp.messages.some((m) => m.to.includes('resetme@example.com') && m.raw.includes('was reset'))).toBe(true);
+    expect(await t.container.database.db().collection('audit_events').countDocuments({ action: 'mfa.reset-by-admin', resourceId: userId })).toBe(1);
+    const after = track((await login(t, 'resetme@example.com')).body);
+    expect(after).toMatchObject({ mfaRequired: false, enrollmentRequired: true });
+    expect((await request(t.app).get('/api/v1/api-keys').set(...bearer(after.accessToken))).status).toBe(403);
+  });
+
+  it('when the run is over, then no password, code, secret or token appears in any log line', () => {
+    t.logger.flush();
+    const logs = t.logs.text;
+    expect(logs.length).toBeGreaterThan(1000);
+    for (const s of secretsSeen) expect(logs).not.toContain(s);
+    for (const m of smtp.messages) {
+      const code = /code is (\d{6})/.exec(m.raw)?.[1];
+      if (code) expect(logs).not.toContain(`code is ${code}`);
+    }
+  });
+});
