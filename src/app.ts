@@ -16,6 +16,9 @@ import type { TwoFactorAuthService } from './services/TwoFactorAuthService';
 import type { UserService } from './services/users/UserService';
 import type { Authenticate } from './middleware/authenticate';
 import { authRoutes } from './routes/auth.routes';
+import type { RateLimiters } from './middleware/rate-limit';
+import { securityHeaders, noStore } from './middleware/security-headers';
+import { corsPolicy } from './middleware/cors';
 import { userRoutes } from './routes/users.routes';
 import { apiKeyRoutes } from './routes/api-keys.routes';
 
@@ -32,6 +35,7 @@ export interface AppDeps {
   twoFactor: TwoFactorAuthService;
   users: UserService;
   authenticate: Authenticate;
+  rateLimiters: RateLimiters;
 }
 
 /**
@@ -51,16 +55,20 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(requestId());
   app.use(httpLogger(logger));
+  app.use(securityHeaders({ hsts: config.edge.hsts, hstsPreload: config.edge.hstsPreload }));
+  app.use(corsPolicy({ allowedOrigins: config.cors.origins, logger, maxAgeSeconds: config.edge.corsMaxAgeSeconds }));
   app.use(rejectUnusedMethods());
 
   app.use('/health', healthRoutes(deps.health));
 
+  // Everything under /api is per-user data or auth state: never cached, and rate limited.
+  app.use('/api', noStore, deps.rateLimiters.general);
   app.use(requireJsonBody());
   app.use(express.json({ limit: config.http.bodyLimit, strict: true, type: 'application/json' }));
   app.use(rejectHostileInput());
 
   // --- API routers (mounted here, after body parsing and input screening)
-  app.use('/api/v1/auth', authRoutes({ auth: deps.auth, twoFactor: deps.twoFactor, users: deps.users, authenticate: deps.authenticate }));
+  app.use('/api/v1/auth', authRoutes({ auth: deps.auth, twoFactor: deps.twoFactor, users: deps.users, authenticate: deps.authenticate, authLimiter: deps.rateLimiters.auth }));
   app.use('/api/v1/users', userRoutes({ users: deps.users, authenticate: deps.authenticate }));
   app.use('/api/v1/api-keys', apiKeyRoutes({ apiKeys: deps.apiKeys, authenticate: deps.authenticate }));
 

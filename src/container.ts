@@ -23,6 +23,7 @@ import { UserService } from './services/users/UserService';
 import { authenticator } from './middleware/authenticate';
 import { BASE_ROLES } from './services/access/policy';
 import type { RequestClient } from 'twilio';
+import { createRateLimiters } from './middleware/rate-limit';
 import type { AppDeps } from './app';
 import { VERSION } from './lib/version';
 
@@ -87,10 +88,28 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
   const tokens = new TokenService({ secret: config.jwt.secret, issuer: config.auth.issuer, audience: config.auth.audience, accessTtlSeconds: config.auth.accessTtlSeconds, redis, now: opts.now });
   const sessions = new SessionService({ sessions: models.Session, tokens, audit, refreshTtlDays: config.auth.refreshTtlDays, now: opts.now });
   const guard = new LoginGuard({ redis, now: opts.now });
+  const rateLimiters = createRateLimiters({
+    redis,
+    logger,
+    tiers: config.rateLimits.tiers,
+    ipv6Subnet: config.rateLimits.ipv6Subnet,
+    bearerSubject: (header) => tokens.subjectOf(header),
+  });
   const email = new EmailSender({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, logger });
   const sms = new SmsSender({ config: config.sms, logger, httpClient: opts.twilioHttpClient });
   const twoFactor = new TwoFactorAuthService({ users: models.User, challenges: models.OtpChallenge, encryption, audit, email, sms, logger, totpIssuer: config.auth.totpIssuer, now: opts.now });
-  const auth = new AuthService({ users: models.User, encryption, tokens, sessions, twoFactor, guard, audit, logger, mfaRequiredRoles: config.auth.mfaRequiredRoles });
+  const auth = new AuthService({
+    users: models.User,
+    encryption,
+    tokens,
+    sessions,
+    twoFactor,
+    guard,
+    audit,
+    logger,
+    mfaRequiredRoles: config.auth.mfaRequiredRoles,
+    onLoginSuccess: (email, ip) => rateLimiters.resetAuth(ip, email),
+  });
   const users = new UserService({
     users: models.User,
     encryption,
@@ -101,12 +120,12 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     logger,
     roleExists: async (role) => (BASE_ROLES as readonly string[]).includes(role),
   });
-  const authenticate = authenticator({ tokens, apiKeys, users: models.User });
+  const authenticate = authenticator({ tokens, apiKeys, users: models.User, apiKeyLimiter: rateLimiters.apiKey });
   const health = new HealthCheckService({ database, redis, timeoutMs: config.health.timeoutMs, version: VERSION, now: opts.now });
   const scheduler = new Scheduler([], logger);
 
   return {
-    deps: { config, logger, health, audit, encryption, apiKeys, keyRotation, auth, twoFactor, users, authenticate },
+    deps: { config, logger, health, audit, encryption, apiKeys, keyRotation, auth, twoFactor, users, authenticate, rateLimiters },
     database,
     redis,
     models,

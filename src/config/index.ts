@@ -45,6 +45,11 @@ export interface Config {
     bootstrapAdmin: { email: string; password: string } | undefined;
   };
   mail: { smtpUrl: string | undefined; from: string };
+  edge: { hsts: boolean; hstsPreload: boolean; corsMaxAgeSeconds: number };
+  rateLimits: {
+    ipv6Subnet: number;
+    tiers: Record<'general' | 'auth' | 'payment' | 'apiKey', { limit: number; windowMs: number; failOpen: boolean }>;
+  };
   sms: { accountSid: string; authToken: string; from: string } | undefined;
   /** Names of insecure development defaults in use (logged at boot; refused in production). */
   devDefaultsUsed: string[];
@@ -88,6 +93,15 @@ function parseKeyring(raw: string, problems: string[]): KeyMaterial[] {
     }
   }
   return keys;
+}
+
+function isExactOrigin(origin: string): boolean {
+  try {
+    const u = new URL(origin);
+    return (u.protocol === 'https:' || u.protocol === 'http:') && u.origin === origin;
+  } catch {
+    return false;
+  }
 }
 
 function parseTrustProxy(raw: string, problems: string[]): number | string[] | false {
@@ -174,8 +188,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   if (env.MONGODB_MIN_POOL_SIZE > env.MONGODB_MAX_POOL_SIZE) {
     problems.push('MONGODB_MIN_POOL_SIZE: must not exceed MONGODB_MAX_POOL_SIZE');
   }
-  if (isProduction && env.CORS_ORIGINS.some((o) => o === '*' || o === 'null')) {
-    problems.push("CORS_ORIGINS: '*' and 'null' are not allowed; list exact origins");
+  for (const origin of env.CORS_ORIGINS) {
+    if (!isExactOrigin(origin)) problems.push(`CORS_ORIGINS: "${origin}" is not an exact origin like https://erp.example.com ('*', 'null', paths and trailing slashes are refused)`);
   }
 
   if (problems.length > 0) throw new ConfigError(problems);
@@ -217,6 +231,20 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       bootstrapAdmin: env.BOOTSTRAP_ADMIN_EMAIL && env.BOOTSTRAP_ADMIN_PASSWORD ? { email: env.BOOTSTRAP_ADMIN_EMAIL, password: env.BOOTSTRAP_ADMIN_PASSWORD } : undefined,
     },
     mail: { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM },
+    edge: {
+      hsts: env.HSTS_ENABLED === undefined ? isProduction : ['true', '1', 'yes'].includes(env.HSTS_ENABLED),
+      hstsPreload: env.HSTS_PRELOAD,
+      corsMaxAgeSeconds: env.CORS_MAX_AGE_SECONDS,
+    },
+    rateLimits: {
+      ipv6Subnet: env.RATE_LIMIT_IPV6_SUBNET,
+      tiers: {
+        general: { ...env.RATE_LIMIT_GENERAL, failOpen: env.RATE_LIMIT_GENERAL_FAIL_OPEN },
+        auth: { ...env.RATE_LIMIT_AUTH, failOpen: env.RATE_LIMIT_AUTH_FAIL_OPEN },
+        payment: { ...env.RATE_LIMIT_PAYMENT, failOpen: false },
+        apiKey: { ...env.RATE_LIMIT_API_KEY, failOpen: true },
+      },
+    },
     sms: env.TWILIO_ACCOUNT_SID && env.TWILIO_AUTH_TOKEN && env.TWILIO_FROM_NUMBER ? { accountSid: env.TWILIO_ACCOUNT_SID, authToken: env.TWILIO_AUTH_TOKEN, from: env.TWILIO_FROM_NUMBER } : undefined,
     devDefaultsUsed,
   };

@@ -25,6 +25,17 @@ const list = (def: string) =>
         .filter((s) => s.length > 0),
     );
 
+/** `<count>/<seconds>`, e.g. `100/60`. */
+const rate = (def: string) =>
+  z
+    .string()
+    .regex(/^\d+\/\d+$/, 'must look like <requests>/<seconds>, e.g. 100/60')
+    .default(def)
+    .transform((v) => {
+      const [limit, seconds] = v.split('/').map(Number);
+      return { limit, windowMs: seconds * 1000 };
+    });
+
 /** Empty strings in a .env file mean "unset". */
 const optionalString = () =>
   z
@@ -74,6 +85,18 @@ export const envSchema = z.object({
   BCRYPT_COST: int(12, 10, 15).describe('bcrypt work factor for password hashes (10-15).'),
   PASSWORD_PEPPER: optionalString().describe('Optional server secret (>= 32 bytes) keying the HMAC pre-hash of passwords; changing it invalidates every password.'),
   API_KEY_MAX_LIFETIME_DAYS: int(365, 1, 3650).describe('Longest expiry an API key may be given.'),
+
+  // --- edge protection
+  HSTS_ENABLED: optionalString().describe('Send Strict-Transport-Security (1 year, includeSubDomains); default true in production, false elsewhere.'),
+  HSTS_PRELOAD: bool(false).describe('Add `preload` to HSTS (only once the domain is submitted to the preload list).'),
+  CORS_MAX_AGE_SECONDS: int(600, 0, 86_400).describe('How long browsers may cache a CORS preflight answer.'),
+  RATE_LIMIT_GENERAL: rate('100/60').describe('General tier, per user (or API key, else IP): requests/seconds.'),
+  RATE_LIMIT_AUTH: rate('5/900').describe('Auth tier (login, 2FA verify, password change), per IP and account: attempts/seconds.'),
+  RATE_LIMIT_PAYMENT: rate('10/60').describe('Payment tier (paying invoices), per user: requests/seconds.'),
+  RATE_LIMIT_API_KEY: rate('20/3600').describe('API-key tier, per key: requests/seconds.'),
+  RATE_LIMIT_GENERAL_FAIL_OPEN: bool(true).describe('When Redis is down, let general-tier requests through (true) or refuse with 503.'),
+  RATE_LIMIT_AUTH_FAIL_OPEN: bool(false).describe('When Redis is down, let auth-tier requests through (true) or refuse with 503 (default: refuse).'),
+  RATE_LIMIT_IPV6_SUBNET: int(56, 32, 128).describe('IPv6 clients share a rate-limit key per this prefix length (/56 or /64 typical).'),
 
   // --- identity and 2FA
   JWT_ISSUER: z.string().min(1).default('erp-backend').describe('`iss` of access tokens, checked on every request.'),

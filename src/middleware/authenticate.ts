@@ -10,6 +10,8 @@ export interface AuthenticateDeps {
   tokens: TokenService;
   apiKeys: ApiKeyService;
   users: UserModel;
+  /** The API-key rate-limit tier, run once a key is verified (keyed by the key). */
+  apiKeyLimiter?: RequestHandler;
 }
 
 /**
@@ -38,6 +40,9 @@ export function authenticator(deps: AuthenticateDeps) {
         if (!owner || owner.status !== 'active') throw AppError.unauthorized('The API key is invalid, expired or revoked.', 'invalid-api-key');
         setAuth(res, { kind: 'apiKey', userId: key.ownerId, role: owner.role, department: owner.department, mfa: false, enrollmentOnly: false, apiKeyId: key.id, scopes: key.scopes });
         res.locals.apiKey = { id: key.id };
+        const limiter = deps.apiKeyLimiter;
+        if (limiter) await new Promise<void>((resolve, reject) => void limiter(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
+        if (res.headersSent) return;
       } else {
         throw AppError.unauthorized();
       }

@@ -20,7 +20,7 @@ describe('authentication and 2FA over HTTP', () => {
     twilioPeer = await startTwilioPeer(TWILIO_SID);
     t = await buildTestApp(
       __filename,
-      { SMTP_URL: smtp.url, TWILIO_ACCOUNT_SID: TWILIO_SID, TWILIO_AUTH_TOKEN: 'twilio-auth-token-value', TWILIO_FROM_NUMBER: '+15005550006', BCRYPT_COST: '10', MFA_REQUIRED_ROLES: 'manager' },
+      { SMTP_URL: smtp.url, TWILIO_ACCOUNT_SID: TWILIO_SID, TWILIO_AUTH_TOKEN: 'twilio-auth-token-value', TWILIO_FROM_NUMBER: '+15005550006', BCRYPT_COST: '10', MFA_REQUIRED_ROLES: 'manager', RATE_LIMIT_AUTH: '1000/900', RATE_LIMIT_GENERAL: '10000/60' },
       { twilioHttpClient: twilioPeer.httpClient },
     );
   });

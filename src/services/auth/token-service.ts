@@ -110,6 +110,21 @@ export class TokenService {
     return { sub: p.sub as string, sid: p.sid, role: p.role, dept: typeof p.dept === 'string' ? p.dept : null, mfa: p.mfa, enroll: p.enroll === true };
   }
 
+  /**
+   * The subject of a validly signed, unexpired access token, without the revocation
+   * lookup: cheap enough for rate-limit keys, so one user's limit follows them across IPs.
+   */
+  subjectOf(authorizationHeader: string): string | undefined {
+    const m = /^Bearer (\S+)$/.exec(authorizationHeader);
+    if (!m) return undefined;
+    try {
+      const p = this.verify(m[1], this.deps.audience, 'access');
+      return p.sub;
+    } catch {
+      return undefined;
+    }
+  }
+
   verifyMfa(token: string): MfaClaims {
     const p = this.verify(token, mfaAudience(this.deps.audience), 'mfa');
     return { sub: p.sub as string, methods: Array.isArray(p.methods) ? p.methods.map(String) : [], jti: p.jti as string };

@@ -1,0 +1,149 @@
+import type { Request, RequestHandler, Response } from 'express';
+import { rateLimit, ipKeyGenerator, type Store, type ClientRateLimitInfo, type Options } from 'express-rate-limit';
+import jwt from 'jsonwebtoken';
+import { AppError } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+import type { RedisClient } from '../lib/redis';
+import { getAuth } from '../lib/auth-context';
+import { SlidingWindowStore } from '../lib/sliding-window-store';
+
+export type TierName = 'general' | 'auth' | 'payment' | 'apiKey';
+
+export interface TierConfig {
+  limit: number;
+  windowMs: number;
+  /** When Redis is down: let requests through (true) or refuse them with 503 (false). */
+  failOpen: boolean;
+}
+
+export interface RateLimitOptions {
+  redis: RedisClient;
+  logger: Logger;
+  tiers: Record<TierName, TierConfig>;
+  /** IPv6 clients are grouped by this prefix length (one customer usually owns a /56 or /64). */
+  ipv6Subnet: number;
+  /** Signature-checked subject of a bearer token, or undefined: lets the general tier key by user before routers run. */
+  bearerSubject: (authorizationHeader: string) => string | undefined;
+  /** Told once per outage and tier (the AlertService hooks in here). */
+  onRedisDown?: (tier: TierName, err: Error) => void;
+}
+
+export interface RateLimiters {
+  general: RequestHandler;
+  auth: RequestHandler;
+  payment: RequestHandler;
+  apiKey: RequestHandler;
+  /** Clears the auth-tier counter of one client and account (after a successful login). */
+  resetAuth: (ip: string, email: string) => Promise<void>;
+}
+
+/** Wraps a store so an unreachable Redis fails open or closed per tier, logged once per outage. */
+class GuardedStore implements Store {
+  readonly localKeys = false;
+  private down = false;
+
+  constructor(
+    private readonly inner: SlidingWindowStore,
+    private readonly tier: TierName,
+    private readonly cfg: TierConfig,
+    private readonly opts: RateLimitOptions,
+  ) {}
+
+  get prefix(): string {
+    return this.inner.prefix;
+  }
+
+  async increment(key: string): Promise<ClientRateLimitInfo> {
+    try {
+      const info = await this.inner.increment(key);
+      if (this.down) this.opts.logger.info({ tier: this.tier }, 'rate limiting has Redis again');
+      this.down = false;
+      return info;
+    } catch (err) {
+      if (!this.down) {
+        this.down = true;
+        this.opts.logger.error({ tier: this.tier, failOpen: this.cfg.failOpen, err: { message: (err as Error).message } }, 'rate-limit store unreachable');
+        this.opts.onRedisDown?.(this.tier, err as Error);
+      }
+      if (this.cfg.failOpen) return { totalHits: 0, resetTime: undefined };
+      throw AppError.serviceUnavailable('This action is temporarily unavailable; try again shortly.', err);
+    }
+  }
+
+  async decrement(key: string): Promise<void> {
+    await this.inner.decrement(key).catch(() => undefined);
+  }
+
+  async resetKey(key: string): Promise<void> {
+    await this.inner.resetKey(key);
+  }
+}
+
+export function clientIp(req: Request, ipv6Subnet: number): string {
+  return ipKeyGenerator(req.ip ?? req.socket.remoteAddress ?? 'unknown', ipv6Subnet);
+}
+
+/**
+ * The account an auth request is about: the email of a login, or the subject of the
+ * mfaToken of a 2FA step (read unverified: it only picks a bucket that also contains the
+ * client IP, so a forged subject cannot touch anyone else's counter).
+ */
+function accountOf(req: Request): string {
+  const body = req.body as { email?: unknown; mfaToken?: unknown } | undefined;
+  if (typeof body?.email === 'string') return body.email.trim().toLowerCase();
+  if (typeof body?.mfaToken === 'string') {
+    const sub = (jwt.decode(body.mfaToken, { json: true }) as { sub?: unknown } | null)?.sub;
+    if (typeof sub === 'string') return `mfa:${sub}`;
+  }
+  return '';
+}
+
+/**
+ * The named rate-limit tiers, built by one factory from config. Each is express-rate-limit
+ * over a Redis sliding-window store shared by every process; answers carry draft-8
+ * `RateLimit`/`RateLimit-Policy` headers, and refusals are 429 problem+json with Retry-After.
+ */
+export function createRateLimiters(opts: RateLimitOptions): RateLimiters {
+  const stores = {} as Record<TierName, SlidingWindowStore>;
+  const build = (tier: TierName, keyGenerator: (req: Request, res: Response) => string): RequestHandler => {
+    const cfg = opts.tiers[tier];
+    stores[tier] = new SlidingWindowStore({ redis: opts.redis, prefix: `rl:${tier}:`, windowMs: cfg.windowMs, limit: cfg.limit });
+    const options: Partial<Options> = {
+      windowMs: cfg.windowMs,
+      limit: cfg.limit,
+      identifier: tier,
+      standardHeaders: 'draft-8',
+      legacyHeaders: false,
+      store: new GuardedStore(stores[tier], tier, cfg, opts),
+      keyGenerator,
+      passOnStoreError: false,
+      // Our key generators already group IPv6 addresses; the library's check would misfire on composite keys.
+      validate: { keyGeneratorIpFallback: false, trustProxy: false, xForwardedForHeader: false },
+      handler: (req, _res, next) => {
+        const reset = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
+        const retryAfter = reset ? Math.max(1, Math.ceil((reset.getTime() - Date.now()) / 1000)) : Math.ceil(cfg.windowMs / 1000);
+        next(AppError.tooManyRequests(`Rate limit of ${cfg.limit} requests per ${Math.round(cfg.windowMs / 1000)} s exceeded (${tier}).`, retryAfter));
+      },
+    };
+    return rateLimit(options);
+  };
+
+  const authKey = (req: Request): string => `${clientIp(req, opts.ipv6Subnet)}|${accountOf(req)}`;
+  return {
+    general: build('general', (req) => {
+      const header = req.get('authorization');
+      const sub = header ? opts.bearerSubject(header) : undefined;
+      return sub ? `u:${sub}` : `ip:${clientIp(req, opts.ipv6Subnet)}`;
+    }),
+    auth: build('auth', authKey),
+    payment: build('payment', (req, res) => {
+      const auth = getAuth(res);
+      return auth ? `u:${auth.userId}` : `ip:${clientIp(req, opts.ipv6Subnet)}`;
+    }),
+    apiKey: build('apiKey', (req, res) => {
+      const id = (res.locals.apiKey as { id?: string } | undefined)?.id;
+      return id ? `k:${id}` : `ip:${clientIp(req, opts.ipv6Subnet)}`;
+    }),
+    resetAuth: (ip, email) => stores.auth.resetKey(`${ipKeyGenerator(ip, opts.ipv6Subnet)}|${email}`),
+  };
+}
