@@ -1,7 +1,7 @@
 import type { Config } from './config';
 import type { Logger } from './lib/logger';
 import { Database } from './lib/database';
-import { createRedis, type RedisClient } from './lib/redis';
+import { createRedis, waitForRedis, type RedisClient } from './lib/redis';
 import { HealthCheckService } from './services/HealthCheckService';
 import { Scheduler } from './jobs/scheduler';
 import { registerModels, type Models } from './models';
@@ -136,6 +136,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
       }
       await encryption.init();
       await database.connect();
+      if (!(await waitForRedis(redis, 5_000))) logger.error('redis is not reachable; continuing (readiness reports it, rate limits fail open/closed per tier)');
       if (config.mongodb.syncIndexesOnBoot) await database.syncIndexes();
       if (config.auth.bootstrapAdmin) {
         const created = await users.bootstrapAdmin(config.auth.bootstrapAdmin.email, config.auth.bootstrapAdmin.password);

@@ -33,7 +33,10 @@ export function createRedis(opts: RedisFactoryOptions, extra: RedisOptions = {})
   }
   const client = new Redis(opts.url, {
     retryStrategy: reconnectDelay,
-    maxRetriesPerRequest: 2,
+    // Fail fast while disconnected: a rate limiter or revocation check must answer now
+    // (fail open or closed), not queue behind reconnect backoff.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
     connectTimeout: 5_000,
     enableAutoPipelining: true,
     ...extra,
@@ -50,4 +53,20 @@ export function createRedis(opts: RedisFactoryOptions, extra: RedisOptions = {})
   });
   client.on('end', () => log.info('redis connection closed'));
   return client;
+}
+
+/** Resolves when the client is ready, or after timeoutMs (false): boot goes on and readiness reports the outage. */
+export function waitForRedis(client: RedisClient, timeoutMs: number): Promise<boolean> {
+  if (client.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      client.off('ready', onReady);
+      resolve(false);
+    }, timeoutMs);
+    const onReady = (): void => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    client.once('ready', onReady);
+  });
 }

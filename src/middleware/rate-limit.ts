@@ -65,7 +65,8 @@ class GuardedStore implements Store {
         this.opts.logger.error({ tier: this.tier, failOpen: this.cfg.failOpen, err: { message: (err as Error).message } }, 'rate-limit store unreachable');
         this.opts.onRedisDown?.(this.tier, err as Error);
       }
-      if (this.cfg.failOpen) return { totalHits: 0, resetTime: undefined };
+      // Open: count this as the first hit of a fresh window (the library rejects 0 hits and a missing reset).
+      if (this.cfg.failOpen) return { totalHits: 1, resetTime: new Date(Date.now() + this.cfg.windowMs) };
       throw AppError.serviceUnavailable('This action is temporarily unavailable; try again shortly.', err);
     }
   }

@@ -1,0 +1,119 @@
+import request from 'supertest';
+import { buildTestApp, type TestApp } from '../support/app';
+import { freePort } from '../../scripts/local-services';
+import { createUser, PASSWORD } from '../support/users';
+
+describe('rate limiting (through the real app, real Redis)', () => {
+  describe('general tier, 5 per 2 s', () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      t = await buildTestApp(__filename, { RATE_LIMIT_GENERAL: '5/2', TRUST_PROXY: '1' });
+    });
+    afterAll(() => t.close());
+
+    it('when a client sends 8 requests, then exactly 5 pass, with draft-8 headers, and the rest get 429 problem+json with Retry-After', async () => {
+      const statuses: number[] = [];
+      let last: request.Response | undefined;
+      for (let i = 0; i < 8; i++) {
+        last = await request(t.app).get('/api/v1/nowhere').set('X-Forwarded-For', '198.51.100.1');
+        statuses.push(last.status);
+        if (i === 0) {
+          expect(last.headers.ratelimit).toMatch(/^"general"; r=4; t=[12]$/);
+          expect(last.headers['ratelimit-policy']).toMatch(/^"general"; q=5; w=2(; pk=:[A-Za-z0-9+/=]+:)?$/);
+        }
+      }
+      expect(statuses.filter((s) => s === 404)).toHaveLength(5);
+      expect(statuses.slice(5)).toEqual([429, 429, 429]);
+      expect(last!.headers['content-type']).toMatch(/problem\+json/);
+      expect(Number(last!.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      expect(Number(last!.headers['retry-after'])).toBeLessThanOrEqual(2);
+    });
+
+    it('when a client forges X-Forwarded-For entries in front of the proxy-added one, then its count is not reset', async () => {
+      const statuses: number[] = [];
+      for (let i = 0; i < 7; i++) {
+        // nginx appends the real peer address; the client controls everything before it.
+        const res = await request(t.app).get('/api/v1/nowhere').set('X-Forwarded-For', `10.9.8.${i}, 203.0.113.50`);
+        statuses.push(res.status);
+      }
+      expect(statuses.filter((s) => s === 404)).toHaveLength(5);
+      expect(statuses.slice(5)).toEqual([429, 429]);
+    });
+
+    it('when IPv6 clients share a /56, then they share a counter; another /56 has its own', async () => {
+      const hit = (ip: string) => request(t.app).get('/api/v1/nowhere').set('X-Forwarded-For', ip);
+      for (let i = 0; i < 5; i++) expect((await hit(`2001:db8:aa:bb${String(i).padStart(2, '0')}::${i + 1}`)).status).toBe(404);
+      expect((await hit('2001:db8:aa:bbff::99')).status).toBe(429);
+      expect((await hit('2001:db8:aa:cc00::1')).status).toBe(404);
+    });
+
+    it('when requests straddle window boundaries, then no window of 2 s ever admitted more than 5', async () => {
+      const admitted: number[] = [];
+      const started = Date.now();
+      while (Date.now() - started < 4500) {
+        const res = await request(t.app).get('/api/v1/nowhere').set('X-Forwarded-For', '198.51.100.77');
+        if (res.status === 404) admitted.push(Date.now());
+        await new Promise((r) => setTimeout(r, 40));
+      }
+      expect(admitted.length).toBeGreaterThanOrEqual(10);
+      for (const start of admitted) {
+        // Client-side times lag the server's by up to one round trip: allow that much slack.
+        expect(admitted.filter((x) => x >= start && x < start + 2000 - 50).length).toBeLessThanOrEqual(5);
+      }
+    }, 15_000);
+  });
+
+  describe('auth tier, 5 per 15 minutes', () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      t = await buildTestApp(__filename, { TRUST_PROXY: '1', BCRYPT_COST: '10' });
+      await createUser(t, 'ratelimited@example.com');
+    });
+    afterAll(() => t.close());
+
+    it('when the 6th login try comes within 15 minutes, then 429 with Retry-After; another account from the same IP is unaffected', async () => {
+      const tryLogin = (email: string, password: string, ip = '192.0.2.10') => request(t.app).post('/api/v1/auth/login').set('X-Forwarded-For', ip).send({ email, password });
+      for (let i = 0; i < 5; i++) {
+        const res = await tryLogin('someone@example.com', `wrong-password-${i}`);
+        // The first tries are plain failures; from the 4th the per-(account, IP) guard asks for a short pause.
+        if (res.status === 429) expect(Number(res.headers['retry-after'])).toBeLessThanOrEqual(2);
+        else expect(res.status).toBe(401);
+      }
+      const sixth = await tryLogin('someone@example.com', 'wrong-password-x');
+      expect(sixth.status).toBe(429);
+      expect(Number(sixth.headers['retry-after'])).toBeGreaterThan(800);
+      expect(sixth.body.type).toMatch(/rate-limited/);
+      expect(sixth.body.detail).toMatch(/\(auth\)/);
+      expect((await tryLogin('ratelimited@example.com', PASSWORD)).status).toBe(200);
+    });
+
+    it('when a login succeeds, then the auth counter of that IP and account is cleared', async () => {
+      const tryLogin = (password: string) => request(t.app).post('/api/v1/auth/login').set('X-Forwarded-For', '192.0.2.99').send({ email: 'ratelimited@example.com', password });
+      for (let i = 0; i < 3; i++) expect((await tryLogin(`wrong-password-${i}`)).status).toBe(401);
+      await new Promise((r) => setTimeout(r, 1100)); // the guard's first pause after 3 failures
+      expect((await tryLogin(PASSWORD)).status).toBe(200);
+      // Without the reset these would exhaust the 5 allowed: 3 + 1 + 3 > 5.
+      for (let i = 0; i < 3; i++) expect((await tryLogin(`wrong-again-${i}`)).status).not.toBe(429);
+    });
+  });
+
+  describe('when Redis is unreachable', () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      const closed = await freePort();
+      t = await buildTestApp(__filename, { REDIS_URL: `redis://127.0.0.1:${closed}` });
+    });
+    afterAll(() => t.close());
+
+    it('then the general tier fails open, the auth tier fails closed with 503, each logged once', async () => {
+      expect((await request(t.app).get('/api/v1/nowhere')).status).toBe(404);
+      expect((await request(t.app).get('/api/v1/nowhere')).status).toBe(404);
+      const login = await request(t.app).post('/api/v1/auth/login').send({ email: 'a@example.com', password: 'whatever-password' });
+      expect(login.status).toBe(503);
+      expect(login.headers['content-type']).toMatch(/problem\+json/);
+      t.logger.flush();
+      const outages = t.logs.records().filter((r) => r.msg === 'rate-limit store unreachable');
+      expect(outages.map((r) => r.tier).sort()).toEqual(['auth', 'general']);
+    }, 20_000);
+  });
+});
