@@ -136,7 +136,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
       }
       await encryption.init();
       await database.connect();
-      if (!(await waitForRedis(redis, 5_000))) logger.error('redis is not reachable; continuing (readiness reports it, rate limits fail open/closed per tier)');
+      if (config.redis.url && !(await waitForRedis(redis, 5_000))) logger.error('redis is not reachable; continuing (readiness reports it, rate limits fail open/closed per tier)');
       if (config.mongodb.syncIndexesOnBoot) await database.syncIndexes();
       if (config.auth.bootstrapAdmin) {
         const created = await users.bootstrapAdmin(config.auth.bootstrapAdmin.email, config.auth.bootstrapAdmin.password);

@@ -16,7 +16,8 @@ export const REDACTED_PATHS: readonly string[] = [
   '*.password',
   '*.newPassword',
   '*.currentPassword',
-  '*.code',
+  '*.body.code',
+  'body.code',
   '*.otp',
   '*.token',
   '*.accessToken',
@@ -31,7 +32,6 @@ export const REDACTED_PATHS: readonly string[] = [
   'password',
   'token',
   'secret',
-  'code',
   'apiKey',
 ];
 

@@ -61,6 +61,12 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
     res.status(204).end();
   }));
 
+  // Who the token says the caller is, without a database read (cheap for frontends to poll).
+  router.get('/session', enrolling, route({}, ({ res }) => {
+    const a = requireAuth(res);
+    res.json({ userId: a.userId, role: a.role, department: a.department, mfa: a.mfa, enrollmentRequired: a.enrollmentOnly, kind: a.kind });
+  }));
+
   router.get('/me', enrolling, route({}, async ({ res }) => {
     const a = requireAuth(res);
     const u = await deps.users.get(a.userId);

@@ -80,7 +80,27 @@ export class TokenService {
     });
   }
 
+  /**
+   * Verified access-token payloads by token string. The rate limiter and the authenticator
+   * both need the claims of the same token; expiry is re-checked on every hit, revocation
+   * is never cached.
+   */
+  private readonly verified = new Map<string, JwtPayload>();
+  private static readonly CACHE_MAX = 10_000;
+
   private verify(token: string, audience: string, typ: string): JwtPayload {
+    const cacheable = typ === 'access' && audience === this.deps.audience;
+    const hit = cacheable ? this.verified.get(token) : undefined;
+    if (hit && typeof hit.exp === 'number' && hit.exp > this.nowSeconds()) return hit;
+    const payload = this.verifyUncached(token, audience, typ);
+    if (cacheable) {
+      if (this.verified.size >= TokenService.CACHE_MAX) this.verified.delete(this.verified.keys().next().value as string);
+      this.verified.set(token, payload);
+    }
+    return payload;
+  }
+
+  private verifyUncached(token: string, audience: string, typ: string): JwtPayload {
     let payload: JwtPayload;
     try {
       const decoded = jwt.verify(token, this.key, {

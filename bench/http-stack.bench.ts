@@ -1,0 +1,98 @@
+/**
+ * Requests per second of an authenticated GET through the full middleware stack
+ * (request id, access log, helmet, CORS, Redis sliding-window rate limit, JWT + Redis
+ * revocation check, routing, validation) against a bare Express 5 route in the same run,
+ * plus that route's p99 latency at 200 concurrent connections. Target: >= 50% of bare.
+ * Uses the local MongoDB-wire server and Redis (started if needed, as for tests).
+ */
+import http from 'node:http';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { spawn } from 'node:child_process';
+import type autocannon from 'autocannon';
+import { ensureMongo, ensureRedis } from '../scripts/local-services';
+import { loadConfig } from '../src/config';
+import { createLogger } from '../src/lib/logger';
+import { createContainer } from '../src/container';
+import { createApp } from '../src/app';
+
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 8);
+
+function listen(handler: http.RequestListener): Promise<http.Server> {
+  const server = http.createServer(handler);
+  server.keepAliveTimeout = 65_000;
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+/** autocannon in its own process, so the load generator does not share the server's event loop. */
+function run(url: string, connections: number, headers: Record<string, string> = {}): Promise<autocannon.Result> {
+  const args = [require.resolve('autocannon/autocannon.js'), '-j', '-c', String(connections), '-d', String(DURATION_S)];
+  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}=${v}`);
+  args.push(url);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as autocannon.Result) : reject(new Error(`autocannon exited ${code}`))));
+  });
+}
+
+async function main(): Promise<void> {
+  const root = path.resolve(__dirname, '..');
+  const mongo = await ensureMongo(process.env, { dataDir: path.join(root, '.data/bench') });
+  const redis = await ensureRedis(process.env);
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    MONGODB_URI: mongo.url.replace(/\/$/, '') + '/erp_bench',
+    REDIS_URL: redis.url,
+    REDIS_KEY_PREFIX: `bench:${process.pid}:`,
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+    RATE_LIMIT_GENERAL: '100000000/60', // measure the limiter's cost, not its refusals
+    BCRYPT_COST: '10',
+  });
+  const logger = createLogger({ level: config.log.level });
+  const container = createContainer(config, logger);
+  await container.start();
+  await container.database.connection.dropDatabase();
+  await container.database.syncIndexes();
+  await container.deps.users.create({ email: 'bench@example.com', name: 'Bench', role: 'user', password: 'bench-password-very-long-1' }, null);
+  const login = await container.deps.auth.login('bench@example.com', 'bench-password-very-long-1');
+  if (login.mfaRequired) throw new Error('unexpected MFA');
+
+  const full = await listen(createApp(container.deps));
+  const bareApp = express();
+  bareApp.get('/api/v1/auth/session', (_req, res) => {
+    res.json({ userId: 'u', role: 'user', department: null, mfa: false, enrollmentRequired: false, kind: 'user' });
+  });
+  const bare = await listen(bareApp);
+  const fullUrl = `http://127.0.0.1:${(full.address() as AddressInfo).port}/api/v1/auth/session`;
+  const bareUrl = `http://127.0.0.1:${(bare.address() as AddressInfo).port}/api/v1/auth/session`;
+  const auth = { authorization: `Bearer ${login.accessToken}` };
+
+  // Warm up both, then alternate so machine noise hits both alike.
+  await run(bareUrl, 10);
+  await run(fullUrl, 10, auth);
+  const bareRes = await run(bareUrl, 50);
+  const fullRes = await run(fullUrl, 50, auth);
+  if (fullRes.non2xx > 0) throw new Error(`full stack answered ${fullRes.non2xx} non-2xx responses`);
+  const ratio = fullRes.requests.average / bareRes.requests.average;
+  console.log(`bare Express 5 route:             ${bareRes.requests.average.toFixed(0)} req/s (50 connections, ${DURATION_S} s)`);
+  console.log(`full stack, authenticated GET:    ${fullRes.requests.average.toFixed(0)} req/s (50 connections, ${DURATION_S} s)`);
+  console.log(`ratio full/bare: ${(ratio * 100).toFixed(1)}% (target >= 50%) ${ratio >= 0.5 ? 'PASS' : 'FAIL'}`);
+  const c200 = await run(fullUrl, 200, auth);
+  console.log(`full stack at 200 connections: ${c200.requests.average.toFixed(0)} req/s, latency p50 ${c200.latency.p50} ms, p99 ${c200.latency.p99} ms, errors ${c200.errors}, non-2xx ${c200.non2xx}`);
+
+  full.close();
+  bare.close();
+  await container.database.connection.dropDatabase();
+  await container.stop();
+  await mongo.stop?.();
+  await redis.stop?.();
+  if (ratio < 0.5) process.exitCode = 1;
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
