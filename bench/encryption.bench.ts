@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     keys: undefined as never, // the CPU check below touches no database
     audit: undefined as never,
     secret: randomBytes(32),
-    grantsOf: () => new Set(),
+    grantsOf: async () => new Set<string>(),
   });
   const presented = `erp_AbCdEfGhIjKl_${randomBytes(32).toString('base64url')}`;
   const stored = apiKeys.hashForStorage(presented);

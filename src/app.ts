@@ -17,6 +17,14 @@ import type { UserService } from './services/users/UserService';
 import type { Authenticate } from './middleware/authenticate';
 import { authRoutes } from './routes/auth.routes';
 import type { RateLimiters } from './middleware/rate-limit';
+import type { Authorize } from './middleware/rbac';
+import type { RoleService } from './services/access/RoleService';
+import type { AccessService } from './services/access/AccessService';
+import type { EmployeeService } from './services/employees/EmployeeService';
+import type { InvoiceService } from './services/invoices/InvoiceService';
+import { employeeRoutes } from './routes/employees.routes';
+import { invoiceRoutes } from './routes/invoices.routes';
+import { accessRoutes } from './routes/access.routes';
 import { securityHeaders, noStore } from './middleware/security-headers';
 import { corsPolicy } from './middleware/cors';
 import { userRoutes } from './routes/users.routes';
@@ -36,6 +44,11 @@ export interface AppDeps {
   users: UserService;
   authenticate: Authenticate;
   rateLimiters: RateLimiters;
+  roles: RoleService;
+  authorize: Authorize;
+  access: AccessService;
+  employees: EmployeeService;
+  invoices: InvoiceService;
 }
 
 /**
@@ -69,8 +82,15 @@ export function createApp(deps: AppDeps): Express {
 
   // --- API routers (mounted here, after body parsing and input screening)
   app.use('/api/v1/auth', authRoutes({ auth: deps.auth, twoFactor: deps.twoFactor, users: deps.users, authenticate: deps.authenticate, authLimiter: deps.rateLimiters.auth }));
-  app.use('/api/v1/users', userRoutes({ users: deps.users, authenticate: deps.authenticate }));
-  app.use('/api/v1/api-keys', apiKeyRoutes({ apiKeys: deps.apiKeys, authenticate: deps.authenticate }));
+  app.use('/api/v1/users', userRoutes({ users: deps.users, authenticate: deps.authenticate, authorize: deps.authorize }));
+  const { authenticate, authorize } = deps;
+  app.use('/api/v1/employees', employeeRoutes({ employees: deps.employees, access: deps.access, authenticate, authorize }));
+  app.use('/api/v1/invoices', invoiceRoutes({ invoices: deps.invoices, access: deps.access, authenticate, authorize, paymentLimiter: deps.rateLimiters.payment }));
+  const accessRouters = accessRoutes({ access: deps.access, roles: deps.roles, employees: deps.employees, invoices: deps.invoices, users: deps.users, audit: deps.audit, authenticate, authorize });
+  app.use('/api/v1/access', accessRouters.access);
+  app.use('/api/v1/roles', accessRouters.roles);
+  app.use('/api/v1/audit', accessRouters.audit);
+  app.use('/api/v1/api-keys', apiKeyRoutes({ apiKeys: deps.apiKeys, authenticate: deps.authenticate, authorize: deps.authorize }));
 
   app.use(notFound());
   app.use(errorHandler(logger));

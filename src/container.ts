@@ -12,7 +12,11 @@ import { PasswordHasher } from './services/encryption/password-hasher';
 import { EncryptedFieldRegistry } from './services/encryption/field-encryption.plugin';
 import { KeyRotation } from './services/encryption/key-rotation';
 import { ApiKeyService } from './services/api-keys/ApiKeyService';
-import { effectiveGrants } from './middleware/rbac';
+import { createAuthorize } from './middleware/rbac';
+import { RoleService } from './services/access/RoleService';
+import { AccessService } from './services/access/AccessService';
+import { EmployeeService } from './services/employees/EmployeeService';
+import { InvoiceService } from './services/invoices/InvoiceService';
 import { TokenService } from './services/auth/token-service';
 import { SessionService } from './services/auth/session-service';
 import { LoginGuard } from './services/auth/login-guard';
@@ -21,7 +25,6 @@ import { TwoFactorAuthService } from './services/TwoFactorAuthService';
 import { AuthService } from './services/auth/AuthService';
 import { UserService } from './services/users/UserService';
 import { authenticator } from './middleware/authenticate';
-import { BASE_ROLES } from './services/access/policy';
 import type { RequestClient } from 'twilio';
 import { createRateLimiters } from './middleware/rate-limit';
 import type { AppDeps } from './app';
@@ -33,6 +36,9 @@ export interface Container {
   redis: RedisClient;
   models: Models;
   scheduler: Scheduler;
+  /** Session and token services (for operator tooling and tests that need a session of a given shape). */
+  sessions: SessionService;
+  tokens: TokenService;
   /** Connects to the datastores and prepares indexes. */
   start(): Promise<void>;
   /** Stops jobs, then closes Redis and MongoDB (reverse boot order). */
@@ -76,12 +82,17 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
   const encryptedFields = new EncryptedFieldRegistry();
   const models = registerModels(database.connection, { cipher: encryption, registry: encryptedFields });
   const audit = new AuditTrail({ events: models.AuditEvent, counters: models.AuditCounter, logger, now: opts.now });
+  const roles = new RoleService({ roles: models.Role, audit, now: opts.now });
+  const authorize = createAuthorize({ roles, audit });
+  const access = new AccessService(roles);
+  const employees = new EmployeeService({ employees: models.Employee, access, audit });
+  const invoices = new InvoiceService({ invoices: models.Invoice, access, audit, now: opts.now });
   const keyRotation = new KeyRotation({ db: () => database.db(), cipher: encryption, registry: encryptedFields, logger, audit, now: opts.now });
   const apiKeys = new ApiKeyService({
     keys: models.ApiKey,
     audit,
     secret: config.encryption.blindIndexKey,
-    grantsOf: effectiveGrants,
+    grantsOf: (role) => roles.grantsOf(role),
     maxLifetimeDays: config.apiKeys.maxLifetimeDays,
     now: opts.now,
   });
@@ -118,18 +129,20 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     twoFactor,
     email,
     logger,
-    roleExists: async (role) => (BASE_ROLES as readonly string[]).includes(role),
+    roleExists: (role) => roles.exists(role),
   });
   const authenticate = authenticator({ tokens, apiKeys, users: models.User, apiKeyLimiter: rateLimiters.apiKey });
   const health = new HealthCheckService({ database, redis, timeoutMs: config.health.timeoutMs, version: VERSION, now: opts.now });
   const scheduler = new Scheduler([], logger);
 
   return {
-    deps: { config, logger, health, audit, encryption, apiKeys, keyRotation, auth, twoFactor, users, authenticate, rateLimiters },
+    deps: { config, logger, health, audit, encryption, apiKeys, keyRotation, auth, twoFactor, users, authenticate, rateLimiters, roles, authorize, access, employees, invoices },
     database,
     redis,
     models,
     scheduler,
+    sessions,
+    tokens,
     async start() {
       if (config.devDefaultsUsed.length) {
         logger.warn({ keys: config.devDefaultsUsed }, 'using insecure development defaults (refused in production)');

@@ -1,52 +1,60 @@
 import type { RequestHandler, Response } from 'express';
 import { AppError } from '../lib/errors';
 import { requireAuth, type AuthContext } from '../lib/auth-context';
-import { BASE_ROLES, ROLE_GRANTS, ROLE_PARENT, parsePermission, type BaseRole, type Possession } from '../services/access/policy';
+import { isAdminOnly, parsePermission, type Possession } from '../services/access/policy';
+import type { RoleService } from '../services/access/RoleService';
+import type { AuditTrail } from '../services/audit/AuditTrail';
 
-/** Every grant of a role, its own and inherited, computed from the policy file. */
-export function effectiveGrants(role: string): Set<string> {
-  const grants = new Set<string>();
-  let current: BaseRole | null = (BASE_ROLES as readonly string[]).includes(role) ? (role as BaseRole) : null;
-  while (current) {
-    for (const g of ROLE_GRANTS[current]) grants.add(g);
-    current = ROLE_PARENT[current];
-  }
-  return grants;
-}
-
-/**
- * The widest possession of `resource:action` the caller holds (`any` beats `own`), or
- * null. API keys are further limited to their scopes.
- */
-export function grantedPossession(auth: AuthContext, permission: string): Possession | null {
+/** The widest possession of `resource:action` the grants allow (`any` beats `own`), or null. API keys are limited to their scopes. */
+export function possessionIn(grants: Set<string>, auth: Pick<AuthContext, 'kind' | 'scopes'>, permission: string): Possession | null {
   const { resource, action, possession } = parsePermission(permission);
-  const grants = effectiveGrants(auth.role);
   const allowed = (p: Possession): boolean => {
     const name = `${resource}:${action}:${p}`;
-    if (!grants.has(name)) return false;
-    return auth.kind !== 'apiKey' || (auth.scopes ?? []).includes(name);
+    return grants.has(name) && (auth.kind !== 'apiKey' || (auth.scopes ?? []).includes(name));
   };
-  if (possession) return allowed(possession) || (possession === 'own' && allowed('any')) ? possession : null;
+  if (possession === 'any') return allowed('any') ? 'any' : null;
   if (allowed('any')) return 'any';
   if (allowed('own')) return 'own';
   return null;
 }
 
-/** The possession authorize() granted for this request, for the service layer's ownership checks. */
+/** The possession authorize() granted for this request, for the service layer's scope checks. */
 export function grantedScope(res: Response): Possession {
   const p = res.locals.grantedPossession as Possession | undefined;
   if (!p) throw new Error('grantedScope() called on a route without authorize()');
   return p;
 }
 
-/** Requires the caller to hold `permission` (`resource:action` or `resource:action:own|any`). */
-export function authorize(permission: string): RequestHandler {
-  parsePermission(permission); // fail at boot on a malformed name, not per request
-  return (_req, res, next) => {
-    const auth = requireAuth(res);
-    const possession = grantedPossession(auth, permission);
-    if (!possession) throw AppError.forbidden(`Missing permission ${permission}.`);
-    res.locals.grantedPossession = possession;
-    next();
+export type Authorize = ((permission: string) => RequestHandler) & { grantsOf: (role: string) => Promise<Set<string>> };
+
+/** Marks the middleware so the route table test can read which permission a route needs. */
+export interface AuthorizeMiddleware extends RequestHandler {
+  permission: string;
+}
+
+/**
+ * authorize(permission): the caller must hold the permission (with either possession
+ * unless one is named). Permissions only admins hold also need a session that passed
+ * 2FA. Every denial is audited.
+ */
+export function createAuthorize(deps: { roles: RoleService; audit: AuditTrail }): Authorize {
+  const authorize = (permission: string): RequestHandler => {
+    parsePermission(permission); // a malformed name fails at boot, not per request
+    const adminOnly = isAdminOnly(permission);
+    const mw = (async (req, res, next) => {
+      const auth = requireAuth(res);
+      const possession = possessionIn(await deps.roles.grantsOf(auth.role), auth, permission);
+      const deny = async (reason: string, error: AppError): Promise<never> => {
+        await deps.audit.record({ action: 'access.denied', outcome: 'denied', actorId: auth.userId, actorRole: auth.role, resource: parsePermission(permission).resource, details: { permission, reason, method: req.method, path: req.baseUrl + req.path } });
+        throw error;
+      };
+      if (!possession) await deny('missing-permission', AppError.forbidden(`Missing permission ${permission}.`));
+      if (adminOnly && !auth.mfa) await deny('mfa-required', new AppError({ code: 'mfa-required', status: 403, title: 'Two-Factor Session Required', detail: 'This administrative action requires a session that passed two-factor authentication.' }));
+      res.locals.grantedPossession = possession;
+      next();
+    }) as AuthorizeMiddleware;
+    mw.permission = permission;
+    return mw;
   };
+  return Object.assign(authorize, { grantsOf: (role: string) => deps.roles.grantsOf(role) });
 }

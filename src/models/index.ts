@@ -5,6 +5,9 @@ import { registerApiKeyModels } from './api-key.model';
 import { registerUserModels } from './user.model';
 import { registerSessionModels } from './session.model';
 import { registerOtpModels } from './otp-challenge.model';
+import { registerRoleModels } from './role.model';
+import { registerEmployeeModels } from './employee.model';
+import { registerInvoiceModels } from './invoice.model';
 
 /** What models with encrypted fields need: the cipher, and the registry key rotation reads. */
 export interface ModelDeps {
@@ -20,6 +23,9 @@ export function registerModels(conn: Connection, deps: ModelDeps) {
     ...registerUserModels(conn, deps),
     ...registerSessionModels(conn),
     ...registerOtpModels(conn),
+    ...registerRoleModels(conn),
+    ...registerEmployeeModels(conn, deps),
+    ...registerInvoiceModels(conn),
   };
 }
 

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { route } from '../middleware/validate';
-import { authorize, grantedScope } from '../middleware/rbac';
+import { grantedScope, type Authorize } from '../middleware/rbac';
 import { requireAuth } from '../lib/auth-context';
 import { AppError } from '../lib/errors';
 import type { Authenticate } from '../middleware/authenticate';
@@ -10,7 +10,8 @@ import type { ApiKeyService } from '../services/api-keys/ApiKeyService';
 const keyId = z.strictObject({ id: z.string().uuid() });
 
 /** /api/v1/api-keys: a user's keys for machine clients. Keys cannot manage keys. */
-export function apiKeyRoutes(deps: { apiKeys: ApiKeyService; authenticate: Authenticate }): Router {
+export function apiKeyRoutes(deps: { apiKeys: ApiKeyService; authenticate: Authenticate; authorize: Authorize }): Router {
+  const { authorize } = deps;
   const router = Router();
   router.use(deps.authenticate(), (_req, res, next) => {
     if (requireAuth(res).kind === 'apiKey') throw AppError.forbidden('API keys cannot manage API keys.');

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { route } from '../middleware/validate';
-import { authorize } from '../middleware/rbac';
+import type { Authorize } from '../middleware/rbac';
 import { requireAuth } from '../lib/auth-context';
 import { AppError } from '../lib/errors';
 import type { Authenticate } from '../middleware/authenticate';
@@ -13,7 +13,8 @@ const role = z.string().regex(/^[a-z][a-z0-9-]{1,31}$/);
 const department = z.string().trim().min(1).max(64).nullable();
 
 /** /api/v1/users: account administration. */
-export function userRoutes(deps: { users: UserService; authenticate: Authenticate }): Router {
+export function userRoutes(deps: { users: UserService; authenticate: Authenticate; authorize: Authorize }): Router {
+  const { authorize } = deps;
   const router = Router();
   router.use(deps.authenticate());
 

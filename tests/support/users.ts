@@ -17,3 +17,14 @@ export async function login(t: TestApp, email: string, password = PASSWORD, ip?:
 }
 
 export const bearer = (token: string): [string, string] => ['Authorization', `Bearer ${token}`];
+
+/**
+ * A real session (SessionService) and access token (TokenService) for a user, with the
+ * second factor marked as passed: what a completed 2FA login produces, without driving
+ * a second factor in every test.
+ */
+export async function mfaSession(t: TestApp, userId: string): Promise<string> {
+  const user = await t.container.deps.users.get(userId);
+  const { session } = await t.container.sessions.create(userId, true);
+  return t.container.tokens.signAccess({ sub: userId, sid: session._id, role: user.role, dept: user.department, mfa: true, enroll: false });
+}

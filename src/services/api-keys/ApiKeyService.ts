@@ -9,7 +9,7 @@ export interface ApiKeyServiceDeps {
   /** Secret from which the API-key HMAC key is derived (HKDF, its own label). */
   secret: Buffer;
   /** Permissions the owner may delegate to a key (the owner's effective grants). */
-  grantsOf: (ownerRole: string) => Set<string>;
+  grantsOf: (ownerRole: string) => Promise<Set<string>>;
   now?: () => Date;
   /** Longest lifetime a key may be given. */
   maxLifetimeDays?: number;
@@ -60,7 +60,7 @@ export class ApiKeyService {
   }
 
   async create(input: { ownerId: string; ownerRole: string; name: string; scopes: string[]; expiresAt: Date }): Promise<CreatedApiKey> {
-    const grants = this.deps.grantsOf(input.ownerRole);
+    const grants = await this.deps.grantsOf(input.ownerRole);
     const notHeld = input.scopes.filter((s) => !grants.has(s));
     if (notHeld.length) throw AppError.forbidden(`You cannot delegate permissions you do not hold: ${notHeld.join(', ')}.`, { scopes: notHeld });
     const now = this.now();

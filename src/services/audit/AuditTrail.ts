@@ -131,6 +131,18 @@ export class AuditTrail {
     throw new Error('could not append to the audit trail');
   }
 
+  /** Newest first, filtered; entries are returned as stored (they hold names and ids, never secret values). */
+  async list(q: { page: number; limit: number; action?: string; actorId?: string; resource?: string; resourceId?: string; outcome?: string; from?: Date; to?: Date }) {
+    const filter: Record<string, unknown> = {};
+    for (const k of ['action', 'actorId', 'resource', 'resourceId', 'outcome'] as const) if (q[k] !== undefined) filter[k] = q[k];
+    if (q.from || q.to) filter.at = { ...(q.from ? { $gte: q.from } : {}), ...(q.to ? { $lte: q.to } : {}) };
+    const [items, total] = await Promise.all([
+      this.deps.events.find(filter, { _id: 0 }).sort({ seq: -1 }).skip((q.page - 1) * q.limit).limit(q.limit).lean(),
+      this.deps.events.countDocuments(filter),
+    ]);
+    return { items, page: q.page, limit: q.limit, total };
+  }
+
   /** Recomputes the chain in seq order; reports the first break. Streams, so memory stays flat. */
   async verify(): Promise<ChainVerification> {
     const head = await this.deps.counters.findById(COUNTER_ID).lean();

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { buildTestApp, type TestApp } from '../../support/app';
 import { ApiKeyService } from '../../../src/services/api-keys/ApiKeyService';
-import { effectiveGrants } from '../../../src/middleware/rbac';
+import { baseRoleGrants, type BaseRole } from '../../../src/services/access/policy';
 
 describe('ApiKeyService', () => {
   let t: TestApp;
@@ -14,7 +14,7 @@ describe('ApiKeyService', () => {
       keys: t.container.models.ApiKey,
       audit: t.container.deps.audit,
       secret: randomBytes(32),
-      grantsOf: effectiveGrants,
+      grantsOf: async (role) => baseRoleGrants(role as BaseRole),
       now: () => clock,
     });
   });

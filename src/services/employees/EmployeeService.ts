@@ -1,0 +1,109 @@
+import { randomUUID } from 'node:crypto';
+import { AppError } from '../../lib/errors';
+import type { EmployeeDoc, EmployeeModel } from '../../models/employee.model';
+import type { AuditTrail } from '../audit/AuditTrail';
+import type { AccessService } from '../access/AccessService';
+import type { Scope } from '../access/access-scope';
+import { applyReadPolicy, assertWritable, explainFields } from '../access/field-policy';
+
+export const EMPLOYEE_SCOPE = { owner: 'userId', department: 'department' } as const;
+export const EMPLOYEE_SORTS = ['name', 'department', 'createdAt'] as const;
+
+export interface EmployeeInput {
+  name: string;
+  workEmail: string;
+  department: string;
+  managerId?: string | null;
+  userId?: string | null;
+  phone?: string | null;
+  nationalId?: string | null;
+  bankAccount?: string | null;
+  salary?: number | null;
+}
+
+export interface ListQuery {
+  page: number;
+  limit: number;
+  sort: (typeof EMPLOYEE_SORTS)[number];
+  order: 'asc' | 'desc';
+  department?: string;
+  name?: string;
+}
+
+/** Employee records, with scope and field rules applied on every read and write. */
+export class EmployeeService {
+  constructor(private readonly deps: { employees: EmployeeModel; access: AccessService; audit: AuditTrail }) {}
+
+  private view(scope: Scope, doc: EmployeeDoc): Record<string, unknown> {
+    const raw = doc as unknown as Record<string, unknown>;
+    return applyReadPolicy('employees', raw, this.deps.access.fieldContext(scope, EMPLOYEE_SCOPE, raw));
+  }
+
+  private async load(scope: Scope, id: string): Promise<EmployeeDoc> {
+    const doc = await this.deps.employees.findOne({ _id: id, ...this.deps.access.filter(scope, EMPLOYEE_SCOPE) }).lean();
+    // Out of scope and missing look the same: existence is not confirmed.
+    if (!doc) throw AppError.notFound('No such employee.');
+    return doc;
+  }
+
+  async list(scope: Scope, q: ListQuery): Promise<{ items: Record<string, unknown>[]; total: number }> {
+    const filter: Record<string, unknown> = { ...this.deps.access.filter(scope, EMPLOYEE_SCOPE) };
+    if (q.department) filter.department = q.department;
+    if (q.name) filter.name = q.name;
+    const [docs, total] = await Promise.all([
+      this.deps.employees.find(filter).sort({ [q.sort]: q.order === 'asc' ? 1 : -1, _id: 1 }).skip((q.page - 1) * q.limit).limit(q.limit).lean(),
+      this.deps.employees.countDocuments(filter),
+    ]);
+    return { items: docs.map((d) => this.view(scope, d)), total };
+  }
+
+  async get(scope: Scope, id: string): Promise<Record<string, unknown>> {
+    return this.view(scope, await this.load(scope, id));
+  }
+
+  async explain(scope: Scope, id: string) {
+    const doc = await this.load(scope, id);
+    return explainFields('employees', this.deps.access.fieldContext(scope, EMPLOYEE_SCOPE, doc as unknown as Record<string, unknown>));
+  }
+
+  async create(scope: Scope, input: EmployeeInput, actorId: string): Promise<Record<string, unknown>> {
+    if (scope.possession !== 'any' && (!scope.departmentWide || input.department !== scope.department)) {
+      throw AppError.forbidden('You may only create employees in your own department.', { fields: ['department'] });
+    }
+    if (scope.possession !== 'any') assertWritable('employees', pickSensitive(input), { scope, isAny: false, isOwner: false, managesRecord: true });
+    const doc = await this.deps.employees.create({ _id: randomUUID(), managerId: null, userId: null, phone: null, nationalId: null, bankAccount: null, salary: null, ...input });
+    await this.deps.audit.record({ action: 'employee.created', outcome: 'succeeded', actorId, resource: 'employee', resourceId: doc._id, fields: Object.keys(input) });
+    return this.view(scope, doc.toObject());
+  }
+
+  /** `parse` validates the values (400) once the field rules allowed the keys (403 otherwise); nothing is written before both pass. */
+  async update(scope: Scope, id: string, raw: Record<string, unknown>, actorId: string, parse: (body: unknown) => Record<string, unknown>): Promise<Record<string, unknown>> {
+    const current = await this.load(scope, id);
+    try {
+      assertWritable('employees', raw, this.deps.access.fieldContext(scope, EMPLOYEE_SCOPE, current as unknown as Record<string, unknown>));
+    } catch (err) {
+      await this.deps.audit.record({ action: 'employee.update', outcome: 'denied', actorId, resource: 'employee', resourceId: id, fields: Object.keys(raw) });
+      throw err;
+    }
+    const changes = parse(raw);
+    const doc = await this.deps.employees.findById(id);
+    if (!doc) throw AppError.notFound('No such employee.');
+    doc.set(changes);
+    await doc.save();
+    await this.deps.audit.record({ action: 'employee.updated', outcome: 'succeeded', actorId, resource: 'employee', resourceId: id, fields: Object.keys(changes) });
+    return this.view(scope, doc.toObject());
+  }
+
+  async remove(scope: Scope, id: string, actorId: string): Promise<void> {
+    await this.load(scope, id);
+    await this.deps.employees.deleteOne({ _id: id });
+    await this.deps.audit.record({ action: 'employee.deleted', outcome: 'succeeded', actorId, resource: 'employee', resourceId: id });
+  }
+}
+
+/** A manager creating a record may not set the admin-only fields. */
+function pickSensitive(input: EmployeeInput): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of ['salary', 'nationalId', 'userId', 'managerId'] as const) if (input[k] !== undefined && input[k] !== null) out[k] = input[k];
+  return out;
+}
