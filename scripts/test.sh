@@ -8,7 +8,7 @@ bash scripts/ensure-test-tools.sh
 bash scripts/build-ferretdb.sh
 echo "== typecheck" && npx tsc --noEmit -p tsconfig.json
 echo "== lint" && npx eslint . --max-warnings 0
-echo "== .env.example up to date" && npx tsx scripts/gen-env-example.ts --check
+echo "== generated docs up to date" && npx tsx scripts/gen-env-example.ts --check && npx tsx scripts/gen-permission-table.ts --check
 echo "== tests"
 mkdir -p .cache
 set +e
