@@ -17,7 +17,7 @@ import { RoleService } from './services/access/RoleService';
 import { AccessService } from './services/access/AccessService';
 import { EmployeeService } from './services/employees/EmployeeService';
 import { InvoiceService } from './services/invoices/InvoiceService';
-import { TokenService } from './services/auth/token-service';
+import { TokenService, type JwtKeyConfig } from './services/auth/token-service';
 import { SessionService } from './services/auth/session-service';
 import { LoginGuard } from './services/auth/login-guard';
 import { EmailSender, SmsSender } from './services/auth/senders';
@@ -96,7 +96,11 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     maxLifetimeDays: config.apiKeys.maxLifetimeDays,
     now: opts.now,
   });
-  const tokens = new TokenService({ secret: config.jwt.secret, issuer: config.auth.issuer, audience: config.auth.audience, accessTtlSeconds: config.auth.accessTtlSeconds, redis, now: opts.now });
+  const jwtKeys: JwtKeyConfig =
+    config.jwt.algorithm === 'ES256' && config.jwt.privateKeyPem && config.jwt.publicKeyPem
+      ? { algorithm: 'ES256', privateKeyPem: config.jwt.privateKeyPem, publicKeyPem: config.jwt.publicKeyPem }
+      : { algorithm: 'HS256', secret: config.jwt.secret };
+  const tokens = new TokenService({ keys: jwtKeys, issuer: config.auth.issuer, audience: config.auth.audience, accessTtlSeconds: config.auth.accessTtlSeconds, redis, now: opts.now });
   const sessions = new SessionService({ sessions: models.Session, tokens, audit, refreshTtlDays: config.auth.refreshTtlDays, now: opts.now });
   const guard = new LoginGuard({ redis, now: opts.now });
   const rateLimiters = createRateLimiters({
@@ -133,7 +137,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
   });
   const authenticate = authenticator({ tokens, apiKeys, users: models.User, apiKeyLimiter: rateLimiters.apiKey });
   const health = new HealthCheckService({ database, redis, timeoutMs: config.health.timeoutMs, version: VERSION, now: opts.now });
-  const scheduler = new Scheduler([], logger);
+  const scheduler = new Scheduler([{ name: 'auth-retention', schedule: config.auth.retentionCron, run: () => auth.purgeExpired() }], logger);
 
   return {
     deps: { config, logger, health, audit, encryption, apiKeys, keyRotation, auth, twoFactor, users, authenticate, rateLimiters, roles, authorize, access, employees, invoices },
@@ -148,6 +152,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
         logger.warn({ keys: config.devDefaultsUsed }, 'using insecure development defaults (refused in production)');
       }
       await encryption.init();
+      await auth.warmUp();
       await database.connect();
       if (config.redis.url && !(await waitForRedis(redis, 5_000))) logger.error('redis is not reachable; continuing (readiness reports it, rate limits fail open/closed per tier)');
       if (config.mongodb.syncIndexesOnBoot) await database.syncIndexes();

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
 import { envSchema, type Env } from './schema';
 
 export { envSchema, type Env };
@@ -31,7 +31,7 @@ export interface Config {
   redis: { url: string | undefined; keyPrefix: string };
   health: { timeoutMs: number };
   cors: { origins: string[] };
-  jwt: { secret: Buffer };
+  jwt: { secret: Buffer; algorithm: 'HS256' | 'ES256'; privateKeyPem: string | undefined; publicKeyPem: string | undefined };
   encryption: { keys: KeyMaterial[]; activeKeyId: string; blindIndexKey: Buffer };
   passwords: { bcryptCost: number; pepper: Buffer | undefined };
   apiKeys: { maxLifetimeDays: number };
@@ -43,6 +43,7 @@ export interface Config {
     mfaRequiredRoles: string[];
     totpIssuer: string;
     bootstrapAdmin: { email: string; password: string } | undefined;
+    retentionCron: string;
   };
   mail: { smtpUrl: string | undefined; from: string };
   edge: { hsts: boolean; hstsPreload: boolean; corsMaxAgeSeconds: number };
@@ -134,7 +135,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   };
   requireInProduction('MONGODB_URI', env.MONGODB_URI, 'no local database is assumed');
   requireInProduction('REDIS_URL', env.REDIS_URL, 'rate limits, sessions and lockouts must be shared by all processes');
-  requireInProduction('JWT_SECRET', env.JWT_SECRET, 'access tokens must be signed with a secret only you know');
+  if (env.JWT_ALGORITHM === 'HS256') requireInProduction('JWT_SECRET', env.JWT_SECRET, 'access tokens must be signed with a secret only you know');
   requireInProduction('ENCRYPTION_KEYS', env.ENCRYPTION_KEYS, 'personal data is encrypted at rest');
   requireInProduction('BLIND_INDEX_KEY', env.BLIND_INDEX_KEY, 'encrypted fields are looked up by HMAC');
 
@@ -145,6 +146,14 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   } else {
     jwtSecret = devSecret('JWT_SECRET');
     devDefaultsUsed.push('JWT_SECRET');
+  }
+
+  const pem = (v: string | undefined): string | undefined => v?.replace(/\\n/g, '\n');
+  const jwtPrivateKeyPem = pem(env.JWT_PRIVATE_KEY);
+  const jwtPublicKeyPem = pem(env.JWT_PUBLIC_KEY);
+  if (env.JWT_ALGORITHM === 'ES256') {
+    if (!jwtPrivateKeyPem || !jwtPublicKeyPem) problems.push('JWT_PRIVATE_KEY and JWT_PUBLIC_KEY: required with JWT_ALGORITHM=ES256');
+    else problems.push(...checkEs256Pair(jwtPrivateKeyPem, jwtPublicKeyPem));
   }
 
   let keys: KeyMaterial[];
@@ -217,7 +226,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
     health: { timeoutMs: env.HEALTH_CHECK_TIMEOUT_MS },
     cors: { origins: env.CORS_ORIGINS },
-    jwt: { secret: jwtSecret },
+    jwt: { secret: jwtSecret, algorithm: env.JWT_ALGORITHM, privateKeyPem: jwtPrivateKeyPem, publicKeyPem: jwtPublicKeyPem },
     encryption: { keys, activeKeyId, blindIndexKey },
     passwords: { bcryptCost: env.BCRYPT_COST, pepper },
     apiKeys: { maxLifetimeDays: env.API_KEY_MAX_LIFETIME_DAYS },
@@ -229,6 +238,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       mfaRequiredRoles: (env.MFA_REQUIRED_ROLES ?? (isProduction ? 'admin,manager' : '')).split(',').map((r) => r.trim()).filter(Boolean),
       totpIssuer: env.TOTP_ISSUER,
       bootstrapAdmin: env.BOOTSTRAP_ADMIN_EMAIL && env.BOOTSTRAP_ADMIN_PASSWORD ? { email: env.BOOTSTRAP_ADMIN_EMAIL, password: env.BOOTSTRAP_ADMIN_PASSWORD } : undefined,
+      retentionCron: env.AUTH_RETENTION_CRON,
     },
     mail: { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM },
     edge: {
@@ -249,6 +259,20 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     devDefaultsUsed,
   };
   return deepFreeze(config);
+}
+
+/** The ES256 key pair must parse, be P-256 and belong together (checked by a test signature). */
+function checkEs256Pair(privatePem: string, publicPem: string): string[] {
+  try {
+    const priv = createPrivateKey(privatePem);
+    const pub = createPublicKey(publicPem);
+    if (pub.asymmetricKeyType !== 'ec' || pub.asymmetricKeyDetails?.namedCurve !== 'prime256v1') return ['JWT_PUBLIC_KEY: must be a P-256 (prime256v1) EC key'];
+    const probe = Buffer.from('erp-jwt-key-check');
+    if (!verify('sha256', probe, pub, sign('sha256', probe, priv))) return ['JWT_PRIVATE_KEY and JWT_PUBLIC_KEY: the keys do not belong together'];
+    return [];
+  } catch {
+    return ['JWT_PRIVATE_KEY/JWT_PUBLIC_KEY: not valid PEM keys'];
+  }
 }
 
 function deepFreeze<T>(obj: T): T {

@@ -99,6 +99,10 @@ export const envSchema = z.object({
   RATE_LIMIT_IPV6_SUBNET: int(56, 32, 128).describe('IPv6 clients share a rate-limit key per this prefix length (/56 or /64 typical).'),
 
   // --- identity and 2FA
+  JWT_ALGORITHM: z.enum(['HS256', 'ES256']).default('HS256').describe('Access-token signature: HS256 (JWT_SECRET) or ES256 (JWT_PRIVATE_KEY/JWT_PUBLIC_KEY, P-256). Only this one algorithm is accepted.'),
+  JWT_PRIVATE_KEY: optionalString().describe('ES256 only: PKCS#8 PEM of the P-256 signing key (literal \\n allowed for newlines).'),
+  JWT_PUBLIC_KEY: optionalString().describe('ES256 only: SPKI PEM of the matching public key (literal \\n allowed).'),
+  AUTH_RETENTION_CRON: z.string().min(9).default('17 3 * * *').describe('When expired sessions and one-time codes are purged (cron, UTC); FerretDB has no TTL indexes.'),
   JWT_ISSUER: z.string().min(1).default('erp-backend').describe('`iss` of access tokens, checked on every request.'),
   JWT_AUDIENCE: z.string().min(1).default('erp-api').describe('`aud` of access tokens, checked on every request.'),
   JWT_ACCESS_TTL_SECONDS: int(900, 60, 3600).describe('Lifetime of access tokens (15 minutes by default).'),

@@ -194,7 +194,7 @@ export class TwoFactorAuthService {
     const id = `${userId}:${purpose}:${channel}`;
     const now = this.now();
     const challenge = await this.deps.challenges
-      .findOneAndUpdate({ _id: id, consumedAt: null, expiresAt: { $gt: now }, attempts: { $lt: OTP_MAX_ATTEMPTS } }, { $inc: { attempts: 1 } }, { new: true })
+      .findOneAndUpdate({ _id: id, consumedAt: null, expiresAt: { $gt: now }, attempts: { $lt: OTP_MAX_ATTEMPTS } }, { $inc: { attempts: 1 } }, { returnDocument: 'after' })
       .lean();
     if (!challenge || !/^\d{6}$/.test(code)) return { ok: false, target: null };
     const presented = Buffer.from(this.codeHash(id, code));
@@ -272,6 +272,11 @@ export class TwoFactorAuthService {
       .send({ to: user.email, subject: 'A backup code was used to sign in', text: `A backup code was just used to sign in to your ERP account.${warning} If this was not you, contact your administrator now.` })
       .catch((err: unknown) => this.deps.logger.warn({ err: { message: (err as Error).message } }, 'backup-code notice not delivered'));
     return { ok: true, remaining };
+  }
+
+  /** Retention: one-time codes past their expiry are useless; delete them. */
+  async purgeExpiredChallenges(): Promise<number> {
+    return (await this.deps.challenges.deleteMany({ expiresAt: { $lte: this.now() } })).deletedCount;
   }
 
   /** Removes every factor (user's own disable, or an administrator's reset). */

@@ -36,6 +36,17 @@ export interface AuthServiceDeps {
   mfaRequiredRoles: string[];
   /** Called after a successful login, e.g. to clear the auth rate-limit counter for the account. */
   onLoginSuccess?: (emailLower: string, ip: string) => Promise<void>;
+  /** Told about guessing spikes and account lockouts (the AlertService hooks in here once it exists). */
+  onSecurityAlert?: (alert: SecurityAlert) => void;
+  /** Failed passwords on one account (all addresses, 24 h) that count as an attack on it; alerted at each multiple. */
+  accountAttackThreshold?: number;
+}
+
+export interface SecurityAlert {
+  kind: 'password-guessing' | 'second-factor-lockout' | 'account-second-factor-cap';
+  userId: string | null;
+  /** Counts only: never the email, password or code. */
+  details: Record<string, number | string>;
 }
 
 /** NIST SP 800-63B: no more than 100 consecutive failed second-factor attempts per account. */
@@ -50,6 +61,17 @@ export class AuthService {
   private dummyHash?: Promise<string>;
 
   constructor(private readonly deps: AuthServiceDeps) {}
+
+  /** Prepares the dummy hash at boot, so even the first unknown-user login costs one bcrypt like any other. */
+  async warmUp(): Promise<void> {
+    this.dummyHash ??= this.deps.encryption.hashPassword(randomUUID() + randomUUID());
+    await this.dummyHash;
+  }
+
+  private alert(alert: SecurityAlert): void {
+    this.deps.logger.warn({ alert: alert.kind, userId: alert.userId, ...alert.details }, 'security alert');
+    this.deps.onSecurityAlert?.(alert);
+  }
 
   private methodsOf(user: UserDoc): MfaMethod[] {
     const methods: MfaMethod[] = [...user.mfa.methods];
@@ -77,8 +99,17 @@ export class AuthService {
     this.dummyHash ??= this.deps.encryption.hashPassword(randomUUID() + randomUUID());
     const ok = user ? await this.deps.encryption.verifyPassword(password, user.passwordHash) : (await this.deps.encryption.verifyPassword(password, await this.dummyHash), false);
     if (!user || !ok || user.status !== 'active') {
-      const { accountFailures } = await this.deps.guard.passwordFailed(email, ip);
+      const { pairFailures, accountFailures } = await this.deps.guard.passwordFailed(email, ip);
       await this.deps.audit.record({ action: 'auth.login', outcome: 'failed', actorId: user?._id ?? null, details: { reason: !user ? 'unknown-user' : !ok ? 'wrong-password' : 'disabled', accountFailures } });
+      if (pairFailures === this.deps.guard.freeFailures) {
+        // From now on this address waits longer and longer before it may try this account again.
+        await this.deps.audit.record({ action: 'auth.login.throttled', outcome: 'denied', actorId: user?._id ?? null, details: { pairFailures } });
+      }
+      const threshold = this.deps.accountAttackThreshold ?? 20;
+      if (accountFailures % threshold === 0) {
+        await this.deps.audit.record({ action: 'auth.login.attack-suspected', outcome: 'denied', actorId: user?._id ?? null, details: { accountFailures } });
+        this.alert({ kind: 'password-guessing', userId: user?._id ?? null, details: { accountFailures } });
+      }
       throw INVALID_CREDENTIALS();
     }
     await this.deps.guard.passwordSucceeded(email, ip);
@@ -94,6 +125,7 @@ export class AuthService {
 
   private async userForMfa(mfaToken: string): Promise<{ user: UserDoc; loginId: string }> {
     const claims = this.deps.tokens.verifyMfa(mfaToken);
+    if (await this.deps.tokens.isMfaSpent(claims.jti)) throw AppError.unauthorized('The sign-in has expired; start again.', 'invalid-token');
     const user = await this.deps.users.findById(claims.sub).lean();
     if (!user || user.status !== 'active') throw AppError.unauthorized('The sign-in has expired; start again.', 'invalid-token');
     return { user, loginId: claims.jti };
@@ -125,11 +157,18 @@ export class AuthService {
     }
     if (!ok) {
       const failures = await this.deps.guard.factorFailed(user._id, loginId, factor);
-      await this.deps.users.updateOne({ _id: user._id }, { $inc: { secondFactorFailures: 1 } });
-      const locked = failures >= this.deps.guard.factorLimit;
+      const counted = await this.deps.users.findOneAndUpdate({ _id: user._id }, { $inc: { secondFactorFailures: 1 } }, { returnDocument: 'after', projection: { secondFactorFailures: 1 } }).lean();
+      const locked = failures === this.deps.guard.factorLimit;
       await this.deps.audit.record({ action: locked ? 'auth.mfa.locked' : 'auth.mfa', outcome: 'failed', actorId: user._id, details: { method, failures } });
+      if (locked) this.alert({ kind: 'second-factor-lockout', userId: user._id, details: { method, failures } });
+      if (counted?.secondFactorFailures === MAX_CONSECUTIVE_FACTOR_FAILURES) {
+        await this.deps.audit.record({ action: 'auth.mfa.account-locked', outcome: 'denied', actorId: user._id, resource: 'user', resourceId: user._id, details: { consecutiveFailures: MAX_CONSECUTIVE_FACTOR_FAILURES } });
+        this.alert({ kind: 'account-second-factor-cap', userId: user._id, details: { consecutiveFailures: MAX_CONSECUTIVE_FACTOR_FAILURES } });
+      }
       throw AppError.unauthorized('The code is not valid.', 'invalid-code');
     }
+    // One mfaToken opens one session: a captured token cannot be answered a second time.
+    if (!(await this.deps.tokens.consumeMfa(loginId))) throw AppError.unauthorized('The sign-in has expired; start again.', 'invalid-token');
     await this.deps.users.updateOne({ _id: user._id }, { $set: { secondFactorFailures: 0 } });
     await this.deps.audit.record({ action: 'auth.login', outcome: 'succeeded', actorId: user._id, actorRole: user.role, details: { mfa: method } });
     const pair = await this.issue(user, true);
@@ -147,6 +186,13 @@ export class AuthService {
     const enrollmentRequired = this.mustEnroll(user);
     const accessToken = this.deps.tokens.signAccess({ sub: user._id, sid: session._id, role: user.role, dept: user.department, mfa: session.mfa, enroll: enrollmentRequired });
     return { accessToken, refreshToken: next, tokenType: 'Bearer', expiresIn: this.deps.tokens.accessTtlSeconds, enrollmentRequired };
+  }
+
+  /** Retention (no TTL indexes on FerretDB): deletes ended sessions and expired one-time codes. */
+  async purgeExpired(): Promise<{ sessions: number; challenges: number }> {
+    const [sessions, challenges] = await Promise.all([this.deps.sessions.purgeExpired(), this.deps.twoFactor.purgeExpiredChallenges()]);
+    this.deps.logger.info({ sessions, challenges }, 'expired sessions and one-time codes purged');
+    return { sessions, challenges };
   }
 
   async logout(sessionId: string, userId: string): Promise<void> {

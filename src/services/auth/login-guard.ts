@@ -28,7 +28,7 @@ export interface LoginGuardOptions {
  */
 export class LoginGuard {
   private readonly now: () => Date;
-  private readonly free: number;
+  readonly freeFailures: number;
   private readonly maxDelay: number;
   private readonly ipLimit: number;
   private readonly window: number;
@@ -36,7 +36,7 @@ export class LoginGuard {
 
   constructor(private readonly opts: LoginGuardOptions) {
     this.now = opts.now ?? (() => new Date());
-    this.free = opts.freeFailures ?? 3;
+    this.freeFailures = opts.freeFailures ?? 3;
     this.maxDelay = opts.maxDelaySeconds ?? 900;
     this.ipLimit = opts.ipFailureLimit ?? 100;
     this.window = opts.windowSeconds ?? 900;
@@ -55,8 +55,8 @@ export class LoginGuard {
       throw AppError.tooManyRequests('Too many failed sign-ins from this address; try again later.', this.window);
     }
     const failures = Number(pair.count ?? 0);
-    if (failures >= this.free) {
-      const delay = Math.min(2 ** (failures - this.free), this.maxDelay);
+    if (failures >= this.freeFailures) {
+      const delay = Math.min(2 ** (failures - this.freeFailures), this.maxDelay);
       const waited = (this.now().getTime() - Number(pair.last ?? 0)) / 1000;
       if (waited < delay) throw AppError.tooManyRequests('Too many failed sign-ins; wait before trying again.', delay - waited);
     }

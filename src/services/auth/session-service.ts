@@ -72,7 +72,7 @@ export class SessionService {
       .findOneAndUpdate(
         { _id: id, generation, refreshHash: session.refreshHash, revokedAt: null },
         { $set: { generation: generation + 1, refreshHash: sha256(nextSecret), lastUsedAt: this.now() } },
-        { new: true },
+        { returnDocument: 'after' },
       )
       .lean();
     if (!updated) {
@@ -90,6 +90,17 @@ export class SessionService {
   async revoke(id: string, reason: string): Promise<void> {
     await this.deps.sessions.updateOne({ _id: id, revokedAt: null }, { $set: { revokedAt: this.now(), revokedReason: reason } });
     await this.deps.tokens.revokeSession(id);
+  }
+
+  /**
+   * Deletes sessions past their expiry, and revoked ones once a refresh token of theirs could
+   * no longer have been valid anyway (reuse of a deleted session's token is still refused).
+   */
+  async purgeExpired(): Promise<number> {
+    const now = this.now();
+    const revokedBefore = new Date(now.getTime() - this.deps.refreshTtlDays * 86_400_000);
+    const res = await this.deps.sessions.deleteMany({ $or: [{ expiresAt: { $lte: now } }, { revokedAt: { $ne: null, $lte: revokedBefore } }] });
+    return res.deletedCount;
   }
 
   /** Ends every live session of a user (optionally keeping one), access tokens included. */

@@ -1,4 +1,4 @@
-import { createSecretKey, randomUUID, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, createSecretKey, randomUUID, type KeyObject } from 'node:crypto';
 import jwt, { type JwtPayload } from 'jsonwebtoken';
 import { AppError } from '../../lib/errors';
 import type { RedisClient } from '../../lib/redis';
@@ -21,8 +21,11 @@ export interface MfaClaims {
   jti: string;
 }
 
+/** HS256 with a shared secret, or ES256 (P-256) with a key pair so verifiers need no signing secret. */
+export type JwtKeyConfig = { algorithm: 'HS256'; secret: Buffer } | { algorithm: 'ES256'; privateKeyPem: string; publicKeyPem: string };
+
 export interface TokenServiceDeps {
-  secret: Buffer;
+  keys: JwtKeyConfig;
   issuer: string;
   audience: string;
   accessTtlSeconds: number;
@@ -30,7 +33,6 @@ export interface TokenServiceDeps {
   now?: () => Date;
 }
 
-const ALGORITHMS: jwt.Algorithm[] = ['HS256'];
 const MFA_TTL_SECONDS = 300;
 /** mfaTokens get their own audience: they can never pass as access tokens, and the reverse. */
 const mfaAudience = (aud: string): string => `${aud}:mfa-challenge`;
@@ -41,11 +43,23 @@ const mfaAudience = (aud: string): string => `${aud}:mfa-challenge`;
  * Revocation: a session id listed in Redis is refused for the rest of its tokens' lifetime.
  */
 export class TokenService {
-  private readonly key: KeyObject;
+  private readonly signingKey: KeyObject;
+  private readonly verifyKey: KeyObject;
+  private readonly algorithm: jwt.Algorithm;
   private readonly now: () => Date;
 
   constructor(private readonly deps: TokenServiceDeps) {
-    this.key = createSecretKey(deps.secret);
+    const k = deps.keys;
+    this.algorithm = k.algorithm;
+    if (k.algorithm === 'HS256') {
+      this.signingKey = this.verifyKey = createSecretKey(k.secret);
+    } else {
+      this.signingKey = createPrivateKey(k.privateKeyPem);
+      this.verifyKey = createPublicKey(k.publicKeyPem);
+      if (this.verifyKey.asymmetricKeyType !== 'ec' || this.verifyKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+        throw new Error('ES256 needs a P-256 (prime256v1) key pair');
+      }
+    }
     this.now = deps.now ?? (() => new Date());
   }
 
@@ -59,8 +73,8 @@ export class TokenService {
 
   signAccess(claims: AccessClaims): string {
     const { sub, ...rest } = claims;
-    return jwt.sign({ ...rest, typ: 'access', iat: this.nowSeconds() }, this.key, {
-      algorithm: 'HS256',
+    return jwt.sign({ ...rest, typ: 'access', iat: this.nowSeconds() }, this.signingKey, {
+      algorithm: this.algorithm,
       expiresIn: this.deps.accessTtlSeconds,
       issuer: this.deps.issuer,
       audience: this.deps.audience,
@@ -70,8 +84,8 @@ export class TokenService {
   }
 
   signMfa(claims: Omit<MfaClaims, 'jti'>): string {
-    return jwt.sign({ methods: claims.methods, typ: 'mfa', iat: this.nowSeconds() }, this.key, {
-      algorithm: 'HS256',
+    return jwt.sign({ methods: claims.methods, typ: 'mfa', iat: this.nowSeconds() }, this.signingKey, {
+      algorithm: this.algorithm,
       expiresIn: MFA_TTL_SECONDS,
       issuer: this.deps.issuer,
       audience: mfaAudience(this.deps.audience),
@@ -103,8 +117,9 @@ export class TokenService {
   private verifyUncached(token: string, audience: string, typ: string): JwtPayload {
     let payload: JwtPayload;
     try {
-      const decoded = jwt.verify(token, this.key, {
-        algorithms: ALGORITHMS,
+      // Exactly one algorithm is allowed: `none`, and HS256 signed with an ES256 public key, are refused.
+      const decoded = jwt.verify(token, this.verifyKey, {
+        algorithms: [this.algorithm],
         issuer: this.deps.issuer,
         audience,
         clockTimestamp: this.nowSeconds(),
@@ -148,6 +163,18 @@ export class TokenService {
   verifyMfa(token: string): MfaClaims {
     const p = this.verify(token, mfaAudience(this.deps.audience), 'mfa');
     return { sub: p.sub as string, methods: Array.isArray(p.methods) ? p.methods.map(String) : [], jti: p.jti as string };
+  }
+
+  /**
+   * Marks an mfaToken as spent after a successful second step, so a captured one cannot
+   * open a second session. False when it was already spent (a concurrent or replayed use).
+   */
+  async consumeMfa(jti: string): Promise<boolean> {
+    return (await this.deps.redis.set(`mfa:spent:${jti}`, '1', 'EX', MFA_TTL_SECONDS + 60, 'NX')) === 'OK';
+  }
+
+  async isMfaSpent(jti: string): Promise<boolean> {
+    return (await this.deps.redis.exists(`mfa:spent:${jti}`)) === 1;
   }
 
   /** Refuses the session's access tokens until they would have expired anyway. */
