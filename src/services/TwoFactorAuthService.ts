@@ -194,7 +194,7 @@ export class TwoFactorAuthService {
     const id = `${userId}:${purpose}:${channel}`;
     const now = this.now();
     const challenge = await this.deps.challenges
-      .findOneAndUpdate({ _id: id, consumedAt: null, expiresAt: { $gt: now }, attempts: { $lt: OTP_MAX_ATTEMPTS } }, { $inc: { attempts: 1 } }, { new: true })
+      .findOneAndUpdate({ _id: id, consumedAt: null, expiresAt: { $gt: now }, attempts: { $lt: OTP_MAX_ATTEMPTS } }, { $inc: { attempts: 1 } }, { returnDocument: 'after' })
       .lean();
     if (!challenge || !/^\d{6}$/.test(code)) return { ok: false, target: null };
     const presented = Buffer.from(this.codeHash(id, code));

@@ -72,7 +72,7 @@ export class SessionService {
       .findOneAndUpdate(
         { _id: id, generation, refreshHash: session.refreshHash, revokedAt: null },
         { $set: { generation: generation + 1, refreshHash: sha256(nextSecret), lastUsedAt: this.now() } },
-        { new: true },
+        { returnDocument: 'after' },
       )
       .lean();
     if (!updated) {

@@ -115,7 +115,7 @@ export class UserService {
     }
     if (id === actorId && (changes.role !== undefined || changes.status !== undefined)) throw AppError.forbidden('You cannot change your own role or status.');
     const before = await this.get(id);
-    const updated = await this.deps.users.findOneAndUpdate({ _id: id }, { $set: changes }, { new: true }).lean();
+    const updated = await this.deps.users.findOneAndUpdate({ _id: id }, { $set: changes }, { returnDocument: 'after' }).lean();
     if (!updated) throw AppError.notFound('No such user.');
     const fields = Object.keys(changes).filter((k) => (before as unknown as Record<string, unknown>)[k] !== (changes as Record<string, unknown>)[k]);
     if (fields.some((f) => f === 'role' || f === 'department' || f === 'status')) await this.deps.sessions.revokeAllForUser(id, 'account-changed');
