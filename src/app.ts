@@ -25,6 +25,8 @@ import type { InvoiceService } from './services/invoices/InvoiceService';
 import { employeeRoutes } from './routes/employees.routes';
 import { invoiceRoutes } from './routes/invoices.routes';
 import { accessRoutes } from './routes/access.routes';
+import { adminRoutes } from './routes/admin.routes';
+import type { GdprService } from './services/gdpr/GdprService';
 import { securityHeaders, noStore } from './middleware/security-headers';
 import { corsPolicy } from './middleware/cors';
 import { userRoutes } from './routes/users.routes';
@@ -49,6 +51,7 @@ export interface AppDeps {
   access: AccessService;
   employees: EmployeeService;
   invoices: InvoiceService;
+  gdpr: GdprService;
 }
 
 /**
@@ -90,6 +93,9 @@ export function createApp(deps: AppDeps): Express {
   app.use('/api/v1/access', accessRouters.access);
   app.use('/api/v1/roles', accessRouters.roles);
   app.use('/api/v1/audit', accessRouters.audit);
+  const admin = adminRoutes({ gdpr: deps.gdpr, keyRotation: deps.keyRotation, encryption: deps.encryption, authenticate, authorize, logger });
+  app.use('/api/v1/gdpr', admin.gdpr);
+  app.use('/api/v1/encryption', admin.encryption);
   app.use('/api/v1/api-keys', apiKeyRoutes({ apiKeys: deps.apiKeys, authenticate: deps.authenticate, authorize: deps.authorize }));
 
   app.use(notFound());

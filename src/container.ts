@@ -17,6 +17,7 @@ import { RoleService } from './services/access/RoleService';
 import { AccessService } from './services/access/AccessService';
 import { EmployeeService } from './services/employees/EmployeeService';
 import { InvoiceService } from './services/invoices/InvoiceService';
+import { GdprService } from './services/gdpr/GdprService';
 import { TokenService, type JwtKeyConfig } from './services/auth/token-service';
 import { SessionService } from './services/auth/session-service';
 import { LoginGuard } from './services/auth/login-guard';
@@ -135,12 +136,13 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     logger,
     roleExists: (role) => roles.exists(role),
   });
+  const gdpr = new GdprService({ models, audit, sessions, encryption, now: opts.now });
   const authenticate = authenticator({ tokens, apiKeys, users: models.User, apiKeyLimiter: rateLimiters.apiKey });
   const health = new HealthCheckService({ database, redis, timeoutMs: config.health.timeoutMs, version: VERSION, now: opts.now });
   const scheduler = new Scheduler([{ name: 'auth-retention', schedule: config.auth.retentionCron, run: () => auth.purgeExpired() }], logger);
 
   return {
-    deps: { config, logger, health, audit, encryption, apiKeys, keyRotation, auth, twoFactor, users, authenticate, rateLimiters, roles, authorize, access, employees, invoices },
+    deps: { config, logger, health, audit, encryption, apiKeys, keyRotation, auth, twoFactor, users, authenticate, rateLimiters, roles, authorize, access, employees, invoices, gdpr },
     database,
     redis,
     models,

@@ -1,5 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { rateLimit, ipKeyGenerator, type Store, type ClientRateLimitInfo, type Options } from 'express-rate-limit';
+import { createHash } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { AppError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
@@ -80,6 +81,9 @@ class GuardedStore implements Store {
   }
 }
 
+/** Email addresses never appear in Redis keys. */
+const hashAccount = (account: string): string => (account ? createHash('sha256').update(account).digest('base64url').slice(0, 22) : '');
+
 export function clientIp(req: Request, ipv6Subnet: number): string {
   return ipKeyGenerator(req.ip ?? req.socket.remoteAddress ?? 'unknown', ipv6Subnet);
 }
@@ -129,7 +133,7 @@ export function createRateLimiters(opts: RateLimitOptions): RateLimiters {
     return rateLimit(options);
   };
 
-  const authKey = (req: Request): string => `${clientIp(req, opts.ipv6Subnet)}|${accountOf(req)}`;
+  const authKey = (req: Request): string => `${clientIp(req, opts.ipv6Subnet)}|${hashAccount(accountOf(req))}`;
   return {
     general: build('general', (req) => {
       const header = req.get('authorization');
@@ -145,6 +149,6 @@ export function createRateLimiters(opts: RateLimitOptions): RateLimiters {
       const id = (res.locals.apiKey as { id?: string } | undefined)?.id;
       return id ? `k:${id}` : `ip:${clientIp(req, opts.ipv6Subnet)}`;
     }),
-    resetAuth: (ip, email) => stores.auth.resetKey(`${ipKeyGenerator(ip, opts.ipv6Subnet)}|${email}`),
+    resetAuth: (ip, email) => stores.auth.resetKey(`${ipKeyGenerator(ip, opts.ipv6Subnet)}|${hashAccount(email)}`),
   };
 }

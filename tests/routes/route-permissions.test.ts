@@ -68,7 +68,7 @@ describe('every route × every role against the policy file', () => {
     const stack = (t.app as unknown as { router: { stack: Layer[] } }).router.stack;
     for (const layer of stack) {
       if (layer.name !== 'router') continue;
-      for (const p of ['/health', '/api/v1/auth', '/api/v1/users', '/api/v1/employees', '/api/v1/invoices', '/api/v1/access', '/api/v1/roles', '/api/v1/audit', '/api/v1/api-keys']) {
+      for (const p of ['/health', '/api/v1/auth', '/api/v1/users', '/api/v1/employees', '/api/v1/invoices', '/api/v1/access', '/api/v1/roles', '/api/v1/audit', '/api/v1/api-keys', '/api/v1/gdpr', '/api/v1/encryption']) {
         if (layer.matchers?.[0]?.(p) && !mounts.has(layer.handle)) mounts.set(layer.handle, p);
       }
     }
@@ -88,7 +88,7 @@ describe('every route × every role against the policy file', () => {
     const table = routeTable(t.app, mounts).filter((r) => r.permission);
     const mismatches: string[] = [];
     for (const r of table) {
-      const path = r.path.replace(/:id\b/g, '00000000-0000-4000-8000-000000000000').replace(/:name\b/g, 'nonexistent-role');
+      const path = r.path.replace(/:id\b/g, '00000000-0000-4000-8000-000000000000').replace(/:name\b/g, 'nonexistent-role').replace(/:userId\b/g, '00000000-0000-4000-8000-000000000001');
       for (const role of BASE_ROLES) {
         const { resource, action, possession } = parsePermission(r.permission!);
         const grants = baseRoleGrants(role);

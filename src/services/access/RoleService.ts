@@ -68,7 +68,7 @@ export class RoleService {
       p = parent.parent;
     }
     const doc = await this.deps.roles
-      .findOneAndUpdate({ _id: name }, { $set: { parent: input.parent, grants: [...new Set(input.grants)].sort(), description: input.description ?? '' } }, { upsert: true, new: true })
+      .findOneAndUpdate({ _id: name }, { $set: { parent: input.parent, grants: [...new Set(input.grants)].sort(), description: input.description ?? '' } }, { upsert: true, returnDocument: 'after' })
       .lean();
     this.cache.clear();
     await this.deps.audit.record({ action: 'role.saved', outcome: 'succeeded', actorId, resource: 'role', resourceId: name, fields: ['parent', 'grants'] });

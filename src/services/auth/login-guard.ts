@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { AppError } from '../../lib/errors';
 import type { RedisClient } from '../../lib/redis';
 
@@ -44,7 +45,7 @@ export class LoginGuard {
   }
 
   private pairKey(account: string, ip: string): string {
-    return `guard:pw:pair:${account}:${ip}`;
+    return `guard:pw:pair:${hashed(account)}:${ip}`;
   }
 
   /** Throws 429 when this IP must wait before trying this account again. */
@@ -72,14 +73,14 @@ export class LoginGuard {
       .expire(key, this.maxDelay * 2)
       .incr(`guard:pw:ip:${ip}`)
       .expire(`guard:pw:ip:${ip}`, this.window)
-      .incr(`guard:pw:acct:${account}`)
-      .expire(`guard:pw:acct:${account}`, 86_400)
+      .incr(`guard:pw:acct:${hashed(account)}`)
+      .expire(`guard:pw:acct:${hashed(account)}`, 86_400)
       .exec();
     return { pairFailures: Number(res?.[0]?.[1] ?? 0), accountFailures: Number(res?.[5]?.[1] ?? 0) };
   }
 
   async passwordSucceeded(account: string, ip: string): Promise<void> {
-    await this.opts.redis.del(this.pairKey(account, ip), `guard:pw:acct:${account}`);
+    await this.opts.redis.del(this.pairKey(account, ip), `guard:pw:acct:${hashed(account)}`);
   }
 
   private factorKey(userId: string, loginId: string, factor: Factor): string {
@@ -99,4 +100,9 @@ export class LoginGuard {
     const res = await this.opts.redis.multi().incr(key).expire(key, 900).exec();
     return Number(res?.[0]?.[1] ?? 0);
   }
+}
+
+/** Email addresses never appear in Redis keys: a short hash names the account. */
+function hashed(account: string): string {
+  return createHash('sha256').update(account).digest('base64url').slice(0, 22);
 }

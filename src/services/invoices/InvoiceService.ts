@@ -95,7 +95,7 @@ export class InvoiceService {
       throw err;
     }
     const changes = parse(raw);
-    const updated = await this.deps.invoices.findOneAndUpdate({ _id: id, status: 'draft' }, { $set: changes }, { new: true, runValidators: true }).lean();
+    const updated = await this.deps.invoices.findOneAndUpdate({ _id: id, status: 'draft' }, { $set: changes }, { returnDocument: 'after', runValidators: true }).lean();
     if (!updated) throw AppError.conflict('Only draft invoices can be edited.', 'invalid-state');
     await this.deps.audit.record({ action: 'invoice.updated', outcome: 'succeeded', actorId, resource: 'invoice', resourceId: id, fields: Object.keys(changes) });
     return this.view(scope, updated);
@@ -107,7 +107,7 @@ export class InvoiceService {
       await this.deps.audit.record({ action: 'invoice.approve', outcome: 'denied', actorId, resource: 'invoice', resourceId: id, details: { reason: 'self-approval' } });
       throw AppError.forbidden('You cannot approve an invoice you created.');
     }
-    const updated = await this.deps.invoices.findOneAndUpdate({ _id: id, status: from }, { $set: { status: to, ...set } }, { new: true }).lean();
+    const updated = await this.deps.invoices.findOneAndUpdate({ _id: id, status: from }, { $set: { status: to, ...set } }, { returnDocument: 'after' }).lean();
     if (!updated) throw AppError.conflict(`The invoice is ${current.status}; it must be ${from}.`, 'invalid-state');
     await this.deps.audit.record({ action: `invoice.${to}`, outcome: 'succeeded', actorId, resource: 'invoice', resourceId: id, fields: ['status', ...Object.keys(set)] });
     return this.view(scope, updated);

@@ -60,7 +60,7 @@ describe('field encryption plugin and key rotation', () => {
     await People.create({ name: 'Bob', nationalId: PLAINTEXTS[2] });
     await People.insertMany([{ name: 'Cy', nationalId: 'CY-1', iban: PLAINTEXTS[3] }]);
     await People.updateOne({ name: 'Bob' }, { $set: { iban: PLAINTEXTS[4] } });
-    await People.findOneAndUpdate({ name: 'Cy' }, { nationalId: 'CY-2' }, { new: true });
+    await People.findOneAndUpdate({ name: 'Cy' }, { nationalId: 'CY-2' }, { returnDocument: 'after' });
     const dump = JSON.stringify(await raw().find().toArray());
     for (const p of [...PLAINTEXTS, 'CY-1', 'CY-2']) expect(dump).not.toContain(p);
     expect(dump).toContain('v1.kA.');
