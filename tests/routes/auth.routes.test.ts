@@ -14,6 +14,9 @@ describe('authentication and 2FA over HTTP', () => {
   let smtp: Awaited<ReturnType<typeof startSmtpPeer>>;
   let twilioPeer: Awaited<ReturnType<typeof startTwilioPeer>>;
   const secretsSeen: string[] = [PASSWORD];
+  // The app's clock: real time plus an offset the TOTP tests move forward instead of sleeping.
+  let clockOffsetMs = 0;
+  const now = (): Date => new Date(Date.now() + clockOffsetMs);
 
   beforeAll(async () => {
     smtp = await startSmtpPeer();
@@ -21,7 +24,7 @@ describe('authentication and 2FA over HTTP', () => {
     t = await buildTestApp(
       __filename,
       { SMTP_URL: smtp.url, TWILIO_ACCOUNT_SID: TWILIO_SID, TWILIO_AUTH_TOKEN: 'twilio-auth-token-value', TWILIO_FROM_NUMBER: '+15005550006', BCRYPT_COST: '10', MFA_REQUIRED_ROLES: 'manager', RATE_LIMIT_AUTH: '1000/900', RATE_LIMIT_GENERAL: '10000/60' },
-      { twilioHttpClient: twilioPeer.httpClient },
+      { twilioHttpClient: twilioPeer.httpClient, now },
     );
   });
   afterAll(async () => {
@@ -117,7 +120,11 @@ describe('authentication and 2FA over HTTP', () => {
 
   describe('TOTP with a real authenticator implementation (oathtool)', () => {
     let secret: string;
-    const oathtool = (s: string): string => execFileSync('oathtool', ['--totp', '-b', s], { encoding: 'utf8' }).trim();
+    /** What an authenticator app shows at `at` (oathtool, RFC 6238 defaults: SHA-1, 6 digits, 30 s). */
+    const oathtool = (s: string, at: Date = now()): string =>
+      execFileSync('oathtool', ['--totp', '-b', s, '--now', `@${Math.floor(at.getTime() / 1000)}`], { encoding: 'utf8' }).trim();
+    const inSteps = (n: number): Date => new Date(now().getTime() + n * 30_000);
+    const verify = (mfaToken: string, code: string) => request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken, method: 'totp', code });
 
     it('when setting up, then the QR code decodes to the otpauth URI, and a code from oathtool enables it', async () => {
       await createUser(t, 'totp@example.com');
@@ -125,15 +132,19 @@ describe('authentication and 2FA over HTTP', () => {
       const setup = await request(t.app).post('/api/v1/auth/2fa/totp/setup').set(...bearer(s.accessToken));
       expect(setup.status).toBe(200);
       secret = track(setup.body).secret;
+      expect(secret).toMatch(/^[A-Z2-7]{32}$/);
       expect(setup.body.otpauthUrl).toMatch(new RegExp(`^otpauth://totp/ERP(:|%3A)totp(@|%40)example\\.com\\?secret=${secret}.*issuer=ERP`));
       const png = PNG.sync.read(Buffer.from(setup.body.qrCodeDataUrl.replace(/^data:image\/png;base64,/, ''), 'base64'));
       expect(jsQR(new Uint8ClampedArray(png.data), png.width, png.height)?.data).toBe(setup.body.otpauthUrl);
       const raw = await t.container.database.db().collection('users').findOne({ emailLower: 'totp@example.com' });
       expect(JSON.stringify(raw)).not.toContain(secret);
 
+      const wrong = await request(t.app).post('/api/v1/auth/2fa/totp/enable').set(...bearer(s.accessToken)).send({ code: oathtool(secret, inSteps(-3)) });
+      expect(wrong.status).toBe(400);
       const enable = await request(t.app).post('/api/v1/auth/2fa/totp/enable').set(...bearer(s.accessToken)).send({ code: oathtool(secret) });
       expect(enable.status).toBe(200);
       expect(enable.body.backupCodes).toHaveLength(10);
+      expect(await t.container.database.db().collection('audit_events').countDocuments({ action: 'mfa.totp.enabled' })).toBe(1);
     });
 
     it('when signing in, then the password step returns an mfaToken that is no access token, and an oathtool code is accepted once', async () => {
@@ -141,19 +152,45 @@ describe('authentication and 2FA over HTTP', () => {
       expect(step1).toMatchObject({ mfaRequired: true, methods: expect.arrayContaining(['totp', 'backup']) });
       expect(step1.accessToken).toBeUndefined();
       expect((await request(t.app).get('/api/v1/auth/me').set(...bearer(step1.mfaToken))).status).toBe(401);
-      // The enable step used the current 30-s step: wait for the next one so oathtool's code is fresh.
-      const msIntoStep = Date.now() % 30_000;
-      await new Promise((r) => setTimeout(r, 30_000 - msIntoStep + 200));
+      // The enable step spent the current step: the next 30 s step brings a fresh code.
+      clockOffsetMs += 30_000;
       const code = oathtool(secret);
-      const ok = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: step1.mfaToken, method: 'totp', code });
+      const ok = await verify(step1.mfaToken, code);
       expect(ok.status).toBe(200);
-      expect(track(ok.body).accessToken).toBeDefined();
+      const session = track(ok.body);
+      const me = await request(t.app).get('/api/v1/auth/me').set(...bearer(session.accessToken));
+      expect(me.body).toMatchObject({ sessionMfa: true, mfaMethods: ['totp'] });
+
       const again = track((await login(t, 'totp@example.com')).body);
-      const replay = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: again.mfaToken, method: 'totp', code });
+      const replay = await verify(again.mfaToken, code);
       expect(replay.status).toBe(401);
-      const audit = await t.container.database.db().collection('audit_events').findOne({ action: 'mfa.totp.replay' });
-      expect(audit).not.toBeNull();
-    }, 45_000);
+      expect(await t.container.database.db().collection('audit_events').countDocuments({ action: 'mfa.totp.replay' })).toBe(1);
+      expect(t.logs.text).toContain('replayed TOTP code refused');
+    });
+
+    it('when the mfaToken has been answered once, then it cannot open a second session', async () => {
+      clockOffsetMs += 30_000;
+      const step1 = track((await login(t, 'totp@example.com')).body);
+      expect((await verify(step1.mfaToken, oathtool(secret))).status).toBe(200);
+      clockOffsetMs += 30_000;
+      const second = await verify(step1.mfaToken, oathtool(secret));
+      expect(second.status).toBe(401);
+      expect(second.body.type).toMatch(/invalid-token/);
+    });
+
+    it('when the phone clock is one step off, then the code is accepted; two steps off, refused', async () => {
+      clockOffsetMs += 60_000;
+      const behind = track((await login(t, 'totp@example.com')).body);
+      expect((await verify(behind.mfaToken, oathtool(secret, inSteps(-1)))).status).toBe(200);
+      clockOffsetMs += 90_000;
+      const ahead = track((await login(t, 'totp@example.com')).body);
+      expect((await verify(ahead.mfaToken, oathtool(secret, inSteps(1)))).status).toBe(200);
+      clockOffsetMs += 120_000;
+      const farBehind = track((await login(t, 'totp@example.com')).body);
+      expect((await verify(farBehind.mfaToken, oathtool(secret, inSteps(-2)))).status).toBe(401);
+      expect((await verify(farBehind.mfaToken, oathtool(secret, inSteps(2)))).status).toBe(401);
+      expect((await verify(farBehind.mfaToken, oathtool(secret))).status).toBe(200);
+    });
 
     it('when TOTP codes are guessed, then the factor locks after 5 tries until a fresh password login', async () => {
       const step1 = track((await login(t, 'totp@example.com')).body);
@@ -313,11 +350,31 @@ describe('authentication and 2FA over HTTP', () => {
     expect((await request(t.app).get('/api/v1/api-keys').set(...bearer(after.accessToken))).status).toBe(403);
   });
 
-  it('when the run is over, then no password, code, secret or token appears in any log line', () => {
+  it('when requests fail, then the error bodies echo no password, code or token', async () => {
+    await createUser(t, 'echo@example.com');
+    const bodies: string[] = [];
+    const wrongPassword = 'Wrong-Password-Echo-0042';
+    bodies.push(JSON.stringify((await login(t, 'echo@example.com', wrongPassword)).body));
+    const tooLong = 'x'.repeat(2000);
+    bodies.push(JSON.stringify((await request(t.app).post('/api/v1/auth/login').send({ email: 'echo@example.com', password: tooLong })).body));
+    const good = track((await login(t, 'echo@example.com')).body);
+    bodies.push(JSON.stringify((await request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: good.refreshToken + 'x' })).body));
+    const badJwt = good.accessToken.slice(0, -3) + 'abc';
+    bodies.push(JSON.stringify((await request(t.app).get('/api/v1/auth/me').set('Authorization', `Bearer ${badJwt}`)).body));
+    bodies.push(JSON.stringify((await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: good.accessToken, method: 'totp', code: '482913' })).body));
+    bodies.push(JSON.stringify((await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: good.accessToken, method: 'totp', code: '4829-13-not-a-code-7731' })).body));
+    const text = bodies.join('\n');
+    for (const secret of [wrongPassword, tooLong, good.refreshToken, badJwt, good.accessToken, '482913', '4829-13-not-a-code-7731']) expect(text).not.toContain(secret);
+    for (const b of bodies) expect(JSON.parse(b)).toHaveProperty('status');
+  });
+
+  it('when the run is over, then no password, code, secret or token appears in any log line or audit entry', async () => {
     t.logger.flush();
     const logs = t.logs.text;
     expect(logs.length).toBeGreaterThan(1000);
     for (const s of secretsSeen) expect(logs).not.toContain(s);
+    const auditDump = JSON.stringify(await t.container.database.db().collection('audit_events').find().toArray());
+    for (const s of secretsSeen) expect(auditDump).not.toContain(s);
     for (const m of smtp.messages) {
       const code = /code is (\d{6})/.exec(m.raw)?.[1];
       if (code) expect(logs).not.toContain(`code is ${code}`);

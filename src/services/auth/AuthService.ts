@@ -157,7 +157,7 @@ export class AuthService {
     }
     if (!ok) {
       const failures = await this.deps.guard.factorFailed(user._id, loginId, factor);
-      const counted = await this.deps.users.findOneAndUpdate({ _id: user._id }, { $inc: { secondFactorFailures: 1 } }, { returnDocument: 'after', projection: { secondFactorFailures: 1 } }).lean();
+      const counted = await this.deps.users.findOneAndUpdate({ _id: user._id }, { $inc: { secondFactorFailures: 1 } }, { returnDocument: 'after' }).lean(); // FerretDB: no projection on findAndModify
       const locked = failures === this.deps.guard.factorLimit;
       await this.deps.audit.record({ action: locked ? 'auth.mfa.locked' : 'auth.mfa', outcome: 'failed', actorId: user._id, details: { method, failures } });
       if (locked) this.alert({ kind: 'second-factor-lockout', userId: user._id, details: { method, failures } });
