@@ -4,7 +4,8 @@ import type { EmployeeDoc, EmployeeModel } from '../../models/employee.model';
 import type { AuditTrail } from '../audit/AuditTrail';
 import type { AccessService } from '../access/AccessService';
 import type { Scope } from '../access/access-scope';
-import { applyReadPolicy, assertWritable, explainFields } from '../access/field-policy';
+import { assertWritable } from '../access/field-policy';
+import { ScopedCollection } from '../access/ScopedCollection';
 
 export const EMPLOYEE_SCOPE = { owner: 'userId', department: 'department' } as const;
 export const EMPLOYEE_SORTS = ['name', 'department', 'createdAt'] as const;
@@ -32,38 +33,25 @@ export interface ListQuery {
 
 /** Employee records, with scope and field rules applied on every read and write. */
 export class EmployeeService {
-  constructor(private readonly deps: { employees: EmployeeModel; access: AccessService; audit: AuditTrail }) {}
+  private readonly records: ScopedCollection<EmployeeDoc>;
 
-  private view(scope: Scope, doc: EmployeeDoc): Record<string, unknown> {
-    const raw = doc as unknown as Record<string, unknown>;
-    return applyReadPolicy('employees', raw, this.deps.access.fieldContext(scope, EMPLOYEE_SCOPE, raw));
+  constructor(private readonly deps: { employees: EmployeeModel; access: AccessService; audit: AuditTrail }) {
+    this.records = new ScopedCollection({ model: deps.employees, resource: 'employees', auditName: 'employee', scopeFields: EMPLOYEE_SCOPE, access: deps.access, audit: deps.audit });
   }
 
-  private async load(scope: Scope, id: string): Promise<EmployeeDoc> {
-    const doc = await this.deps.employees.findOne({ _id: id, ...this.deps.access.filter(scope, EMPLOYEE_SCOPE) }).lean();
-    // Out of scope and missing look the same: existence is not confirmed.
-    if (!doc) throw AppError.notFound('No such employee.');
-    return doc;
-  }
-
-  async list(scope: Scope, q: ListQuery): Promise<{ items: Record<string, unknown>[]; total: number }> {
-    const filter: Record<string, unknown> = { ...this.deps.access.filter(scope, EMPLOYEE_SCOPE) };
-    if (q.department) filter.department = q.department;
-    if (q.name) filter.name = q.name;
-    const [docs, total] = await Promise.all([
-      this.deps.employees.find(filter).sort({ [q.sort]: q.order === 'asc' ? 1 : -1, _id: 1 }).skip((q.page - 1) * q.limit).limit(q.limit).lean(),
-      this.deps.employees.countDocuments(filter),
-    ]);
-    return { items: docs.map((d) => this.view(scope, d)), total };
+  list(scope: Scope, q: ListQuery): Promise<{ items: Record<string, unknown>[]; total: number }> {
+    const where: Record<string, unknown> = {};
+    if (q.department) where.department = q.department;
+    if (q.name) where.name = q.name;
+    return this.records.list(scope, q, where);
   }
 
   async get(scope: Scope, id: string): Promise<Record<string, unknown>> {
-    return this.view(scope, await this.load(scope, id));
+    return this.records.view(scope, await this.records.load(scope, id));
   }
 
-  async explain(scope: Scope, id: string) {
-    const doc = await this.load(scope, id);
-    return explainFields('employees', this.deps.access.fieldContext(scope, EMPLOYEE_SCOPE, doc as unknown as Record<string, unknown>));
+  explain(scope: Scope, id: string) {
+    return this.records.explain(scope, id);
   }
 
   async create(scope: Scope, input: EmployeeInput, actorId: string): Promise<Record<string, unknown>> {
@@ -73,29 +61,23 @@ export class EmployeeService {
     if (scope.possession !== 'any') assertWritable('employees', pickSensitive(input), { scope, isAny: false, isOwner: false, managesRecord: true });
     const doc = await this.deps.employees.create({ _id: randomUUID(), managerId: null, userId: null, phone: null, nationalId: null, bankAccount: null, salary: null, ...input });
     await this.deps.audit.record({ action: 'employee.created', outcome: 'succeeded', actorId, resource: 'employee', resourceId: doc._id, fields: Object.keys(input) });
-    return this.view(scope, doc.toObject());
+    return this.records.view(scope, doc.toObject());
   }
 
   /** `parse` validates the values (400) once the field rules allowed the keys (403 otherwise); nothing is written before both pass. */
   async update(scope: Scope, id: string, raw: Record<string, unknown>, actorId: string, parse: (body: unknown) => Record<string, unknown>): Promise<Record<string, unknown>> {
-    const current = await this.load(scope, id);
-    try {
-      assertWritable('employees', raw, this.deps.access.fieldContext(scope, EMPLOYEE_SCOPE, current as unknown as Record<string, unknown>));
-    } catch (err) {
-      await this.deps.audit.record({ action: 'employee.update', outcome: 'denied', actorId, resource: 'employee', resourceId: id, fields: Object.keys(raw) });
-      throw err;
-    }
+    await this.records.loadForWrite(scope, id, raw, actorId);
     const changes = parse(raw);
     const doc = await this.deps.employees.findById(id);
     if (!doc) throw AppError.notFound('No such employee.');
     doc.set(changes);
     await doc.save();
     await this.deps.audit.record({ action: 'employee.updated', outcome: 'succeeded', actorId, resource: 'employee', resourceId: id, fields: Object.keys(changes) });
-    return this.view(scope, doc.toObject());
+    return this.records.view(scope, doc.toObject());
   }
 
   async remove(scope: Scope, id: string, actorId: string): Promise<void> {
-    await this.load(scope, id);
+    await this.records.load(scope, id);
     await this.deps.employees.deleteOne({ _id: id });
     await this.deps.audit.record({ action: 'employee.deleted', outcome: 'succeeded', actorId, resource: 'employee', resourceId: id });
   }

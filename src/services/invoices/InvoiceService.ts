@@ -4,7 +4,7 @@ import type { InvoiceDoc, InvoiceModel, InvoiceStatus } from '../../models/invoi
 import type { AuditTrail } from '../audit/AuditTrail';
 import type { AccessService } from '../access/AccessService';
 import type { Scope } from '../access/access-scope';
-import { applyReadPolicy, assertWritable, explainFields } from '../access/field-policy';
+import { ScopedCollection } from '../access/ScopedCollection';
 
 export const INVOICE_SCOPE = { owner: 'createdBy', department: 'department' } as const;
 export const INVOICE_SORTS = ['createdAt', 'amount', 'number', 'status'] as const;
@@ -33,42 +33,30 @@ export interface InvoiceListQuery {
  * change is one conditional update, so two racing approvals cannot both succeed.
  */
 export class InvoiceService {
-  constructor(private readonly deps: { invoices: InvoiceModel; access: AccessService; audit: AuditTrail; now?: () => Date }) {}
+  private readonly records: ScopedCollection<InvoiceDoc>;
+
+  constructor(private readonly deps: { invoices: InvoiceModel; access: AccessService; audit: AuditTrail; now?: () => Date }) {
+    this.records = new ScopedCollection({ model: deps.invoices, resource: 'invoices', auditName: 'invoice', scopeFields: INVOICE_SCOPE, access: deps.access, audit: deps.audit });
+  }
 
   private now(): Date {
     return (this.deps.now ?? (() => new Date()))();
   }
 
-  private view(scope: Scope, doc: InvoiceDoc): Record<string, unknown> {
-    const raw = doc as unknown as Record<string, unknown>;
-    return applyReadPolicy('invoices', raw, this.deps.access.fieldContext(scope, INVOICE_SCOPE, raw));
-  }
-
-  private async load(scope: Scope, id: string): Promise<InvoiceDoc> {
-    const doc = await this.deps.invoices.findOne({ _id: id, ...this.deps.access.filter(scope, INVOICE_SCOPE) }).lean();
-    if (!doc) throw AppError.notFound('No such invoice.');
-    return doc;
-  }
-
-  async list(scope: Scope, q: InvoiceListQuery): Promise<{ items: Record<string, unknown>[]; total: number }> {
-    const filter: Record<string, unknown> = { ...this.deps.access.filter(scope, INVOICE_SCOPE) };
-    if (q.status) filter.status = q.status;
-    if (q.department) filter.department = q.department;
-    if (q.currency) filter.currency = q.currency;
-    const [docs, total] = await Promise.all([
-      this.deps.invoices.find(filter).sort({ [q.sort]: q.order === 'asc' ? 1 : -1, _id: 1 }).skip((q.page - 1) * q.limit).limit(q.limit).lean(),
-      this.deps.invoices.countDocuments(filter),
-    ]);
-    return { items: docs.map((d) => this.view(scope, d)), total };
+  list(scope: Scope, q: InvoiceListQuery): Promise<{ items: Record<string, unknown>[]; total: number }> {
+    const where: Record<string, unknown> = {};
+    if (q.status) where.status = q.status;
+    if (q.department) where.department = q.department;
+    if (q.currency) where.currency = q.currency;
+    return this.records.list(scope, q, where);
   }
 
   async get(scope: Scope, id: string): Promise<Record<string, unknown>> {
-    return this.view(scope, await this.load(scope, id));
+    return this.records.view(scope, await this.records.load(scope, id));
   }
 
-  async explain(scope: Scope, id: string) {
-    const doc = await this.load(scope, id);
-    return explainFields('invoices', this.deps.access.fieldContext(scope, INVOICE_SCOPE, doc as unknown as Record<string, unknown>));
+  explain(scope: Scope, id: string) {
+    return this.records.explain(scope, id);
   }
 
   async create(scope: Scope, input: InvoiceInput, actorId: string): Promise<Record<string, unknown>> {
@@ -78,7 +66,7 @@ export class InvoiceService {
     try {
       const doc = await this.deps.invoices.create({ _id: randomUUID(), ...input, status: 'draft', createdBy: actorId, approvedBy: null, approvedAt: null, paidAt: null });
       await this.deps.audit.record({ action: 'invoice.created', outcome: 'succeeded', actorId, resource: 'invoice', resourceId: doc._id, fields: Object.keys(input) });
-      return this.view(scope, doc.toObject());
+      return this.records.view(scope, doc.toObject());
     } catch (err) {
       if ((err as { code?: number }).code === 11000) throw AppError.conflict(`Invoice number ${input.number} already exists.`, 'duplicate');
       throw err;
@@ -87,22 +75,16 @@ export class InvoiceService {
 
   /** `parse` validates the values (400) once the field rules allowed the keys (403 otherwise); nothing is written before both pass. */
   async update(scope: Scope, id: string, raw: Record<string, unknown>, actorId: string, parse: (body: unknown) => Record<string, unknown>): Promise<Record<string, unknown>> {
-    const current = await this.load(scope, id);
-    try {
-      assertWritable('invoices', raw, this.deps.access.fieldContext(scope, INVOICE_SCOPE, current as unknown as Record<string, unknown>));
-    } catch (err) {
-      await this.deps.audit.record({ action: 'invoice.update', outcome: 'denied', actorId, resource: 'invoice', resourceId: id, fields: Object.keys(raw) });
-      throw err;
-    }
+    await this.records.loadForWrite(scope, id, raw, actorId);
     const changes = parse(raw);
     const updated = await this.deps.invoices.findOneAndUpdate({ _id: id, status: 'draft' }, { $set: changes }, { returnDocument: 'after', runValidators: true }).lean();
     if (!updated) throw AppError.conflict('Only draft invoices can be edited.', 'invalid-state');
     await this.deps.audit.record({ action: 'invoice.updated', outcome: 'succeeded', actorId, resource: 'invoice', resourceId: id, fields: Object.keys(changes) });
-    return this.view(scope, updated);
+    return this.records.view(scope, updated);
   }
 
   private async transition(scope: Scope, id: string, actorId: string, from: InvoiceStatus, to: InvoiceStatus, set: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const current = await this.load(scope, id);
+    const current = await this.records.load(scope, id);
     if (to === 'approved' && current.createdBy === actorId) {
       await this.deps.audit.record({ action: 'invoice.approve', outcome: 'denied', actorId, resource: 'invoice', resourceId: id, details: { reason: 'self-approval' } });
       throw AppError.forbidden('You cannot approve an invoice you created.');
@@ -110,7 +92,7 @@ export class InvoiceService {
     const updated = await this.deps.invoices.findOneAndUpdate({ _id: id, status: from }, { $set: { status: to, ...set } }, { returnDocument: 'after' }).lean();
     if (!updated) throw AppError.conflict(`The invoice is ${current.status}; it must be ${from}.`, 'invalid-state');
     await this.deps.audit.record({ action: `invoice.${to}`, outcome: 'succeeded', actorId, resource: 'invoice', resourceId: id, fields: ['status', ...Object.keys(set)] });
-    return this.view(scope, updated);
+    return this.records.view(scope, updated);
   }
 
   approve(scope: Scope, id: string, actorId: string) {
@@ -122,7 +104,7 @@ export class InvoiceService {
   }
 
   async remove(scope: Scope, id: string, actorId: string): Promise<void> {
-    await this.load(scope, id);
+    await this.records.load(scope, id);
     const res = await this.deps.invoices.deleteOne({ _id: id, status: 'draft' });
     if (res.deletedCount === 0) throw AppError.conflict('Only draft invoices can be deleted.', 'invalid-state');
     await this.deps.audit.record({ action: 'invoice.deleted', outcome: 'succeeded', actorId, resource: 'invoice', resourceId: id });
