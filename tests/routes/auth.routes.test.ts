@@ -207,6 +207,18 @@ describe('authentication and 2FA over HTTP', () => {
     });
   });
 
+  it('when an account reaches 100 consecutive second-factor failures, then it is locked for every factor and the lock is audited', async () => {
+    await t.container.models.User.updateOne({ emailLower: 'totp@example.com' }, { $set: { secondFactorFailures: 99 } });
+    const st = track((await login(t, 'totp@example.com')).body);
+    expect((await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: st.mfaToken, method: 'totp', code: '123123' })).status).toBe(401);
+    expect(await t.container.database.db().collection('audit_events').countDocuments({ action: 'auth.mfa.account-locked' })).toBe(1);
+    expect(t.logs.text).toContain('account-second-factor-cap');
+    const next = track((await login(t, 'totp@example.com')).body);
+    const locked = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: next.mfaToken, method: 'backup', code: 'AAAAA-AAAAA' });
+    expect(locked.status).toBe(403);
+    expect(locked.body.type).toMatch(/account-locked/);
+  });
+
   it('when password guessing hammers an account from one address, then the real user still signs in from theirs', async () => {
     await createUser(t, 'victim@example.com');
     let throttled = 0;
@@ -366,6 +378,18 @@ describe('authentication and 2FA over HTTP', () => {
     const text = bodies.join('\n');
     for (const secret of [wrongPassword, tooLong, good.refreshToken, badJwt, good.accessToken, '482913', '4829-13-not-a-code-7731']) expect(text).not.toContain(secret);
     for (const b of bodies) expect(JSON.parse(b)).toHaveProperty('status');
+  });
+
+  it('when sessions and one-time codes are past their lifetime, then the retention job deletes them', async () => {
+    const db = t.container.database.db();
+    const sessions = await db.collection('sessions').countDocuments();
+    expect(sessions).toBeGreaterThan(0);
+    clockOffsetMs += (t.config.auth.refreshTtlDays + 1) * 86_400_000;
+    const purged = await t.container.deps.auth.purgeExpired();
+    expect(purged.sessions).toBe(sessions);
+    expect(purged.challenges).toBeGreaterThan(0);
+    expect(await db.collection('sessions').countDocuments()).toBe(0);
+    expect(await db.collection('otp_challenges').countDocuments({ expiresAt: { $lte: now() } })).toBe(0);
   });
 
   it('when the run is over, then no password, code, secret or token appears in any log line or audit entry', async () => {

@@ -1,0 +1,82 @@
+import { createLogger } from '../../../src/lib/logger';
+import { createRedis, waitForRedis, type RedisClient } from '../../../src/lib/redis';
+import { LoginGuard } from '../../../src/services/auth/login-guard';
+import { testNamespace, testRedisUrl } from '../../support/env';
+
+describe('LoginGuard (Redis-backed guessing counters)', () => {
+  let redis: RedisClient;
+  const prefix = testNamespace(__filename).redisPrefix;
+  let clock = 1_800_000_000_000;
+  const now = (): Date => new Date(clock);
+
+  beforeAll(async () => {
+    redis = createRedis({ url: testRedisUrl(), allowInProcessFallback: false, logger: createLogger({ level: 'silent' }) }, { keyPrefix: prefix });
+    expect(await waitForRedis(redis, 5_000)).toBe(true);
+  });
+  afterAll(async () => {
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys.map((k) => k.slice(prefix.length)));
+    redis.disconnect();
+  });
+
+  const status = async (guard: LoginGuard, account: string, ip: string): Promise<number | 'ok'> => {
+    try {
+      await guard.checkPassword(account, ip);
+      return 'ok';
+    } catch (err) {
+      return (err as { status: number }).status;
+    }
+  };
+
+  it('when one address fails repeatedly on an account, then its waits grow; another address and the account itself stay usable', async () => {
+    const guard = new LoginGuard({ redis, now, freeFailures: 3 });
+    for (let i = 0; i < 3; i++) {
+      expect(await status(guard, 'victim', '203.0.113.9')).toBe('ok');
+      await guard.passwordFailed('victim', '203.0.113.9');
+    }
+    // 3 free failures, then 1 s, 2 s, 4 s ... between tries from that address.
+    expect(await status(guard, 'victim', '203.0.113.9')).toBe(429);
+    clock += 1_000;
+    expect(await status(guard, 'victim', '203.0.113.9')).toBe('ok');
+    await guard.passwordFailed('victim', '203.0.113.9');
+    clock += 1_000;
+    expect(await status(guard, 'victim', '203.0.113.9')).toBe(429);
+    clock += 1_000;
+    expect(await status(guard, 'victim', '203.0.113.9')).toBe('ok');
+    expect(await status(guard, 'victim', '198.51.100.4')).toBe('ok');
+  });
+
+  it('when an address sprays many accounts, then that address is refused, not the accounts', async () => {
+    const guard = new LoginGuard({ redis, now, ipFailureLimit: 10 });
+    for (let i = 0; i < 10; i++) await guard.passwordFailed(`user${i}`, '192.0.2.50');
+    expect(await status(guard, 'user99', '192.0.2.50')).toBe(429);
+    expect(await status(guard, 'user1', '192.0.2.51')).toBe('ok');
+  });
+
+  it('when the password is right, then that pair starts clean again', async () => {
+    const guard = new LoginGuard({ redis, now, freeFailures: 1 });
+    await guard.passwordFailed('alice', '192.0.2.7');
+    await guard.passwordFailed('alice', '192.0.2.7');
+    expect(await status(guard, 'alice', '192.0.2.7')).toBe(429);
+    await guard.passwordSucceeded('alice', '192.0.2.7');
+    expect(await status(guard, 'alice', '192.0.2.7')).toBe('ok');
+  });
+
+  it('when a factor fails 5 times in one login, then it is locked for that login only', async () => {
+    const guard = new LoginGuard({ redis, now });
+    for (let i = 0; i < 5; i++) {
+      await guard.checkFactor('u1', 'login-a', 'totp');
+      await guard.factorFailed('u1', 'login-a', 'totp');
+    }
+    await expect(guard.checkFactor('u1', 'login-a', 'totp')).rejects.toMatchObject({ status: 403, code: 'factor-locked' });
+    await expect(guard.checkFactor('u1', 'login-a', 'sms')).resolves.toBeUndefined();
+    await expect(guard.checkFactor('u1', 'login-b', 'totp')).resolves.toBeUndefined();
+  });
+
+  it('when counters are written, then no email address appears in a Redis key', async () => {
+    const guard = new LoginGuard({ redis, now });
+    await guard.passwordFailed('someone@example.com', '192.0.2.8');
+    const keys = await redis.keys(`${prefix}*`);
+    expect(keys.join('\n')).not.toContain('someone@example.com');
+  });
+});
