@@ -27,6 +27,17 @@ describe('hostile input screening (through the real app)', () => {
     expect(res.body.errors[0].path).toBe(path);
   });
 
+  it('when injection payloads arrive, then the database is unchanged', async () => {
+    const db = t.container.database.db();
+    const snapshot = async () => JSON.stringify(await Promise.all(['users', 'sessions', 'employees', 'invoices'].map((c) => db.collection(c).find().toArray())));
+    const before = await snapshot();
+    await request(t.app).post('/api/v1/auth/login').send({ email: { $gt: '' }, password: { $ne: null } });
+    await request(t.app).post('/api/v1/invoices').send({ number: 'X', $where: 'this.amount > 0' });
+    await request(t.app).patch('/api/v1/employees/00000000-0000-4000-8000-000000000000').send({ 'salary.$': 1 });
+    await request(t.app).get('/api/v1/invoices?status[$ne]=paid');
+    expect(await snapshot()).toBe(before);
+  });
+
   it('when the body carries a literal __proto__ key, then 400 and Object.prototype is untouched', async () => {
     const res = await request(t.app).post('/api/v1/auth/login').set('Content-Type', 'application/json').send('{"__proto__": {"isAdmin": true}}');
     expectProblem(res, 400);
