@@ -97,7 +97,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     maxLifetimeDays: config.apiKeys.maxLifetimeDays,
     now: opts.now,
   });
-  const tokens = new TokenService({ secret: config.jwt.secret, issuer: config.auth.issuer, audience: config.auth.audience, accessTtlSeconds: config.auth.accessTtlSeconds, redis, now: opts.now });
+  const tokens = new TokenService({ key: config.jwt, issuer: config.auth.issuer, audience: config.auth.audience, accessTtlSeconds: config.auth.accessTtlSeconds, redis, now: opts.now });
   const sessions = new SessionService({ sessions: models.Session, tokens, audit, refreshTtlDays: config.auth.refreshTtlDays, now: opts.now });
   const guard = new LoginGuard({ redis, now: opts.now });
   const rateLimiters = createRateLimiters({

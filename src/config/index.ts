@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import { envSchema, type Env } from './schema';
 
 export { envSchema, type Env };
@@ -31,7 +31,8 @@ export interface Config {
   redis: { url: string | undefined; keyPrefix: string };
   health: { timeoutMs: number };
   cors: { origins: string[] };
-  jwt: { secret: Buffer };
+  /** HS256 with a secret, or ES256 with a P-256 key pair (PEM). */
+  jwt: { algorithm: 'HS256'; secret: Buffer } | { algorithm: 'ES256'; privateKeyPem: string; publicKeyPem: string };
   encryption: { keys: KeyMaterial[]; activeKeyId: string; blindIndexKey: Buffer };
   passwords: { bcryptCost: number; pepper: Buffer | undefined };
   apiKeys: { maxLifetimeDays: number };
@@ -134,12 +135,29 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   };
   requireInProduction('MONGODB_URI', env.MONGODB_URI, 'no local database is assumed');
   requireInProduction('REDIS_URL', env.REDIS_URL, 'rate limits, sessions and lockouts must be shared by all processes');
-  requireInProduction('JWT_SECRET', env.JWT_SECRET, 'access tokens must be signed with a secret only you know');
+  if (env.JWT_ALGORITHM === 'HS256') requireInProduction('JWT_SECRET', env.JWT_SECRET, 'access tokens must be signed with a secret only you know');
   requireInProduction('ENCRYPTION_KEYS', env.ENCRYPTION_KEYS, 'personal data is encrypted at rest');
   requireInProduction('BLIND_INDEX_KEY', env.BLIND_INDEX_KEY, 'encrypted fields are looked up by HMAC');
 
-  let jwtSecret: Buffer;
-  if (env.JWT_SECRET !== undefined) {
+  let jwtSecret: Buffer = Buffer.alloc(0);
+  let jwtPems: { privateKeyPem: string; publicKeyPem: string } | undefined;
+  if (env.JWT_ALGORITHM === 'ES256') {
+    const pem = (v: string | undefined): string | undefined => v?.replace(/\\n/g, '\n');
+    const priv = pem(env.JWT_PRIVATE_KEY);
+    const pub = pem(env.JWT_PUBLIC_KEY);
+    if (!priv || !pub) problems.push('JWT_PRIVATE_KEY and JWT_PUBLIC_KEY: both are required with JWT_ALGORITHM=ES256');
+    else {
+      try {
+        const key = createPrivateKey(priv);
+        const pubKey = createPublicKey(pub);
+        if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') problems.push('JWT_PRIVATE_KEY: must be a P-256 (prime256v1) EC key for ES256');
+        else if (createPublicKey(key).export({ format: 'der', type: 'spki' }).compare(pubKey.export({ format: 'der', type: 'spki' })) !== 0) problems.push('JWT_PUBLIC_KEY: does not match JWT_PRIVATE_KEY');
+        else jwtPems = { privateKeyPem: priv, publicKeyPem: pub };
+      } catch {
+        problems.push('JWT_PRIVATE_KEY / JWT_PUBLIC_KEY: not valid PEM keys');
+      }
+    }
+  } else if (env.JWT_SECRET !== undefined) {
     jwtSecret = Buffer.from(env.JWT_SECRET, 'utf8');
     if (jwtSecret.length < MIN_SECRET_BYTES) problems.push(`JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes (got ${jwtSecret.length})`);
   } else {
@@ -217,7 +235,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
     health: { timeoutMs: env.HEALTH_CHECK_TIMEOUT_MS },
     cors: { origins: env.CORS_ORIGINS },
-    jwt: { secret: jwtSecret },
+    jwt: jwtPems ? { algorithm: 'ES256', ...jwtPems } : { algorithm: 'HS256', secret: jwtSecret },
     encryption: { keys, activeKeyId, blindIndexKey },
     passwords: { bcryptCost: env.BCRYPT_COST, pepper },
     apiKeys: { maxLifetimeDays: env.API_KEY_MAX_LIFETIME_DAYS },

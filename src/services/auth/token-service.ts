@@ -1,4 +1,4 @@
-import { createSecretKey, randomUUID, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, createSecretKey, randomUUID, type KeyObject } from 'node:crypto';
 import jwt, { type JwtPayload } from 'jsonwebtoken';
 import { AppError } from '../../lib/errors';
 import type { RedisClient } from '../../lib/redis';
@@ -22,7 +22,7 @@ export interface MfaClaims {
 }
 
 export interface TokenServiceDeps {
-  secret: Buffer;
+  key: { algorithm: 'HS256'; secret: Buffer } | { algorithm: 'ES256'; privateKeyPem: string; publicKeyPem: string };
   issuer: string;
   audience: string;
   accessTtlSeconds: number;
@@ -30,7 +30,6 @@ export interface TokenServiceDeps {
   now?: () => Date;
 }
 
-const ALGORITHMS: jwt.Algorithm[] = ['HS256'];
 const MFA_TTL_SECONDS = 300;
 /** mfaTokens get their own audience: they can never pass as access tokens, and the reverse. */
 const mfaAudience = (aud: string): string => `${aud}:mfa-challenge`;
@@ -41,11 +40,20 @@ const mfaAudience = (aud: string): string => `${aud}:mfa-challenge`;
  * Revocation: a session id listed in Redis is refused for the rest of its tokens' lifetime.
  */
 export class TokenService {
-  private readonly key: KeyObject;
+  private readonly signingKey: KeyObject;
+  private readonly verifyingKey: KeyObject;
+  /** Exactly one algorithm is accepted: no `none`, no HS/ES confusion. */
+  private readonly algorithm: jwt.Algorithm;
   private readonly now: () => Date;
 
   constructor(private readonly deps: TokenServiceDeps) {
-    this.key = createSecretKey(deps.secret);
+    if (deps.key.algorithm === 'HS256') {
+      this.signingKey = this.verifyingKey = createSecretKey(deps.key.secret);
+    } else {
+      this.signingKey = createPrivateKey(deps.key.privateKeyPem);
+      this.verifyingKey = createPublicKey(deps.key.publicKeyPem);
+    }
+    this.algorithm = deps.key.algorithm;
     this.now = deps.now ?? (() => new Date());
   }
 
@@ -59,8 +67,8 @@ export class TokenService {
 
   signAccess(claims: AccessClaims): string {
     const { sub, ...rest } = claims;
-    return jwt.sign({ ...rest, typ: 'access', iat: this.nowSeconds() }, this.key, {
-      algorithm: 'HS256',
+    return jwt.sign({ ...rest, typ: 'access', iat: this.nowSeconds() }, this.signingKey, {
+      algorithm: this.algorithm,
       expiresIn: this.deps.accessTtlSeconds,
       issuer: this.deps.issuer,
       audience: this.deps.audience,
@@ -70,8 +78,8 @@ export class TokenService {
   }
 
   signMfa(claims: Omit<MfaClaims, 'jti'>): string {
-    return jwt.sign({ methods: claims.methods, typ: 'mfa', iat: this.nowSeconds() }, this.key, {
-      algorithm: 'HS256',
+    return jwt.sign({ methods: claims.methods, typ: 'mfa', iat: this.nowSeconds() }, this.signingKey, {
+      algorithm: this.algorithm,
       expiresIn: MFA_TTL_SECONDS,
       issuer: this.deps.issuer,
       audience: mfaAudience(this.deps.audience),
@@ -103,8 +111,8 @@ export class TokenService {
   private verifyUncached(token: string, audience: string, typ: string): JwtPayload {
     let payload: JwtPayload;
     try {
-      const decoded = jwt.verify(token, this.key, {
-        algorithms: ALGORITHMS,
+      const decoded = jwt.verify(token, this.verifyingKey, {
+        algorithms: [this.algorithm],
         issuer: this.deps.issuer,
         audience,
         clockTimestamp: this.nowSeconds(),
