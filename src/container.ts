@@ -18,7 +18,7 @@ import { AccessService } from './services/access/AccessService';
 import { EmployeeService } from './services/employees/EmployeeService';
 import { InvoiceService } from './services/invoices/InvoiceService';
 import { GdprService } from './services/gdpr/GdprService';
-import { TokenService, type JwtKeyConfig } from './services/auth/token-service';
+import { TokenService } from './services/auth/token-service';
 import { SessionService } from './services/auth/session-service';
 import { LoginGuard } from './services/auth/login-guard';
 import { EmailSender, SmsSender } from './services/auth/senders';
@@ -97,11 +97,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     maxLifetimeDays: config.apiKeys.maxLifetimeDays,
     now: opts.now,
   });
-  const jwtKeys: JwtKeyConfig =
-    config.jwt.algorithm === 'ES256' && config.jwt.privateKeyPem && config.jwt.publicKeyPem
-      ? { algorithm: 'ES256', privateKeyPem: config.jwt.privateKeyPem, publicKeyPem: config.jwt.publicKeyPem }
-      : { algorithm: 'HS256', secret: config.jwt.secret };
-  const tokens = new TokenService({ keys: jwtKeys, issuer: config.auth.issuer, audience: config.auth.audience, accessTtlSeconds: config.auth.accessTtlSeconds, redis, now: opts.now });
+  const tokens = new TokenService({ key: config.jwt, issuer: config.auth.issuer, audience: config.auth.audience, accessTtlSeconds: config.auth.accessTtlSeconds, redis, now: opts.now });
   const sessions = new SessionService({ sessions: models.Session, tokens, audit, refreshTtlDays: config.auth.refreshTtlDays, now: opts.now });
   const guard = new LoginGuard({ redis, now: opts.now });
   const rateLimiters = createRateLimiters({

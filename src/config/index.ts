@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import { envSchema, type Env } from './schema';
 
 export { envSchema, type Env };
@@ -31,7 +31,8 @@ export interface Config {
   redis: { url: string | undefined; keyPrefix: string };
   health: { timeoutMs: number };
   cors: { origins: string[] };
-  jwt: { secret: Buffer; algorithm: 'HS256' | 'ES256'; privateKeyPem: string | undefined; publicKeyPem: string | undefined };
+  /** HS256 with a secret, or ES256 with a P-256 key pair (PEM). */
+  jwt: { algorithm: 'HS256'; secret: Buffer } | { algorithm: 'ES256'; privateKeyPem: string; publicKeyPem: string };
   encryption: { keys: KeyMaterial[]; activeKeyId: string; blindIndexKey: Buffer };
   passwords: { bcryptCost: number; pepper: Buffer | undefined };
   apiKeys: { maxLifetimeDays: number };
@@ -139,21 +140,30 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   requireInProduction('ENCRYPTION_KEYS', env.ENCRYPTION_KEYS, 'personal data is encrypted at rest');
   requireInProduction('BLIND_INDEX_KEY', env.BLIND_INDEX_KEY, 'encrypted fields are looked up by HMAC');
 
-  let jwtSecret: Buffer;
-  if (env.JWT_SECRET !== undefined) {
+  let jwtSecret: Buffer = Buffer.alloc(0);
+  let jwtPems: { privateKeyPem: string; publicKeyPem: string } | undefined;
+  if (env.JWT_ALGORITHM === 'ES256') {
+    const pem = (v: string | undefined): string | undefined => v?.replace(/\\n/g, '\n');
+    const priv = pem(env.JWT_PRIVATE_KEY);
+    const pub = pem(env.JWT_PUBLIC_KEY);
+    if (!priv || !pub) problems.push('JWT_PRIVATE_KEY and JWT_PUBLIC_KEY: both are required with JWT_ALGORITHM=ES256');
+    else {
+      try {
+        const key = createPrivateKey(priv);
+        const pubKey = createPublicKey(pub);
+        if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') problems.push('JWT_PRIVATE_KEY: must be a P-256 (prime256v1) EC key for ES256');
+        else if (createPublicKey(key).export({ format: 'der', type: 'spki' }).compare(pubKey.export({ format: 'der', type: 'spki' })) !== 0) problems.push('JWT_PUBLIC_KEY: does not match JWT_PRIVATE_KEY');
+        else jwtPems = { privateKeyPem: priv, publicKeyPem: pub };
+      } catch {
+        problems.push('JWT_PRIVATE_KEY / JWT_PUBLIC_KEY: not valid PEM keys');
+      }
+    }
+  } else if (env.JWT_SECRET !== undefined) {
     jwtSecret = Buffer.from(env.JWT_SECRET, 'utf8');
     if (jwtSecret.length < MIN_SECRET_BYTES) problems.push(`JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes (got ${jwtSecret.length})`);
   } else {
     jwtSecret = devSecret('JWT_SECRET');
     devDefaultsUsed.push('JWT_SECRET');
-  }
-
-  const pem = (v: string | undefined): string | undefined => v?.replace(/\\n/g, '\n');
-  const jwtPrivateKeyPem = pem(env.JWT_PRIVATE_KEY);
-  const jwtPublicKeyPem = pem(env.JWT_PUBLIC_KEY);
-  if (env.JWT_ALGORITHM === 'ES256') {
-    if (!jwtPrivateKeyPem || !jwtPublicKeyPem) problems.push('JWT_PRIVATE_KEY and JWT_PUBLIC_KEY: required with JWT_ALGORITHM=ES256');
-    else problems.push(...checkEs256Pair(jwtPrivateKeyPem, jwtPublicKeyPem));
   }
 
   let keys: KeyMaterial[];
@@ -226,7 +236,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
     health: { timeoutMs: env.HEALTH_CHECK_TIMEOUT_MS },
     cors: { origins: env.CORS_ORIGINS },
-    jwt: { secret: jwtSecret, algorithm: env.JWT_ALGORITHM, privateKeyPem: jwtPrivateKeyPem, publicKeyPem: jwtPublicKeyPem },
+    jwt: jwtPems ? { algorithm: 'ES256', ...jwtPems } : { algorithm: 'HS256', secret: jwtSecret },
     encryption: { keys, activeKeyId, blindIndexKey },
     passwords: { bcryptCost: env.BCRYPT_COST, pepper },
     apiKeys: { maxLifetimeDays: env.API_KEY_MAX_LIFETIME_DAYS },
@@ -259,20 +269,6 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     devDefaultsUsed,
   };
   return deepFreeze(config);
-}
-
-/** The ES256 key pair must parse, be P-256 and belong together (checked by a test signature). */
-function checkEs256Pair(privatePem: string, publicPem: string): string[] {
-  try {
-    const priv = createPrivateKey(privatePem);
-    const pub = createPublicKey(publicPem);
-    if (pub.asymmetricKeyType !== 'ec' || pub.asymmetricKeyDetails?.namedCurve !== 'prime256v1') return ['JWT_PUBLIC_KEY: must be a P-256 (prime256v1) EC key'];
-    const probe = Buffer.from('erp-jwt-key-check');
-    if (!verify('sha256', probe, pub, sign('sha256', probe, priv))) return ['JWT_PRIVATE_KEY and JWT_PUBLIC_KEY: the keys do not belong together'];
-    return [];
-  } catch {
-    return ['JWT_PRIVATE_KEY/JWT_PUBLIC_KEY: not valid PEM keys'];
-  }
 }
 
 function deepFreeze<T>(obj: T): T {

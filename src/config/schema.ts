@@ -78,7 +78,10 @@ export const envSchema = z.object({
 
   // --- security
   CORS_ORIGINS: list('').describe('Comma-separated exact origins of the ERP frontends allowed to call the API cross-origin.'),
-  JWT_SECRET: optionalString().describe('HS256 secret for access tokens, at least 32 bytes (required in production).'),
+  JWT_ALGORITHM: z.enum(['HS256', 'ES256']).default('HS256').describe('Access-token signature: HS256 (shared secret) or ES256 (P-256 key pair, verifiable without the signing key).'),
+  JWT_SECRET: optionalString().describe('HS256 secret for access tokens, at least 32 bytes (required in production with HS256).'),
+  JWT_PRIVATE_KEY: optionalString().describe('ES256: PEM private key (P-256); literal \\n sequences are read as newlines.'),
+  JWT_PUBLIC_KEY: optionalString().describe('ES256: PEM public key matching JWT_PRIVATE_KEY.'),
   ENCRYPTION_KEYS: optionalString().describe('Field-encryption keyring: comma-separated id:base64key pairs, each key exactly 32 bytes (required in production).'),
   ENCRYPTION_ACTIVE_KEY_ID: optionalString().describe('Keyring id that encrypts new data; defaults to the last key listed.'),
   BLIND_INDEX_KEY: optionalString().describe('base64 HMAC-SHA256 key (>= 32 bytes) for blind indexes of encrypted fields and API-key hashes (required in production).'),
@@ -99,9 +102,6 @@ export const envSchema = z.object({
   RATE_LIMIT_IPV6_SUBNET: int(56, 32, 128).describe('IPv6 clients share a rate-limit key per this prefix length (/56 or /64 typical).'),
 
   // --- identity and 2FA
-  JWT_ALGORITHM: z.enum(['HS256', 'ES256']).default('HS256').describe('Access-token signature: HS256 (JWT_SECRET) or ES256 (JWT_PRIVATE_KEY/JWT_PUBLIC_KEY, P-256). Only this one algorithm is accepted.'),
-  JWT_PRIVATE_KEY: optionalString().describe('ES256 only: PKCS#8 PEM of the P-256 signing key (literal \\n allowed for newlines).'),
-  JWT_PUBLIC_KEY: optionalString().describe('ES256 only: SPKI PEM of the matching public key (literal \\n allowed).'),
   AUTH_RETENTION_CRON: z.string().min(9).default('17 3 * * *').describe('When expired sessions and one-time codes are purged (cron, UTC); FerretDB has no TTL indexes.'),
   JWT_ISSUER: z.string().min(1).default('erp-backend').describe('`iss` of access tokens, checked on every request.'),
   JWT_AUDIENCE: z.string().min(1).default('erp-api').describe('`aud` of access tokens, checked on every request.'),

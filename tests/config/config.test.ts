@@ -74,6 +74,7 @@ describe('config', () => {
     const a = loadConfig({ NODE_ENV: 'development' });
     const b = loadConfig({ NODE_ENV: 'development' });
     expect(a.devDefaultsUsed).toEqual(['JWT_SECRET', 'ENCRYPTION_KEYS', 'BLIND_INDEX_KEY']);
+    if (a.jwt.algorithm !== 'HS256' || b.jwt.algorithm !== 'HS256') throw new Error('expected HS256');
     expect(a.jwt.secret.equals(b.jwt.secret)).toBe(true);
   });
 

@@ -21,11 +21,8 @@ export interface MfaClaims {
   jti: string;
 }
 
-/** HS256 with a shared secret, or ES256 (P-256) with a key pair so verifiers need no signing secret. */
-export type JwtKeyConfig = { algorithm: 'HS256'; secret: Buffer } | { algorithm: 'ES256'; privateKeyPem: string; publicKeyPem: string };
-
 export interface TokenServiceDeps {
-  keys: JwtKeyConfig;
+  key: { algorithm: 'HS256'; secret: Buffer } | { algorithm: 'ES256'; privateKeyPem: string; publicKeyPem: string };
   issuer: string;
   audience: string;
   accessTtlSeconds: number;
@@ -44,22 +41,19 @@ const mfaAudience = (aud: string): string => `${aud}:mfa-challenge`;
  */
 export class TokenService {
   private readonly signingKey: KeyObject;
-  private readonly verifyKey: KeyObject;
+  private readonly verifyingKey: KeyObject;
+  /** Exactly one algorithm is accepted: no `none`, no HS/ES confusion. */
   private readonly algorithm: jwt.Algorithm;
   private readonly now: () => Date;
 
   constructor(private readonly deps: TokenServiceDeps) {
-    const k = deps.keys;
-    this.algorithm = k.algorithm;
-    if (k.algorithm === 'HS256') {
-      this.signingKey = this.verifyKey = createSecretKey(k.secret);
+    if (deps.key.algorithm === 'HS256') {
+      this.signingKey = this.verifyingKey = createSecretKey(deps.key.secret);
     } else {
-      this.signingKey = createPrivateKey(k.privateKeyPem);
-      this.verifyKey = createPublicKey(k.publicKeyPem);
-      if (this.verifyKey.asymmetricKeyType !== 'ec' || this.verifyKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
-        throw new Error('ES256 needs a P-256 (prime256v1) key pair');
-      }
+      this.signingKey = createPrivateKey(deps.key.privateKeyPem);
+      this.verifyingKey = createPublicKey(deps.key.publicKeyPem);
     }
+    this.algorithm = deps.key.algorithm;
     this.now = deps.now ?? (() => new Date());
   }
 
@@ -117,8 +111,7 @@ export class TokenService {
   private verifyUncached(token: string, audience: string, typ: string): JwtPayload {
     let payload: JwtPayload;
     try {
-      // Exactly one algorithm is allowed: `none`, and HS256 signed with an ES256 public key, are refused.
-      const decoded = jwt.verify(token, this.verifyKey, {
+      const decoded = jwt.verify(token, this.verifyingKey, {
         algorithms: [this.algorithm],
         issuer: this.deps.issuer,
         audience,
