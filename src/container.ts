@@ -58,18 +58,7 @@ export interface ContainerOptions {
 }
 
 export function createContainer(config: Config, logger: Logger, opts: ContainerOptions = {}): Container {
-  const database = new Database(
-    {
-      uri: config.mongodb.uri,
-      minPoolSize: config.mongodb.minPoolSize,
-      maxPoolSize: config.mongodb.maxPoolSize,
-      serverSelectionTimeoutMS: config.mongodb.serverSelectionTimeoutMS,
-      socketTimeoutMS: config.mongodb.socketTimeoutMS,
-      heartbeatFrequencyMS: config.mongodb.heartbeatFrequencyMS,
-      autoIndex: !config.isProduction,
-    },
-    logger,
-  );
+  const database = new Database({ ...config.mongodb, autoIndex: !config.isProduction }, logger);
   const redis = createRedis(
     { url: config.redis.url, allowInProcessFallback: !config.isProduction, logger },
     { keyPrefix: config.redis.keyPrefix },

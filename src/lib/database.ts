@@ -1,17 +1,13 @@
 import mongoose, { type Connection, type ConnectOptions } from 'mongoose';
 import type { Db } from 'mongodb';
 import type { Logger } from './logger';
+import type { Config } from '../config';
 
-export interface DatabaseOptions {
-  uri: string;
-  minPoolSize: number;
-  maxPoolSize: number;
-  serverSelectionTimeoutMS: number;
-  socketTimeoutMS: number;
-  heartbeatFrequencyMS: number;
+/** The pool and timeout settings from config, plus whether schemas build their own indexes. */
+export type DatabaseOptions = Omit<Config['mongodb'], 'syncIndexesOnBoot'> & {
   /** Build indexes lazily from schemas; off in production, where syncIndexes() runs explicitly. */
   autoIndex: boolean;
-}
+};
 
 /** What the driver's monitoring events have told us; read by health checks. */
 export interface PoolStatus {
