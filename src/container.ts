@@ -20,6 +20,7 @@ import { InvoiceService } from './services/invoices/InvoiceService';
 import { GdprService } from './services/gdpr/GdprService';
 import { TokenService } from './services/auth/token-service';
 import { SessionService } from './services/auth/session-service';
+import { SingleUseClaims } from './services/auth/single-use';
 import { LoginGuard } from './services/auth/login-guard';
 import { EmailSender, SmsSender } from './services/auth/senders';
 import { TwoFactorAuthService } from './services/TwoFactorAuthService';
@@ -87,7 +88,8 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     now: opts.now,
   });
   const tokens = new TokenService({ key: config.jwt, issuer: config.auth.issuer, audience: config.auth.audience, accessTtlSeconds: config.auth.accessTtlSeconds, redis, now: opts.now });
-  const sessions = new SessionService({ sessions: models.Session, tokens, audit, refreshTtlDays: config.auth.refreshTtlDays, now: opts.now });
+  const claims = new SingleUseClaims({ claims: models.SingleUseClaim, now: opts.now });
+  const sessions = new SessionService({ sessions: models.Session, tokens, claims, audit, refreshTtlDays: config.auth.refreshTtlDays, now: opts.now });
   const guard = new LoginGuard({ redis, now: opts.now });
   const rateLimiters = createRateLimiters({
     redis,
@@ -98,7 +100,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
   });
   const email = new EmailSender({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, logger });
   const sms = new SmsSender({ config: config.sms, logger, httpClient: opts.twilioHttpClient });
-  const twoFactor = new TwoFactorAuthService({ users: models.User, challenges: models.OtpChallenge, encryption, audit, email, sms, logger, totpIssuer: config.auth.totpIssuer, now: opts.now });
+  const twoFactor = new TwoFactorAuthService({ users: models.User, challenges: models.OtpChallenge, claims, encryption, audit, email, sms, logger, totpIssuer: config.auth.totpIssuer, now: opts.now });
   const auth = new AuthService({
     users: models.User,
     encryption,
@@ -106,6 +108,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     sessions,
     twoFactor,
     guard,
+    claims,
     audit,
     logger,
     mfaRequiredRoles: config.auth.mfaRequiredRoles,

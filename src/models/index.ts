@@ -5,6 +5,7 @@ import { registerApiKeyModels } from './api-key.model';
 import { registerUserModels } from './user.model';
 import { registerSessionModels } from './session.model';
 import { registerOtpModels } from './otp-challenge.model';
+import { registerSingleUseClaimModels } from './single-use-claim.model';
 import { registerRoleModels } from './role.model';
 import { registerEmployeeModels } from './employee.model';
 import { registerInvoiceModels } from './invoice.model';
@@ -23,6 +24,7 @@ export function registerModels(conn: Connection, deps: ModelDeps) {
     ...registerUserModels(conn, deps),
     ...registerSessionModels(conn),
     ...registerOtpModels(conn),
+    ...registerSingleUseClaimModels(conn),
     ...registerRoleModels(conn),
     ...registerEmployeeModels(conn, deps),
     ...registerInvoiceModels(conn),

@@ -115,6 +115,13 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
     res.json({ backupCodes: await deps.twoFactor.regenerateBackupCodes(a.userId) });
   }));
 
+  // A fresh SMS/email code for a signed-in user (e.g. to confirm turning 2FA off).
+  router.post('/2fa/code', limit, user, route({ body: z.strictObject({ method: z.enum(['sms', 'email']) }) }, async ({ body, res }) => {
+    const u = await deps.users.get(requireAuth(res).userId);
+    if (!u.mfa.methods.includes(body.method)) throw AppError.badRequest(`${body.method} is not enrolled for this account.`);
+    res.status(202).json(await deps.twoFactor.sendCode(u, body.method, 'login'));
+  }));
+
   router.post('/2fa/disable', limit, user, route({ body: z.strictObject({ password: z.string().min(1).max(1024), method, code }) }, async ({ body, res }) => {
     await deps.auth.disableSecondFactors(requireAuth(res).userId, body.password, body.method, body.code);
     res.status(204).end();

@@ -8,6 +8,7 @@ import type { OtpChallengeModel, OtpChannel, OtpPurpose } from '../models/otp-ch
 import type { EncryptionService } from './EncryptionService';
 import type { AuditTrail } from './audit/AuditTrail';
 import type { EmailSender, SmsSender } from './auth/senders';
+import type { SingleUseClaims } from './auth/single-use';
 
 export interface TotpCheck {
   /** base32 unless `encoding` says otherwise. */
@@ -52,6 +53,7 @@ export function verifyTotp(c: TotpCheck): { ok: true; step: number } | { ok: fal
 export interface TwoFactorDeps {
   users: UserModel;
   challenges: OtpChallengeModel;
+  claims: SingleUseClaims;
   encryption: EncryptionService;
   audit: AuditTrail;
   email: EmailSender;
@@ -137,7 +139,13 @@ export class TwoFactorAuthService {
       }
       return false;
     }
-    // Only moves forward: a concurrent request with the same code loses here.
+    // Exactly one of several concurrent requests with this step's code wins the claim...
+    if (!(await this.deps.claims.claim(`totp:${user._id}:${result.step}`, new Date(this.now().getTime() + 5 * 60_000)))) {
+      this.deps.logger.warn({ userId: user._id }, 'replayed TOTP code refused');
+      await this.deps.audit.record({ action: 'mfa.totp.replay', outcome: 'denied', actorId: user._id, resource: 'user', resourceId: user._id, details: { concurrent: true } });
+      return false;
+    }
+    // ...and the stored step only moves forward, so later replays are refused without the claim.
     const claimed = await this.deps.users.updateOne({ _id: user._id, 'mfa.totpLastStep': { $lt: result.step } }, { $set: { 'mfa.totpLastStep': result.step } });
     if (claimed.modifiedCount !== 1) {
       await this.deps.audit.record({ action: 'mfa.totp.replay', outcome: 'denied', actorId: user._id, resource: 'user', resourceId: user._id });
@@ -199,6 +207,7 @@ export class TwoFactorAuthService {
     if (!challenge || !/^\d{6}$/.test(code)) return { ok: false, target: null };
     const presented = Buffer.from(this.codeHash(id, code));
     if (!timingSafeEqual(presented, Buffer.from(challenge.codeHash))) return { ok: false, target: null };
+    if (!(await this.deps.claims.claim(`otp:${id}:${challenge.sentAt.getTime()}`, challenge.expiresAt))) return { ok: false, target: null };
     const consumed = await this.deps.challenges.updateOne({ _id: id, consumedAt: null, codeHash: challenge.codeHash }, { $set: { consumedAt: now } });
     if (consumed.modifiedCount !== 1) return { ok: false, target: null };
     return { ok: true, target: challenge.target ? this.deps.encryption.decrypt(challenge.target, `otp_challenges/${id}/target`) : null };
@@ -263,6 +272,10 @@ export class TwoFactorAuthService {
     const index = codes.findIndex((c) => c.usedAt === null && timingSafeEqual(Buffer.from(c.hash), Buffer.from(hash)));
     if (index < 0) return { ok: false, remaining: codes.filter((c) => c.usedAt === null).length };
     const path = `mfa.backupCodes.${index}`;
+    // The claim decides between concurrent uses of one code and outlives a `usedAt` lost to a racing write.
+    if (!(await this.deps.claims.claim(`backup:${user._id}:${hash}`, new Date(this.now().getTime() + 2 * 365 * 86_400_000)))) {
+      return { ok: false, remaining: codes.filter((c) => c.usedAt === null).length - 1 };
+    }
     const claimed = await this.deps.users.updateOne({ _id: user._id, [`${path}.hash`]: hash, [`${path}.usedAt`]: null }, { $set: { [`${path}.usedAt`]: this.now() } });
     if (claimed.modifiedCount !== 1) return { ok: false, remaining: codes.filter((c) => c.usedAt === null).length - 1 };
     const remaining = codes.filter((c) => c.usedAt === null).length - 1;

@@ -97,6 +97,16 @@ describe('authentication and 2FA over HTTP', () => {
     expect((await request(t.app).get('/api/v1/auth/me').set(...bearer(third.accessToken))).status).toBe(401);
   });
 
+  it('when one refresh token is presented several times at once, then at most one rotation wins and the session ends as reuse', async () => {
+    const s = track((await login(t, 'plain@example.com')).body);
+    const results = await Promise.all([0, 1, 2].map(() => request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: s.refreshToken })));
+    const ok = results.filter((r) => r.status === 200);
+    expect(ok.length).toBeLessThanOrEqual(1);
+    expect(results.some((r) => r.status === 401)).toBe(true);
+    // Whatever won, the family is dead once reuse was seen: the newest refresh token no longer works.
+    for (const r of ok) expect((await request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: track(r.body).refreshToken })).status).toBe(401);
+  });
+
   it('when a user logs out, then the access token stops working at once', async () => {
     const s = track((await login(t, 'plain@example.com')).body);
     expect((await request(t.app).post('/api/v1/auth/logout').set(...bearer(s.accessToken))).status).toBe(204);
@@ -191,6 +201,14 @@ describe('authentication and 2FA over HTTP', () => {
       expect((await verify(farBehind.mfaToken, oathtool(secret, inSteps(-2)))).status).toBe(401);
       expect((await verify(farBehind.mfaToken, oathtool(secret, inSteps(2)))).status).toBe(401);
       expect((await verify(farBehind.mfaToken, oathtool(secret))).status).toBe(200);
+    });
+
+    it('when the same fresh code is sent twice at once, then exactly one sign-in succeeds', async () => {
+      clockOffsetMs += 90_000;
+      const [a, b] = [track((await login(t, 'totp@example.com')).body), track((await login(t, 'totp@example.com')).body)];
+      const code = oathtool(secret);
+      const results = await Promise.all([verify(a.mfaToken, code), verify(b.mfaToken, code)]);
+      expect(results.map((r) => r.status).sort()).toEqual([200, 401]);
     });
 
     it('when TOTP codes are guessed, then the factor locks after 5 tries until a fresh password login', async () => {
@@ -303,6 +321,20 @@ describe('authentication and 2FA over HTTP', () => {
     const notices = smtp.messages.filter((m) => m.to.includes('mail@example.com') && m.raw.includes('backup code was used'));
     expect(notices).toHaveLength(order.length);
     expect(notices[notices.length - 1].raw.replace(/=\r?\n/g, '')).toMatch(/Only 3 backup codes/);
+
+    // One backup code sent five times at once: exactly one sign-in.
+    const tokens = await Promise.all([0, 1, 2, 3, 4].map(async () => track((await login(t, 'mail@example.com')).body).mfaToken as string));
+    const race = await Promise.all(tokens.map((mfaToken) => request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken, method: 'backup', code: backupCodes[3] })));
+    expect(race.filter((r) => r.status === 200)).toHaveLength(1);
+
+    // One emailed code sent five times at once: exactly one sign-in.
+    const st2 = track((await login(t, 'mail@example.com')).body);
+    clockOffsetMs += 61_000;
+    expect((await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: st2.mfaToken, method: 'email' })).status).toBe(202);
+    const emailed = lastCodeFor(smtp.messages, 'mail@example.com');
+    const others = await Promise.all([0, 1, 2, 3].map(async () => track((await login(t, 'mail@example.com')).body).mfaToken as string));
+    const race2 = await Promise.all([st2.mfaToken, ...others].map((mfaToken) => request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken, method: 'email', code: emailed })));
+    expect(race2.filter((r) => r.status === 200)).toHaveLength(1);
   });
 
   it('when 2FA is mandatory for a role, then such a user can only reach enrollment until enrolled', async () => {
@@ -326,8 +358,7 @@ describe('authentication and 2FA over HTTP', () => {
     await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(s.accessToken)).send({ code: lastCodeFor(smtp.messages, 'disabler@example.com') });
     const noCode = await request(t.app).post('/api/v1/auth/2fa/disable').set(...bearer(s.accessToken)).send({ password: PASSWORD, method: 'email', code: '123456' });
     expect(noCode.status).toBe(403);
-    const st = track((await login(t, 'disabler@example.com')).body);
-    await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: st.mfaToken, method: 'email' });
+    expect((await request(t.app).post('/api/v1/auth/2fa/code').set(...bearer(s.accessToken)).send({ method: 'email' })).status).toBe(202);
     const code = lastCodeFor(smtp.messages, 'disabler@example.com');
     const wrongPw = await request(t.app).post('/api/v1/auth/2fa/disable').set(...bearer(s.accessToken)).send({ password: 'wrong-password-123', method: 'email', code });
     expect(wrongPw.status).toBe(403);

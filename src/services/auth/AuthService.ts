@@ -9,6 +9,7 @@ import type { TwoFactorAuthService } from '../TwoFactorAuthService';
 import type { TokenService } from './token-service';
 import type { SessionService } from './session-service';
 import type { LoginGuard, Factor } from './login-guard';
+import type { SingleUseClaims } from './single-use';
 import { assertAcceptablePassword } from './password-policy';
 
 export type MfaMethod = SecondFactor | 'backup';
@@ -31,6 +32,7 @@ export interface AuthServiceDeps {
   sessions: SessionService;
   twoFactor: TwoFactorAuthService;
   guard: LoginGuard;
+  claims: SingleUseClaims;
   audit: AuditTrail;
   logger: Logger;
   mfaRequiredRoles: string[];
@@ -189,10 +191,10 @@ export class AuthService {
   }
 
   /** Retention (no TTL indexes on FerretDB): deletes ended sessions and expired one-time codes. */
-  async purgeExpired(): Promise<{ sessions: number; challenges: number }> {
-    const [sessions, challenges] = await Promise.all([this.deps.sessions.purgeExpired(), this.deps.twoFactor.purgeExpiredChallenges()]);
-    this.deps.logger.info({ sessions, challenges }, 'expired sessions and one-time codes purged');
-    return { sessions, challenges };
+  async purgeExpired(): Promise<{ sessions: number; challenges: number; claims: number }> {
+    const [sessions, challenges, claims] = await Promise.all([this.deps.sessions.purgeExpired(), this.deps.twoFactor.purgeExpiredChallenges(), this.deps.claims.purgeExpired()]);
+    this.deps.logger.info({ sessions, challenges, claims }, 'expired sessions, one-time codes and single-use claims purged');
+    return { sessions, challenges, claims };
   }
 
   async logout(sessionId: string, userId: string): Promise<void> {

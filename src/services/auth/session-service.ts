@@ -2,12 +2,14 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import { AppError } from '../../lib/errors';
 import type { SessionDoc, SessionModel } from '../../models/session.model';
 import type { TokenService } from './token-service';
+import type { SingleUseClaims } from './single-use';
 import type { AuditTrail } from '../audit/AuditTrail';
 import { currentRequestContext } from '../../lib/request-context';
 
 export interface SessionServiceDeps {
   sessions: SessionModel;
   tokens: TokenService;
+  claims: SingleUseClaims;
   audit: AuditTrail;
   refreshTtlDays: number;
   now?: () => Date;
@@ -60,6 +62,7 @@ export class SessionService {
     const generation = Number(genText);
     const session = await this.deps.sessions.findById(id).lean();
     if (!session || session.revokedAt !== null || session.expiresAt <= this.now()) throw invalid;
+    if (await this.deps.claims.has(`session-ended:${id}`)) throw invalid;
     if (generation < session.generation) {
       await this.revoke(id, 'refresh-token-reuse');
       await this.deps.audit.record({ action: 'auth.refresh.reuse-detected', outcome: 'denied', actorId: session.userId, resource: 'session', resourceId: id });
@@ -67,6 +70,12 @@ export class SessionService {
     }
     const presented = Buffer.from(sha256(secret), 'hex');
     if (generation !== session.generation || !timingSafeEqual(presented, Buffer.from(session.refreshHash, 'hex'))) throw invalid;
+    // Two requests with the same token can both get this far: the claim lets exactly one rotate.
+    if (!(await this.deps.claims.claim(`refresh:${id}:${generation}`, session.expiresAt))) {
+      await this.revoke(id, 'refresh-token-reuse');
+      await this.deps.audit.record({ action: 'auth.refresh.reuse-detected', outcome: 'denied', actorId: session.userId, resource: 'session', resourceId: id, details: { concurrent: true } });
+      throw AppError.unauthorized('The refresh token was already used; the session has been ended.', 'refresh-token-reused');
+    }
     const nextSecret = randomBytes(32).toString('base64url');
     const updated = await this.deps.sessions
       .findOneAndUpdate(
@@ -89,7 +98,17 @@ export class SessionService {
 
   async revoke(id: string, reason: string): Promise<void> {
     await this.deps.sessions.updateOne({ _id: id, revokedAt: null }, { $set: { revokedAt: this.now(), revokedReason: reason } });
+    await this.markEnded(id);
     await this.deps.tokens.revokeSession(id);
+  }
+
+  /**
+   * An insert-only record that the session ended. FerretDB 1.x writes updates back as whole
+   * documents, so a rotation racing with this revocation can overwrite `revokedAt`; an
+   * inserted record cannot be overwritten that way, and rotate() checks it.
+   */
+  private async markEnded(id: string): Promise<void> {
+    await this.deps.claims.claim(`session-ended:${id}`, new Date(this.now().getTime() + this.deps.refreshTtlDays * 86_400_000));
   }
 
   /**
@@ -109,7 +128,10 @@ export class SessionService {
     const ids = live.map((s) => s._id).filter((id) => id !== keepSessionId);
     if (ids.length === 0) return 0;
     await this.deps.sessions.updateMany({ _id: { $in: ids }, revokedAt: null }, { $set: { revokedAt: this.now(), revokedReason: reason } });
-    for (const id of ids) await this.deps.tokens.revokeSession(id);
+    for (const id of ids) {
+      await this.markEnded(id);
+      await this.deps.tokens.revokeSession(id);
+    }
     return ids.length;
   }
 }
