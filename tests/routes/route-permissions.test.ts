@@ -33,6 +33,7 @@ const NO_PERMISSION: Record<string, 'public' | 'session'> = {
   'POST /api/v1/auth/2fa/email/enable': 'session',
   'POST /api/v1/auth/2fa/backup-codes': 'session',
   'POST /api/v1/auth/2fa/disable': 'session',
+  'POST /api/v1/auth/2fa/code': 'session',
 };
 
 /** The mount prefix of a router layer, read from the path Express 5 matches it against. */
