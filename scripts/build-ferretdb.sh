@@ -23,4 +23,6 @@ chmod -R u+w "$work"
 echo "$VERSION" > "$work/build/version/version.txt"
 mkdir -p .cache/bin
 (cd "$work" && go build -trimpath -o "../bin/ferretdb" ./cmd/ferretdb)
-"$BIN" --version | head -1 >&2
+# No `| head` here: under pipefail, head closing the pipe early kills the run with SIGPIPE (exit 141).
+version_line=$("$BIN" --version 2>&1 || true)
+echo "build-ferretdb: built ${version_line%%$'\n'*}" >&2
