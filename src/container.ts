@@ -18,7 +18,7 @@ import { AccessService } from './services/access/AccessService';
 import { EmployeeService } from './services/employees/EmployeeService';
 import { InvoiceService } from './services/invoices/InvoiceService';
 import { GdprService } from './services/gdpr/GdprService';
-import { TokenService } from './services/auth/token-service';
+import { TokenService, type JwtKeyConfig } from './services/auth/token-service';
 import { SessionService } from './services/auth/session-service';
 import { SingleUseClaims } from './services/auth/single-use';
 import { LoginGuard } from './services/auth/login-guard';
@@ -58,16 +58,23 @@ export interface ContainerOptions {
   twilioHttpClient?: RequestClient;
 }
 
+/** JWT key material leaves its Secret only here, where the TokenService turns it into KeyObjects. */
+function jwtKeyOf(config: Config): JwtKeyConfig {
+  return config.jwt.algorithm === 'HS256'
+    ? { algorithm: 'HS256', secret: config.jwt.secret.reveal() }
+    : { algorithm: 'ES256', privateKeyPem: config.jwt.privateKeyPem.reveal(), publicKeyPem: config.jwt.publicKeyPem };
+}
+
 export function createContainer(config: Config, logger: Logger, opts: ContainerOptions = {}): Container {
   const database = new Database({ ...config.mongodb, autoIndex: !config.isProduction }, logger);
   const redis = createRedis(
-    { url: config.redis.url, allowInProcessFallback: !config.isProduction, logger },
+    { url: config.redis.url?.reveal(), allowInProcessFallback: !config.isProduction, logger },
     { keyPrefix: config.redis.keyPrefix },
   );
   const encryption = new EncryptionService({
-    keyProvider: new StaticKeyProvider(config.encryption.keys, config.encryption.activeKeyId),
-    blindIndexKey: config.encryption.blindIndexKey,
-    passwords: new PasswordHasher(config.passwords.bcryptCost, config.passwords.pepper),
+    keyProvider: new StaticKeyProvider(config.encryption.keys.map((k) => ({ id: k.id, key: k.key.reveal() })), config.encryption.activeKeyId),
+    blindIndexKey: config.encryption.blindIndexKey.reveal(),
+    passwords: new PasswordHasher(config.passwords.bcryptCost, config.passwords.pepper?.reveal()),
     logger,
   });
   const encryptedFields = new EncryptedFieldRegistry();
@@ -82,12 +89,12 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
   const apiKeys = new ApiKeyService({
     keys: models.ApiKey,
     audit,
-    secret: config.encryption.blindIndexKey,
+    secret: config.encryption.blindIndexKey.reveal(),
     grantsOf: (role) => roles.grantsOf(role),
     maxLifetimeDays: config.apiKeys.maxLifetimeDays,
     now: opts.now,
   });
-  const tokens = new TokenService({ key: config.jwt, issuer: config.auth.issuer, audience: config.auth.audience, accessTtlSeconds: config.auth.accessTtlSeconds, redis, now: opts.now });
+  const tokens = new TokenService({ key: jwtKeyOf(config), issuer: config.auth.issuer, audience: config.auth.audience, accessTtlSeconds: config.auth.accessTtlSeconds, redis, now: opts.now });
   const claims = new SingleUseClaims({ claims: models.SingleUseClaim, now: opts.now });
   const sessions = new SessionService({ sessions: models.Session, tokens, claims, audit, refreshTtlDays: config.auth.refreshTtlDays, now: opts.now });
   const guard = new LoginGuard({ redis, now: opts.now });
@@ -98,8 +105,8 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     ipv6Subnet: config.rateLimits.ipv6Subnet,
     bearerSubject: (header) => tokens.subjectOf(header),
   });
-  const email = new EmailSender({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, logger });
-  const sms = new SmsSender({ config: config.sms, logger, httpClient: opts.twilioHttpClient });
+  const email = new EmailSender({ smtpUrl: config.mail.smtpUrl?.reveal(), from: config.mail.from, logger });
+  const sms = new SmsSender({ config: config.sms && { ...config.sms, authToken: config.sms.authToken.reveal() }, logger, httpClient: opts.twilioHttpClient });
   const twoFactor = new TwoFactorAuthService({ users: models.User, challenges: models.OtpChallenge, claims, encryption, audit, email, sms, logger, totpIssuer: config.auth.totpIssuer, now: opts.now });
   const auth = new AuthService({
     users: models.User,
@@ -147,7 +154,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
       if (config.redis.url && !(await waitForRedis(redis, 5_000))) logger.error('redis is not reachable; continuing (readiness reports it, rate limits fail open/closed per tier)');
       if (config.mongodb.syncIndexesOnBoot) await database.syncIndexes();
       if (config.auth.bootstrapAdmin) {
-        const created = await users.bootstrapAdmin(config.auth.bootstrapAdmin.email, config.auth.bootstrapAdmin.password);
+        const created = await users.bootstrapAdmin(config.auth.bootstrapAdmin.email, config.auth.bootstrapAdmin.password.reveal());
         logger.warn(created ? { userId: created.id } : {}, created ? 'bootstrap admin created: remove BOOTSTRAP_ADMIN_* now' : 'BOOTSTRAP_ADMIN_* ignored: an admin already exists');
       }
       scheduler.start();

@@ -1,11 +1,13 @@
 import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
+import { Secret } from '../lib/secret';
+import { KEY_ID_PATTERN } from '../services/encryption/keyring';
 import { envSchema, type Env } from './schema';
 
 export { envSchema, type Env };
 
 export interface KeyMaterial {
   id: string;
-  key: Buffer;
+  key: Secret<Buffer>;
 }
 
 export interface Config {
@@ -20,7 +22,8 @@ export interface Config {
   };
   log: { level: Env['LOG_LEVEL'] };
   mongodb: {
-    uri: string;
+    /** May carry credentials (Atlas): a Secret, so the config never prints it. */
+    uri: Secret<string>;
     minPoolSize: number;
     maxPoolSize: number;
     serverSelectionTimeoutMS: number;
@@ -28,13 +31,13 @@ export interface Config {
     heartbeatFrequencyMS: number;
     syncIndexesOnBoot: boolean;
   };
-  redis: { url: string | undefined; keyPrefix: string };
+  redis: { url: Secret<string> | undefined; keyPrefix: string };
   health: { timeoutMs: number };
   cors: { origins: string[] };
   /** HS256 with a secret, or ES256 with a P-256 key pair (PEM). */
-  jwt: { algorithm: 'HS256'; secret: Buffer } | { algorithm: 'ES256'; privateKeyPem: string; publicKeyPem: string };
-  encryption: { keys: KeyMaterial[]; activeKeyId: string; blindIndexKey: Buffer };
-  passwords: { bcryptCost: number; pepper: Buffer | undefined };
+  jwt: { algorithm: 'HS256'; secret: Secret<Buffer> } | { algorithm: 'ES256'; privateKeyPem: Secret<string>; publicKeyPem: string };
+  encryption: { keys: KeyMaterial[]; activeKeyId: string; blindIndexKey: Secret<Buffer> };
+  passwords: { bcryptCost: number; pepper: Secret<Buffer> | undefined };
   apiKeys: { maxLifetimeDays: number };
   auth: {
     issuer: string;
@@ -43,16 +46,16 @@ export interface Config {
     refreshTtlDays: number;
     mfaRequiredRoles: string[];
     totpIssuer: string;
-    bootstrapAdmin: { email: string; password: string } | undefined;
+    bootstrapAdmin: { email: string; password: Secret<string> } | undefined;
     retentionCron: string;
   };
-  mail: { smtpUrl: string | undefined; from: string };
+  mail: { smtpUrl: Secret<string> | undefined; from: string };
   edge: { hsts: boolean; hstsPreload: boolean; corsMaxAgeSeconds: number };
   rateLimits: {
     ipv6Subnet: number;
     tiers: Record<'general' | 'auth' | 'payment' | 'apiKey', { limit: number; windowMs: number; failOpen: boolean }>;
   };
-  sms: { accountSid: string; authToken: string; from: string } | undefined;
+  sms: { accountSid: string; authToken: Secret<string>; from: string } | undefined;
   /** Names of insecure development defaults in use (logged at boot; refused in production). */
   devDefaultsUsed: string[];
 }
@@ -66,7 +69,6 @@ export class ConfigError extends Error {
 }
 
 const MIN_SECRET_BYTES = 32;
-const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
 
 /** Deterministic, clearly insecure values so development processes (and PM2 siblings) agree. Never used in production. */
 function devSecret(name: string): Buffer {
@@ -84,14 +86,14 @@ function parseKeyring(raw: string, problems: string[]): KeyMaterial[] {
     const sep = entry.indexOf(':');
     const id = sep > 0 ? entry.slice(0, sep) : '';
     const key = sep > 0 ? decodeBase64(entry.slice(sep + 1)) : undefined;
-    if (!KEY_ID.test(id)) {
+    if (!KEY_ID_PATTERN.test(id)) {
       problems.push(`ENCRYPTION_KEYS: entry ${keys.length + 1} must look like <id>:<base64 key> with an id of 1-32 [A-Za-z0-9_-]`);
     } else if (!key || key.length !== 32) {
       problems.push(`ENCRYPTION_KEYS: key "${id}" must decode from base64 to exactly 32 bytes (got ${key?.length ?? 0})`);
     } else if (keys.some((k) => k.id === id)) {
       problems.push(`ENCRYPTION_KEYS: key id "${id}" appears twice`);
     } else {
-      keys.push({ id, key });
+      keys.push({ id, key: new Secret(key) });
     }
   }
   return keys;
@@ -171,7 +173,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     keys = parseKeyring(env.ENCRYPTION_KEYS, problems);
     if (keys.length === 0 && !problems.some((p) => p.startsWith('ENCRYPTION_KEYS'))) problems.push('ENCRYPTION_KEYS: no keys given');
   } else {
-    keys = [{ id: 'dev1', key: devSecret('ENCRYPTION_KEYS') }];
+    keys = [{ id: 'dev1', key: new Secret(devSecret('ENCRYPTION_KEYS')) }];
     devDefaultsUsed.push('ENCRYPTION_KEYS');
   }
   const activeKeyId = env.ENCRYPTION_ACTIVE_KEY_ID ?? keys[keys.length - 1]?.id ?? '';
@@ -225,7 +227,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     },
     log: { level: env.LOG_LEVEL },
     mongodb: {
-      uri: env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/erp',
+      uri: new Secret(env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/erp'),
       minPoolSize: env.MONGODB_MIN_POOL_SIZE,
       maxPoolSize: env.MONGODB_MAX_POOL_SIZE,
       serverSelectionTimeoutMS: env.MONGODB_SERVER_SELECTION_TIMEOUT_MS,
@@ -233,12 +235,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       heartbeatFrequencyMS: env.MONGODB_HEARTBEAT_FREQUENCY_MS,
       syncIndexesOnBoot: env.MONGODB_SYNC_INDEXES_ON_BOOT,
     },
-    redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
+    redis: { url: env.REDIS_URL === undefined ? undefined : new Secret(env.REDIS_URL), keyPrefix: env.REDIS_KEY_PREFIX },
     health: { timeoutMs: env.HEALTH_CHECK_TIMEOUT_MS },
     cors: { origins: env.CORS_ORIGINS },
-    jwt: jwtPems ? { algorithm: 'ES256', ...jwtPems } : { algorithm: 'HS256', secret: jwtSecret },
-    encryption: { keys, activeKeyId, blindIndexKey },
-    passwords: { bcryptCost: env.BCRYPT_COST, pepper },
+    jwt: jwtPems ? { algorithm: 'ES256', privateKeyPem: new Secret(jwtPems.privateKeyPem), publicKeyPem: jwtPems.publicKeyPem } : { algorithm: 'HS256', secret: new Secret(jwtSecret) },
+    encryption: { keys, activeKeyId, blindIndexKey: new Secret(blindIndexKey) },
+    passwords: { bcryptCost: env.BCRYPT_COST, pepper: pepper === undefined ? undefined : new Secret(pepper) },
     apiKeys: { maxLifetimeDays: env.API_KEY_MAX_LIFETIME_DAYS },
     auth: {
       issuer: env.JWT_ISSUER,
@@ -247,10 +249,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       refreshTtlDays: env.REFRESH_TTL_DAYS,
       mfaRequiredRoles: (env.MFA_REQUIRED_ROLES ?? (isProduction ? 'admin,manager' : '')).split(',').map((r) => r.trim()).filter(Boolean),
       totpIssuer: env.TOTP_ISSUER,
-      bootstrapAdmin: env.BOOTSTRAP_ADMIN_EMAIL && env.BOOTSTRAP_ADMIN_PASSWORD ? { email: env.BOOTSTRAP_ADMIN_EMAIL, password: env.BOOTSTRAP_ADMIN_PASSWORD } : undefined,
+      bootstrapAdmin: env.BOOTSTRAP_ADMIN_EMAIL && env.BOOTSTRAP_ADMIN_PASSWORD ? { email: env.BOOTSTRAP_ADMIN_EMAIL, password: new Secret(env.BOOTSTRAP_ADMIN_PASSWORD) } : undefined,
       retentionCron: env.AUTH_RETENTION_CRON,
     },
-    mail: { smtpUrl: env.SMTP_URL, from: env.MAIL_FROM },
+    mail: { smtpUrl: env.SMTP_URL === undefined ? undefined : new Secret(env.SMTP_URL), from: env.MAIL_FROM },
     edge: {
       hsts: env.HSTS_ENABLED === undefined ? isProduction : ['true', '1', 'yes'].includes(env.HSTS_ENABLED),
       hstsPreload: env.HSTS_PRELOAD,
@@ -265,7 +267,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
         apiKey: { ...env.RATE_LIMIT_API_KEY, failOpen: true },
       },
     },
-    sms: env.TWILIO_ACCOUNT_SID && env.TWILIO_AUTH_TOKEN && env.TWILIO_FROM_NUMBER ? { accountSid: env.TWILIO_ACCOUNT_SID, authToken: env.TWILIO_AUTH_TOKEN, from: env.TWILIO_FROM_NUMBER } : undefined,
+    sms: env.TWILIO_ACCOUNT_SID && env.TWILIO_AUTH_TOKEN && env.TWILIO_FROM_NUMBER ? { accountSid: env.TWILIO_ACCOUNT_SID, authToken: new Secret(env.TWILIO_AUTH_TOKEN), from: env.TWILIO_FROM_NUMBER } : undefined,
     devDefaultsUsed,
   };
   return deepFreeze(config);

@@ -62,7 +62,7 @@ export class Database {
       autoCreate: opts.autoIndex,
       // Replica set name, TLS, readPreference etc. come through the URI.
     };
-    this.connection = mongoose.createConnection(opts.uri, options);
+    this.connection = mongoose.createConnection(opts.uri.reveal(), options);
     this.connection.on('error', (err: Error) => this.log.error({ err }, 'mongodb connection error'));
     this.connection.on('disconnected', () => this.log.warn('mongodb disconnected'));
     this.connection.on('reconnected', () => this.log.info('mongodb reconnected'));
@@ -72,7 +72,7 @@ export class Database {
   /** Resolves once the initial connection is up; rejects after serverSelectionTimeoutMS. */
   async connect(): Promise<void> {
     await this.connection.asPromise();
-    this.log.info({ db: this.connection.name, host: redactUri(this.opts.uri) }, 'mongodb connected');
+    this.log.info({ db: this.connection.name, host: redactUri(this.opts.uri.reveal()) }, 'mongodb connected');
   }
 
   async close(): Promise<void> {

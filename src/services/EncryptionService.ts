@@ -1,4 +1,5 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { inspect } from 'node:util';
 import type { Logger } from '../lib/logger';
 import { DecryptionError, formatSealed, freshIv, gcmDecrypt, gcmEncrypt, parseSealed } from './encryption/cipher';
 import type { KeyProvider, Keyring } from './encryption/keyring';
@@ -27,9 +28,17 @@ export class EncryptionService implements FieldCipher, RotatingCipher {
   private ring?: Keyring;
   private readonly blindKey: KeyObject;
 
-  constructor(private readonly deps: EncryptionServiceDeps) {
-    if (deps.blindIndexKey.length < 32) throw new Error('blind index key must be at least 32 bytes');
-    this.blindKey = createSecretKey(deps.blindIndexKey);
+  private readonly deps: Omit<EncryptionServiceDeps, 'blindIndexKey'>;
+
+  constructor({ blindIndexKey, ...deps }: EncryptionServiceDeps) {
+    if (blindIndexKey.length < 32) throw new Error('blind index key must be at least 32 bytes');
+    // Keys are held as KeyObjects only: inspecting or serialising the service shows no key bytes.
+    this.blindKey = createSecretKey(blindIndexKey);
+    this.deps = deps;
+  }
+
+  [inspect.custom](): string {
+    return `EncryptionService(${this.ring ? `keys ${this.ring.ids.join(', ')}; active ${this.ring.activeKeyId}` : 'not initialised'})`;
   }
 
   async init(): Promise<void> {
@@ -61,11 +70,7 @@ export class EncryptionService implements FieldCipher, RotatingCipher {
     const sealed = parseSealed(stored);
     const key = this.keyring.get(sealed.keyId);
     if (!key) throw new DecryptionError();
-    try {
-      return gcmDecrypt(key, sealed.iv, sealed.ciphertext, sealed.tag, aad === undefined ? undefined : Buffer.from(aad, 'utf8')).toString('utf8');
-    } catch (err) {
-      throw new DecryptionError(err);
-    }
+    return gcmDecrypt(key, sealed.iv, sealed.ciphertext, sealed.tag, aad === undefined ? undefined : Buffer.from(aad, 'utf8')).toString('utf8');
   }
 
   keyIdOf(stored: string): string {

@@ -71,7 +71,7 @@ describe('authentication and 2FA over HTTP', () => {
     const good = track((await login(t, 'plain@example.com')).body);
     const claims = jwt.decode(good.accessToken) as Record<string, unknown>;
     if (t.config.jwt.algorithm !== 'HS256') throw new Error('expected HS256');
-    const secret = t.config.jwt.secret;
+    const secret = t.config.jwt.secret.reveal();
     const none = jwt.sign({ ...claims }, '', { algorithm: 'none' });
     const wrongKey = jwt.sign({ ...claims }, 'another-secret-of-enough-length-0123456789', { algorithm: 'HS256' });
     const wrongAud = jwt.sign({ ...claims, aud: 'someone-else' }, secret, { algorithm: 'HS256' });

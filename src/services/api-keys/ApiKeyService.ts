@@ -46,8 +46,12 @@ export class ApiKeyService {
   private readonly hmacKey: KeyObject;
   private readonly now: () => Date;
 
-  constructor(private readonly deps: ApiKeyServiceDeps) {
-    this.hmacKey = createSecretKey(Buffer.from(hkdfSync('sha256', deps.secret, Buffer.alloc(0), 'erp-backend api-key hmac v1', 32)));
+  private readonly deps: Omit<ApiKeyServiceDeps, 'secret'>;
+
+  constructor({ secret, ...deps }: ApiKeyServiceDeps) {
+    // Only the derived KeyObject is kept, never the secret itself.
+    this.deps = deps;
+    this.hmacKey = createSecretKey(Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), 'erp-backend api-key hmac v1', 32)));
     this.now = deps.now ?? (() => new Date());
   }
 

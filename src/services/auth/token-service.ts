@@ -21,8 +21,11 @@ export interface MfaClaims {
   jti: string;
 }
 
+export type JwtKeyConfig = { algorithm: 'HS256'; secret: Buffer } | { algorithm: 'ES256'; privateKeyPem: string; publicKeyPem: string };
+
 export interface TokenServiceDeps {
-  key: { algorithm: 'HS256'; secret: Buffer } | { algorithm: 'ES256'; privateKeyPem: string; publicKeyPem: string };
+  /** Turned into KeyObjects at construction and not kept: the service never holds raw key bytes. */
+  key: JwtKeyConfig;
   issuer: string;
   audience: string;
   accessTtlSeconds: number;
@@ -46,14 +49,17 @@ export class TokenService {
   private readonly algorithm: jwt.Algorithm;
   private readonly now: () => Date;
 
-  constructor(private readonly deps: TokenServiceDeps) {
-    if (deps.key.algorithm === 'HS256') {
-      this.signingKey = this.verifyingKey = createSecretKey(deps.key.secret);
+  private readonly deps: Omit<TokenServiceDeps, 'key'>;
+
+  constructor({ key, ...deps }: TokenServiceDeps) {
+    this.deps = deps;
+    if (key.algorithm === 'HS256') {
+      this.signingKey = this.verifyingKey = createSecretKey(key.secret);
     } else {
-      this.signingKey = createPrivateKey(deps.key.privateKeyPem);
-      this.verifyingKey = createPublicKey(deps.key.publicKeyPem);
+      this.signingKey = createPrivateKey(key.privateKeyPem);
+      this.verifyingKey = createPublicKey(key.publicKeyPem);
     }
-    this.algorithm = deps.key.algorithm;
+    this.algorithm = key.algorithm;
     this.now = deps.now ?? (() => new Date());
   }
 

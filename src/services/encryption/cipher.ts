@@ -30,11 +30,16 @@ export function gcmEncrypt(key: KeyObject | Buffer, iv: Buffer, plaintext: Buffe
   return { ciphertext, tag: c.getAuthTag() };
 }
 
+/** Any failure (bad tag, short tag, wrong key or AAD) is one DecryptionError: callers need no try/catch of their own. */
 export function gcmDecrypt(key: KeyObject | Buffer, iv: Buffer, ciphertext: Buffer, tag: Buffer, aad?: Buffer): Buffer {
-  const d = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
-  if (aad && aad.length) d.setAAD(aad);
-  d.setAuthTag(tag);
-  return joined(d.update(ciphertext), d.final());
+  try {
+    const d = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
+    if (aad && aad.length) d.setAAD(aad);
+    d.setAuthTag(tag);
+    return joined(d.update(ciphertext), d.final());
+  } catch (err) {
+    throw new DecryptionError(err);
+  }
 }
 
 /** GCM's final() is empty: skip the copy a concat would make. */

@@ -1,4 +1,8 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
+import { inspect } from 'node:util';
+
+/** Key ids appear inside every stored value (`v1.<keyId>.…`), so they must not contain the separator. */
+export const KEY_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 
 export interface KeyringKey {
   id: string;
@@ -18,6 +22,8 @@ export class Keyring {
   ) {
     if (keys.length === 0) throw new Error('keyring: no keys');
     for (const k of keys) {
+      if (!KEY_ID_PATTERN.test(k.id)) throw new Error(`keyring: key id ${JSON.stringify(k.id)} must be 1-32 of [A-Za-z0-9_-]`);
+      if (keys.filter((o) => o.id === k.id).length > 1) throw new Error(`keyring: key id ${k.id} appears twice`);
       if (k.key.symmetricKeySize !== 32) throw new Error(`keyring: key ${k.id} is not 32 bytes`);
     }
     this.byId = new Map(keys.map((k) => [k.id, k.key]));
@@ -40,7 +46,7 @@ export class Keyring {
     return { keyIds: this.ids, activeKeyId: this.activeKeyId };
   }
 
-  [Symbol.for('nodejs.util.inspect.custom')](): string {
+  [inspect.custom](): string {
     return `Keyring(${this.ids.join(', ')}; active ${this.activeKeyId})`;
   }
 }
@@ -53,16 +59,22 @@ export interface KeyProvider {
   load(): Promise<Keyring>;
 }
 
+/** Keys from configuration. They become KeyObjects at once: the provider holds no raw bytes. */
 export class StaticKeyProvider implements KeyProvider {
-  constructor(
-    private readonly keys: Array<{ id: string; key: Buffer }>,
-    private readonly activeKeyId: string,
-  ) {}
+  private readonly keyring: Keyring;
+
+  constructor(keys: Array<{ id: string; key: Buffer }>, activeKeyId: string) {
+    this.keyring = new Keyring(
+      keys.map((k) => ({ id: k.id, key: createSecretKey(k.key) })),
+      activeKeyId,
+    );
+  }
 
   async load(): Promise<Keyring> {
-    return new Keyring(
-      this.keys.map((k) => ({ id: k.id, key: createSecretKey(k.key) })),
-      this.activeKeyId,
-    );
+    return this.keyring;
+  }
+
+  [inspect.custom](): string {
+    return `StaticKeyProvider(${this.keyring.ids.join(', ')})`;
   }
 }

@@ -4,6 +4,8 @@
  */
 export function maskTail(value: string | null | undefined, visible = 4): string {
   if (!value) return '';
+  // slice(-0) would be the whole value: showing nothing must mean nothing.
+  if (!Number.isInteger(visible) || visible <= 0) return '****';
   const chars = [...value];
   // Short values reveal nothing: showing 4 of 5 characters would be no mask at all.
   if (chars.length <= visible * 2) return '*'.repeat(Math.max(4, chars.length));

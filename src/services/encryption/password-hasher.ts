@@ -1,4 +1,5 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { inspect } from 'node:util';
 import bcrypt from 'bcrypt';
 
 /** Longest password accepted anywhere (policy documents it); far above bcrypt's 72-byte input. */
@@ -12,11 +13,19 @@ const DOMAIN = 'erp-backend password prehash v1';
  * optional pepper (a server secret) keys the HMAC; without one a fixed domain label does.
  */
 export class PasswordHasher {
+  /** The pepper as a KeyObject, so the hasher never holds (or prints) the raw secret. */
+  private readonly pepper: KeyObject | undefined;
+
   constructor(
     readonly cost: number,
-    private readonly pepper?: Buffer,
+    pepper?: Buffer,
   ) {
     if (!Number.isInteger(cost) || cost < 10 || cost > 15) throw new Error('bcrypt cost must be an integer from 10 to 15');
+    this.pepper = pepper === undefined ? undefined : createSecretKey(pepper);
+  }
+
+  [inspect.custom](): string {
+    return `PasswordHasher(bcrypt cost ${this.cost}${this.pepper ? ', peppered' : ''})`;
   }
 
   private prehash(password: string): string {
