@@ -78,6 +78,7 @@ async function main(): Promise<void> {
   const apiKeys = new ApiKeyService({
     keys: undefined as never, // the CPU check below touches no database
     audit: undefined as never,
+    claims: undefined as never,
     secret: randomBytes(32),
     grantsOf: async () => new Set<string>(),
   });

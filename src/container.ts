@@ -86,16 +86,17 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
   const employees = new EmployeeService({ employees: models.Employee, access, audit });
   const invoices = new InvoiceService({ invoices: models.Invoice, access, audit, now: opts.now });
   const keyRotation = new KeyRotation({ db: () => database.db(), cipher: encryption, registry: encryptedFields, logger, audit, now: opts.now });
+  const claims = new SingleUseClaims({ claims: models.SingleUseClaim, now: opts.now });
   const apiKeys = new ApiKeyService({
     keys: models.ApiKey,
     audit,
+    claims,
     secret: config.encryption.blindIndexKey.reveal(),
     grantsOf: (role) => roles.grantsOf(role),
     maxLifetimeDays: config.apiKeys.maxLifetimeDays,
     now: opts.now,
   });
   const tokens = new TokenService({ key: jwtKeyOf(config), issuer: config.auth.issuer, audience: config.auth.audience, accessTtlSeconds: config.auth.accessTtlSeconds, redis, now: opts.now });
-  const claims = new SingleUseClaims({ claims: models.SingleUseClaim, now: opts.now });
   const sessions = new SessionService({ sessions: models.Session, tokens, claims, audit, refreshTtlDays: config.auth.refreshTtlDays, now: opts.now });
   const guard = new LoginGuard({ redis, now: opts.now });
   const rateLimiters = createRateLimiters({

@@ -2,10 +2,13 @@ import { createHmac, hkdfSync, randomBytes, randomUUID, timingSafeEqual, type Ke
 import { AppError } from '../../lib/errors';
 import type { ApiKeyDoc, ApiKeyModel } from '../../models/api-key.model';
 import type { AuditTrail } from '../audit/AuditTrail';
+import type { SingleUseClaims } from '../auth/single-use';
 
 export interface ApiKeyServiceDeps {
   keys: ApiKeyModel;
   audit: AuditTrail;
+  /** Decides which of two concurrent rotations of one key wins. */
+  claims: SingleUseClaims;
   /** Secret from which the API-key HMAC key is derived (HKDF, its own label). */
   secret: Buffer;
   /** Permissions the owner may delegate to a key (the owner's effective grants). */
@@ -147,7 +150,10 @@ export class ApiKeyService {
     if (!doc || doc.expiresAt <= this.now()) throw AppError.notFound('No such API key.');
     const key = this.newSecret(doc.prefix);
     const validUntil = new Date(this.now().getTime() + overlapSeconds * 1000);
-    // Conditioned on the hash we read: two concurrent rotations cannot both win.
+    // One rotation per current secret: a unique claim decides (a conditional update alone is
+    // read-then-write on FerretDB, so two rotations could both "win" and one key be lost).
+    const won = await this.deps.claims.claim(`apikey-rotate:${id}:${doc.hash}`, doc.expiresAt);
+    if (!won) throw AppError.conflict('The key was rotated concurrently; try again.');
     const res = await this.deps.keys.updateOne(
       { _id: id, hash: doc.hash },
       { $set: { hash: this.hash(key), previousHash: doc.hash, previousValidUntil: validUntil } },

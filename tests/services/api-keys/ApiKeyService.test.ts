@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { buildTestApp, type TestApp } from '../../support/app';
 import { ApiKeyService } from '../../../src/services/api-keys/ApiKeyService';
+import { SingleUseClaims } from '../../../src/services/auth/single-use';
 import { baseRoleGrants, type BaseRole } from '../../../src/services/access/policy';
 
 describe('ApiKeyService', () => {
@@ -13,6 +14,7 @@ describe('ApiKeyService', () => {
     svc = new ApiKeyService({
       keys: t.container.models.ApiKey,
       audit: t.container.deps.audit,
+      claims: new SingleUseClaims({ claims: t.container.models.SingleUseClaim, now: () => clock }),
       secret: randomBytes(32),
       grantsOf: async (role) => baseRoleGrants(role as BaseRole),
       now: () => clock,
@@ -70,6 +72,17 @@ describe('ApiKeyService', () => {
     await expect(svc.verify(created.key)).rejects.toMatchObject({ status: 401 });
     await expect(svc.verify(rotated.key)).resolves.toMatchObject({ id: created.id });
     clock = new Date('2026-01-01T00:00:00Z');
+  });
+
+  it('when the same key is rotated forty times at once, then exactly one rotation wins and its secret works', async () => {
+    const created = await svc.create({ ownerId: 'u6', ownerRole: 'admin', name: 'race', scopes: [], expiresAt: inDays(30) });
+    const results = await Promise.allSettled(Array.from({ length: 40 }, () => svc.rotate(created.id, { userId: 'u6', anyOwner: false }, 60)));
+    const won = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const lost = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as { status?: number }] : []));
+    expect(won).toHaveLength(1);
+    expect(lost.every((e) => e.status === 409)).toBe(true);
+    await expect(svc.verify(won[0].key)).resolves.toMatchObject({ id: created.id });
+    await expect(svc.verify(created.key)).resolves.toMatchObject({ id: created.id });
   });
 
   it("when another user's key is revoked by a non-admin, then 404", async () => {
