@@ -108,7 +108,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
   });
   const email = new EmailSender({ smtpUrl: config.mail.smtpUrl?.reveal(), from: config.mail.from, logger });
   const sms = new SmsSender({ config: config.sms && { ...config.sms, authToken: config.sms.authToken.reveal() }, logger, httpClient: opts.twilioHttpClient });
-  const twoFactor = new TwoFactorAuthService({ users: models.User, challenges: models.OtpChallenge, claims, encryption, audit, email, sms, logger, totpIssuer: config.auth.totpIssuer, now: opts.now });
+  const twoFactor = new TwoFactorAuthService({ users: models.User, challenges: models.OtpChallenge, claims, guard, encryption, audit, email, sms, logger, totpIssuer: config.auth.totpIssuer, now: opts.now });
   const auth = new AuthService({
     users: models.User,
     encryption,

@@ -9,6 +9,7 @@ import type { EncryptionService } from './EncryptionService';
 import type { AuditTrail } from './audit/AuditTrail';
 import type { EmailSender, SmsSender } from './auth/senders';
 import type { SingleUseClaims } from './auth/single-use';
+import type { LoginGuard } from './auth/login-guard';
 
 export interface TotpCheck {
   /** base32 unless `encoding` says otherwise. */
@@ -54,6 +55,8 @@ export interface TwoFactorDeps {
   users: UserModel;
   challenges: OtpChallengeModel;
   claims: SingleUseClaims;
+  /** Clears the account-wide failure count when factors are reset. */
+  guard: LoginGuard;
   encryption: EncryptionService;
   audit: AuditTrail;
   email: EmailSender;
@@ -79,7 +82,8 @@ const BASE32 = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789'; // no 0/O, 1/I: codes are typ
 /**
  * Second factors: authenticator apps (TOTP), one-time codes by SMS and email, and backup
  * codes. Secrets and phone numbers are stored encrypted; codes only as HMACs; every
- * single-use rule is an atomic conditional update, so two racing requests cannot both win.
+ * single-use rule and every try is claimed by a unique insert, so two racing requests
+ * cannot both win (a conditional update is read-then-write on FerretDB 1.x).
  */
 export class TwoFactorAuthService {
   private readonly now: () => Date;
@@ -197,14 +201,28 @@ export class TwoFactorAuthService {
     return { expiresAt };
   }
 
-  /** Checks a code; returns the enrollment target (phone) when there is one. Wrong tries count atomically. */
+  /**
+   * Takes one of a sent code's OTP_MAX_ATTEMPTS tries; false when all are used. Try n is a
+   * unique claim, so parallel guesses each take their own try and the cap is exact (an
+   * `$inc` under a `$lt` filter let 56 of 100 parallel tries through on FerretDB 1.24).
+   * `attempts` on the challenge is a hint of where to start, never the authority.
+   */
+  private async takeCodeTry(challenge: { _id: string; sentAt: Date; expiresAt: Date; attempts: number }): Promise<boolean> {
+    for (let n = Math.max(1, challenge.attempts + 1); n <= OTP_MAX_ATTEMPTS; n++) {
+      if (await this.deps.claims.claim(`otp-try:${challenge._id}:${challenge.sentAt.getTime()}:${n}`, challenge.expiresAt)) {
+        await this.deps.challenges.updateOne({ _id: challenge._id, sentAt: challenge.sentAt }, { $max: { attempts: n } });
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Checks a code; returns the enrollment target (phone) when there is one. Each call uses up one try, right or wrong. */
   async verifyCode(userId: string, channel: OtpChannel, purpose: OtpPurpose, code: string): Promise<{ ok: boolean; target: string | null }> {
     const id = `${userId}:${purpose}:${channel}`;
     const now = this.now();
-    const challenge = await this.deps.challenges
-      .findOneAndUpdate({ _id: id, consumedAt: null, expiresAt: { $gt: now }, attempts: { $lt: OTP_MAX_ATTEMPTS } }, { $inc: { attempts: 1 } }, { returnDocument: 'after' })
-      .lean();
-    if (!challenge || !/^\d{6}$/.test(code)) return { ok: false, target: null };
+    const challenge = await this.deps.challenges.findOne({ _id: id, consumedAt: null, expiresAt: { $gt: now } }).lean();
+    if (!challenge || !(await this.takeCodeTry(challenge)) || !/^\d{6}$/.test(code)) return { ok: false, target: null };
     const presented = Buffer.from(this.codeHash(id, code));
     if (!timingSafeEqual(presented, Buffer.from(challenge.codeHash))) return { ok: false, target: null };
     if (!(await this.deps.claims.claim(`otp:${id}:${challenge.sentAt.getTime()}`, challenge.expiresAt))) return { ok: false, target: null };
@@ -308,5 +326,6 @@ export class TwoFactorAuthService {
       },
     );
     await this.deps.challenges.deleteMany({ userId });
+    await this.deps.guard.resetAccountFactorAttempts(userId);
   }
 }

@@ -337,6 +337,29 @@ describe('authentication and 2FA over HTTP', () => {
     expect(race2.filter((r) => r.status === 200)).toHaveLength(1);
   });
 
+  it('when wrong emailed codes are guessed in parallel across many logins, then the code gets exactly 5 tries in all', async () => {
+    const userId = await createUser(t, 'guessed@example.com');
+    const s = track((await login(t, 'guessed@example.com')).body);
+    await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(s.accessToken));
+    const enabled = await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(s.accessToken)).send({ code: lastCodeFor(smtp.messages, 'guessed@example.com') });
+    expect(enabled.status).toBe(200);
+    secretsSeen.push(...(enabled.body.backupCodes as string[]));
+    clockOffsetMs += 61_000;
+    const first = track((await login(t, 'guessed@example.com')).body);
+    expect((await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: first.mfaToken, method: 'email' })).status).toBe(202);
+    const code = lastCodeFor(smtp.messages, 'guessed@example.com');
+    const wrong = code === '000000' ? '000001' : '000000';
+    // 8 logins x 5 guesses: each login's own limit lets all 40 through; the code must not.
+    const logins = await Promise.all(Array.from({ length: 8 }, async () => track((await login(t, 'guessed@example.com')).body).mfaToken as string));
+    const guesses = await Promise.all(logins.flatMap((mfaToken) => Array.from({ length: 5 }, () => request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken, method: 'email', code: wrong }))));
+    expect(guesses.every((r) => r.status === 401)).toBe(true);
+    const late = track((await login(t, 'guessed@example.com')).body);
+    const right = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: late.mfaToken, method: 'email', code });
+    expect(right.status).toBe(401);
+    const tries = await t.container.database.db().collection('single_use_claims').countDocuments({ _id: { $regex: `^otp-try:${userId}:login:email:` } as never });
+    expect(tries).toBe(5);
+  });
+
   it('when 2FA is mandatory for a role, then such a user can only reach enrollment until enrolled', async () => {
     await createUser(t, 'manager@example.com', 'manager', 'sales');
     const s = track((await login(t, 'manager@example.com')).body);

@@ -8,7 +8,7 @@ import type { AuditTrail } from '../audit/AuditTrail';
 import type { TwoFactorAuthService } from '../TwoFactorAuthService';
 import type { TokenService } from './token-service';
 import type { SessionService } from './session-service';
-import type { LoginGuard, Factor } from './login-guard';
+import { accountLocked, type LoginGuard, type Factor } from './login-guard';
 import type { SingleUseClaims } from './single-use';
 import { assertAcceptablePassword } from './password-policy';
 
@@ -144,10 +144,11 @@ export class AuthService {
   async verifySecondFactor(mfaToken: string, method: MfaMethod, code: string): Promise<TokenPair & { backupCodesRemaining?: number; warning?: string }> {
     const { user, loginId } = await this.userForMfa(mfaToken);
     const factor: Factor = method;
-    if (user.secondFactorFailures >= MAX_CONSECUTIVE_FACTOR_FAILURES) {
-      throw new AppError({ code: 'account-locked', status: 403, title: 'Account Locked', detail: 'Too many failed verification attempts; an administrator must reset your second factor.' });
-    }
-    await this.deps.guard.checkFactor(user._id, loginId, factor);
+    if (user.secondFactorFailures >= MAX_CONSECUTIVE_FACTOR_FAILURES) throw accountLocked();
+    // Both counts are taken before the code is checked, atomically in Redis: parallel
+    // guesses each use up a try instead of all passing one read of the counter.
+    const attempt = await this.deps.guard.takeFactorAttempt(user._id, loginId, factor);
+    const consecutive = await this.deps.guard.takeAccountFactorAttempt(user._id, user.secondFactorFailures, MAX_CONSECUTIVE_FACTOR_FAILURES);
     let ok = false;
     let remaining: number | undefined;
     if (method === 'totp') ok = await this.deps.twoFactor.verifyTotpForUser(user, code);
@@ -158,12 +159,13 @@ export class AuthService {
       remaining = r.remaining;
     }
     if (!ok) {
-      const failures = await this.deps.guard.factorFailed(user._id, loginId, factor);
-      const counted = await this.deps.users.findOneAndUpdate({ _id: user._id }, { $inc: { secondFactorFailures: 1 } }, { returnDocument: 'after' }).lean(); // FerretDB: no projection on findAndModify
+      const failures = attempt;
+      // Persisted so the count survives a Redis restart; Redis holds the exact figure.
+      await this.deps.users.updateOne({ _id: user._id }, { $max: { secondFactorFailures: consecutive } });
       const locked = failures === this.deps.guard.factorLimit;
       await this.deps.audit.record({ action: locked ? 'auth.mfa.locked' : 'auth.mfa', outcome: 'failed', actorId: user._id, details: { method, failures } });
       if (locked) this.alert({ kind: 'second-factor-lockout', userId: user._id, details: { method, failures } });
-      if (counted?.secondFactorFailures === MAX_CONSECUTIVE_FACTOR_FAILURES) {
+      if (consecutive === MAX_CONSECUTIVE_FACTOR_FAILURES) {
         await this.deps.audit.record({ action: 'auth.mfa.account-locked', outcome: 'denied', actorId: user._id, resource: 'user', resourceId: user._id, details: { consecutiveFailures: MAX_CONSECUTIVE_FACTOR_FAILURES } });
         this.alert({ kind: 'account-second-factor-cap', userId: user._id, details: { consecutiveFailures: MAX_CONSECUTIVE_FACTOR_FAILURES } });
       }
@@ -172,6 +174,7 @@ export class AuthService {
     // One mfaToken opens one session: a captured token cannot be answered a second time.
     if (!(await this.deps.tokens.consumeMfa(loginId))) throw AppError.unauthorized('The sign-in has expired; start again.', 'invalid-token');
     await this.deps.users.updateOne({ _id: user._id }, { $set: { secondFactorFailures: 0 } });
+    await this.deps.guard.resetAccountFactorAttempts(user._id);
     await this.deps.audit.record({ action: 'auth.login', outcome: 'succeeded', actorId: user._id, actorRole: user.role, details: { mfa: method } });
     const pair = await this.issue(user, true);
     if (remaining === undefined) return pair;

@@ -95,12 +95,53 @@ export class LoginGuard {
     }
   }
 
-  async factorFailed(userId: string, loginId: string, factor: Factor): Promise<number> {
+  /**
+   * Takes one try at `factor` within this login and returns its number (1-based). The count
+   * goes up before the code is checked: a burst of parallel guesses cannot all pass a
+   * read-then-check. Beyond the limit the factor is locked for this login (403).
+   */
+  async takeFactorAttempt(userId: string, loginId: string, factor: Factor): Promise<number> {
     const key = this.factorKey(userId, loginId, factor);
     const res = await this.opts.redis.multi().incr(key).expire(key, 900).exec();
-    return Number(res?.[0]?.[1] ?? 0);
+    const attempt = Number(res?.[0]?.[1] ?? Number.POSITIVE_INFINITY);
+    if (attempt > this.factorLimit) {
+      throw new AppError({ code: 'factor-locked', status: 403, title: 'Factor Locked', detail: `Too many wrong codes; sign in again with your password to retry ${factor}.` });
+    }
+    return attempt;
+  }
+
+  /**
+   * Takes one second-factor try against the account-wide cap (NIST SP 800-63B: at most
+   * `cap` consecutive failures) and returns the consecutive count including this try.
+   * Counted atomically in Redis, seeded from the count persisted on the user (`persisted`)
+   * so a Redis restart does not wipe it. Over the cap: 403 account-locked.
+   */
+  async takeAccountFactorAttempt(userId: string, persisted: number, cap: number): Promise<number> {
+    const n = Number(await this.opts.redis.eval(ACCOUNT_ATTEMPT_SCRIPT, 1, `guard:mfa:acct:${userId}`, String(persisted), String(ACCOUNT_COUNT_TTL_SECONDS)));
+    if (n > cap) throw accountLocked();
+    return n;
+  }
+
+  /** A factor succeeded (or an administrator reset them): the consecutive count starts again. */
+  async resetAccountFactorAttempts(userId: string): Promise<void> {
+    await this.opts.redis.del(`guard:mfa:acct:${userId}`);
   }
 }
+
+export function accountLocked(): AppError {
+  return new AppError({ code: 'account-locked', status: 403, title: 'Account Locked', detail: 'Too many failed verification attempts; an administrator must reset your second factor.' });
+}
+
+/** Consecutive failures are "consecutive", not per window; the TTL only bounds idle keys. */
+const ACCOUNT_COUNT_TTL_SECONDS = 90 * 86_400;
+/** max(stored, persisted) + 1, in one step. */
+const ACCOUNT_ATTEMPT_SCRIPT = `
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local persisted = tonumber(ARGV[1])
+if persisted > current then current = persisted end
+current = current + 1
+redis.call('SET', KEYS[1], current, 'EX', tonumber(ARGV[2]))
+return current`;
 
 /** Email addresses never appear in Redis keys: a short hash names the account. */
 function hashed(account: string): string {
