@@ -23,7 +23,7 @@ export function registerModels(conn: Connection, deps: ModelDeps) {
     ...registerApiKeyModels(conn),
     ...registerUserModels(conn, deps),
     ...registerSessionModels(conn),
-    ...registerOtpModels(conn),
+    ...registerOtpModels(conn, deps),
     ...registerSingleUseClaimModels(conn),
     ...registerRoleModels(conn),
     ...registerEmployeeModels(conn, deps),

@@ -1,4 +1,5 @@
 import { Schema, type Connection, type Model } from 'mongoose';
+import type { ModelDeps } from './index';
 
 export type OtpPurpose = 'login' | 'enroll';
 export type OtpChannel = 'sms' | 'email';
@@ -39,6 +40,8 @@ const schema = new Schema<OtpChallengeDoc>(
 
 export type OtpChallengeModel = Model<OtpChallengeDoc>;
 
-export function registerOtpModels(conn: Connection): { OtpChallenge: OtpChallengeModel } {
+export function registerOtpModels(conn: Connection, deps: Pick<ModelDeps, 'registry'>): { OtpChallenge: OtpChallengeModel } {
+  // `target` (a phone number being enrolled) is encrypted by the TwoFactorAuthService.
+  deps.registry.register('otp_challenges', ['target']);
   return { OtpChallenge: (conn.models.OtpChallenge as OtpChallengeModel) ?? conn.model<OtpChallengeDoc>('OtpChallenge', schema) };
 }

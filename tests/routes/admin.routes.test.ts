@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import request from 'supertest';
 import { buildTestApp, type TestApp } from '../support/app';
 import { testMongoUri } from '../support/env';
@@ -69,6 +70,13 @@ describe('GDPR export and erasure, key rotation, and API keys over HTTP', () => 
 
   it('when the keyring gains key B and an admin rotates, then everything reads under B, nothing stays under A, and A can be retired', async () => {
     await request(t.app).post('/api/v1/employees').set(...bearer(tok.admin)).send({ name: 'Finn', workEmail: 'finn@corp.example', department: 'sales', nationalId: 'FINN-1', bankAccount: 'DE44500105175407324931' });
+    // Values the TwoFactorAuthService encrypts itself (not through the plugin) must rotate too:
+    // erik's authenticator secret, and a phone number in a pending enrollment code.
+    const erik = (await t.container.models.User.findById(ids.erik).lean())!;
+    const { secret: totpSecret } = await t.container.deps.twoFactor.setupTotp(erik);
+    await t.container.models.User.updateOne({ _id: ids.erik }, { $set: { 'mfa.totpPending': false, 'mfa.methods': ['totp'] } });
+    const challengeId = `${ids.erik}:enroll:sms`;
+    await t.container.database.db().collection('otp_challenges').insertOne({ _id: challengeId as never, userId: ids.erik, purpose: 'enroll', channel: 'sms', codeHash: 'x', target: t.container.deps.encryption.encrypt('+4915112345678', `otp_challenges/${challengeId}/target`), sentAt: new Date(), expiresAt: new Date(Date.now() + 600_000), attempts: 0, consumedAt: null });
     const next = await buildTestApp(__filename, { BCRYPT_COST: '10', RATE_LIMIT_GENERAL: '10000/60', MONGODB_URI: testMongoUri(t.dbName), REDIS_KEY_PREFIX: t.redisPrefix, ENCRYPTION_KEYS: `${KEY_A},${KEY_B}`, ENCRYPTION_ACTIVE_KEY_ID: 'kB', BLIND_INDEX_KEY: BLIND });
     try {
       const before = await request(next.app).get('/api/v1/encryption/rotation').set(...bearer(tok.admin));
@@ -83,8 +91,10 @@ describe('GDPR export and erasure, key rotation, and API keys over HTTP', () => 
       expect(status.body.rotation.status).toBe('finished');
       expect(status.body.usage).toMatchObject({ kA: 0 });
       expect(status.body.usage.kB).toBeGreaterThan(0);
-      const raw = JSON.stringify(await next.container.database.db().collection('employees').find().toArray());
-      expect(raw).not.toContain('v1.kA.');
+      for (const collection of ['employees', 'users', 'otp_challenges']) {
+        const raw = JSON.stringify(await next.container.database.db().collection(collection).find().toArray());
+        expect({ collection, underA: raw.includes('v1.kA.') }).toEqual({ collection, underA: false });
+      }
     } finally {
       await next.container.stop();
     }
@@ -94,6 +104,11 @@ describe('GDPR export and erasure, key rotation, and API keys over HTTP', () => 
       expect(list.status).toBe(200);
       expect(list.body.items.find((e: { name: string }) => e.name === 'Finn')).toMatchObject({ nationalId: 'FINN-1', bankAccount: 'DE44500105175407324931' });
       expect(await onlyB.container.database.db().collection('audit_events').countDocuments({ action: 'encryption.rotation.finished' })).toBe(1);
+      const code = execFileSync('oathtool', ['--totp', '-b', totpSecret], { encoding: 'utf8' }).trim();
+      const erikNow = (await onlyB.container.models.User.findById(ids.erik).lean())!;
+      await expect(onlyB.container.deps.twoFactor.verifyTotpForUser(erikNow, code)).resolves.toBe(true);
+      const challenge = await onlyB.container.database.db().collection('otp_challenges').findOne({ _id: challengeId as never });
+      expect(onlyB.container.deps.encryption.decrypt(challenge!.target as string, `otp_challenges/${challengeId}/target`)).toBe('+4915112345678');
     } finally {
       await onlyB.container.stop();
     }

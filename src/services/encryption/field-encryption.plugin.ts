@@ -17,11 +17,17 @@ export interface EncryptedFieldSpec {
   unique?: boolean;
 }
 
-/** Collects which collections hold which encrypted fields, for key rotation and usage counts. */
+/**
+ * Collects which collections hold which encrypted fields, for key rotation and usage counts.
+ * Every encrypted value must be registered here, whether the plugin or a service encrypts
+ * it, with associated data `aadFor(collection, _id, path)`: a value rotation cannot see
+ * keeps its old key alive, and retiring that key would make it unreadable.
+ */
 export class EncryptedFieldRegistry {
   readonly collections = new Map<string, string[]>();
+  /** Adds paths (dotted for nested fields) to a collection's list. */
   register(collection: string, paths: string[]): void {
-    this.collections.set(collection, paths);
+    this.collections.set(collection, [...new Set([...(this.collections.get(collection) ?? []), ...paths])]);
   }
 }
 

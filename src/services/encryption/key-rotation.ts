@@ -49,6 +49,8 @@ export interface KeyRotationDeps {
 }
 
 const STATE_ID = 'current';
+/** Reads a dotted path (`mfa.totpSecret`) from a raw document. */
+const valueAt = (doc: Document, path: string): unknown => path.split('.').reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), doc);
 const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
@@ -122,7 +124,7 @@ export class KeyRotation {
       const $set: Record<string, string> = {};
       const cond: Record<string, unknown> = { _id: doc._id };
       for (const field of fields) {
-        const value = doc[field] as unknown;
+        const value = valueAt(doc, field);
         if (typeof value !== 'string' || this.deps.cipher.keyIdOf(value) === target) continue;
         $set[field] = this.deps.cipher.reEncrypt(value, aadFor(progress.collection, doc._id, field));
         cond[field] = value;
