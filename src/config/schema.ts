@@ -90,7 +90,8 @@ export const envSchema = z.object({
   API_KEY_MAX_LIFETIME_DAYS: int(365, 1, 3650).describe('Longest expiry an API key may be given.'),
 
   // --- edge protection
-  HSTS_ENABLED: optionalString().describe('Send Strict-Transport-Security (1 year, includeSubDomains); default true in production, false elsewhere.'),
+  // Tri-state (unset = by environment), but only the boolean spellings: `on` or `TRUE` must not silently turn HSTS off.
+  HSTS_ENABLED: z.enum(['true', 'false', '1', '0', 'yes', 'no']).optional().describe('Send Strict-Transport-Security (1 year, includeSubDomains); default true in production, false elsewhere.'),
   HSTS_PRELOAD: bool(false).describe('Add `preload` to HSTS (only once the domain is submitted to the preload list).'),
   CORS_MAX_AGE_SECONDS: int(600, 0, 86_400).describe('How long browsers may cache a CORS preflight answer.'),
   RATE_LIMIT_GENERAL: rate('100/60').describe('General tier, per user (or API key, else IP): requests/seconds.'),

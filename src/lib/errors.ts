@@ -81,8 +81,15 @@ export class AppError extends Error {
     });
   }
 
-  static serviceUnavailable(detail: string, cause?: unknown): AppError {
-    return new AppError({ code: 'service-unavailable', status: 503, title: 'Service Unavailable', detail, cause });
+  static serviceUnavailable(detail: string, cause?: unknown, retryAfterSeconds?: number): AppError {
+    return new AppError({
+      code: 'service-unavailable',
+      status: 503,
+      title: 'Service Unavailable',
+      detail,
+      cause,
+      ...(retryAfterSeconds === undefined ? {} : { headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) } }),
+    });
   }
 
   static badGateway(detail: string, cause?: unknown): AppError {

@@ -68,7 +68,7 @@ class GuardedStore implements Store {
       }
       // Open: count this as the first hit of a fresh window (the library rejects 0 hits and a missing reset).
       if (this.cfg.failOpen) return { totalHits: 1, resetTime: new Date(Date.now() + this.cfg.windowMs) };
-      throw AppError.serviceUnavailable('This action is temporarily unavailable; try again shortly.', err);
+      throw AppError.serviceUnavailable('This action is temporarily unavailable; try again shortly.', err, 30);
     }
   }
 
@@ -89,18 +89,22 @@ export function clientIp(req: Request, ipv6Subnet: number): string {
 }
 
 /**
- * The account an auth request is about: the email of a login, or the subject of the
- * mfaToken of a 2FA step (read unverified: it only picks a bucket that also contains the
- * client IP, so a forged subject cannot touch anyone else's counter).
+ * The account an auth request is about: the email of a login, the subject of the mfaToken
+ * of a 2FA step (read unverified: it only picks a bucket that also contains the client IP,
+ * so a forged subject cannot touch anyone else's counter), or the signed-in user of a
+ * re-authentication (password change, factor setup), so colleagues behind one office NAT
+ * do not share one bucket.
  */
-function accountOf(req: Request): string {
+function accountOf(req: Request, bearerSubject: (header: string) => string | undefined): string {
   const body = req.body as { email?: unknown; mfaToken?: unknown } | undefined;
   if (typeof body?.email === 'string') return body.email.trim().toLowerCase();
   if (typeof body?.mfaToken === 'string') {
     const sub = (jwt.decode(body.mfaToken, { json: true }) as { sub?: unknown } | null)?.sub;
     if (typeof sub === 'string') return `mfa:${sub}`;
   }
-  return '';
+  const header = req.get('authorization');
+  const sub = header ? bearerSubject(header) : undefined;
+  return sub ? `user:${sub}` : '';
 }
 
 /**
@@ -133,7 +137,7 @@ export function createRateLimiters(opts: RateLimitOptions): RateLimiters {
     return rateLimit(options);
   };
 
-  const authKey = (req: Request): string => `${clientIp(req, opts.ipv6Subnet)}|${hashAccount(accountOf(req))}`;
+  const authKey = (req: Request): string => `${clientIp(req, opts.ipv6Subnet)}|${hashAccount(accountOf(req, opts.bearerSubject))}`;
   return {
     general: build('general', (req) => {
       const header = req.get('authorization');

@@ -1,7 +1,8 @@
 import { Schema, type Connection, type Model } from 'mongoose';
 import type { ModelDeps } from './index';
 
-export type OtpPurpose = 'login' | 'enroll';
+/** `step-up`: a code for a signed-in user confirming a sensitive change; never valid for login. */
+export type OtpPurpose = 'login' | 'enroll' | 'step-up';
 export type OtpChannel = 'sms' | 'email';
 
 /**

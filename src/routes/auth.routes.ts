@@ -21,6 +21,7 @@ export interface AuthRoutesDeps {
 const email = z.string().trim().email().max(254);
 const code = z.string().trim().min(6).max(32);
 const mfaToken = z.string().min(20).max(2048);
+const password = z.string().min(1).max(1024);
 const method = z.enum(['totp', 'sms', 'email', 'backup']);
 const e164 = z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number such as +4930123456');
 
@@ -35,7 +36,7 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
     next();
   });
 
-  router.post('/login', limit, route({ body: z.strictObject({ email, password: z.string().min(1).max(1024) }) }, async ({ body, res }) => {
+  router.post('/login', limit, route({ body: z.strictObject({ email, password }) }, async ({ body, res }) => {
     res.json(await deps.auth.login(body.email, body.password));
   }));
 
@@ -54,7 +55,7 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
     res.json({ sessionsEnded: await deps.auth.logoutAll(requireAuth(res).userId) });
   }));
 
-  router.post('/password', limit, user, route({ body: z.strictObject({ currentPassword: z.string().min(1).max(1024), newPassword: z.string().min(1).max(1024) }) }, async ({ body, res }) => {
+  router.post('/password', limit, user, route({ body: z.strictObject({ currentPassword: password, newPassword: password }) }, async ({ body, res }) => {
     const a = requireAuth(res);
     if (!a.sessionId) throw AppError.forbidden('Passwords are changed from a signed-in session.');
     await deps.auth.changePassword(a.userId, a.sessionId, body.currentPassword, body.newPassword);
@@ -85,33 +86,36 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
 
   // --- enrollment (reachable by enrollment-only sessions)
 
-  router.post('/2fa/totp/setup', enrolling, route({}, async ({ res }) => {
-    res.json(await deps.twoFactor.setupTotp(await deps.users.get(requireAuth(res).userId)));
+  // Adding a factor or replacing backup codes needs the password again: with an access token
+  // alone, a thief could add their own phone or authenticator and keep access for good.
+  router.post('/2fa/totp/setup', limit, enrolling, route({ body: z.strictObject({ password }) }, async ({ body, res }) => {
+    res.json(await deps.twoFactor.setupTotp(await deps.auth.reauthenticate(requireAuth(res).userId, body.password, 'mfa.totp.setup')));
   }));
 
   router.post('/2fa/totp/enable', limit, enrolling, route({ body: z.strictObject({ code }) }, async ({ body, res }) => {
     res.json(await deps.twoFactor.enableTotp(await deps.users.get(requireAuth(res).userId), body.code));
   }));
 
-  router.post('/2fa/sms/setup', enrolling, route({ body: z.strictObject({ phone: e164 }) }, async ({ body, res }) => {
-    res.status(202).json(await deps.twoFactor.startSmsEnrollment(await deps.users.get(requireAuth(res).userId), body.phone));
+  router.post('/2fa/sms/setup', limit, enrolling, route({ body: z.strictObject({ password, phone: e164 }) }, async ({ body, res }) => {
+    res.status(202).json(await deps.twoFactor.startSmsEnrollment(await deps.auth.reauthenticate(requireAuth(res).userId, body.password, 'mfa.sms.setup'), body.phone));
   }));
 
   router.post('/2fa/sms/enable', limit, enrolling, route({ body: z.strictObject({ code }) }, async ({ body, res }) => {
     res.json(await deps.twoFactor.confirmSmsEnrollment(await deps.users.get(requireAuth(res).userId), body.code));
   }));
 
-  router.post('/2fa/email/setup', enrolling, route({}, async ({ res }) => {
-    res.status(202).json(await deps.twoFactor.startEmailEnrollment(await deps.users.get(requireAuth(res).userId)));
+  router.post('/2fa/email/setup', limit, enrolling, route({ body: z.strictObject({ password }) }, async ({ body, res }) => {
+    res.status(202).json(await deps.twoFactor.startEmailEnrollment(await deps.auth.reauthenticate(requireAuth(res).userId, body.password, 'mfa.email.setup')));
   }));
 
   router.post('/2fa/email/enable', limit, enrolling, route({ body: z.strictObject({ code }) }, async ({ body, res }) => {
     res.json(await deps.twoFactor.confirmEmailEnrollment(await deps.users.get(requireAuth(res).userId), body.code));
   }));
 
-  router.post('/2fa/backup-codes', user, route({}, async ({ res }) => {
+  router.post('/2fa/backup-codes', limit, user, route({ body: z.strictObject({ password }) }, async ({ body, res }) => {
     const a = requireAuth(res);
     if (!a.mfa) throw AppError.forbidden('Sign in with your second factor to generate new backup codes.');
+    await deps.auth.reauthenticate(a.userId, body.password, 'mfa.backup-codes.regenerate');
     res.json({ backupCodes: await deps.twoFactor.regenerateBackupCodes(a.userId) });
   }));
 
@@ -119,10 +123,10 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
   router.post('/2fa/code', limit, user, route({ body: z.strictObject({ method: z.enum(['sms', 'email']) }) }, async ({ body, res }) => {
     const u = await deps.users.get(requireAuth(res).userId);
     if (!u.mfa.methods.includes(body.method)) throw AppError.badRequest(`${body.method} is not enrolled for this account.`);
-    res.status(202).json(await deps.twoFactor.sendCode(u, body.method, 'login'));
+    res.status(202).json(await deps.twoFactor.sendCode(u, body.method, 'step-up'));
   }));
 
-  router.post('/2fa/disable', limit, user, route({ body: z.strictObject({ password: z.string().min(1).max(1024), method, code }) }, async ({ body, res }) => {
+  router.post('/2fa/disable', limit, user, route({ body: z.strictObject({ password, method, code }) }, async ({ body, res }) => {
     await deps.auth.disableSecondFactors(requireAuth(res).userId, body.password, body.method, body.code);
     res.status(204).end();
   }));

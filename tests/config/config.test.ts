@@ -25,6 +25,13 @@ function problemsOf(env: Record<string, string>): string[] {
 }
 
 describe('config', () => {
+  it('when HSTS_ENABLED is not a boolean spelling, then config refuses it instead of silently turning HSTS off', () => {
+    expect(problemsOf({ ...strongProduction(), HSTS_ENABLED: 'on' }).join('\n')).toMatch(/HSTS_ENABLED/);
+    expect(loadConfig({ ...strongProduction(), HSTS_ENABLED: 'no' }).edge.hsts).toBe(false);
+    expect(loadConfig(strongProduction()).edge.hsts).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'development' }).edge.hsts).toBe(false);
+  });
+
   it('when production has every secret, then config parses, is frozen and picks the last key as active', () => {
     const config = loadConfig(strongProduction());
     expect(config.isProduction).toBe(true);

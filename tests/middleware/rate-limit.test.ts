@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { buildTestApp, type TestApp } from '../support/app';
 import { freePort } from '../../scripts/local-services';
-import { createUser, PASSWORD } from '../support/users';
+import { createUser, mfaSession, bearer, PASSWORD } from '../support/users';
 
 describe('rate limiting (through the real app, real Redis)', () => {
   describe('general tier, 5 per 2 s', () => {
@@ -97,6 +97,25 @@ describe('rate limiting (through the real app, real Redis)', () => {
     });
   });
 
+  describe('auth tier on signed-in re-authentication routes', () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      t = await buildTestApp(__filename, { TRUST_PROXY: '1', BCRYPT_COST: '10', RATE_LIMIT_AUTH: '3/900' });
+    });
+    afterAll(() => t.close());
+
+    it('when one colleague exhausts the tier behind a shared office address, then another signed in from that address is unaffected', async () => {
+      const alice = await mfaSession(t, await createUser(t, 'alice@corp.example'));
+      const bob = await mfaSession(t, await createUser(t, 'bob@corp.example'));
+      const change = (token: string) => request(t.app).post('/api/v1/auth/password').set('X-Forwarded-For', '198.51.100.50').set(...bearer(token)).send({ currentPassword: 'not-my-password-1', newPassword: 'another-long-passphrase-42' });
+      for (let i = 0; i < 3; i++) expect((await change(alice)).status).toBe(403);
+      const limited = await change(alice);
+      expect(limited.status).toBe(429);
+      expect(limited.body.detail).toMatch(/\(auth\)/);
+      expect((await change(bob)).status).toBe(403);
+    });
+  });
+
   describe('when Redis is unreachable', () => {
     let t: TestApp;
     beforeAll(async () => {
@@ -105,11 +124,12 @@ describe('rate limiting (through the real app, real Redis)', () => {
     });
     afterAll(() => t.close());
 
-    it('then the general tier fails open, the auth tier fails closed with 503, each logged once', async () => {
+    it('then the general tier fails open, the auth tier fails closed with 503 and Retry-After, each logged once', async () => {
       expect((await request(t.app).get('/api/v1/nowhere')).status).toBe(404);
       expect((await request(t.app).get('/api/v1/nowhere')).status).toBe(404);
       const login = await request(t.app).post('/api/v1/auth/login').send({ email: 'a@example.com', password: 'whatever-password' });
       expect(login.status).toBe(503);
+      expect(Number(login.headers['retry-after'])).toBeGreaterThan(0);
       expect(login.headers['content-type']).toMatch(/problem\+json/);
       t.logger.flush();
       const outages = t.logs.records().filter((r) => r.msg === 'rate-limit store unreachable');

@@ -5,7 +5,7 @@ import jsQR from 'jsqr';
 import { PNG } from 'pngjs';
 import { buildTestApp, type TestApp } from '../support/app';
 import { startSmtpPeer, startTwilioPeer, lastCodeFor, lastSmsCode } from '../support/peers';
-import { createUser, login, bearer, PASSWORD } from '../support/users';
+import { createUser, login, bearer, mfaSession, PASSWORD } from '../support/users';
 
 const TWILIO_SID = 'AC' + '1'.repeat(32);
 
@@ -140,7 +140,7 @@ describe('authentication and 2FA over HTTP', () => {
     it('when setting up, then the QR code decodes to the otpauth URI, and a code from oathtool enables it', async () => {
       await createUser(t, 'totp@example.com');
       const s = track((await login(t, 'totp@example.com')).body);
-      const setup = await request(t.app).post('/api/v1/auth/2fa/totp/setup').set(...bearer(s.accessToken));
+      const setup = await request(t.app).post('/api/v1/auth/2fa/totp/setup').set(...bearer(s.accessToken)).send({ password: PASSWORD });
       expect(setup.status).toBe(200);
       secret = track(setup.body).secret;
       expect(secret).toMatch(/^[A-Z2-7]{32}$/);
@@ -258,7 +258,7 @@ describe('authentication and 2FA over HTTP', () => {
   it('when SMS is enrolled and used, then the real twilio client posts to the Messages API and the code signs in', async () => {
     await createUser(t, 'sms@example.com');
     const s = track((await login(t, 'sms@example.com')).body);
-    expect((await request(t.app).post('/api/v1/auth/2fa/sms/setup').set(...bearer(s.accessToken)).send({ phone: '+4915112345678' })).status).toBe(202);
+    expect((await request(t.app).post('/api/v1/auth/2fa/sms/setup').set(...bearer(s.accessToken)).send({ password: PASSWORD, phone: '+4915112345678' })).status).toBe(202);
     const req = twilioPeer.requests[twilioPeer.requests.length - 1];
     expect(req.path).toBe(`/2010-04-01/Accounts/${TWILIO_SID}/Messages.json`);
     expect(req.authorization).toBe('Basic ' + Buffer.from(`${TWILIO_SID}:twilio-auth-token-value`).toString('base64'));
@@ -284,7 +284,7 @@ describe('authentication and 2FA over HTTP', () => {
     await createUser(t, 'smsfail@example.com');
     const s = track((await login(t, 'smsfail@example.com')).body);
     twilioPeer.failNext(1);
-    const res = await request(t.app).post('/api/v1/auth/2fa/sms/setup').set(...bearer(s.accessToken)).send({ phone: '+4915199999999' });
+    const res = await request(t.app).post('/api/v1/auth/2fa/sms/setup').set(...bearer(s.accessToken)).send({ password: PASSWORD, phone: '+4915199999999' });
     expect(res.status).toBe(502);
     expect(res.headers['content-type']).toMatch(/problem\+json/);
   });
@@ -292,7 +292,7 @@ describe('authentication and 2FA over HTTP', () => {
   it('when email is enrolled and used, then codes arrive at the SMTP server and sign in', async () => {
     await createUser(t, 'mail@example.com');
     const s = track((await login(t, 'mail@example.com')).body);
-    expect((await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(s.accessToken))).status).toBe(202);
+    expect((await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(s.accessToken)).send({ password: PASSWORD })).status).toBe(202);
     const enable = await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(s.accessToken)).send({ code: lastCodeFor(smtp.messages, 'mail@example.com') });
     expect(enable.status).toBe(200);
     const backupCodes: string[] = enable.body.backupCodes;
@@ -340,7 +340,7 @@ describe('authentication and 2FA over HTTP', () => {
   it('when wrong emailed codes are guessed in parallel across many logins, then the code gets exactly 5 tries in all', async () => {
     const userId = await createUser(t, 'guessed@example.com');
     const s = track((await login(t, 'guessed@example.com')).body);
-    await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(s.accessToken));
+    await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(s.accessToken)).send({ password: PASSWORD });
     const enabled = await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(s.accessToken)).send({ code: lastCodeFor(smtp.messages, 'guessed@example.com') });
     expect(enabled.status).toBe(200);
     secretsSeen.push(...(enabled.body.backupCodes as string[]));
@@ -367,7 +367,7 @@ describe('authentication and 2FA over HTTP', () => {
     const blocked = await request(t.app).get('/api/v1/api-keys').set(...bearer(s.accessToken));
     expect(blocked.status).toBe(403);
     expect(blocked.body.type).toMatch(/mfa-enrollment-required/);
-    expect((await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(s.accessToken))).status).toBe(202);
+    expect((await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(s.accessToken)).send({ password: PASSWORD })).status).toBe(202);
     await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(s.accessToken)).send({ code: lastCodeFor(smtp.messages, 'manager@example.com') });
     const refreshed = track((await request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: s.refreshToken })).body);
     expect(refreshed.enrollmentRequired).toBe(false);
@@ -377,7 +377,7 @@ describe('authentication and 2FA over HTTP', () => {
   it('when disabling 2FA, then the password and a current code are both required', async () => {
     await createUser(t, 'disabler@example.com');
     const s = track((await login(t, 'disabler@example.com')).body);
-    await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(s.accessToken));
+    await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(s.accessToken)).send({ password: PASSWORD });
     await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(s.accessToken)).send({ code: lastCodeFor(smtp.messages, 'disabler@example.com') });
     const noCode = await request(t.app).post('/api/v1/auth/2fa/disable').set(...bearer(s.accessToken)).send({ password: PASSWORD, method: 'email', code: '123456' });
     expect(noCode.status).toBe(403);
@@ -392,10 +392,50 @@ describe('authentication and 2FA over HTTP', () => {
     expect((await login(t, 'disabler@example.com')).body.mfaRequired).toBe(false);
   });
 
+  it('when a factor is added or backup codes are replaced, then the password is required again, and a login code does not pass for a step-up', async () => {
+    const userId = await createUser(t, 'reauth@example.com');
+    const s = track((await login(t, 'reauth@example.com')).body);
+    const setup = (body: object) => request(t.app).post('/api/v1/auth/2fa/totp/setup').set(...bearer(s.accessToken)).send(body);
+    expect((await setup({})).status).toBe(400);
+    const wrong = await setup({ password: 'not-the-password-at-all' });
+    expect(wrong.status).toBe(403);
+    expect(await t.container.database.db().collection('audit_events').countDocuments({ action: 'mfa.totp.setup', outcome: 'failed', actorId: userId })).toBe(1);
+    expect((await t.container.models.User.findById(userId).lean())!.mfa.totpSecret).toBeNull();
+    expect((await setup({ password: PASSWORD })).status).toBe(200);
+
+    // Backup codes: a 2FA session and the password; a new set voids the old one.
+    await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(s.accessToken)).send({ password: PASSWORD });
+    const enabled = await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(s.accessToken)).send({ code: lastCodeFor(smtp.messages, 'reauth@example.com') });
+    const oldCodes: string[] = enabled.body.backupCodes;
+    const mfa = await mfaSession(t, userId);
+    expect((await request(t.app).post('/api/v1/auth/2fa/backup-codes').set(...bearer(mfa)).send({ password: 'not-the-password-at-all' })).status).toBe(403);
+    const fresh = await request(t.app).post('/api/v1/auth/2fa/backup-codes').set(...bearer(mfa)).send({ password: PASSWORD });
+    expect(fresh.status).toBe(200);
+    const newCodes: string[] = fresh.body.backupCodes;
+    secretsSeen.push(...oldCodes, ...newCodes);
+    expect(newCodes).toHaveLength(10);
+    expect(newCodes.filter((c) => oldCodes.includes(c))).toEqual([]);
+    const raw = JSON.stringify(await t.container.database.db().collection('users').findOne({ _id: userId as never }));
+    for (const c of newCodes) expect(raw).not.toContain(c);
+    const stale = track((await login(t, 'reauth@example.com')).body);
+    expect((await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: stale.mfaToken, method: 'backup', code: oldCodes[0] })).status).toBe(401);
+    const current = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: stale.mfaToken, method: 'backup', code: newCodes[0] });
+    expect(current.status).toBe(200);
+    track(current.body);
+
+    // A code sent for signing in cannot confirm turning 2FA off (and the reverse).
+    clockOffsetMs += 61_000;
+    const signingIn = track((await login(t, 'reauth@example.com')).body);
+    expect((await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: signingIn.mfaToken, method: 'email' })).status).toBe(202);
+    const loginCode = lastCodeFor(smtp.messages, 'reauth@example.com');
+    const disable = await request(t.app).post('/api/v1/auth/2fa/disable').set(...bearer(current.body.accessToken)).send({ password: PASSWORD, method: 'email', code: loginCode });
+    expect(disable.status).toBe(403);
+  });
+
   it("when an admin resets a user's 2FA, then it needs the admin's own 2FA session, is audited, mailed, and forces re-enrollment", async () => {
     const userId = await createUser(t, 'resetme@example.com');
     const us = track((await login(t, 'resetme@example.com')).body);
-    await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(us.accessToken));
+    await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(us.accessToken)).send({ password: PASSWORD });
     await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(us.accessToken)).send({ code: lastCodeFor(smtp.messages, 'resetme@example.com') });
 
     await createUser(t, 'admin@example.com', 'admin');
@@ -403,7 +443,7 @@ describe('authentication and 2FA over HTTP', () => {
     const refused = await request(t.app).post(`/api/v1/users/${userId}/2fa/reset`).set(...bearer(noMfa.accessToken));
     expect(refused.status).toBe(403);
 
-    await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(noMfa.accessToken));
+    await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(noMfa.accessToken)).send({ password: PASSWORD });
     await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(noMfa.accessToken)).send({ code: lastCodeFor(smtp.messages, 'admin@example.com') });
     const step1 = track((await login(t, 'admin@example.com')).body);
     await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: step1.mfaToken, method: 'email' });

@@ -115,7 +115,9 @@ export class AuthService {
       throw INVALID_CREDENTIALS();
     }
     await this.deps.guard.passwordSucceeded(email, ip);
-    await this.deps.onLoginSuccess?.(email, ip);
+    // Clearing the rate-limit counter is a courtesy: a Redis hiccup must not fail a login
+    // whose password was already accepted.
+    await Promise.resolve(this.deps.onLoginSuccess?.(email, ip)).catch((err: unknown) => this.deps.logger.warn({ err: { message: (err as Error).message } }, 'auth rate-limit counter not cleared'));
     const methods = this.methodsOf(user);
     if (user.mfa.methods.length > 0) {
       await this.deps.audit.record({ action: 'auth.login.password', outcome: 'succeeded', actorId: user._id, actorRole: user.role, details: { mfaRequired: true } });
@@ -137,6 +139,8 @@ export class AuthService {
   async challenge(mfaToken: string, method: 'sms' | 'email'): Promise<{ expiresAt: Date }> {
     const { user, loginId } = await this.userForMfa(mfaToken);
     if (!user.mfa.methods.includes(method)) throw AppError.badRequest(`${method} is not enrolled for this account.`);
+    // A locked account gets no more codes (each SMS costs money and is another guess).
+    if (user.secondFactorFailures >= MAX_CONSECUTIVE_FACTOR_FAILURES) throw accountLocked();
     await this.deps.guard.checkFactor(user._id, loginId, method);
     return this.deps.twoFactor.sendCode(user, method, 'login');
   }
@@ -211,14 +215,27 @@ export class AuthService {
     return n;
   }
 
-  /** Changes the password and ends every other session of the user. */
-  async changePassword(userId: string, sessionId: string, current: string, next: string): Promise<void> {
+  /**
+   * Re-authentication for sensitive changes by a signed-in user (new password, new or removed
+   * factor, new backup codes): a stolen access token alone must not be enough to take over
+   * the account for good. Wrong passwords count in the same guard as logins.
+   */
+  async reauthenticate(userId: string, password: string, action: string): Promise<UserDoc> {
     const user = await this.deps.users.findById(userId).lean();
-    if (!user) throw AppError.notFound();
-    if (!(await this.deps.encryption.verifyPassword(current, user.passwordHash))) {
-      await this.deps.audit.record({ action: 'auth.password.change', outcome: 'failed', actorId: userId });
+    if (!user || user.status !== 'active') throw AppError.unauthorized('The session has ended.', 'invalid-token');
+    const ip = currentRequestContext()?.ip ?? 'unknown';
+    await this.deps.guard.checkPassword(user.emailLower, ip);
+    if (!(await this.deps.encryption.verifyPassword(password, user.passwordHash))) {
+      await this.deps.guard.passwordFailed(user.emailLower, ip);
+      await this.deps.audit.record({ action, outcome: 'failed', actorId: userId, details: { reason: 'wrong-password' } });
       throw AppError.forbidden('The current password is incorrect.');
     }
+    return user;
+  }
+
+  /** Changes the password and ends every other session of the user. */
+  async changePassword(userId: string, sessionId: string, current: string, next: string): Promise<void> {
+    const user = await this.reauthenticate(userId, current, 'auth.password.change');
     assertAcceptablePassword(next, { email: user.email, name: user.name });
     await this.deps.users.updateOne({ _id: userId }, { $set: { passwordHash: await this.deps.encryption.hashPassword(next), passwordChangedAt: new Date() } });
     const ended = await this.deps.sessions.revokeAllForUser(userId, 'password-changed', sessionId);
@@ -227,17 +244,19 @@ export class AuthService {
 
   /** Turning 2FA off needs the password and a current code from an enrolled factor. */
   async disableSecondFactors(userId: string, password: string, method: MfaMethod, code: string): Promise<void> {
-    const user = await this.deps.users.findById(userId).lean();
-    if (!user) throw AppError.notFound();
-    if (this.deps.mfaRequiredRoles.includes(user.role)) throw AppError.forbidden(`Two-factor authentication is mandatory for the ${user.role} role.`);
-    const passwordOk = await this.deps.encryption.verifyPassword(password, user.passwordHash);
-    let codeOk = false;
-    if (passwordOk) {
-      if (method === 'totp') codeOk = await this.deps.twoFactor.verifyTotpForUser(user, code);
-      else if (method === 'backup') codeOk = (await this.deps.twoFactor.useBackupCode(user, code)).ok;
-      else codeOk = user.mfa.methods.includes(method) && (await this.deps.twoFactor.verifyCode(user._id, method, 'login', code)).ok;
-    }
-    if (!passwordOk || !codeOk) {
+    const current = await this.deps.users.findById(userId).lean();
+    if (!current) throw AppError.notFound();
+    if (this.deps.mfaRequiredRoles.includes(current.role)) throw AppError.forbidden(`Two-factor authentication is mandatory for the ${current.role} role.`);
+    const user = await this.reauthenticate(userId, password, 'mfa.disable');
+    // Codes here count against their own per-factor limit, like a login's.
+    await this.deps.guard.takeFactorAttempt(user._id, 'step-up', method);
+    const codeOk =
+      method === 'totp'
+        ? await this.deps.twoFactor.verifyTotpForUser(user, code)
+        : method === 'backup'
+          ? (await this.deps.twoFactor.useBackupCode(user, code)).ok
+          : user.mfa.methods.includes(method) && (await this.deps.twoFactor.verifyCode(user._id, method, 'step-up', code)).ok;
+    if (!codeOk) {
       await this.deps.audit.record({ action: 'mfa.disable', outcome: 'failed', actorId: userId });
       throw AppError.forbidden('The password or code is incorrect.');
     }

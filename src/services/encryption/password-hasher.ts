@@ -5,6 +5,8 @@ import bcrypt from 'bcrypt';
 /** Longest password accepted anywhere (policy documents it); far above bcrypt's 72-byte input. */
 export const MAX_PASSWORD_LENGTH = 128;
 const DOMAIN = 'erp-backend password prehash v1';
+/** Characters as people count them (code points), the same count the password policy uses: `.length` counts an emoji twice. */
+const characters = (s: string): number => [...s].length;
 
 /**
  * bcrypt with an HMAC-SHA256 pre-hash: the password (any length up to the maximum) is
@@ -29,7 +31,7 @@ export class PasswordHasher {
   }
 
   private prehash(password: string): string {
-    if (password.length > MAX_PASSWORD_LENGTH) throw new Error(`password longer than ${MAX_PASSWORD_LENGTH} characters`);
+    if (characters(password) > MAX_PASSWORD_LENGTH) throw new Error(`password longer than ${MAX_PASSWORD_LENGTH} characters`);
     return createHmac('sha256', this.pepper ?? DOMAIN).update(password, 'utf8').digest('base64');
   }
 
@@ -39,7 +41,7 @@ export class PasswordHasher {
 
   /** Works for hashes of any cost, so raising the cost later keeps old hashes valid. */
   async verify(password: string, hash: string): Promise<boolean> {
-    if (password.length > MAX_PASSWORD_LENGTH) return false;
+    if (characters(password) > MAX_PASSWORD_LENGTH) return false;
     return bcrypt.compare(this.prehash(password), hash);
   }
 

@@ -192,6 +192,16 @@ print('.'.join(['v1', kid, e64u(iv2), e64u(out[-16:]), e64u(out[:-16])]))
 });
 
 describe('PasswordHasher', () => {
+  it('when a password is 128 characters the way people count them (emoji are two UTF-16 units), then it hashes and verifies', async () => {
+    const hasher = new PasswordHasher(10);
+    const emoji = '🔐'.repeat(100) + 'x'.repeat(28);
+    expect([...emoji].length).toBe(128);
+    const hash = await hasher.hash(emoji);
+    expect(await hasher.verify(emoji, hash)).toBe(true);
+    expect(await hasher.verify('🔐'.repeat(99) + 'x'.repeat(28), hash)).toBe(false);
+    await expect(hasher.hash(emoji + 'y')).rejects.toThrow(/longer than 128/);
+  });
+
   it('when two long passwords share their first 72 bytes, then neither verifies against the other', async () => {
     const hasher = new PasswordHasher(10);
     const prefix = 'x'.repeat(72);
