@@ -170,6 +170,12 @@ export class TwoFactorAuthService {
     }
     const destination = channel === 'email' ? user.email : (target ?? user.phone);
     if (!destination) throw AppError.badRequest('No verified phone number is on file.');
+    // The read above stops a resend within a minute; this claim stops parallel requests that
+    // all passed that read from each sending a (paid) SMS.
+    const sendClaim = `otp-send:${id}:${Math.floor(now.getTime() / RESEND_AFTER_MS)}`;
+    if (!(await this.deps.claims.claim(sendClaim, new Date(now.getTime() + 2 * RESEND_AFTER_MS)))) {
+      throw AppError.tooManyRequests('A code was sent less than a minute ago.', RESEND_AFTER_MS / 1000);
+    }
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
     const expiresAt = new Date(now.getTime() + OTP_TTL_MS);
     await this.deps.challenges.replaceOne(
@@ -195,6 +201,7 @@ export class TwoFactorAuthService {
     } catch (err) {
       // The user never got this code: do not leave it redeemable or blocking a resend.
       await this.deps.challenges.deleteOne({ _id: id, sentAt: now });
+      await this.deps.claims.release(sendClaim);
       throw err;
     }
     await this.deps.audit.record({ action: `mfa.${channel}.code-sent`, outcome: 'succeeded', actorId: user._id, resource: 'user', resourceId: user._id, details: { purpose } });

@@ -287,6 +287,11 @@ describe('authentication and 2FA over HTTP', () => {
     const res = await request(t.app).post('/api/v1/auth/2fa/sms/setup').set(...bearer(s.accessToken)).send({ password: PASSWORD, phone: '+4915199999999' });
     expect(res.status).toBe(502);
     expect(res.headers['content-type']).toMatch(/problem\+json/);
+    // Nothing was delivered, so an immediate retry is allowed; five parallel retries send one SMS.
+    const before = twilioPeer.requests.length;
+    const retries = await Promise.all([0, 1, 2, 3, 4].map(() => request(t.app).post('/api/v1/auth/2fa/sms/setup').set(...bearer(s.accessToken)).send({ password: PASSWORD, phone: '+4915199999999' })));
+    expect(retries.map((r) => r.status).sort()).toEqual([202, 429, 429, 429, 429]);
+    expect(twilioPeer.requests.length - before).toBe(1);
   });
 
   it('when email is enrolled and used, then codes arrive at the SMTP server and sign in', async () => {

@@ -23,6 +23,11 @@ export class SingleUseClaims {
     }
   }
 
+  /** Gives a claim back (the work it guarded did not happen, e.g. a code could not be sent). */
+  async release(key: string): Promise<void> {
+    await this.deps.claims.deleteOne({ _id: key });
+  }
+
   async has(key: string): Promise<boolean> {
     return (await this.deps.claims.exists({ _id: key })) !== null;
   }
