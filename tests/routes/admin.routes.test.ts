@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import request from 'supertest';
 import { buildTestApp, type TestApp } from '../support/app';
 import { testMongoUri } from '../support/env';
-import { createUser, mfaSession, bearer } from '../support/users';
+import { createUser, mfaSession, bearer, PASSWORD } from '../support/users';
 
 const KEY_A = `kA:${randomBytes(32).toString('base64')}`;
 const KEY_B = `kB:${randomBytes(32).toString('base64')}`;
@@ -39,11 +39,18 @@ describe('GDPR export and erasure, key rotation, and API keys over HTTP', () => 
   });
 
   it('when an admin erases a user, then no personal value remains anywhere and the audit chain still verifies', async () => {
+    // A signed-in session from a known device, and an API key with a personal name.
+    expect((await request(t.app).post('/api/v1/auth/login').set('User-Agent', 'DanaPhone/1.0').send({ email: 'dana@corp.example', password: PASSWORD })).status).toBe(200);
+    expect((await request(t.app).post('/api/v1/api-keys').set(...bearer(tok.dana)).send({ name: "dana's laptop", scopes: [], expiresAt: new Date(Date.now() + 86_400_000).toISOString() })).status).toBe(201);
+    expect(JSON.stringify(await t.container.database.db().collection('sessions').find({ userId: ids.dana }).toArray())).toContain('DanaPhone/1.0');
     const res = await request(t.app).post(`/api/v1/gdpr/users/${ids.dana}/erase`).set(...bearer(tok.admin));
     expect(res.status).toBe(200);
     const db = t.container.database.db();
-    const dump = JSON.stringify(await Promise.all(['users', 'employees', 'audit_events', 'sessions', 'otp_challenges'].map((c) => db.collection(c).find().toArray())));
-    for (const pii of ['dana@corp.example', 'Dana Doe', 'dana.doe@corp.example']) expect(dump).not.toContain(pii);
+    const dump = JSON.stringify(await Promise.all(['users', 'employees', 'audit_events', 'sessions', 'otp_challenges', 'api_keys'].map((c) => db.collection(c).find().toArray())));
+    for (const pii of ['dana@corp.example', 'Dana Doe', 'dana.doe@corp.example', "dana's laptop"]) expect(dump).not.toContain(pii);
+    const sessions = await db.collection('sessions').find({ userId: ids.dana }).toArray();
+    expect(sessions.length).toBeGreaterThan(0);
+    expect(sessions.filter((x) => x.ip !== null || x.userAgent !== null)).toEqual([]);
     const emp = await request(t.app).get(`/api/v1/employees/${employeeId}`).set(...bearer(tok.admin));
     expect(emp.body).toMatchObject({ name: 'Erased employee', nationalId: null, bankAccount: null, phone: null, salary: null });
     expect((await request(t.app).get('/api/v1/auth/me').set(...bearer(tok.dana))).status).toBe(401);

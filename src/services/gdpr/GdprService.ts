@@ -70,7 +70,7 @@ export class GdprService {
    */
   async erase(userId: string, actorId: string): Promise<{ employeeRecords: number }> {
     if (userId === actorId) throw AppError.forbidden('Ask another administrator to erase your own account.');
-    const { User, Employee, ApiKey, OtpChallenge } = this.deps.models;
+    const { User, Employee, ApiKey, OtpChallenge, Session } = this.deps.models;
     const user = await User.findById(userId);
     if (!user) throw AppError.notFound('No such user.');
     const alias = `erased-${userId}@erased.invalid`;
@@ -91,7 +91,11 @@ export class GdprService {
       await e.save();
     }
     await this.deps.sessions.revokeAllForUser(userId, 'erased');
+    // Where and from what device the person signed in is personal data too.
+    await Session.updateMany({ userId }, { $set: { ip: null, userAgent: null } });
     await ApiKey.updateMany({ ownerId: userId, revokedAt: null }, { $set: { revokedAt: this.now() } });
+    // Key names are free text ("Dana's laptop").
+    await ApiKey.updateMany({ ownerId: userId }, { $set: { name: 'erased' } });
     await OtpChallenge.deleteMany({ userId });
     await this.deps.audit.record({ action: 'gdpr.erased', outcome: 'succeeded', actorId, resource: 'user', resourceId: userId, details: { employeeRecords: employees.length } });
     return { employeeRecords: employees.length };
