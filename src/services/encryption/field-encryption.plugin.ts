@@ -154,11 +154,27 @@ export function fieldEncryption(schema: Schema, opts: FieldEncryptionOptions): v
     });
   }
 
+  // Write paths that would store a value without passing through encryptInto are refused
+  // outright, rather than risk plaintext at rest: replacements, bulk writes, update pipelines.
+  const refuse = (what: string): never => {
+    throw new Error(`fieldEncryption: ${what} is not supported on ${collection} (it has encrypted fields); use save(), create() or updateOne()`);
+  };
+  for (const hook of ['replaceOne', 'findOneAndReplace'] as const) {
+    schema.pre(hook, function () {
+      refuse(hook);
+    });
+  }
+  schema.pre('bulkWrite', function (ops: unknown) {
+    const writes = (Array.isArray(ops) ? ops : []) as Plain[];
+    if (writes.some((op) => !('deleteOne' in op) && !('deleteMany' in op))) refuse('bulkWrite with inserts, updates or replacements');
+  });
+
   // Updates that set encrypted fields: encrypt with the target document's id in the AAD.
   for (const hook of UPDATE_HOOKS) {
     schema.pre(hook, async function (this: Query<unknown, unknown>) {
       const update = this.getUpdate() as Plain | null;
-      if (!update || Array.isArray(update)) return;
+      if (Array.isArray(update)) refuse('an update pipeline');
+      if (!update) return;
       const $set = { ...((update.$set as Plain | undefined) ?? {}) };
       const $unset = { ...((update.$unset as Plain | undefined) ?? {}) };
       for (const key of Object.keys(update)) {
@@ -182,7 +198,13 @@ export function fieldEncryption(schema: Schema, opts: FieldEncryptionOptions): v
       const next: Plain = { ...update };
       if (Object.keys($set).length) next.$set = $set;
       if (Object.keys($unset).length) next.$unset = $unset;
-      if (!('_id' in this.getFilter()) && this.getOptions().upsert) next.$setOnInsert = { ...setOnInsert, _id: id };
+      // Pin the write to the document whose id is in the AAD: if another write changes which
+      // document the filter matches in between, nothing is written rather than a value bound
+      // to the wrong id (which could never be decrypted).
+      if (!('_id' in this.getFilter())) {
+        this.setQuery({ ...(this.getFilter() as Plain), _id: id });
+        if (this.getOptions().upsert) next.$setOnInsert = { ...setOnInsert, _id: id };
+      }
       this.setUpdate(next);
     });
   }
@@ -191,7 +213,10 @@ export function fieldEncryption(schema: Schema, opts: FieldEncryptionOptions): v
   for (const hook of LEAN_RESULT_HOOKS) {
     schema.post(hook, function (this: Query<unknown, unknown>, result: unknown) {
       if (!this.mongooseOptions().lean || !result) return;
-      const docs = (Array.isArray(result) ? result : [result]) as Plain[];
+      // With includeResultMetadata, findOneAndUpdate answers { value, ok, lastErrorObject }.
+      const unwrapped = !Array.isArray(result) && typeof result === 'object' && 'lastErrorObject' in result ? (result as Plain).value : result;
+      if (!unwrapped) return;
+      const docs = (Array.isArray(unwrapped) ? unwrapped : [unwrapped]) as Plain[];
       for (const doc of docs) if (doc && typeof doc === 'object' && '_id' in doc) decryptIn(doc);
     });
   }

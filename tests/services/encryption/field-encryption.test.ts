@@ -91,6 +91,28 @@ describe('field encryption plugin and key rotation', () => {
     expect((await People.findById(ada._id).lean())?.iban).toBe('NEW-IBAN-1');
   });
 
+  it('when a write path would bypass encryption (replacement, bulk write, update pipeline), then it is refused and nothing is stored', async () => {
+    const before = await raw().countDocuments();
+    const doc = await People.create({ name: 'Refusal', nationalId: 'RF-1', iban: 'DE02120300000000202051' });
+    await expect(People.replaceOne({ _id: doc._id }, { name: 'Refusal', iban: 'PLAIN-IBAN-1' })).rejects.toThrow(/not supported/);
+    await expect(People.findOneAndReplace({ _id: doc._id }, { name: 'Refusal', iban: 'PLAIN-IBAN-2' })).rejects.toThrow(/not supported/);
+    await expect(People.bulkWrite([{ insertOne: { document: { name: 'Bulk', iban: 'PLAIN-IBAN-3' } } }])).rejects.toThrow(/not supported/);
+    await expect(People.updateOne({ _id: doc._id }, [{ $set: { iban: 'PLAIN-IBAN-4' } }], { updatePipeline: true })).rejects.toThrow(/not supported/);
+    const dump = JSON.stringify(await raw().find().toArray());
+    expect(dump).not.toMatch(/PLAIN-IBAN/);
+    expect(await raw().countDocuments()).toBe(before + 1);
+    await People.bulkWrite([{ deleteOne: { filter: { _id: doc._id } } }]);
+    expect(await raw().countDocuments()).toBe(before);
+  });
+
+  it('when an update by a non-id filter sets an encrypted field, then the value is bound to the matched document and the lean result with metadata is decrypted', async () => {
+    await People.create({ name: 'Filtered', iban: 'DE44500105175407324931' });
+    const res = await People.findOneAndUpdate({ name: 'Filtered' }, { $set: { iban: 'DE02500105170137075030' } }, { returnDocument: 'after', includeResultMetadata: true }).lean();
+    expect((res as unknown as { value: Person }).value.iban).toBe('DE02500105170137075030');
+    expect((await People.findOne({ name: 'Filtered' }).lean())!.iban).toBe('DE02500105170137075030');
+    await People.deleteOne({ name: 'Filtered' }); // the rotation test below counts documents
+  });
+
   it('when a ciphertext is copied into another document, then reading it fails with DecryptionError', async () => {
     const ada = (await raw().findOne({ name: 'Ada' }))!;
     await raw().updateOne({ name: 'Bob' }, { $set: { iban: ada.iban } });
