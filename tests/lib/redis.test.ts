@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/lib/logger';
 import { createRedis, reconnectDelay } from '../../src/lib/redis';
+import { SlidingWindowStore } from '../../src/lib/sliding-window-store';
 
 function capture(): { stream: Writable; lines: string[] } {
   const lines: string[] = [];
@@ -21,6 +22,19 @@ describe('createRedis', () => {
     expect(await redis.incr('k')).toBe(2);
     expect(await redis.eval("return redis.call('INCR', KEYS[1])", 1, 'k')).toBe(3);
     expect(lines.filter((l) => l.includes('in-process Redis'))).toHaveLength(1);
+    redis.disconnect();
+  });
+
+  it('when the sliding-window store runs on the in-process fallback, then limits and reset times are right (no 32-bit overflow of milliseconds)', async () => {
+    const redis = createRedis({ url: undefined, allowInProcessFallback: true, logger: createLogger({ level: 'silent' }) });
+    const store = new SlidingWindowStore({ redis, prefix: 'rl:test:', windowMs: 60_000, limit: 2 });
+    const before = Date.now();
+    const hits = [await store.increment('client'), await store.increment('client'), await store.increment('client')];
+    expect(hits.map((h) => h.totalHits)).toEqual([1, 2, 3]);
+    for (const h of hits) {
+      expect(h.resetTime!.getTime()).toBeGreaterThanOrEqual(before + 59_000);
+      expect(h.resetTime!.getTime()).toBeLessThanOrEqual(Date.now() + 61_000); // the fallback's TIME is coarse
+    }
     redis.disconnect();
   });
 
