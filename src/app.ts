@@ -5,7 +5,7 @@ import { requestId } from './middleware/request-id';
 import { httpLogger } from './middleware/http-logger';
 import { errorHandler, notFound } from './middleware/error-handler';
 import { healthRoutes } from './routes/health.routes';
-import { rejectHostileInput, rejectUnusedMethods, requireJsonBody } from './middleware/hostile-input';
+import { answerWrongMethods, rejectHostileInput, rejectUnusedMethods, requireJsonBody } from './middleware/hostile-input';
 import type { HealthCheckService } from './services/HealthCheckService';
 import type { AuditTrail } from './services/audit/AuditTrail';
 import type { EncryptionService } from './services/EncryptionService';
@@ -98,6 +98,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/api/v1/encryption', admin.encryption);
   app.use('/api/v1/api-keys', apiKeyRoutes({ apiKeys: deps.apiKeys, authenticate: deps.authenticate, authorize: deps.authorize }));
 
+  answerWrongMethods(app.router);
   app.use(notFound());
   app.use(errorHandler(logger));
   return app;

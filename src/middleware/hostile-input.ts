@@ -30,7 +30,8 @@ function findHostileKey(value: unknown, path: string, depth: number): { path: st
 /**
  * Refuses, before any validation or query is built, input whose keys could become
  * MongoDB operators (`$gt`, `$where`), dotted paths, or prototype pollution
- * (`__proto__`, `constructor`). Runs on body, query and path parameters.
+ * (`__proto__`, `constructor`). Runs on body and query; path parameters are strings that
+ * each route's zod schema validates.
  */
 export function rejectHostileInput(): RequestHandler {
   return (req, _res, next) => {
@@ -67,6 +68,45 @@ export function requireJsonBody(): RequestHandler {
 }
 
 const SUPPORTED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+
+/** The part of an Express router this module reads: its layers and their routes. */
+interface RouterLayer {
+  name: string;
+  route?: { path: string | string[]; methods: Record<string, boolean | undefined> };
+  handle: unknown;
+}
+interface RouterLike {
+  stack: unknown[];
+  all(path: string, handler: RequestHandler): unknown;
+}
+
+/**
+ * A path that exists, asked with a method it does not serve (DELETE /health), answers 405
+ * with the methods it does serve in `Allow`, not 404. Call once after every route is
+ * mounted: it walks the routers and appends one catch-all per path, after its routes.
+ */
+export function answerWrongMethods(router: RouterLike): void {
+  const methodsByPath = new Map<string, Set<string>>();
+  for (const layer of router.stack as RouterLayer[]) {
+    if (layer.route && typeof layer.route.path === 'string') {
+      const methods = methodsByPath.get(layer.route.path) ?? new Set<string>();
+      for (const [m, on] of Object.entries(layer.route.methods)) if (on && m !== '_all') methods.add(m.toUpperCase());
+      methodsByPath.set(layer.route.path, methods);
+    } else if (layer.name === 'router' && isRouter(layer.handle)) {
+      answerWrongMethods(layer.handle);
+    }
+  }
+  for (const [path, methods] of methodsByPath) {
+    if (methods.has('GET')) methods.add('HEAD');
+    const allow = [...methods].sort().join(', ');
+    router.all(path, (req, _res, next) => {
+      // OPTIONS without a CORS preflight: answer which methods exist, like HTTP intends.
+      next(new AppError({ code: 'method-not-allowed', status: 405, title: 'Method Not Allowed', detail: `${req.method} is not supported here; use ${allow}.`, headers: { Allow: allow } }));
+    });
+  }
+}
+
+const isRouter = (h: unknown): h is RouterLike => typeof h === 'function' && Array.isArray((h as { stack?: unknown }).stack);
 
 /** TRACE, CONNECT and other methods no route uses answer 405 before reaching any router. */
 export function rejectUnusedMethods(): RequestHandler {

@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { buildTestApp, type TestApp } from '../support/app';
+import { bearer, createUser, mfaSession } from '../support/users';
 
 describe('hostile input screening (through the real app)', () => {
   let t: TestApp;
@@ -27,21 +28,55 @@ describe('hostile input screening (through the real app)', () => {
     expect(res.body.errors[0].path).toBe(path);
   });
 
-  it('when injection payloads arrive, then the database is unchanged', async () => {
+  it('when an authorised admin sends injection and pollution payloads, then each gets 400 problem+json and the database is unchanged', async () => {
+    const admin = await mfaSession(t, await createUser(t, 'root@hostile.example', 'admin', 'it'));
+    const created = await request(t.app).post('/api/v1/employees').set(...bearer(admin)).send({ name: 'Target', workEmail: 'target@hostile.example', department: 'sales', salary: 100 });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
     const db = t.container.database.db();
     const snapshot = async () => JSON.stringify(await Promise.all(['users', 'sessions', 'employees', 'invoices'].map((c) => db.collection(c).find().toArray())));
     const before = await snapshot();
-    await request(t.app).post('/api/v1/auth/login').send({ email: { $gt: '' }, password: { $ne: null } });
-    await request(t.app).post('/api/v1/invoices').send({ number: 'X', $where: 'this.amount > 0' });
-    await request(t.app).patch('/api/v1/employees/00000000-0000-4000-8000-000000000000').send({ 'salary.$': 1 });
-    await request(t.app).get('/api/v1/invoices?status[$ne]=paid');
+    const json = (method: 'post' | 'patch', path: string, raw: string) => request(t.app)[method](path).set(...bearer(admin)).set('Content-Type', 'application/json').send(raw);
+    const attempts: Array<[string, Promise<request.Response>]> = [
+      ['login operators', request(t.app).post('/api/v1/auth/login').send({ email: { $gt: '' }, password: { $ne: null } })],
+      ['$where on create', request(t.app).post('/api/v1/invoices').set(...bearer(admin)).send({ number: 'X', $where: 'this.amount > 0' })],
+      ['positional operator', request(t.app).patch(`/api/v1/employees/${id}`).set(...bearer(admin)).send({ 'salary.$': 1 })],
+      ['operator as value', request(t.app).patch(`/api/v1/employees/${id}`).set(...bearer(admin)).send({ salary: { $inc: 1000 } })],
+      ['__proto__', json('patch', `/api/v1/employees/${id}`, '{"__proto__": {"salary": 999999}, "name": "x"}')],
+      ['constructor.prototype', json('patch', `/api/v1/employees/${id}`, '{"constructor": {"prototype": {"polluted": true}}}')],
+      ['filter operator', request(t.app).get('/api/v1/invoices?status[$ne]=paid').set(...bearer(admin))],
+      ['filter $gt', request(t.app).get('/api/v1/employees?salary[$gt]=0').set(...bearer(admin))],
+    ];
+    for (const [name, pending] of attempts) {
+      const res = await pending;
+      expect({ name, status: res.status, type: res.headers['content-type'] }).toEqual({ name, status: 400, type: expect.stringMatching(/^application\/problem\+json/) });
+    }
     expect(await snapshot()).toBe(before);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(({} as Record<string, unknown>).salary).toBeUndefined();
   });
 
-  it('when the body carries a literal __proto__ key, then 400 and Object.prototype is untouched', async () => {
-    const res = await request(t.app).post('/api/v1/auth/login').set('Content-Type', 'application/json').send('{"__proto__": {"isAdmin": true}}');
-    expectProblem(res, 400);
+  it('when the body carries a literal __proto__ or constructor key on a free-form body, then the screen names it', async () => {
+    const admin = await mfaSession(t, await createUser(t, 'root2@hostile.example', 'admin', 'it'));
+    for (const [raw, path] of [
+      ['{"__proto__": {"isAdmin": true}}', 'body.__proto__'],
+      ['{"constructor": {"prototype": {"isAdmin": true}}}', 'body.constructor'],
+    ]) {
+      const res = await request(t.app).patch('/api/v1/employees/00000000-0000-4000-8000-000000000000').set(...bearer(admin)).set('Content-Type', 'application/json').send(raw);
+      expectProblem(res, 400);
+      expect(res.body.errors[0].path).toBe(path);
+    }
     expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
+  });
+
+  it('when an existing path is asked with a method it does not serve, then 405 with Allow, not 404', async () => {
+    const health = await request(t.app).delete('/health');
+    expectProblem(health, 405);
+    expect(health.headers.allow).toBe('GET, HEAD');
+    const login = await request(t.app).get('/api/v1/auth/login');
+    expectProblem(login, 405);
+    expect(login.headers.allow).toBe('POST');
+    expectProblem(await request(t.app).get('/api/v1/no-such-thing'), 404);
   });
 
   it('when the query carries bracketed operators, then 400', async () => {

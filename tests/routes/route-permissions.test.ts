@@ -48,7 +48,7 @@ function routeTable(app: Express, mounts: Map<unknown, string>): Array<{ method:
     for (const layer of stack) {
       if (layer.route) {
         const permission = layer.route.stack.map((s) => s.handle.permission).find(Boolean);
-        for (const m of Object.keys(layer.route.methods)) out.push({ method: m.toUpperCase(), path: (prefix + layer.route.path).replace(/\/$/, '') || '/', permission });
+        for (const m of Object.keys(layer.route.methods).filter((k) => k !== '_all')) out.push({ method: m.toUpperCase(), path: (prefix + layer.route.path).replace(/\/$/, '') || '/', permission });
       } else if (layer.name === 'router' && layer.handle.stack) {
         walk(layer.handle.stack, prefix + mountOf(layer, mounts));
       }
