@@ -164,8 +164,10 @@ export class AuthService {
     }
     if (!ok) {
       const failures = attempt;
-      // Persisted so the count survives a Redis restart; Redis holds the exact figure.
-      await this.deps.users.updateOne({ _id: user._id }, { $max: { secondFactorFailures: consecutive } });
+      // Redis holds the running count; the user document keeps only the lock, so it survives a
+      // Redis restart (intermediate counts written here could land after a concurrent success
+      // reset them, and revive a stale count).
+      if (consecutive >= MAX_CONSECUTIVE_FACTOR_FAILURES) await this.deps.users.updateOne({ _id: user._id }, { $set: { secondFactorFailures: MAX_CONSECUTIVE_FACTOR_FAILURES } });
       const locked = failures === this.deps.guard.factorLimit;
       await this.deps.audit.record({ action: locked ? 'auth.mfa.locked' : 'auth.mfa', outcome: 'failed', actorId: user._id, details: { method, failures } });
       if (locked) this.alert({ kind: 'second-factor-lockout', userId: user._id, details: { method, failures } });
