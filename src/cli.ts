@@ -120,11 +120,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     await command.run(container, parseFlags(rest), {
       out: (line) => process.stdout.write(line + '\n'),
-      readStdin: async () => {
-        const chunks: Buffer[] = [];
-        for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-        return Buffer.concat(chunks).toString('utf8');
-      },
+      readStdin: async () => (process.stdin.isTTY ? promptHidden('Password: ') : readAll(process.stdin)),
     });
     return 0;
   } catch (err) {
@@ -133,6 +129,40 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     await container.stop();
   }
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** On a terminal, ask for the secret with echo off (the typed characters never appear). */
+function promptHidden(question: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const stdin = process.stdin;
+    process.stderr.write(question);
+    stdin.setRawMode(true);
+    stdin.resume();
+    let typed = '';
+    const done = (err?: Error): void => {
+      stdin.setRawMode(false);
+      stdin.pause();
+      stdin.off('data', onData);
+      process.stderr.write('\n');
+      if (err) reject(err);
+      else resolve(typed);
+    };
+    const onData = (chunk: Buffer): void => {
+      for (const ch of chunk.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return done();
+        if (ch === '\u0003') return done(new Error('cancelled'));
+        if (ch === '\u007f' || ch === '\b') typed = [...typed].slice(0, -1).join('');
+        else typed += ch;
+      }
+    };
+    stdin.on('data', onData);
+  });
 }
 
 main(process.argv.slice(2)).then(

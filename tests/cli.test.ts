@@ -1,5 +1,7 @@
 import { testMongoUri, testNamespace, testRedisUrl } from './support/env';
-import { runTs } from './support/process';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { runTs, waitFor } from './support/process';
 import mongoose from 'mongoose';
 
 describe('operator CLI', () => {
@@ -28,5 +30,20 @@ describe('operator CLI', () => {
     const dup = await create('granite-orchard-41-sideways');
     expect(dup.code).toBe(1);
     expect(dup.err).toMatch(/already exists/);
+  }, 60_000);
+
+  it('when run on a terminal, then it prompts for the password with echo off and creates the account', async () => {
+    // `script` gives the CLI a real pseudo-terminal, as an operator's shell would.
+    const command = [process.execPath, '--import', 'tsx', 'src/cli.ts', 'user:create', '--email', 'tty.admin@example.com', '--name', 'Tty Admin', '--role', 'admin'].map((a) => `'${a}'`).join(' ');
+    const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd: path.resolve(__dirname, '..'), env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TERM: 'dumb', ...env } });
+    let seen = '';
+    child.stdout.on('data', (d: Buffer) => (seen += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (seen += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await waitFor(() => seen.includes('Password:'), 30_000, 'the password prompt');
+    child.stdin.write('quartz-meadow-58-backwards\r');
+    expect(await exited).toBe(0);
+    expect(seen).toMatch(/created admin tty\.admin@example\.com/);
+    expect(seen).not.toContain('quartz-meadow-58-backwards');
   }, 60_000);
 });
