@@ -20,7 +20,9 @@ export function zodIssues(err: ZodError, prefix = ''): ValidationIssue[] {
 
 /** Turns anything thrown into an AppError; unknown errors become a 500 without internals. */
 export function toAppError(err: unknown): AppError {
-  if (err instanceof AppError) return err;
+  // A non-operational AppError (e.g. stored data that fails to decrypt) is an internal
+  // fault: the client learns nothing about which one.
+  if (err instanceof AppError) return err.operational ? err : AppError.internal(err);
   if (err instanceof ZodError) return AppError.validation('The request is not valid.', zodIssues(err));
   if (err instanceof mongoose.Error.CastError) return AppError.badRequest(`Invalid value for ${err.path}.`);
   if (err instanceof mongoose.Error.ValidationError) {
@@ -79,7 +81,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, next) => {
     const error = toAppError(err);
     if (error.status >= 500) {
-      logger.error({ err: err instanceof Error ? err : { value: String(err) }, code: error.code }, 'request failed');
+      const code = err instanceof AppError ? err.code : error.code;
+      logger.error({ err: err instanceof Error ? err : { value: String(err) }, code }, 'request failed');
     } else {
       logger.debug({ code: error.code, status: error.status }, 'request rejected');
     }

@@ -25,6 +25,14 @@ function problemsOf(env: Record<string, string>): string[] {
 }
 
 describe('config', () => {
+  it('when nothing overrides them, then bcrypt cost is 12 and production requires 2FA for admins and managers', () => {
+    expect(loadConfig({ NODE_ENV: 'development' }).passwords.bcryptCost).toBe(12);
+    expect(loadConfig(strongProduction()).passwords.bcryptCost).toBe(12);
+    expect(loadConfig(strongProduction()).auth.mfaRequiredRoles).toEqual(['admin', 'manager']);
+    expect(loadConfig({ NODE_ENV: 'development' }).auth.mfaRequiredRoles).toEqual([]);
+    expect(problemsOf({ ...strongProduction(), BCRYPT_COST: '9' }).join('\n')).toMatch(/BCRYPT_COST/);
+  });
+
   it('when HSTS_ENABLED is not a boolean spelling, then config refuses it instead of silently turning HSTS off', () => {
     expect(problemsOf({ ...strongProduction(), HSTS_ENABLED: 'on' }).join('\n')).toMatch(/HSTS_ENABLED/);
     expect(loadConfig({ ...strongProduction(), HSTS_ENABLED: 'no' }).edge.hsts).toBe(false);

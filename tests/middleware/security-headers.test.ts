@@ -58,4 +58,13 @@ describe('security headers (through the real app)', () => {
       await dev.close();
     }
   });
+
+  it('when HSTS preload is configured, then the header asks for it', async () => {
+    const preload = await buildTestApp(__filename, { HSTS_ENABLED: 'true', HSTS_PRELOAD: 'true' });
+    try {
+      expect((await request(preload.app).get('/health/live')).headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains; preload');
+    } finally {
+      await preload.close();
+    }
+  });
 });

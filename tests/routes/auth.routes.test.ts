@@ -115,6 +115,20 @@ describe('authentication and 2FA over HTTP', () => {
     expect(after.body.type).toMatch(/session-revoked/);
   });
 
+  it('when a user logs out everywhere, then every session ends: access tokens refused at once, refresh tokens dead', async () => {
+    const userId = await createUser(t, 'everywhere@example.com');
+    const sessions = [track((await login(t, 'everywhere@example.com')).body), track((await login(t, 'everywhere@example.com')).body), track((await login(t, 'everywhere@example.com')).body)];
+    for (const s of sessions) expect((await request(t.app).get('/api/v1/auth/me').set(...bearer(s.accessToken))).status).toBe(200);
+    const out = await request(t.app).post('/api/v1/auth/logout-all').set(...bearer(sessions[0].accessToken));
+    expect(out.status).toBe(200);
+    expect(out.body).toEqual({ sessionsEnded: 3 });
+    for (const s of sessions) {
+      expect((await request(t.app).get('/api/v1/auth/me').set(...bearer(s.accessToken))).status).toBe(401);
+      expect((await request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: s.refreshToken })).status).toBe(401);
+    }
+    expect(await t.container.database.db().collection('audit_events').countDocuments({ action: 'auth.logout-all', actorId: userId })).toBe(1);
+  });
+
   it('when the password is changed, then other sessions end and the current one survives', async () => {
     await createUser(t, 'changer@example.com');
     const a = track((await login(t, 'changer@example.com')).body);
@@ -363,6 +377,39 @@ describe('authentication and 2FA over HTTP', () => {
     expect(right.status).toBe(401);
     const tries = await t.container.database.db().collection('single_use_claims').countDocuments({ _id: { $regex: `^otp-try:${userId}:login:email:` } as never });
     expect(tries).toBe(5);
+  });
+
+  it('when an emailed code is older than 10 minutes, then it is refused; when mail delivery fails, then 502 and that code never works', async () => {
+    const slowId = await createUser(t, 'slow@example.com');
+    const s = track((await login(t, 'slow@example.com')).body);
+    await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(s.accessToken)).send({ password: PASSWORD });
+    const enabled = await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(s.accessToken)).send({ code: lastCodeFor(smtp.messages, 'slow@example.com') });
+    expect(enabled.status).toBe(200);
+    secretsSeen.push(...(enabled.body.backupCodes as string[]));
+    expect(await t.container.database.db().collection('audit_events').countDocuments({ action: 'mfa.email.enabled' })).toBeGreaterThan(0);
+
+    clockOffsetMs += 61_000;
+    const late = track((await login(t, 'slow@example.com')).body);
+    expect((await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: late.mfaToken, method: 'email' })).status).toBe(202);
+    const code = lastCodeFor(smtp.messages, 'slow@example.com');
+    clockOffsetMs += 10 * 60_000 + 1_000;
+    const fresh = track((await login(t, 'slow@example.com')).body);
+    const expired = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: fresh.mfaToken, method: 'email', code });
+    expect(expired.status).toBe(401);
+    expect(expired.body.type).toMatch(/invalid-code/);
+
+    const mailsBefore = smtp.messages.length;
+    smtp.failNext(1);
+    const failed = await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: fresh.mfaToken, method: 'email' });
+    expect(failed.status).toBe(502);
+    expect(failed.headers['content-type']).toMatch(/problem\+json/);
+    expect(smtp.messages.length).toBe(mailsBefore);
+    expect(await t.container.database.db().collection('otp_challenges').countDocuments({ _id: `${slowId}:login:email` as never })).toBe(0);
+    // Delivery failed, so the user may ask again at once, and that code works.
+    expect((await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: fresh.mfaToken, method: 'email' })).status).toBe(202);
+    const ok = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: fresh.mfaToken, method: 'email', code: lastCodeFor(smtp.messages, 'slow@example.com') });
+    expect(ok.status).toBe(200);
+    track(ok.body);
   });
 
   it('when 2FA is mandatory for a role, then such a user can only reach enrollment until enrolled', async () => {
