@@ -3,6 +3,8 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { runTs, waitFor } from './support/process';
 import mongoose from 'mongoose';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { buildTestApp } from './support/app';
 
 describe('operator CLI', () => {
   const ns = testNamespace(__filename);
@@ -46,4 +48,39 @@ describe('operator CLI', () => {
     expect(seen).toMatch(/created admin tty\.admin@example\.com/);
     expect(seen).not.toContain('quartz-meadow-58-backwards');
   }, 60_000);
+
+  it('when a key is to be retired, then keys:usage counts it, keys:check-retire refuses until keys:rotate has moved everything off it', async () => {
+    const keyA = `kA:${randomBytes(32).toString('base64')}`;
+    const keyB = `kB:${randomBytes(32).toString('base64')}`;
+    const blind = randomBytes(32).toString('base64');
+    const keysEnv = { ...env, MONGODB_URI: testMongoUri(ns.dbName + '_keys'), BLIND_INDEX_KEY: blind };
+    const seeded = await buildTestApp(__filename, { MONGODB_URI: keysEnv.MONGODB_URI, ENCRYPTION_KEYS: keyA, BLIND_INDEX_KEY: blind });
+    try {
+      for (const n of [1, 2, 3]) {
+        await seeded.container.models.Employee.create({ _id: randomUUID(), name: `E${n}`, workEmail: `e${n}@keys.example`, department: 'it', nationalId: `NID-${n}`, bankAccount: `DE0${n}120300000000202051` });
+      }
+    } finally {
+      await seeded.container.stop();
+    }
+    const cli = async (...args: string[]) => {
+      const p = runTs('src/cli.ts', { ...keysEnv, ENCRYPTION_KEYS: `${keyA},${keyB}`, ENCRYPTION_ACTIVE_KEY_ID: 'kB' }, args);
+      return { code: await p.exited, out: p.stdout(), err: p.stderr() };
+    };
+    const usage = await cli('keys:usage');
+    expect(usage.code).toBe(0);
+    expect(JSON.parse(usage.out)).toEqual({ kA: 3, kB: 0 });
+    const refused = await cli('keys:check-retire', '--key', 'kA');
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/still encrypts 3 documents/);
+    expect((await cli('keys:check-retire', '--key', 'kB')).err).toMatch(/active key/);
+    const rotated = await cli('keys:rotate');
+    expect(rotated.code).toBe(0);
+    expect(rotated.out).toMatch(/employees: scanned 3, re-encrypted 3 \(done\)/);
+    expect((await cli('keys:check-retire', '--key', 'kA')).code).toBe(0);
+    expect(JSON.parse((await cli('keys:usage')).out)).toEqual({ kA: 0, kB: 3 });
+    const conn = await mongoose.createConnection(keysEnv.MONGODB_URI).asPromise();
+    expect(JSON.stringify(await conn.db!.collection('employees').find().toArray())).not.toMatch(/v1\.kA\.|NID-/);
+    await conn.dropDatabase();
+    await conn.close();
+  }, 120_000);
 });

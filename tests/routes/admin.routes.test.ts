@@ -36,6 +36,7 @@ describe('GDPR export and erasure, key rotation, and API keys over HTTP', () => 
     expect(JSON.stringify(res.body)).not.toMatch(/passwordHash|refreshHash|"hash"/);
     expect((await request(t.app).get(`/api/v1/gdpr/users/${ids.dana}/export`).set(...bearer(tok.erik))).status).toBe(404);
     expect((await request(t.app).get(`/api/v1/gdpr/users/${ids.dana}/export`).set(...bearer(tok.admin))).status).toBe(200);
+    expect(await t.container.database.db().collection('audit_events').countDocuments({ action: 'gdpr.exported', resourceId: ids.dana })).toBe(2);
   });
 
   it('when an admin erases a user, then no personal value remains anywhere and the audit chain still verifies', async () => {
@@ -71,6 +72,7 @@ describe('GDPR export and erasure, key rotation, and API keys over HTTP', () => 
     const revoked = await request(t.app).get('/api/v1/invoices').set('X-API-Key', key);
     expect(revoked.status).toBe(401);
     expect(revoked.body.type).toMatch(/invalid-api-key/);
+    expect(await t.container.database.db().collection('audit_events').countDocuments({ action: 'apikey.revoked', resourceId: created.body.id })).toBe(1);
     const tooWide = await request(t.app).post('/api/v1/api-keys').set(...bearer(tok.erik)).send({ name: 'x', scopes: ['invoice:read:any'], expiresAt: new Date(Date.now() + 86_400_000).toISOString() });
     expect(tooWide.status).toBe(403);
   });
@@ -111,6 +113,7 @@ describe('GDPR export and erasure, key rotation, and API keys over HTTP', () => 
       expect(list.status).toBe(200);
       expect(list.body.items.find((e: { name: string }) => e.name === 'Finn')).toMatchObject({ nationalId: 'FINN-1', bankAccount: 'DE44500105175407324931' });
       expect(await onlyB.container.database.db().collection('audit_events').countDocuments({ action: 'encryption.rotation.finished' })).toBe(1);
+      expect(await onlyB.container.database.db().collection('audit_events').countDocuments({ action: 'encryption.rotation.started', actorId: ids.admin })).toBe(1);
       const code = execFileSync('oathtool', ['--totp', '-b', totpSecret], { encoding: 'utf8' }).trim();
       const erikNow = (await onlyB.container.models.User.findById(ids.erik).lean())!;
       await expect(onlyB.container.deps.twoFactor.verifyTotpForUser(erikNow, code)).resolves.toBe(true);

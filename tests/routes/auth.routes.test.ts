@@ -539,6 +539,20 @@ describe('authentication and 2FA over HTTP', () => {
     expect(await db.collection('otp_challenges').countDocuments({ expiresAt: { $lte: now() } })).toBe(0);
   });
 
+  it('when the run is over, then every kind of sign-in and 2FA event the tests caused is in the audit trail', async () => {
+    const events = t.container.database.db().collection('audit_events');
+    const expected: Array<[string, string]> = [
+      ['auth.login', 'succeeded'], ['auth.login', 'failed'], ['auth.login.throttled', 'denied'], ['auth.logout', 'succeeded'], ['auth.logout-all', 'succeeded'],
+      ['auth.password.changed', 'succeeded'], ['auth.refresh.reuse-detected', 'denied'], ['mfa.totp.enabled', 'succeeded'], ['mfa.totp.replay', 'denied'],
+      ['mfa.email.enabled', 'succeeded'], ['mfa.sms.enabled', 'succeeded'], ['mfa.email.code-sent', 'succeeded'], ['mfa.sms.code-sent', 'succeeded'],
+      ['mfa.backup-code.used', 'succeeded'], ['mfa.backup-codes.regenerated', 'succeeded'], ['mfa.disable', 'failed'], ['mfa.disabled', 'succeeded'],
+      ['auth.mfa', 'failed'], ['auth.mfa.locked', 'failed'], ['auth.mfa.account-locked', 'denied'], ['mfa.reset-by-admin', 'succeeded'], ['mfa.totp.setup', 'failed'],
+    ];
+    const missing: string[] = [];
+    for (const [action, outcome] of expected) if ((await events.countDocuments({ action, outcome })) === 0) missing.push(`${action}/${outcome}`);
+    expect(missing).toEqual([]);
+  });
+
   it('when the run is over, then no password, code, secret or token appears in any log line or audit entry', async () => {
     t.logger.flush();
     const logs = t.logs.text;

@@ -72,6 +72,7 @@ describe('ApiKeyService', () => {
     await expect(svc.verify(created.key)).rejects.toMatchObject({ status: 401 });
     await expect(svc.verify(rotated.key)).resolves.toMatchObject({ id: created.id });
     clock = new Date('2026-01-01T00:00:00Z');
+    expect(await t.container.database.connection.db!.collection('audit_events').countDocuments({ action: 'apikey.rotated', resourceId: created.id })).toBe(1);
   });
 
   it('when the same key is rotated forty times at once, then exactly one rotation wins and its secret works', async () => {
