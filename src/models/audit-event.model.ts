@@ -4,6 +4,8 @@ export type AuditOutcome = 'allowed' | 'denied' | 'failed' | 'succeeded';
 
 /** One entry of the append-only, hash-chained audit trail. */
 export interface AuditEventDoc {
+  /** The same number as `seq`: the primary key makes "entry n" a point lookup on any server. */
+  _id?: number;
   seq: number;
   at: Date;
   actorId: string | null;
@@ -30,6 +32,7 @@ export interface AuditCounterDoc {
 
 const auditEventSchema = new Schema<AuditEventDoc>(
   {
+    _id: { type: Number },
     seq: { type: Number, required: true, unique: true },
     at: { type: Date, required: true },
     actorId: { type: String, default: null, index: true },

@@ -377,7 +377,7 @@ describe('authentication and 2FA over HTTP', () => {
     expect(right.status).toBe(401);
     const tries = await t.container.database.db().collection('single_use_claims').countDocuments({ _id: { $regex: `^otp-try:${userId}:login:email:` } as never });
     expect(tries).toBe(5);
-  });
+  }, 120_000);
 
   it('when an emailed code is older than 10 minutes, then it is refused; when mail delivery fails, then 502 and that code never works', async () => {
     const slowId = await createUser(t, 'slow@example.com');

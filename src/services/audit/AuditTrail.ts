@@ -87,12 +87,52 @@ export interface AuditTrailDeps {
 export class AuditTrail {
   private readonly now: () => Date;
 
+  /**
+   * Where this process last saw the end of the chain: only a starting point (another
+   * process may have appended since); point lookups by _id walk forward from it, so an
+   * append costs O(1) reads instead of a sort over the whole trail.
+   */
+  private head: { seq: number; hash: string } | undefined;
+
   constructor(private readonly deps: AuditTrailDeps) {
     this.now = deps.now ?? (() => new Date());
   }
 
-  async record(input: AuditInput): Promise<AuditEventDoc> {
+  /** The newest entry at or after `from`, by point lookups of the following positions. */
+  private async followFrom(from: { seq: number; hash: string }): Promise<{ seq: number; hash: string }> {
+    let head = from;
+    for (;;) {
+      const next = await this.deps.events.findById(head.seq + 1, { seq: 1, hash: 1 }).lean();
+      if (!next) return head;
+      head = { seq: next.seq, hash: next.hash };
+    }
+  }
+
+  /** Cold start: begin at the counter's high-water mark; after tampering at the end, fall back to a sort. */
+  private async findHead(): Promise<{ seq: number; hash: string }> {
+    const mark = (await this.deps.counters.findById(COUNTER_ID).lean())?.seq ?? 0;
+    if (mark === 0) return this.followFrom({ seq: 0, hash: GENESIS_HASH });
+    const atMark = await this.deps.events.findById(mark, { seq: 1, hash: 1 }).lean();
+    if (atMark) return this.followFrom({ seq: atMark.seq, hash: atMark.hash });
+    const last = await this.deps.events.findOne({}, { seq: 1, hash: 1 }).sort({ seq: -1 }).lean();
+    return last ? this.followFrom({ seq: last.seq, hash: last.hash }) : { seq: 0, hash: GENESIS_HASH };
+  }
+
+  /**
+   * Appends of one process go one at a time: racing each other for the same position would
+   * only cost failed inserts. Processes still race, and the unique keys decide between them.
+   */
+  record(input: AuditInput): Promise<AuditEventDoc> {
+    // Read the request context now: the queued append runs outside this request's async scope.
     const ctx = currentRequestContext();
+    const queued = this.queue.then(() => this.append(input, ctx));
+    this.queue = queued.catch(() => undefined);
+    return queued;
+  }
+
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private async append(input: AuditInput, ctx: ReturnType<typeof currentRequestContext>): Promise<AuditEventDoc> {
     const base = {
       at: this.now(),
       actorId: input.actorId ?? ctx?.userId ?? null,
@@ -108,21 +148,24 @@ export class AuditTrail {
       requestId: input.requestId ?? ctx?.requestId ?? null,
     };
     const { counters, events } = this.deps;
+    let head = this.head ?? (await this.findHead());
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const last = await events.findOne({}, { seq: 1, hash: 1 }).sort({ seq: -1 }).lean();
-      const entry: Hashed = { ...base, seq: (last?.seq ?? 0) + 1, prevHash: last?.hash ?? GENESIS_HASH };
+      const entry: Hashed = { ...base, seq: head.seq + 1, prevHash: head.hash };
       const doc: AuditEventDoc = { ...entry, hash: hashEntry(entry) };
       try {
-        // The unique indexes on seq and prevHash make this insert the atomic step: of two
-        // writers that read the same head, exactly one links to it; the other retries.
-        await events.create(doc);
+        // The unique _id (= seq) and prevHash make this insert the atomic step: of two
+        // writers that read the same head, exactly one links to it; the other moves on.
+        await events.create({ ...doc, _id: doc.seq });
       } catch (err) {
         if (isDuplicateKey(err)) {
-          await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, attempt + 1)));
+          // Someone else took this position: follow the chain forward to the new head.
+          head = await this.followFrom(head);
+          if (attempt > 2) await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, attempt)));
           continue;
         }
         throw err;
       }
+      this.head = { seq: doc.seq, hash: doc.hash };
       // High-water mark of handed-out positions: reveals entries cut from the end of the chain.
       await counters.updateOne({ _id: COUNTER_ID }, { $max: { seq: doc.seq } }, { upsert: true });
       return doc;

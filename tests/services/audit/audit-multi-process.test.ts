@@ -13,18 +13,18 @@ describe('audit trail across processes and through the API', () => {
   });
   afterAll(() => t.close());
 
-  it('when two processes append 200 entries each at once, then the chain is intact and linear', async () => {
+  it('when two processes append 500 entries each at once, then the chain is intact and linear', async () => {
     const uri = testMongoUri(t.dbName);
     const before = (await t.container.deps.audit.verify()).checked;
-    const procs = ['A', 'B'].map((tag) => runTs('tests/fixtures/audit-appender.ts', { PATH: process.env.PATH ?? '' }, [uri, '200', tag]));
+    const procs = ['A', 'B'].map((tag) => runTs('tests/fixtures/audit-appender.ts', { PATH: process.env.PATH ?? '' }, [uri, '500', tag]));
     const codes = await Promise.all(procs.map((p) => p.exited));
     expect(codes).toEqual([0, 0]);
     const verify = await request(t.app).get('/api/v1/audit/verify').set(...bearer(admin));
     expect(verify.status).toBe(200);
-    expect(verify.body).toMatchObject({ intact: true, checked: before + 400, headSeq: before + 400 });
+    expect(verify.body).toMatchObject({ intact: true, checked: before + 1000, headSeq: before + 1000 });
     const raw = t.container.database.db().collection('audit_events');
-    expect(await raw.countDocuments({ action: 'test.append' })).toBe(400);
-    expect(await raw.countDocuments({ action: 'test.append', 'details.tag': 'A' })).toBe(200);
+    expect(await raw.countDocuments({ action: 'test.append' })).toBe(1000);
+    expect(await raw.countDocuments({ action: 'test.append', 'details.tag': 'A' })).toBe(500);
   }, 300_000);
 
   it('when one entry is edited or deleted directly in MongoDB, then /audit/verify reports the break and its position', async () => {
@@ -44,7 +44,7 @@ describe('audit trail across processes and through the API', () => {
     const res = await request(t.app).get('/api/v1/audit?action=test.append&limit=5&page=2').set(...bearer(admin));
     expect(res.status).toBe(200);
     expect(res.body.items).toHaveLength(5);
-    expect(res.body.total).toBe(400);
+    expect(res.body.total).toBe(1000);
     const seqs = res.body.items.map((e: { seq: number }) => e.seq);
     expect([...seqs].sort((a: number, b: number) => b - a)).toEqual(seqs);
   });
