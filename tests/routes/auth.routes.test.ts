@@ -38,6 +38,17 @@ describe('authentication and 2FA over HTTP', () => {
     return body;
   };
 
+  /** A new user who has enrolled email as their second factor (through the real routes). */
+  const userWithEmail2fa = async (email: string): Promise<string> => {
+    const userId = await createUser(t, email);
+    const s = track((await login(t, email)).body);
+    expect((await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(s.accessToken)).send({ password: PASSWORD })).status).toBe(202);
+    const enabled = await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(s.accessToken)).send({ code: lastCodeFor(smtp.messages, email) });
+    expect(enabled.status).toBe(200);
+    secretsSeen.push(...(enabled.body.backupCodes as string[]));
+    return userId;
+  };
+
   it('when a user without 2FA signs in, then an access and a refresh token come back and /me works', async () => {
     await createUser(t, 'plain@example.com');
     const res = await login(t, 'Plain@Example.com');
@@ -357,12 +368,7 @@ describe('authentication and 2FA over HTTP', () => {
   });
 
   it('when wrong emailed codes are guessed in parallel across many logins, then the code gets exactly 5 tries in all', async () => {
-    const userId = await createUser(t, 'guessed@example.com');
-    const s = track((await login(t, 'guessed@example.com')).body);
-    await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(s.accessToken)).send({ password: PASSWORD });
-    const enabled = await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(s.accessToken)).send({ code: lastCodeFor(smtp.messages, 'guessed@example.com') });
-    expect(enabled.status).toBe(200);
-    secretsSeen.push(...(enabled.body.backupCodes as string[]));
+    const userId = await userWithEmail2fa('guessed@example.com');
     clockOffsetMs += 61_000;
     const first = track((await login(t, 'guessed@example.com')).body);
     expect((await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: first.mfaToken, method: 'email' })).status).toBe(202);
@@ -380,12 +386,7 @@ describe('authentication and 2FA over HTTP', () => {
   }, 120_000);
 
   it('when an emailed code is older than 10 minutes, then it is refused; when mail delivery fails, then 502 and that code never works', async () => {
-    const slowId = await createUser(t, 'slow@example.com');
-    const s = track((await login(t, 'slow@example.com')).body);
-    await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(s.accessToken)).send({ password: PASSWORD });
-    const enabled = await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(s.accessToken)).send({ code: lastCodeFor(smtp.messages, 'slow@example.com') });
-    expect(enabled.status).toBe(200);
-    secretsSeen.push(...(enabled.body.backupCodes as string[]));
+    const slowId = await userWithEmail2fa('slow@example.com');
     expect(await t.container.database.db().collection('audit_events').countDocuments({ action: 'mfa.email.enabled' })).toBeGreaterThan(0);
 
     clockOffsetMs += 61_000;
