@@ -32,15 +32,26 @@ export interface AuthorizeMiddleware extends RequestHandler {
   permission: string;
 }
 
+/** The 2FA answer every administrative refusal gives. */
+export const mfaRequired = (): AppError =>
+  new AppError({ code: 'mfa-required', status: 403, title: 'Two-Factor Session Required', detail: 'This administrative action requires a session that passed two-factor authentication.' });
+
+/**
+ * Whether exercising `permission` with `possession` needs a 2FA session: permissions only
+ * admins hold, and any `any` possession (reach over every record, e.g. every employee's
+ * bank account), which no base role below admin has.
+ */
+export const needsSecondFactor = (permission: string, possession: Possession): boolean => isAdminOnly(permission) || possession === 'any';
+
 /**
  * authorize(permission): the caller must hold the permission (with either possession
- * unless one is named). Permissions only admins hold also need a session that passed
- * 2FA. Every denial is audited.
+ * unless one is named). Admin-only permissions and `any` reach need a session that
+ * passed 2FA; an API key carries that reach only if it was created from such a session
+ * (see the API-key routes). Every denial is audited.
  */
 export function createAuthorize(deps: { roles: RoleService; audit: AuditTrail }): Authorize {
   const authorize = (permission: string): RequestHandler => {
     parsePermission(permission); // a malformed name fails at boot, not per request
-    const adminOnly = isAdminOnly(permission);
     const mw = (async (req, res, next) => {
       const auth = requireAuth(res);
       const possession = possessionIn(await deps.roles.grantsOf(auth.role), auth, permission);
@@ -49,7 +60,7 @@ export function createAuthorize(deps: { roles: RoleService; audit: AuditTrail })
         throw error;
       };
       if (!possession) await deny('missing-permission', AppError.forbidden(`Missing permission ${permission}.`));
-      if (adminOnly && !auth.mfa) await deny('mfa-required', new AppError({ code: 'mfa-required', status: 403, title: 'Two-Factor Session Required', detail: 'This administrative action requires a session that passed two-factor authentication.' }));
+      if (auth.kind === 'user' && needsSecondFactor(permission, possession as Possession) && !auth.mfa) await deny('mfa-required', mfaRequired());
       res.locals.grantedPossession = possession;
       next();
     }) as AuthorizeMiddleware;

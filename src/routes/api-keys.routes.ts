@@ -1,7 +1,8 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { route } from '../middleware/validate';
-import { grantedScope, type Authorize } from '../middleware/rbac';
+import { grantedScope, mfaRequired, needsSecondFactor, type Authorize } from '../middleware/rbac';
+import { parsePermission, type Possession } from '../services/access/policy';
 import { requireAuth } from '../lib/auth-context';
 import { AppError } from '../lib/errors';
 import type { Authenticate } from '../middleware/authenticate';
@@ -20,6 +21,8 @@ export function apiKeyRoutes(deps: { apiKeys: ApiKeyService; authenticate: Authe
 
   router.post('/', authorize('apikey:create:own'), route({ body: z.strictObject({ name: z.string().trim().min(1).max(100), scopes: z.array(z.string().regex(/^[a-z-]+:[a-z-]+:(own|any)$/)).max(50), expiresAt: z.coerce.date() }) }, async ({ body, res }) => {
     const a = requireAuth(res);
+    // A key with administrative reach outlives the session that made it: only a 2FA session may mint one.
+    if (!a.mfa && body.scopes.some((s) => needsSecondFactor(s, parsePermission(s).possession as Possession))) throw mfaRequired();
     res.status(201).json(await deps.apiKeys.create({ ownerId: a.userId, ownerRole: a.role, name: body.name, scopes: body.scopes, expiresAt: body.expiresAt }));
   }));
 

@@ -29,8 +29,14 @@ const e164 = z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number such
 export function authRoutes(deps: AuthRoutesDeps): Router {
   const router = Router();
   const limit: RequestHandler = deps.authLimiter ?? ((_req, _res, next) => next());
-  const user = deps.authenticate();
-  const enrolling = deps.authenticate({ allowEnrollmentOnly: true });
+  // Sessions, factors and passwords belong to people: an API key (a machine credential)
+  // may not end sessions, send codes or touch factors.
+  const peopleOnly: RequestHandler = (_req, res, next) => {
+    if (requireAuth(res).kind === 'apiKey') throw AppError.forbidden('API keys cannot use session and second-factor routes.');
+    next();
+  };
+  const user = [deps.authenticate(), peopleOnly];
+  const enrolling = [deps.authenticate({ allowEnrollmentOnly: true }), peopleOnly];
   router.use((_req, res, next) => {
     res.setHeader('Cache-Control', 'no-store');
     next();

@@ -33,7 +33,7 @@ describe('createRedis', () => {
     expect(hits.map((h) => h.totalHits)).toEqual([1, 2, 3]);
     for (const h of hits) {
       expect(h.resetTime!.getTime()).toBeGreaterThanOrEqual(before + 59_000);
-      expect(h.resetTime!.getTime()).toBeLessThanOrEqual(Date.now() + 61_000); // the fallback's TIME is coarse
+      expect(h.resetTime!.getTime()).toBeLessThanOrEqual(Date.now() + 65_000); // the fallback's TIME is coarse; the bug gave dates in 1970
     }
     redis.disconnect();
   });

@@ -95,6 +95,36 @@ describe('employees: scope, masking and field rules over HTTP', () => {
     const res = await request(t.app).get('/api/v1/audit').set(...bearer(noMfa));
     expect(res.status).toBe(403);
     expect(res.body.type).toMatch(/mfa-required/);
+    // Reach over every record (an `any` grant) needs 2FA as well: every bank account in full.
+    const all = await request(t.app).get(`/api/v1/employees/${emp.bob}`).set(...bearer(noMfa));
+    expect(all.status).toBe(403);
+    expect(all.body.type).toMatch(/mfa-required/);
+    // Nor can such a session mint an API key that carries that reach.
+    const key = await request(t.app).post('/api/v1/api-keys').set(...bearer(noMfa)).send({ name: 'x', scopes: ['employee:read:any'], expiresAt: new Date(Date.now() + 86_400_000).toISOString() });
+    expect(key.status).toBe(403);
+    expect(key.body.type).toMatch(/mfa-required/);
+    // A 2FA session can; the key then works without one, within its scope.
+    const minted = await request(t.app).post('/api/v1/api-keys').set(...bearer(tok.admin)).send({ name: 'hr-sync', scopes: ['employee:read:any'], expiresAt: new Date(Date.now() + 86_400_000).toISOString() });
+    expect(minted.status).toBe(201);
+    const viaKey = await request(t.app).get(`/api/v1/employees/${emp.bob}`).set('X-API-Key', minted.body.key);
+    expect(viaKey.status).toBe(200);
+    expect(viaKey.body.nationalId).toBe('ZX987654Q');
+    // But a key is not a person: no session or second-factor routes.
+    for (const path of ['/api/v1/auth/logout-all', '/api/v1/auth/2fa/code']) {
+      const res2 = await request(t.app).post(path).set('X-API-Key', minted.body.key).send(path.endsWith('code') ? { method: 'email' } : {});
+      expect({ path, status: res2.status }).toEqual({ path, status: 403 });
+    }
+  });
+
+  it('when a manager creates an employee, then only the basic fields may be set; bank account, phone, salary and national ID are refused and nothing is written', async () => {
+    const before = await t.container.database.db().collection('employees').countDocuments();
+    for (const extra of [{ bankAccount: 'DE02120300000000202051' }, { phone: '+4915100000009' }, { salary: 1 }, { nationalId: 'MG-1' }]) {
+      const res = await request(t.app).post('/api/v1/employees').set(...bearer(tok.salesMgr)).send({ name: 'New Hire', workEmail: 'new.hire@corp.example', department: 'sales', ...extra });
+      expect({ extra, status: res.status }).toEqual({ extra, status: 403 });
+    }
+    expect(await t.container.database.db().collection('employees').countDocuments()).toBe(before);
+    const ok = await request(t.app).post('/api/v1/employees').set(...bearer(tok.salesMgr)).send({ name: 'New Hire', workEmail: 'new.hire@corp.example', department: 'sales' });
+    expect(ok.status).toBe(201);
   });
 });
 

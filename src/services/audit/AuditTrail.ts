@@ -108,14 +108,19 @@ export class AuditTrail {
     }
   }
 
-  /** Cold start: begin at the counter's high-water mark; after tampering at the end, fall back to a sort. */
+  /**
+   * Cold start: begin at the counter's high-water mark. If the entry there is gone (cut from
+   * the end), never reuse its position: the next entry goes after the mark, linked to the
+   * newest entry left, so verify() reports the gap instead of a chain that looks whole.
+   */
   private async findHead(): Promise<{ seq: number; hash: string }> {
     const mark = (await this.deps.counters.findById(COUNTER_ID).lean())?.seq ?? 0;
     if (mark === 0) return this.followFrom({ seq: 0, hash: GENESIS_HASH });
     const atMark = await this.deps.events.findById(mark, { seq: 1, hash: 1 }).lean();
     if (atMark) return this.followFrom({ seq: atMark.seq, hash: atMark.hash });
     const last = await this.deps.events.findOne({}, { seq: 1, hash: 1 }).sort({ seq: -1 }).lean();
-    return last ? this.followFrom({ seq: last.seq, hash: last.hash }) : { seq: 0, hash: GENESIS_HASH };
+    if (last && last.seq > mark) return this.followFrom({ seq: last.seq, hash: last.hash });
+    return { seq: mark, hash: last?.hash ?? GENESIS_HASH };
   }
 
   /**

@@ -83,9 +83,13 @@ export class EmployeeService {
   }
 }
 
-/** A manager creating a record may not set the admin-only fields. */
+/**
+ * A manager creates a record with its basic fields (name, work email, own department); the
+ * fields a manager could not write on update either (salary, national ID, links, and the
+ * employee's own phone and bank account) go through the same field rules and are refused.
+ */
 function pickSensitive(input: EmployeeInput): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const k of ['salary', 'nationalId', 'userId', 'managerId'] as const) if (input[k] !== undefined && input[k] !== null) out[k] = input[k];
+  for (const k of ['salary', 'nationalId', 'userId', 'managerId', 'phone', 'bankAccount'] as const) if (input[k] !== undefined && input[k] !== null) out[k] = input[k];
   return out;
 }

@@ -135,6 +135,13 @@ export function fieldEncryption(schema: Schema, opts: FieldEncryptionOptions): v
   for (const hook of QUERY_HOOKS) {
     schema.pre(hook, function (this: Query<unknown, unknown>) {
       const filter = this.getFilter() as Plain;
+      // Inside $or/$and/$nor a condition on an encrypted field would silently match nothing.
+      for (const op of ['$or', '$and', '$nor']) {
+        const branches = filter[op];
+        if (Array.isArray(branches) && branches.some((b) => b && typeof b === 'object' && Object.keys(b as Plain).some((k) => byPath.has(k)))) {
+          throw AppError.badRequest(`Encrypted fields can only be matched by equality at the top level of a query, not inside ${op}.`);
+        }
+      }
       let changed = false;
       for (const [path, cond] of Object.entries(filter)) {
         const f = byPath.get(path);

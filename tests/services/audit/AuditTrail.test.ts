@@ -1,4 +1,5 @@
 import { buildTestApp, type TestApp } from '../../support/app';
+import { AuditTrail } from '../../../src/services/audit/AuditTrail';
 
 describe('AuditTrail', () => {
   let t: TestApp;
@@ -36,5 +37,14 @@ describe('AuditTrail', () => {
     expect(await audit().verify()).toMatchObject({ intact: false, breakAt: { seq: 60, reason: 'missing' } });
     await raw().insertOne(doc!);
     expect((await audit().verify()).intact).toBe(true);
+  });
+
+  it('when the last entry is cut and a freshly started process appends, then the gap is still reported, not papered over', async () => {
+    await raw().deleteOne({ seq: 60 });
+    const { AuditEvent, AuditCounter } = t.container.models;
+    const restarted = new AuditTrail({ events: AuditEvent, counters: AuditCounter, logger: t.logger });
+    const next = await restarted.record({ action: 'test.after-cut', outcome: 'succeeded' });
+    expect(next.seq).toBe(61);
+    expect(await restarted.verify()).toMatchObject({ intact: false, breakAt: { seq: 60, reason: 'missing' } });
   });
 });

@@ -98,6 +98,7 @@ describe('field encryption plugin and key rotation', () => {
     await expect(People.findOneAndReplace({ _id: doc._id }, { name: 'Refusal', iban: 'PLAIN-IBAN-2' })).rejects.toThrow(/not supported/);
     await expect(People.bulkWrite([{ insertOne: { document: { name: 'Bulk', iban: 'PLAIN-IBAN-3' } } }])).rejects.toThrow(/not supported/);
     await expect(People.updateOne({ _id: doc._id }, [{ $set: { iban: 'PLAIN-IBAN-4' } }], { updatePipeline: true })).rejects.toThrow(/not supported/);
+    await expect(People.find({ $or: [{ nationalId: 'RF-1' }, { name: 'x' }] })).rejects.toMatchObject({ status: 400 });
     const dump = JSON.stringify(await raw().find().toArray());
     expect(dump).not.toMatch(/PLAIN-IBAN/);
     expect(await raw().countDocuments()).toBe(before + 1);
