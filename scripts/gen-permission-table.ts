@@ -27,7 +27,7 @@ export function renderTable(): string {
   };
   const lines = [`| permission | ${BASE_ROLES.join(' | ')} | 2FA session |`, `| --- | ${BASE_ROLES.map(() => '---').join(' | ')} | --- |`];
   for (const ra of [...byRA.keys()].sort()) {
-    lines.push(`| \`${ra}\` | ${BASE_ROLES.map((r) => cell(r, ra)).join(' | ')} | ${isAdminOnly(ra) ? 'required' : ''} |`);
+    lines.push(`| \`${ra}\` | ${BASE_ROLES.map((r) => cell(r, ra)).join(' | ')} | ${isAdminOnly(ra) ? 'required' : BASE_ROLES.some((r) => cell(r, ra) === 'any') ? 'for `any`' : ''} |`);
   }
   return [BEGIN, ...lines, END].join('\n');
 }
