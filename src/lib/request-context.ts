@@ -6,6 +6,8 @@ export interface RequestContext {
   ip?: string;
   userAgent?: string;
   userId?: string;
+  /** The signed-in caller's role, for audit entries that do not name one. */
+  userRole?: string;
 }
 
 const storage = new AsyncLocalStorage<RequestContext>();

@@ -47,7 +47,10 @@ export function authenticator(deps: AuthenticateDeps) {
         throw AppError.unauthorized();
       }
       const ctx = currentRequestContext();
-      if (ctx) ctx.userId = res.locals.auth.userId as string;
+      if (ctx) {
+        ctx.userId = res.locals.auth.userId as string;
+        ctx.userRole = res.locals.auth.role as string;
+      }
       next();
     };
   };

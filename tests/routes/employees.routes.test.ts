@@ -116,6 +116,15 @@ describe('employees: scope, masking and field rules over HTTP', () => {
     }
   });
 
+  it('when a change is audited, then the entry names the actor and role, the changed fields (never values), the client and the request', async () => {
+    const res = await request(t.app).patch(`/api/v1/employees/${emp.alice}`).set(...bearer(tok.alice)).set('User-Agent', 'AuditCheck/2.0').set('X-Request-Id', 'audit-fields-check').send({ phone: '+4915100000077' });
+    expect(res.status).toBe(200);
+    const entry = await t.container.database.db().collection('audit_events').findOne({ action: 'employee.updated', requestId: 'audit-fields-check' });
+    expect(entry).toMatchObject({ actorId: ids.alice, actorRole: 'user', resource: 'employee', resourceId: emp.alice, outcome: 'succeeded', fields: ['phone'], userAgent: 'AuditCheck/2.0' });
+    expect(typeof entry!.ip).toBe('string');
+    expect(JSON.stringify(entry)).not.toContain('4915100000077');
+  });
+
   it('when a manager creates an employee, then only the basic fields may be set; bank account, phone, salary and national ID are refused and nothing is written', async () => {
     const before = await t.container.database.db().collection('employees').countDocuments();
     for (const extra of [{ bankAccount: 'DE02120300000000202051' }, { phone: '+4915100000009' }, { salary: 1 }, { nationalId: 'MG-1' }]) {

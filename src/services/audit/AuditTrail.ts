@@ -141,7 +141,8 @@ export class AuditTrail {
     const base = {
       at: this.now(),
       actorId: input.actorId ?? ctx?.userId ?? null,
-      actorRole: input.actorRole ?? null,
+      // The caller's role from the request, unless the entry is about someone else's action.
+      actorRole: input.actorRole ?? (input.actorId === undefined || input.actorId === ctx?.userId ? (ctx?.userRole ?? null) : null),
       action: input.action,
       resource: input.resource ?? null,
       resourceId: input.resourceId ?? null,
