@@ -71,6 +71,13 @@ describe('employees: scope, masking and field rules over HTTP', () => {
     expect(fin.items.map((e: { id: string }) => e.id).sort()).toEqual(finRaw.map((d) => d._id).sort());
     expect(fin.items.every((e: { department: string }) => e.department === 'finance')).toBe(true);
     expect((await listOf('admin')).total).toBe(await raw.countDocuments());
+    // Lists apply the same field rules as single reads: masked for the owner, hidden salary;
+    // a manager sees the salary and a masked national ID, never the bank account.
+    expect(alice.items[0]).toMatchObject({ nationalId: '****456C', bankAccount: '****3000' });
+    expect(alice.items[0].salary).toBeUndefined();
+    const bobInFin = fin.items.find((e: { id: string }) => e.id === emp.bob);
+    expect(bobInFin).toMatchObject({ nationalId: '****654Q', salary: 6_100_000 });
+    expect(bobInFin.bankAccount).toBeUndefined();
   });
 
   it('when the raw collection is dumped, then no national ID, bank account or phone is in plaintext', async () => {
@@ -185,6 +192,23 @@ describe('invoices: approve and pay', () => {
     expect(res.body.items).toEqual([]);
     const mine = await request(t.app).get('/api/v1/invoices?status=paid').set(...bearer(tok.clerk));
     expect(mine.body.items.every((i: { status: string }) => i.status === 'paid')).toBe(true);
+  });
+
+  it('when a clerk, a manager and an admin list invoices, then each gets exactly their scope of the raw collection, sorted as asked', async () => {
+    const clerk2Id = await createUser(t, 'clerk2@corp.example', 'user', 'sales');
+    const clerk2 = await mfaSession(t, clerk2Id);
+    for (const [n, amount] of [['C2-1', 300], ['C2-2', 100], ['C2-3', 200]] as const) {
+      expect((await request(t.app).post('/api/v1/invoices').set(...bearer(clerk2)).send({ number: n, customer: 'Globex', amount, currency: 'EUR', department: 'sales' })).status).toBe(201);
+    }
+    const raw = t.container.database.db().collection('invoices');
+    const ids = async (token: string, query = '') => ((await request(t.app).get(`/api/v1/invoices?limit=100${query}`).set(...bearer(token))).body.items as Array<{ id: string; amount: number }>);
+    const clerkView = await ids(clerk2, '&sort=amount&order=asc');
+    expect(clerkView.map((i) => i.id).sort()).toEqual((await raw.find({ createdBy: clerk2Id }).toArray()).map((d) => d._id).sort());
+    expect(clerkView.map((i) => i.amount)).toEqual([100, 200, 300]);
+    const mgrView = await ids(tok.mgr);
+    expect(mgrView.map((i) => i.id).sort()).toEqual((await raw.find({ department: 'sales' }).toArray()).map((d) => d._id).sort());
+    expect((await ids(tok.other)).filter((i) => mgrView.some((m) => m.id === i.id))).toEqual([]);
+    expect((await ids(tok.admin)).length).toBe(await raw.countDocuments());
   });
 });
 
