@@ -67,6 +67,9 @@ const COMMANDS: Record<string, Command> = {
     async run(container, flags, io) {
       const key = flags.key;
       if (typeof key !== 'string') throw new Error('--key <id> is required');
+      // A typo must not read as "safe to remove": only a key in the ring can be checked.
+      const ring = container.deps.encryption.keyIds;
+      if (!ring.includes(key)) throw new Error(`key ${key} is not in ENCRYPTION_KEYS (${ring.join(', ')}); check the id`);
       await container.deps.keyRotation.assertRetirable(key);
       io.out(`key ${key} encrypts no stored data: it can be removed from ENCRYPTION_KEYS`);
     },

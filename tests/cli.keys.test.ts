@@ -67,6 +67,9 @@ describe('operator CLI: keys:usage and keys:check-retire', () => {
     expect(refused.code).not.toBe(0);
     expect(refused.err).toMatch(/kA still encrypts 3 documents; rotate first/);
     expect(refused.out).not.toMatch(/can be removed/);
+    const typo = await cli(ringAB, 'keys:check-retire', '--key', 'kX');
+    expect(typo.code).toBe(1);
+    expect(typo.err).toMatch(/key kX is not in ENCRYPTION_KEYS \(kA, kB\)/);
     const noKey = await cli(ringAB, 'keys:check-retire');
     expect(noKey.code).not.toBe(0);
     expect(noKey.err).toMatch(/--key <id> is required/);
