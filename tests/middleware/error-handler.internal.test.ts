@@ -1,5 +1,6 @@
 import express, { type Express } from 'express';
 import request from 'supertest';
+import { expectGeneric500 } from '../support/problems';
 import { createLogger, type Logger } from '../../src/lib/logger';
 import { AppError } from '../../src/lib/errors';
 import { requestId } from '../../src/middleware/request-id';
@@ -54,31 +55,19 @@ describe('error handler on its own (unexpected failures)', () => {
     app = buildApp(logger);
   });
 
-  const expectGeneric500 = (res: request.Response, path: string) => {
-    expect(res.status).toBe(500);
-    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(res.body).toEqual({
-      type: expect.stringMatching(/internal-error$/),
-      title: 'Internal Server Error',
-      status: 500,
-      detail: 'An unexpected error occurred.',
-      instance: path,
-      requestId: res.headers['x-request-id'],
-    });
-    expect(res.text).not.toMatch(/hunter2|db-primary|27017|TypeError|read|stack|at \S+ \(|\.ts:\d+|node_modules|decryption/i);
-  };
+  const INTERNALS = /hunter2|db-primary|27017|TypeError|read|stack|at \S+ \(|\.ts:\d+|node_modules|decryption/i;
 
   it.each(['/sync-throw', '/async-reject', '/throw-string', '/non-operational'])(
     'when %s fails unexpectedly, then 500 problem+json with a generic detail, no stack and no internal message',
     async (path) => {
       const res = await request(app).get(path);
-      expectGeneric500(res, path);
+      expectGeneric500(res, path, INTERNALS);
     },
   );
 
   it('when a route throws, then the operator log has the real error under the same request id as the X-Request-Id header', async () => {
     const res = await request(app).get('/sync-throw');
-    expectGeneric500(res, '/sync-throw');
+    expectGeneric500(res, '/sync-throw', INTERNALS);
     const id = res.headers['x-request-id'] as string;
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
     logger.flush();

@@ -1,53 +1,13 @@
-import type { AddressInfo } from 'node:net';
 import request from 'supertest';
-import { SMTPServer } from 'smtp-server';
 import { buildTestApp, type TestApp } from '../support/app';
-import { lastSmsCode, startTwilioPeer } from '../support/peers';
+import { lastSmsCode, startSmtpPeer, startTwilioPeer, type CapturedMail } from '../support/peers';
 import { bearer, createUser, login, PASSWORD } from '../support/users';
 
 const TWILIO_SID = 'AC' + '2'.repeat(32);
 
-interface SeenMail {
-  to: string[];
-  raw: string;
-  accepted: boolean;
-}
-
-/**
- * A real SMTP server on 127.0.0.1 that also keeps the messages it refuses, so a test can
- * try the code the user never received.
- */
-async function startRecordingSmtpPeer(): Promise<{ url: string; seen: SeenMail[]; failNext: (n: number) => void; stop: () => Promise<void> }> {
-  const seen: SeenMail[] = [];
-  let failures = 0;
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    logger: false,
-    onData(stream, session, callback) {
-      let raw = '';
-      stream.on('data', (d: Buffer) => (raw += d.toString('utf8')));
-      stream.on('end', () => {
-        const accepted = failures === 0;
-        if (!accepted) failures--;
-        seen.push({ to: session.envelope.rcptTo.map((r) => r.address), raw, accepted });
-        if (accepted) return callback();
-        callback(Object.assign(new Error('mailbox unavailable'), { responseCode: 550 }));
-      });
-    },
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `smtp://127.0.0.1:${(server.server.address() as AddressInfo).port}`,
-    seen,
-    failNext: (n) => (failures = n),
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
 /** The code in the last message to `to`, delivered or refused as asked. */
-function codeIn(seen: SeenMail[], to: string, accepted: boolean): string {
-  const mine = seen.filter((m) => m.to.includes(to) && m.accepted === accepted);
+function codeIn(smtp: { messages: CapturedMail[]; refused: CapturedMail[] }, to: string, accepted: boolean): string {
+  const mine = (accepted ? smtp.messages : smtp.refused).filter((m) => m.to.includes(to));
   const m = /code is (\d{6})/.exec(mine[mine.length - 1]?.raw.replace(/=\r?\n/g, '') ?? '');
   if (!m) throw new Error(`no ${accepted ? 'delivered' : 'refused'} code to ${to}`);
   return m[1];
@@ -61,13 +21,13 @@ const expectProblem = (res: request.Response, status: number, type: RegExp) => {
 
 describe('one-time code delivery over HTTP', () => {
   let t: TestApp;
-  let smtp: Awaited<ReturnType<typeof startRecordingSmtpPeer>>;
+  let smtp: Awaited<ReturnType<typeof startSmtpPeer>>;
   let twilioPeer: Awaited<ReturnType<typeof startTwilioPeer>>;
   let clockOffsetMs = 0;
   const now = (): Date => new Date(Date.now() + clockOffsetMs);
 
   beforeAll(async () => {
-    smtp = await startRecordingSmtpPeer();
+    smtp = await startSmtpPeer();
     twilioPeer = await startTwilioPeer(TWILIO_SID);
     t = await buildTestApp(
       __filename,
@@ -99,7 +59,7 @@ describe('one-time code delivery over HTTP', () => {
     const id = await createUser(t, email);
     const token = await accessToken(email);
     expect((await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(token)).send({ password: PASSWORD })).status).toBe(202);
-    expect((await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(token)).send({ code: codeIn(smtp.seen, email, true) })).status).toBe(200);
+    expect((await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(token)).send({ code: codeIn(smtp, email, true) })).status).toBe(200);
     return id;
   };
 
@@ -109,14 +69,14 @@ describe('one-time code delivery over HTTP', () => {
     smtp.failNext(1);
     const failed = await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(token)).send({ password: PASSWORD });
     expectProblem(failed, 502, /bad-gateway$/);
-    const refusedCode = codeIn(smtp.seen, 'refused.setup@delivery.example', false);
+    const refusedCode = codeIn(smtp, 'refused.setup@delivery.example', false);
     const enable = await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(token)).send({ code: refusedCode });
     expectProblem(enable, 400, /bad-request$/);
     expect((await t.container.models.User.findById(id).lean())!.mfa.methods).toEqual([]);
 
     // The failure left nothing blocking: a retry is sent at once and its code works.
     expect((await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(token)).send({ password: PASSWORD })).status).toBe(202);
-    const fresh = codeIn(smtp.seen, 'refused.setup@delivery.example', true);
+    const fresh = codeIn(smtp, 'refused.setup@delivery.example', true);
     if (fresh !== refusedCode) {
       expect((await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(token)).send({ code: refusedCode })).status).toBe(400);
     }
@@ -130,7 +90,7 @@ describe('one-time code delivery over HTTP', () => {
     smtp.failNext(1);
     const failed = await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: mfa, method: 'email' });
     expectProblem(failed, 502, /bad-gateway$/);
-    const refusedCode = codeIn(smtp.seen, 'refused.login@delivery.example', false);
+    const refusedCode = codeIn(smtp, 'refused.login@delivery.example', false);
     const verify = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: mfa, method: 'email', code: refusedCode });
     expectProblem(verify, 401, /invalid-code$/);
     expect(verify.body.accessToken).toBeUndefined();
@@ -161,7 +121,7 @@ describe('one-time code delivery over HTTP', () => {
     clockOffsetMs += 2 * 60_000; // past the one-a-minute resend limit of the enrollment mail
 
     expect((await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: await mfaToken('clock@delivery.example'), method: 'email' })).status).toBe(202);
-    const young = codeIn(smtp.seen, 'clock@delivery.example', true);
+    const young = codeIn(smtp, 'clock@delivery.example', true);
     clockOffsetMs += 9.5 * 60_000;
     const ok = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: await mfaToken('clock@delivery.example'), method: 'email', code: young });
     expect(ok.status).toBe(200);
@@ -169,7 +129,7 @@ describe('one-time code delivery over HTTP', () => {
 
     clockOffsetMs += 2 * 60_000;
     expect((await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: await mfaToken('clock@delivery.example'), method: 'email' })).status).toBe(202);
-    const old = codeIn(smtp.seen, 'clock@delivery.example', true);
+    const old = codeIn(smtp, 'clock@delivery.example', true);
     clockOffsetMs += 10 * 60_000 + 1_000;
     const late = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: await mfaToken('clock@delivery.example'), method: 'email', code: old });
     expectProblem(late, 401, /invalid-code$/);

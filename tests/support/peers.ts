@@ -9,9 +9,13 @@ export interface CapturedMail {
   raw: string;
 }
 
-/** A real SMTP server on 127.0.0.1 that keeps every message it receives. */
-export async function startSmtpPeer(): Promise<{ url: string; messages: CapturedMail[]; stop: () => Promise<void>; failNext: (n: number) => void }> {
+/**
+ * A real SMTP server on 127.0.0.1 that keeps every message it accepts, and in `refused`
+ * the ones `failNext` made it refuse (so a test can try the code the user never got).
+ */
+export async function startSmtpPeer(): Promise<{ url: string; messages: CapturedMail[]; refused: CapturedMail[]; stop: () => Promise<void>; failNext: (n: number) => void }> {
   const messages: CapturedMail[] = [];
+  const refused: CapturedMail[] = [];
   let failures = 0;
   const server = new SMTPServer({
     authOptional: true,
@@ -21,12 +25,13 @@ export async function startSmtpPeer(): Promise<{ url: string; messages: Captured
       let raw = '';
       stream.on('data', (d: Buffer) => (raw += d.toString('utf8')));
       stream.on('end', () => {
+        const mail = { from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), raw };
         if (failures > 0) {
           failures--;
-          const err = Object.assign(new Error('mailbox unavailable'), { responseCode: 550 });
-          return callback(err);
+          refused.push(mail);
+          return callback(Object.assign(new Error('mailbox unavailable'), { responseCode: 550 }));
         }
-        messages.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), raw });
+        messages.push(mail);
         callback();
       });
     },
@@ -36,6 +41,7 @@ export async function startSmtpPeer(): Promise<{ url: string; messages: Captured
   return {
     url: `smtp://127.0.0.1:${port}`,
     messages,
+    refused,
     failNext: (n) => (failures = n),
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
