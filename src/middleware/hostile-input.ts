@@ -99,27 +99,18 @@ export function answerWrongMethods(router: RouterLike): void {
   for (const [path, methods] of methodsByPath) {
     if (methods.has('GET')) methods.add('HEAD');
     const allow = [...methods].sort().join(', ');
-    router.all(path, (req, _res, next) => {
-      // OPTIONS without a CORS preflight: answer which methods exist, like HTTP intends.
-      next(new AppError({ code: 'method-not-allowed', status: 405, title: 'Method Not Allowed', detail: `${req.method} is not supported here; use ${allow}.`, headers: { Allow: allow } }));
-    });
+    router.all(path, (req, _res, next) => next(methodNotAllowed(`${req.method} is not supported here; use ${allow}.`, allow)));
   }
 }
+
+const methodNotAllowed = (detail: string, allow: string): AppError => new AppError({ code: 'method-not-allowed', status: 405, title: 'Method Not Allowed', detail, headers: { Allow: allow } });
 
 const isRouter = (h: unknown): h is RouterLike => typeof h === 'function' && Array.isArray((h as { stack?: unknown }).stack);
 
 /** TRACE, CONNECT and other methods no route uses answer 405 before reaching any router. */
 export function rejectUnusedMethods(): RequestHandler {
   return (req, _res, next) => {
-    if (!SUPPORTED_METHODS.includes(req.method)) {
-      throw new AppError({
-        code: 'method-not-allowed',
-        status: 405,
-        title: 'Method Not Allowed',
-        detail: `${req.method} is not supported by this API.`,
-        headers: { Allow: SUPPORTED_METHODS.join(', ') },
-      });
-    }
+    if (!SUPPORTED_METHODS.includes(req.method)) throw methodNotAllowed(`${req.method} is not supported by this API.`, SUPPORTED_METHODS.join(', '));
     next();
   };
 }

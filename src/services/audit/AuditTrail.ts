@@ -34,6 +34,8 @@ const isDuplicateKey = (err: unknown): boolean => typeof err === 'object' && err
 const MAX_ATTEMPTS = 500;
 
 type Hashed = Omit<AuditEventDoc, 'hash'>;
+/** The end of the chain: the position and hash the next entry links to. */
+type ChainHead = Pick<AuditEventDoc, 'seq' | 'hash'>;
 
 /** The hash covers every stored field in a fixed order, plus the previous entry's hash. */
 export function hashEntry(e: Hashed): string {
@@ -92,14 +94,16 @@ export class AuditTrail {
    * process may have appended since); point lookups by _id walk forward from it, so an
    * append costs O(1) reads instead of a sort over the whole trail.
    */
-  private head: { seq: number; hash: string } | undefined;
+  private head: ChainHead | undefined;
+  /** This process's appends, one after another (see record()). */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly deps: AuditTrailDeps) {
     this.now = deps.now ?? (() => new Date());
   }
 
   /** The newest entry at or after `from`, by point lookups of the following positions. */
-  private async followFrom(from: { seq: number; hash: string }): Promise<{ seq: number; hash: string }> {
+  private async followFrom(from: ChainHead): Promise<ChainHead> {
     let head = from;
     for (;;) {
       const next = await this.deps.events.findById(head.seq + 1, { seq: 1, hash: 1 }).lean();
@@ -113,7 +117,7 @@ export class AuditTrail {
    * the end), never reuse its position: the next entry goes after the mark, linked to the
    * newest entry left, so verify() reports the gap instead of a chain that looks whole.
    */
-  private async findHead(): Promise<{ seq: number; hash: string }> {
+  private async findHead(): Promise<ChainHead> {
     const mark = (await this.deps.counters.findById(COUNTER_ID).lean())?.seq ?? 0;
     if (mark === 0) return this.followFrom({ seq: 0, hash: GENESIS_HASH });
     const atMark = await this.deps.events.findById(mark, { seq: 1, hash: 1 }).lean();
@@ -134,8 +138,6 @@ export class AuditTrail {
     this.queue = queued.catch(() => undefined);
     return queued;
   }
-
-  private queue: Promise<unknown> = Promise.resolve();
 
   private async append(input: AuditInput, ctx: ReturnType<typeof currentRequestContext>): Promise<AuditEventDoc> {
     const base = {

@@ -153,15 +153,7 @@ export class AuthService {
     // guesses each use up a try instead of all passing one read of the counter.
     const attempt = await this.deps.guard.takeFactorAttempt(user._id, loginId, factor);
     const consecutive = await this.deps.guard.takeAccountFactorAttempt(user._id, user.secondFactorFailures, MAX_CONSECUTIVE_FACTOR_FAILURES);
-    let ok = false;
-    let remaining: number | undefined;
-    if (method === 'totp') ok = await this.deps.twoFactor.verifyTotpForUser(user, code);
-    else if (method === 'sms' || method === 'email') ok = user.mfa.methods.includes(method) && (await this.deps.twoFactor.verifyCode(user._id, method, 'login', code)).ok;
-    else if (method === 'backup') {
-      const r = await this.deps.twoFactor.useBackupCode(user, code);
-      ok = r.ok;
-      remaining = r.remaining;
-    }
+    const { ok, remaining } = await this.checkCode(user, method, code, 'login');
     if (!ok) {
       const failures = attempt;
       // Redis holds the running count; the user document keeps only the lock, so it survives a
@@ -218,6 +210,16 @@ export class AuthService {
   }
 
   /**
+   * A second-factor code for `purpose` (a sign-in, or a step-up confirming a change).
+   * Backup codes also report how many are left.
+   */
+  private async checkCode(user: UserDoc, method: MfaMethod, code: string, purpose: 'login' | 'step-up'): Promise<{ ok: boolean; remaining?: number }> {
+    if (method === 'totp') return { ok: await this.deps.twoFactor.verifyTotpForUser(user, code) };
+    if (method === 'backup') return this.deps.twoFactor.useBackupCode(user, code);
+    return { ok: user.mfa.methods.includes(method) && (await this.deps.twoFactor.verifyCode(user._id, method, purpose, code)).ok };
+  }
+
+  /**
    * Re-authentication for sensitive changes by a signed-in user (new password, new or removed
    * factor, new backup codes): a stolen access token alone must not be enough to take over
    * the account for good. Wrong passwords count in the same guard as logins.
@@ -225,14 +227,18 @@ export class AuthService {
   async reauthenticate(userId: string, password: string, action: string): Promise<UserDoc> {
     const user = await this.deps.users.findById(userId).lean();
     if (!user || user.status !== 'active') throw AppError.unauthorized('The session has ended.', 'invalid-token');
+    await this.confirmPassword(user, password, action);
+    return user;
+  }
+
+  private async confirmPassword(user: UserDoc, password: string, action: string): Promise<void> {
     const ip = currentRequestContext()?.ip ?? 'unknown';
     await this.deps.guard.checkPassword(user.emailLower, ip);
     if (!(await this.deps.encryption.verifyPassword(password, user.passwordHash))) {
       await this.deps.guard.passwordFailed(user.emailLower, ip);
-      await this.deps.audit.record({ action, outcome: 'failed', actorId: userId, details: { reason: 'wrong-password' } });
+      await this.deps.audit.record({ action, outcome: 'failed', actorId: user._id, details: { reason: 'wrong-password' } });
       throw AppError.forbidden('The current password is incorrect.');
     }
-    return user;
   }
 
   /** Changes the password and ends every other session of the user. */
@@ -246,19 +252,13 @@ export class AuthService {
 
   /** Turning 2FA off needs the password and a current code from an enrolled factor. */
   async disableSecondFactors(userId: string, password: string, method: MfaMethod, code: string): Promise<void> {
-    const current = await this.deps.users.findById(userId).lean();
-    if (!current) throw AppError.notFound();
-    if (this.deps.mfaRequiredRoles.includes(current.role)) throw AppError.forbidden(`Two-factor authentication is mandatory for the ${current.role} role.`);
-    const user = await this.reauthenticate(userId, password, 'mfa.disable');
+    const user = await this.deps.users.findById(userId).lean();
+    if (!user) throw AppError.notFound();
+    if (this.deps.mfaRequiredRoles.includes(user.role)) throw AppError.forbidden(`Two-factor authentication is mandatory for the ${user.role} role.`);
+    await this.confirmPassword(user, password, 'mfa.disable');
     // Codes here count against their own per-factor limit, like a login's.
     await this.deps.guard.takeFactorAttempt(user._id, 'step-up', method);
-    const codeOk =
-      method === 'totp'
-        ? await this.deps.twoFactor.verifyTotpForUser(user, code)
-        : method === 'backup'
-          ? (await this.deps.twoFactor.useBackupCode(user, code)).ok
-          : user.mfa.methods.includes(method) && (await this.deps.twoFactor.verifyCode(user._id, method, 'step-up', code)).ok;
-    if (!codeOk) {
+    if (!(await this.checkCode(user, method, code, 'step-up')).ok) {
       await this.deps.audit.record({ action: 'mfa.disable', outcome: 'failed', actorId: userId });
       throw AppError.forbidden('The password or code is incorrect.');
     }

@@ -90,9 +90,7 @@ export class LoginGuard {
   /** 429-free lock: a locked factor answers 403 until the user signs in with the password again. */
   async checkFactor(userId: string, loginId: string, factor: Factor): Promise<void> {
     const n = Number((await this.opts.redis.get(this.factorKey(userId, loginId, factor))) ?? 0);
-    if (n >= this.factorLimit) {
-      throw new AppError({ code: 'factor-locked', status: 403, title: 'Factor Locked', detail: `Too many wrong codes; sign in again with your password to retry ${factor}.` });
-    }
+    if (n >= this.factorLimit) throw factorLocked(factor);
   }
 
   /**
@@ -104,9 +102,7 @@ export class LoginGuard {
     const key = this.factorKey(userId, loginId, factor);
     const res = await this.opts.redis.multi().incr(key).expire(key, 900).exec();
     const attempt = Number(res?.[0]?.[1] ?? Number.POSITIVE_INFINITY);
-    if (attempt > this.factorLimit) {
-      throw new AppError({ code: 'factor-locked', status: 403, title: 'Factor Locked', detail: `Too many wrong codes; sign in again with your password to retry ${factor}.` });
-    }
+    if (attempt > this.factorLimit) throw factorLocked(factor);
     return attempt;
   }
 
@@ -126,6 +122,10 @@ export class LoginGuard {
   async resetAccountFactorAttempts(userId: string): Promise<void> {
     await this.opts.redis.del(`guard:mfa:acct:${userId}`);
   }
+}
+
+function factorLocked(factor: Factor): AppError {
+  return new AppError({ code: 'factor-locked', status: 403, title: 'Factor Locked', detail: `Too many wrong codes; sign in again with your password to retry ${factor}.` });
 }
 
 export function accountLocked(): AppError {
