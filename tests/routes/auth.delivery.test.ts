@@ -1,6 +1,6 @@
 import request from 'supertest';
-import { buildTestApp, type TestApp } from '../support/app';
-import { lastSmsCode, startSmtpPeer, startTwilioPeer, type CapturedMail } from '../support/peers';
+import { buildAppWithSenders, buildTestApp, type SenderTestApp, type TestApp } from '../support/app';
+import { lastSmsCode, type CapturedMail } from '../support/peers';
 import { bearer, createUser, login, PASSWORD } from '../support/users';
 
 const TWILIO_SID = 'AC' + '2'.repeat(32);
@@ -21,25 +21,15 @@ const expectProblem = (res: request.Response, status: number, type: RegExp) => {
 
 describe('one-time code delivery over HTTP', () => {
   let t: TestApp;
-  let smtp: Awaited<ReturnType<typeof startSmtpPeer>>;
-  let twilioPeer: Awaited<ReturnType<typeof startTwilioPeer>>;
-  let clockOffsetMs = 0;
-  const now = (): Date => new Date(Date.now() + clockOffsetMs);
+  let smtp: SenderTestApp['smtp'];
+  let twilioPeer: SenderTestApp['twilioPeer'];
+  let clock: SenderTestApp['clock'];
+  let stopAll: () => Promise<void>;
 
   beforeAll(async () => {
-    smtp = await startSmtpPeer();
-    twilioPeer = await startTwilioPeer(TWILIO_SID);
-    t = await buildTestApp(
-      __filename,
-      { SMTP_URL: smtp.url, TWILIO_ACCOUNT_SID: TWILIO_SID, TWILIO_AUTH_TOKEN: 'twilio-auth-token-value', TWILIO_FROM_NUMBER: '+15005550006', BCRYPT_COST: '10', RATE_LIMIT_AUTH: '1000/900', RATE_LIMIT_GENERAL: '10000/60' },
-      { twilioHttpClient: twilioPeer.httpClient, now },
-    );
+    ({ t, smtp, twilioPeer, clock, close: stopAll } = await buildAppWithSenders(__filename, TWILIO_SID));
   });
-  afterAll(async () => {
-    await t.close();
-    await smtp.stop();
-    await twilioPeer.stop();
-  });
+  afterAll(() => stopAll());
 
   const accessToken = async (email: string): Promise<string> => {
     const res = await login(t, email);
@@ -118,19 +108,19 @@ describe('one-time code delivery over HTTP', () => {
 
   it('when an emailed login code is 9.5 minutes old, then it signs in; when it is just over 10 minutes old, then it is refused', async () => {
     await userWithEmail2fa('clock@delivery.example');
-    clockOffsetMs += 2 * 60_000; // past the one-a-minute resend limit of the enrollment mail
+    clock.advance(2 * 60_000); // past the one-a-minute resend limit of the enrollment mail
 
     expect((await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: await mfaToken('clock@delivery.example'), method: 'email' })).status).toBe(202);
     const young = codeIn(smtp, 'clock@delivery.example', true);
-    clockOffsetMs += 9.5 * 60_000;
+    clock.advance(9.5 * 60_000);
     const ok = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: await mfaToken('clock@delivery.example'), method: 'email', code: young });
     expect(ok.status).toBe(200);
     expect(ok.body.accessToken).toEqual(expect.any(String));
 
-    clockOffsetMs += 2 * 60_000;
+    clock.advance(2 * 60_000);
     expect((await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: await mfaToken('clock@delivery.example'), method: 'email' })).status).toBe(202);
     const old = codeIn(smtp, 'clock@delivery.example', true);
-    clockOffsetMs += 10 * 60_000 + 1_000;
+    clock.advance(10 * 60_000 + 1_000);
     const late = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: await mfaToken('clock@delivery.example'), method: 'email', code: old });
     expectProblem(late, 401, /invalid-code$/);
     expect(late.body.accessToken).toBeUndefined();

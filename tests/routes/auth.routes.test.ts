@@ -3,35 +3,24 @@ import jwt from 'jsonwebtoken';
 import request from 'supertest';
 import jsQR from 'jsqr';
 import { PNG } from 'pngjs';
-import { buildTestApp, type TestApp } from '../support/app';
-import { startSmtpPeer, startTwilioPeer, lastCodeFor, lastSmsCode } from '../support/peers';
+import { buildAppWithSenders, type SenderTestApp, type TestApp } from '../support/app';
+import { lastCodeFor, lastSmsCode } from '../support/peers';
 import { createUser, login, bearer, mfaSession, PASSWORD } from '../support/users';
 
 const TWILIO_SID = 'AC' + '1'.repeat(32);
 
 describe('authentication and 2FA over HTTP', () => {
   let t: TestApp;
-  let smtp: Awaited<ReturnType<typeof startSmtpPeer>>;
-  let twilioPeer: Awaited<ReturnType<typeof startTwilioPeer>>;
+  let smtp: SenderTestApp['smtp'];
+  let twilioPeer: SenderTestApp['twilioPeer'];
+  let clock: SenderTestApp['clock'];
+  let stopAll: () => Promise<void>;
   const secretsSeen: string[] = [PASSWORD];
-  // The app's clock: real time plus an offset the TOTP tests move forward instead of sleeping.
-  let clockOffsetMs = 0;
-  const now = (): Date => new Date(Date.now() + clockOffsetMs);
 
   beforeAll(async () => {
-    smtp = await startSmtpPeer();
-    twilioPeer = await startTwilioPeer(TWILIO_SID);
-    t = await buildTestApp(
-      __filename,
-      { SMTP_URL: smtp.url, TWILIO_ACCOUNT_SID: TWILIO_SID, TWILIO_AUTH_TOKEN: 'twilio-auth-token-value', TWILIO_FROM_NUMBER: '+15005550006', BCRYPT_COST: '10', MFA_REQUIRED_ROLES: 'manager', RATE_LIMIT_AUTH: '1000/900', RATE_LIMIT_GENERAL: '10000/60' },
-      { twilioHttpClient: twilioPeer.httpClient, now },
-    );
+    ({ t, smtp, twilioPeer, clock, close: stopAll } = await buildAppWithSenders(__filename, TWILIO_SID, { MFA_REQUIRED_ROLES: 'manager' }));
   });
-  afterAll(async () => {
-    await t.close();
-    await smtp.stop();
-    await twilioPeer.stop();
-  });
+  afterAll(() => stopAll());
 
   const track = <T extends Record<string, unknown>>(body: T): T => {
     for (const k of ['accessToken', 'refreshToken', 'mfaToken', 'secret']) if (typeof body[k] === 'string') secretsSeen.push(body[k] as string);
@@ -157,9 +146,9 @@ describe('authentication and 2FA over HTTP', () => {
   describe('TOTP with a real authenticator implementation (oathtool)', () => {
     let secret: string;
     /** What an authenticator app shows at `at` (oathtool, RFC 6238 defaults: SHA-1, 6 digits, 30 s). */
-    const oathtool = (s: string, at: Date = now()): string =>
+    const oathtool = (s: string, at: Date = clock.now()): string =>
       execFileSync('oathtool', ['--totp', '-b', s, '--now', `@${Math.floor(at.getTime() / 1000)}`], { encoding: 'utf8' }).trim();
-    const inSteps = (n: number): Date => new Date(now().getTime() + n * 30_000);
+    const inSteps = (n: number): Date => new Date(clock.now().getTime() + n * 30_000);
     const verify = (mfaToken: string, code: string) => request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken, method: 'totp', code });
 
     it('when setting up, then the QR code decodes to the otpauth URI, and a code from oathtool enables it', async () => {
@@ -189,7 +178,7 @@ describe('authentication and 2FA over HTTP', () => {
       expect(step1.accessToken).toBeUndefined();
       expect((await request(t.app).get('/api/v1/auth/me').set(...bearer(step1.mfaToken))).status).toBe(401);
       // The enable step spent the current step: the next 30 s step brings a fresh code.
-      clockOffsetMs += 30_000;
+      clock.advance(30_000);
       const code = oathtool(secret);
       const ok = await verify(step1.mfaToken, code);
       expect(ok.status).toBe(200);
@@ -205,23 +194,23 @@ describe('authentication and 2FA over HTTP', () => {
     });
 
     it('when the mfaToken has been answered once, then it cannot open a second session', async () => {
-      clockOffsetMs += 30_000;
+      clock.advance(30_000);
       const step1 = track((await login(t, 'totp@example.com')).body);
       expect((await verify(step1.mfaToken, oathtool(secret))).status).toBe(200);
-      clockOffsetMs += 30_000;
+      clock.advance(30_000);
       const second = await verify(step1.mfaToken, oathtool(secret));
       expect(second.status).toBe(401);
       expect(second.body.type).toMatch(/invalid-token/);
     });
 
     it('when the phone clock is one step off, then the code is accepted; two steps off, refused', async () => {
-      clockOffsetMs += 60_000;
+      clock.advance(60_000);
       const behind = track((await login(t, 'totp@example.com')).body);
       expect((await verify(behind.mfaToken, oathtool(secret, inSteps(-1)))).status).toBe(200);
-      clockOffsetMs += 90_000;
+      clock.advance(90_000);
       const ahead = track((await login(t, 'totp@example.com')).body);
       expect((await verify(ahead.mfaToken, oathtool(secret, inSteps(1)))).status).toBe(200);
-      clockOffsetMs += 120_000;
+      clock.advance(120_000);
       const farBehind = track((await login(t, 'totp@example.com')).body);
       expect((await verify(farBehind.mfaToken, oathtool(secret, inSteps(-2)))).status).toBe(401);
       expect((await verify(farBehind.mfaToken, oathtool(secret, inSteps(2)))).status).toBe(401);
@@ -229,7 +218,7 @@ describe('authentication and 2FA over HTTP', () => {
     });
 
     it('when the same fresh code is sent twice at once, then exactly one sign-in succeeds', async () => {
-      clockOffsetMs += 90_000;
+      clock.advance(90_000);
       const [a, b] = [track((await login(t, 'totp@example.com')).body), track((await login(t, 'totp@example.com')).body)];
       const code = oathtool(secret);
       const results = await Promise.all([verify(a.mfaToken, code), verify(b.mfaToken, code)]);
@@ -359,7 +348,7 @@ describe('authentication and 2FA over HTTP', () => {
 
     // One emailed code sent five times at once: exactly one sign-in.
     const st2 = track((await login(t, 'mail@example.com')).body);
-    clockOffsetMs += 61_000;
+    clock.advance(61_000);
     expect((await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: st2.mfaToken, method: 'email' })).status).toBe(202);
     const emailed = lastCodeFor(smtp.messages, 'mail@example.com');
     const others = await Promise.all([0, 1, 2, 3].map(async () => track((await login(t, 'mail@example.com')).body).mfaToken as string));
@@ -369,7 +358,7 @@ describe('authentication and 2FA over HTTP', () => {
 
   it('when wrong emailed codes are guessed in parallel across many logins, then the code gets exactly 5 tries in all', async () => {
     const userId = await userWithEmail2fa('guessed@example.com');
-    clockOffsetMs += 61_000;
+    clock.advance(61_000);
     const first = track((await login(t, 'guessed@example.com')).body);
     expect((await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: first.mfaToken, method: 'email' })).status).toBe(202);
     const code = lastCodeFor(smtp.messages, 'guessed@example.com');
@@ -389,11 +378,11 @@ describe('authentication and 2FA over HTTP', () => {
     const slowId = await userWithEmail2fa('slow@example.com');
     expect(await t.container.database.db().collection('audit_events').countDocuments({ action: 'mfa.email.enabled' })).toBeGreaterThan(0);
 
-    clockOffsetMs += 61_000;
+    clock.advance(61_000);
     const late = track((await login(t, 'slow@example.com')).body);
     expect((await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: late.mfaToken, method: 'email' })).status).toBe(202);
     const code = lastCodeFor(smtp.messages, 'slow@example.com');
-    clockOffsetMs += 10 * 60_000 + 1_000;
+    clock.advance(10 * 60_000 + 1_000);
     const fresh = track((await login(t, 'slow@example.com')).body);
     const expired = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: fresh.mfaToken, method: 'email', code });
     expect(expired.status).toBe(401);
@@ -477,7 +466,7 @@ describe('authentication and 2FA over HTTP', () => {
     track(current.body);
 
     // A code sent for signing in cannot confirm turning 2FA off (and the reverse).
-    clockOffsetMs += 61_000;
+    clock.advance(61_000);
     const signingIn = track((await login(t, 'reauth@example.com')).body);
     expect((await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: signingIn.mfaToken, method: 'email' })).status).toBe(202);
     const loginCode = lastCodeFor(smtp.messages, 'reauth@example.com');
@@ -532,12 +521,12 @@ describe('authentication and 2FA over HTTP', () => {
     const db = t.container.database.db();
     const sessions = await db.collection('sessions').countDocuments();
     expect(sessions).toBeGreaterThan(0);
-    clockOffsetMs += (t.config.auth.refreshTtlDays + 1) * 86_400_000;
+    clock.advance((t.config.auth.refreshTtlDays + 1) * 86_400_000);
     const purged = await t.container.deps.auth.purgeExpired();
     expect(purged.sessions).toBe(sessions);
     expect(purged.challenges).toBeGreaterThan(0);
     expect(await db.collection('sessions').countDocuments()).toBe(0);
-    expect(await db.collection('otp_challenges').countDocuments({ expiresAt: { $lte: now() } })).toBe(0);
+    expect(await db.collection('otp_challenges').countDocuments({ expiresAt: { $lte: clock.now() } })).toBe(0);
   });
 
   it('when the run is over, then every kind of sign-in and 2FA event the tests caused is in the audit trail', async () => {

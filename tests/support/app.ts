@@ -5,6 +5,7 @@ import { createLogger, type Logger } from '../../src/lib/logger';
 import { createContainer, type Container, type ContainerOptions } from '../../src/container';
 import { createApp } from '../../src/app';
 import { testMongoUri, testNamespace, testRedisUrl } from './env';
+import { startSmtpPeer, startTwilioPeer } from './peers';
 
 /** Collects the JSON log lines a logger writes, so tests can assert on them. */
 export class LogCapture extends Writable {
@@ -79,4 +80,50 @@ async function deleteKeys(container: Container, prefix: string): Promise<void> {
     cursor = next;
     if (keys.length) await redis.del(...keys.map((k) => k.slice(prefix.length)));
   } while (cursor !== '0');
+}
+
+/** The app's clock in tests: real time plus an offset the tests move forward instead of sleeping. */
+export class TestClock {
+  private offsetMs = 0;
+  readonly now = (): Date => new Date(Date.now() + this.offsetMs);
+  advance(ms: number): void {
+    this.offsetMs += ms;
+  }
+}
+
+export const TWILIO_TEST_AUTH_TOKEN = 'twilio-auth-token-value';
+
+export interface SenderTestApp {
+  t: TestApp;
+  smtp: Awaited<ReturnType<typeof startSmtpPeer>>;
+  twilioPeer: Awaited<ReturnType<typeof startTwilioPeer>>;
+  clock: TestClock;
+  /** Closes the app, then both peers. */
+  close(): Promise<void>;
+}
+
+/**
+ * The real app wired to real SMTP and Twilio peers on 127.0.0.1 and a movable clock: what
+ * every test of one-time codes needs. `env` adds to (or overrides) the sender settings.
+ */
+export async function buildAppWithSenders(file: string, twilioSid: string, env: Record<string, string> = {}): Promise<SenderTestApp> {
+  const smtp = await startSmtpPeer();
+  const twilioPeer = await startTwilioPeer(twilioSid);
+  const clock = new TestClock();
+  const t = await buildTestApp(
+    file,
+    { SMTP_URL: smtp.url, TWILIO_ACCOUNT_SID: twilioSid, TWILIO_AUTH_TOKEN: TWILIO_TEST_AUTH_TOKEN, TWILIO_FROM_NUMBER: '+15005550006', BCRYPT_COST: '10', RATE_LIMIT_AUTH: '1000/900', RATE_LIMIT_GENERAL: '10000/60', ...env },
+    { twilioHttpClient: twilioPeer.httpClient, now: clock.now },
+  );
+  return {
+    t,
+    smtp,
+    twilioPeer,
+    clock,
+    async close() {
+      await t.close();
+      await smtp.stop();
+      await twilioPeer.stop();
+    },
+  };
 }
