@@ -6,10 +6,10 @@
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes } from 'node:crypto';
 import bcrypt from 'bcrypt';
 import jwt from 'jsonwebtoken';
-import { EncryptionService } from '../src/services/EncryptionService';
+import { EncryptionService } from '../src/services/encryption/encryption.service';
 import { StaticKeyProvider } from '../src/services/encryption/keyring';
 import { PasswordHasher } from '../src/services/encryption/password-hasher';
-import { ApiKeyService } from '../src/services/api-keys/ApiKeyService';
+import { ApiKeyService } from '../src/services/api-keys/api-key.service';
 import { createLogger } from '../src/lib/logger';
 
 function opsPerSecond(fn: () => void, minMs = 1500): number {
@@ -92,19 +92,28 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   await bcrypt.compare(presented, bcryptHash);
   const bcryptMs = performance.now() - t0;
-  console.log(`API-key verification (HMAC-SHA256 + constant-time compare): ${verifyOps.toFixed(0)} ops/s (${(1e6 / verifyOps).toFixed(2)} µs each); one bcrypt cost-12 compare: ${bcryptMs.toFixed(0)} ms (${((bcryptMs * 1000 * verifyOps) / 1e6).toFixed(0)}x slower)`);
+  console.log(
+    `API-key verification (HMAC-SHA256 + constant-time compare): ${verifyOps.toFixed(0)} ops/s (${(1e6 / verifyOps).toFixed(2)} µs each); one bcrypt cost-12 compare: ${bcryptMs.toFixed(0)} ms (${((bcryptMs * 1000 * verifyOps) / 1e6).toFixed(0)}x slower)`,
+  );
 
   // JWT verification: jsonwebtoken with a raw string secret re-imports the key on every
   // call; the TokenService keeps a prepared KeyObject.
   const jwtSecret = randomBytes(32).toString('hex');
-  const token = jwt.sign({ sub: 'u1', sid: 's1' }, jwtSecret, { algorithm: 'HS256', expiresIn: 900, issuer: 'erp', audience: 'erp-api' });
+  const token = jwt.sign({ sub: 'u1', sid: 's1' }, jwtSecret, {
+    algorithm: 'HS256',
+    expiresIn: 900,
+    issuer: 'erp',
+    audience: 'erp-api',
+  });
   const verifyOpts = { algorithms: ['HS256' as const], issuer: 'erp', audience: 'erp-api' };
   const jwtKey = createSecretKey(Buffer.from(jwtSecret));
   const [withKeyObject, withString] = compare(
     () => void jwt.verify(token, jwtKey, verifyOpts),
     () => void jwt.verify(token, jwtSecret, verifyOpts),
   );
-  console.log(`JWT HS256 verification: KeyObject ${withKeyObject.toFixed(0)} ops/s vs string secret ${withString.toFixed(0)} ops/s (${(withKeyObject / withString).toFixed(1)}x)`);
+  console.log(
+    `JWT HS256 verification: KeyObject ${withKeyObject.toFixed(0)} ops/s vs string secret ${withString.toFixed(0)} ops/s (${(withKeyObject / withString).toFixed(1)}x)`,
+  );
   if (!ok) process.exitCode = 1;
 }
 

@@ -35,7 +35,9 @@ function run(url: string, connections: number, headers: Record<string, string> =
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as autocannon.Result) : reject(new Error(`autocannon exited ${code}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out) as autocannon.Result) : reject(new Error(`autocannon exited ${code}`)),
+    );
   });
 }
 
@@ -57,7 +59,10 @@ async function main(): Promise<void> {
   await container.start();
   await container.database.connection.dropDatabase();
   await container.database.syncIndexes();
-  await container.deps.users.create({ email: 'bench@example.com', name: 'Bench', role: 'user', password: 'bench-password-very-long-1' }, null);
+  await container.deps.users.create(
+    { email: 'bench@example.com', name: 'Bench', role: 'user', password: 'bench-password-very-long-1' },
+    null,
+  );
   const login = await container.deps.auth.login('bench@example.com', 'bench-password-very-long-1');
   if (login.mfaRequired) throw new Error('unexpected MFA');
 
@@ -81,17 +86,24 @@ async function main(): Promise<void> {
   for (let round = 0; round < ROUNDS; round++) {
     bareRates.push((await run(bareUrl, 50)).requests.average);
     const fullRes = await run(fullUrl, 50, auth);
-    if (fullRes.non2xx > 0 || fullRes.errors > 0) throw new Error(`full stack answered ${fullRes.non2xx} non-2xx responses and ${fullRes.errors} errors`);
+    if (fullRes.non2xx > 0 || fullRes.errors > 0)
+      throw new Error(`full stack answered ${fullRes.non2xx} non-2xx responses and ${fullRes.errors} errors`);
     fullRates.push(fullRes.requests.average);
   }
   const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
   const ratio = median(fullRates) / median(bareRates);
   const list = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(', ');
-  console.log(`bare Express 5 route:             median ${median(bareRates).toFixed(0)} req/s (rounds: ${list(bareRates)}; 50 connections, ${DURATION_S} s each)`);
-  console.log(`full stack, authenticated GET:    median ${median(fullRates).toFixed(0)} req/s (rounds: ${list(fullRates)})`);
+  console.log(
+    `bare Express 5 route:             median ${median(bareRates).toFixed(0)} req/s (rounds: ${list(bareRates)}; 50 connections, ${DURATION_S} s each)`,
+  );
+  console.log(
+    `full stack, authenticated GET:    median ${median(fullRates).toFixed(0)} req/s (rounds: ${list(fullRates)})`,
+  );
   console.log(`ratio full/bare: ${(ratio * 100).toFixed(1)}% (target >= 50%) ${ratio >= 0.5 ? 'PASS' : 'FAIL'}`);
   const c200 = await run(fullUrl, 200, auth);
-  console.log(`full stack at 200 connections: ${c200.requests.average.toFixed(0)} req/s, latency p50 ${c200.latency.p50} ms, p99 ${c200.latency.p99} ms, errors ${c200.errors}, non-2xx ${c200.non2xx}`);
+  console.log(
+    `full stack at 200 connections: ${c200.requests.average.toFixed(0)} req/s, latency p50 ${c200.latency.p50} ms, p99 ${c200.latency.p99} ms, errors ${c200.errors}, non-2xx ${c200.non2xx}`,
+  );
   if (c200.errors > 0 || c200.non2xx > 0) process.exitCode = 1;
 
   full.close();

@@ -14,7 +14,11 @@ function defaultOf(schema: z.ZodType): string | undefined {
   // Show the raw env form: the string default before transforms.
   let inner: z.ZodType = schema;
   for (let i = 0; i < 6; i++) {
-    const def = (inner as unknown as { _zod: { def: { type: string; defaultValue?: unknown; innerType?: z.ZodType; in?: z.ZodType } } })._zod.def;
+    const def = (
+      inner as unknown as {
+        _zod: { def: { type: string; defaultValue?: unknown; innerType?: z.ZodType; in?: z.ZodType } };
+      }
+    )._zod.def;
     if (def.type === 'default') return String(def.defaultValue);
     const next = def.innerType ?? def.in;
     if (!next) break;

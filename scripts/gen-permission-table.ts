@@ -25,9 +25,14 @@ export function renderTable(): string {
     if (g.has(`${ra}:own`)) return 'own';
     return '—';
   };
-  const lines = [`| permission | ${BASE_ROLES.join(' | ')} | 2FA session |`, `| --- | ${BASE_ROLES.map(() => '---').join(' | ')} | --- |`];
+  const lines = [
+    `| permission | ${BASE_ROLES.join(' | ')} | 2FA session |`,
+    `| --- | ${BASE_ROLES.map(() => '---').join(' | ')} | --- |`,
+  ];
   for (const ra of [...byRA.keys()].sort()) {
-    lines.push(`| \`${ra}\` | ${BASE_ROLES.map((r) => cell(r, ra)).join(' | ')} | ${isAdminOnly(ra) ? 'required' : BASE_ROLES.some((r) => cell(r, ra) === 'any') ? 'for `any`' : ''} |`);
+    lines.push(
+      `| \`${ra}\` | ${BASE_ROLES.map((r) => cell(r, ra)).join(' | ')} | ${isAdminOnly(ra) ? 'required' : BASE_ROLES.some((r) => cell(r, ra) === 'any') ? 'for `any`' : ''} |`,
+    );
   }
   return [BEGIN, ...lines, END].join('\n');
 }
@@ -40,7 +45,9 @@ if (require.main === module) {
   const next = doc.slice(0, start) + renderTable() + doc.slice(end + END.length);
   if (process.argv.includes('--check')) {
     if (next !== doc) {
-      console.error('docs/ACCESS_CONTROL.md permission table is out of date: run `npx tsx scripts/gen-permission-table.ts`');
+      console.error(
+        'docs/ACCESS_CONTROL.md permission table is out of date: run `npx tsx scripts/gen-permission-table.ts`',
+      );
       process.exit(1);
     }
   } else {

@@ -7,7 +7,12 @@ import { ensureMongo, ensureRedis } from './local-services';
 
 async function main(): Promise<void> {
   const root = path.resolve(__dirname, '..');
-  const mongo = await ensureMongo(process.env, { dataDir: path.join(root, '.data/dev'), port: 27018, detached: true, reuseIfListening: true });
+  const mongo = await ensureMongo(process.env, {
+    dataDir: path.join(root, '.data/dev'),
+    port: 27018,
+    detached: true,
+    reuseIfListening: true,
+  });
   const redis = await ensureRedis(process.env, { detached: true });
   let mongoUri = mongo.url;
   if (!process.env.MONGODB_URI) mongoUri = mongo.url.replace(/\/$/, '') + '/erp';

@@ -81,7 +81,8 @@ export interface StartOptions {
 /** Starts a FerretDB (SQLite backend) on 127.0.0.1. Also used by tests that stop their own MongoDB. */
 export async function startFerretDb(opts: StartOptions): Promise<LocalService> {
   const build = spawnSync('bash', [path.join(ROOT, 'scripts/build-ferretdb.sh')], { stdio: 'inherit' });
-  if (build.status !== 0) throw new Error('could not build FerretDB (see output above); set MONGODB_URI to use another server');
+  if (build.status !== 0)
+    throw new Error('could not build FerretDB (see output above); set MONGODB_URI to use another server');
   const port = opts.port ?? (await freePort());
   mkdirSync(opts.dataDir, { recursive: true });
   const log = openSync(path.join(opts.dataDir, 'ferretdb.log'), 'a');
@@ -108,10 +109,16 @@ export async function startFerretDb(opts: StartOptions): Promise<LocalService> {
   };
 }
 
-export async function ensureMongo(env: NodeJS.ProcessEnv, opts: StartOptions & { reuseIfListening?: boolean }): Promise<LocalService> {
+export async function ensureMongo(
+  env: NodeJS.ProcessEnv,
+  opts: StartOptions & { reuseIfListening?: boolean },
+): Promise<LocalService> {
   if (env.MONGODB_URI) return { url: env.MONGODB_URI, description: 'MONGODB_URI from the environment' };
   if (opts.reuseIfListening && opts.port && (await portAnswers('127.0.0.1', opts.port))) {
-    return { url: `mongodb://127.0.0.1:${opts.port}/`, description: `the server already listening on 127.0.0.1:${opts.port} (started by an earlier run)` };
+    return {
+      url: `mongodb://127.0.0.1:${opts.port}/`,
+      description: `the server already listening on 127.0.0.1:${opts.port} (started by an earlier run)`,
+    };
   }
   if (onPath('mongod')) {
     const port = opts.port ?? (await freePort());
@@ -122,26 +129,44 @@ export async function ensureMongo(env: NodeJS.ProcessEnv, opts: StartOptions & {
     });
     if (opts.detached) child.unref();
     await waitForPort('127.0.0.1', port, 'mongod');
-    return { url: `mongodb://127.0.0.1:${port}/`, description: `mongod on 127.0.0.1:${port}`, stop: stopChild(child), pid: child.pid };
+    return {
+      url: `mongodb://127.0.0.1:${port}/`,
+      description: `mongod on 127.0.0.1:${port}`,
+      stop: stopChild(child),
+      pid: child.pid,
+    };
   }
   return startFerretDb(opts);
 }
 
 /** Starts a redis-server on 127.0.0.1 that keeps nothing on disk. Also used by tests that stop their own Redis. */
 export async function startRedis(opts: { port?: number; detached?: boolean } = {}): Promise<LocalService> {
-  if (!onPath('redis-server')) throw new Error('no Redis is configured or running, and redis-server is not installed (apt-get install redis-server)');
+  if (!onPath('redis-server'))
+    throw new Error(
+      'no Redis is configured or running, and redis-server is not installed (apt-get install redis-server)',
+    );
   const port = opts.port ?? (await freePort());
-  const child = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-    detached: opts.detached ?? false,
-  });
+  const child = spawn(
+    'redis-server',
+    ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no'],
+    {
+      stdio: 'ignore',
+      detached: opts.detached ?? false,
+    },
+  );
   if (opts.detached) child.unref();
   await waitForPort('127.0.0.1', port, 'redis-server');
-  return { url: `redis://127.0.0.1:${port}`, description: `redis-server on 127.0.0.1:${port}, pid ${child.pid}`, stop: stopChild(child), pid: child.pid };
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    description: `redis-server on 127.0.0.1:${port}, pid ${child.pid}`,
+    stop: stopChild(child),
+    pid: child.pid,
+  };
 }
 
 export async function ensureRedis(env: NodeJS.ProcessEnv, opts: { detached?: boolean } = {}): Promise<LocalService> {
   if (env.REDIS_URL) return { url: env.REDIS_URL, description: 'REDIS_URL from the environment' };
-  if (await portAnswers('127.0.0.1', 6379)) return { url: 'redis://127.0.0.1:6379', description: 'the Redis already running on 127.0.0.1:6379' };
+  if (await portAnswers('127.0.0.1', 6379))
+    return { url: 'redis://127.0.0.1:6379', description: 'the Redis already running on 127.0.0.1:6379' };
   return startRedis({ port: 6379, detached: opts.detached });
 }

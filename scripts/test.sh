@@ -7,6 +7,7 @@ bash scripts/ensure-deps.sh
 bash scripts/ensure-test-tools.sh
 bash scripts/build-ferretdb.sh
 echo "== typecheck" && npx tsc --noEmit -p tsconfig.json
+echo "== format" && npx prettier --check . --log-level warn
 echo "== lint" && npx eslint . --max-warnings 0
 echo "== generated docs up to date" && npx tsx scripts/gen-env-example.ts --check && npx tsx scripts/gen-permission-table.ts --check
 echo "== tests"

@@ -5,28 +5,36 @@ import { requestId } from './middleware/request-id';
 import { httpLogger } from './middleware/http-logger';
 import { errorHandler, notFound } from './middleware/error-handler';
 import { healthRoutes } from './routes/health.routes';
-import { answerWrongMethods, rejectHostileInput, rejectUnusedMethods, requireJsonBody } from './middleware/hostile-input';
-import type { HealthCheckService } from './services/HealthCheckService';
-import type { AuditTrail } from './services/audit/AuditTrail';
-import type { EncryptionService } from './services/EncryptionService';
-import type { ApiKeyService } from './services/api-keys/ApiKeyService';
+import {
+  answerWrongMethods,
+  rejectHostileInput,
+  rejectUnusedMethods,
+  requireJsonBody,
+} from './middleware/hostile-input';
+import type { HealthCheckService } from './services/health/health-check.service';
+import type { AuditTrail } from './services/audit/audit-trail';
+import type { EncryptionService } from './services/encryption/encryption.service';
+import type { ApiKeyService } from './services/api-keys/api-key.service';
 import type { KeyRotation } from './services/encryption/key-rotation';
-import type { AuthService } from './services/auth/AuthService';
-import type { TwoFactorAuthService } from './services/TwoFactorAuthService';
-import type { UserService } from './services/users/UserService';
+import type { AuthService } from './services/auth/auth.service';
+import type { TwoFactorAuthService } from './services/two-factor-auth/two-factor-auth.service';
+import type { UserService } from './services/users/user.service';
 import type { Authenticate } from './middleware/authenticate';
 import { authRoutes } from './routes/auth.routes';
 import type { RateLimiters } from './middleware/rate-limit';
 import type { Authorize } from './middleware/rbac';
-import type { RoleService } from './services/access/RoleService';
-import type { AccessService } from './services/access/AccessService';
-import type { EmployeeService } from './services/employees/EmployeeService';
-import type { InvoiceService } from './services/invoices/InvoiceService';
+import type { RoleService } from './services/access/role.service';
+import type { AccessService } from './services/access/access.service';
+import type { EmployeeService } from './services/employees/employee.service';
+import type { InvoiceService } from './services/invoices/invoice.service';
 import { employeeRoutes } from './routes/employees.routes';
 import { invoiceRoutes } from './routes/invoices.routes';
 import { accessRoutes } from './routes/access.routes';
-import { adminRoutes } from './routes/admin.routes';
-import type { GdprService } from './services/gdpr/GdprService';
+import { rolesRoutes } from './routes/roles.routes';
+import { auditRoutes } from './routes/audit.routes';
+import { gdprRoutes } from './routes/gdpr.routes';
+import { encryptionRoutes } from './routes/encryption.routes';
+import type { GdprService } from './services/gdpr/gdpr.service';
 import { securityHeaders, noStore } from './middleware/security-headers';
 import { corsPolicy } from './middleware/cors';
 import { userRoutes } from './routes/users.routes';
@@ -84,19 +92,58 @@ export function createApp(deps: AppDeps): Express {
   app.use(rejectHostileInput());
 
   // --- API routers (mounted here, after body parsing and input screening)
-  app.use('/api/v1/auth', authRoutes({ auth: deps.auth, twoFactor: deps.twoFactor, users: deps.users, authenticate: deps.authenticate, authLimiter: deps.rateLimiters.auth }));
-  app.use('/api/v1/users', userRoutes({ users: deps.users, authenticate: deps.authenticate, authorize: deps.authorize }));
+  app.use(
+    '/api/v1/auth',
+    authRoutes({
+      auth: deps.auth,
+      twoFactor: deps.twoFactor,
+      users: deps.users,
+      authenticate: deps.authenticate,
+      authLimiter: deps.rateLimiters.auth,
+    }),
+  );
+  app.use(
+    '/api/v1/users',
+    userRoutes({ users: deps.users, authenticate: deps.authenticate, authorize: deps.authorize }),
+  );
   const { authenticate, authorize } = deps;
-  app.use('/api/v1/employees', employeeRoutes({ employees: deps.employees, access: deps.access, authenticate, authorize }));
-  app.use('/api/v1/invoices', invoiceRoutes({ invoices: deps.invoices, access: deps.access, authenticate, authorize, paymentLimiter: deps.rateLimiters.payment }));
-  const accessRouters = accessRoutes({ access: deps.access, roles: deps.roles, employees: deps.employees, invoices: deps.invoices, users: deps.users, audit: deps.audit, authenticate, authorize });
-  app.use('/api/v1/access', accessRouters.access);
-  app.use('/api/v1/roles', accessRouters.roles);
-  app.use('/api/v1/audit', accessRouters.audit);
-  const admin = adminRoutes({ gdpr: deps.gdpr, keyRotation: deps.keyRotation, encryption: deps.encryption, authenticate, authorize, logger });
-  app.use('/api/v1/gdpr', admin.gdpr);
-  app.use('/api/v1/encryption', admin.encryption);
-  app.use('/api/v1/api-keys', apiKeyRoutes({ apiKeys: deps.apiKeys, authenticate: deps.authenticate, authorize: deps.authorize }));
+  app.use(
+    '/api/v1/employees',
+    employeeRoutes({ employees: deps.employees, access: deps.access, authenticate, authorize }),
+  );
+  app.use(
+    '/api/v1/invoices',
+    invoiceRoutes({
+      invoices: deps.invoices,
+      access: deps.access,
+      authenticate,
+      authorize,
+      paymentLimiter: deps.rateLimiters.payment,
+    }),
+  );
+  app.use(
+    '/api/v1/access',
+    accessRoutes({
+      access: deps.access,
+      roles: deps.roles,
+      employees: deps.employees,
+      invoices: deps.invoices,
+      users: deps.users,
+      authenticate,
+      authorize,
+    }),
+  );
+  app.use('/api/v1/roles', rolesRoutes({ roles: deps.roles, users: deps.users, authenticate, authorize }));
+  app.use('/api/v1/audit', auditRoutes({ audit: deps.audit, authenticate, authorize }));
+  app.use('/api/v1/gdpr', gdprRoutes({ gdpr: deps.gdpr, authenticate, authorize }));
+  app.use(
+    '/api/v1/encryption',
+    encryptionRoutes({ keyRotation: deps.keyRotation, encryption: deps.encryption, authenticate, authorize, logger }),
+  );
+  app.use(
+    '/api/v1/api-keys',
+    apiKeyRoutes({ apiKeys: deps.apiKeys, authenticate: deps.authenticate, authorize: deps.authorize }),
+  );
 
   answerWrongMethods(app.router);
   app.use(notFound());

@@ -43,7 +43,9 @@ const COMMANDS: Record<string, Command> = {
       } catch (err) {
         // Validation problems carry the reason (e.g. a common password); print it plainly.
         const issues = (err as { extensions?: { errors?: Array<{ message: string }> } }).extensions?.errors;
-        throw new Error(issues?.length ? issues.map((i) => i.message).join('; ') : (err as Error).message, { cause: err });
+        throw new Error(issues?.length ? issues.map((i) => i.message).join('; ') : (err as Error).message, {
+          cause: err,
+        });
       }
     },
   },
@@ -51,7 +53,8 @@ const COMMANDS: Record<string, Command> = {
     summary: 'Re-encrypt every encrypted field under the active key (resumable; prints progress).',
     async run(container, _flags, io) {
       const report = await container.deps.keyRotation.rotate({
-        onProgress: (p) => io.out(`${p.collection}: scanned ${p.scanned}, re-encrypted ${p.reEncrypted}${p.done ? ' (done)' : ''}`),
+        onProgress: (p) =>
+          io.out(`${p.collection}: scanned ${p.scanned}, re-encrypted ${p.reEncrypted}${p.done ? ' (done)' : ''}`),
       });
       io.out(JSON.stringify(report, null, 2));
     },
@@ -69,7 +72,8 @@ const COMMANDS: Record<string, Command> = {
       if (typeof key !== 'string') throw new Error('--key <id> is required');
       // A typo must not read as "safe to remove": only a key in the ring can be checked.
       const ring = container.deps.encryption.keyIds;
-      if (!ring.includes(key)) throw new Error(`key ${key} is not in ENCRYPTION_KEYS (${ring.join(', ')}); check the id`);
+      if (!ring.includes(key))
+        throw new Error(`key ${key} is not in ENCRYPTION_KEYS (${ring.join(', ')}); check the id`);
       await container.deps.keyRotation.assertRetirable(key);
       io.out(`key ${key} encrypts no stored data: it can be removed from ENCRYPTION_KEYS`);
     },
@@ -117,7 +121,10 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const logger = createLogger({ level: config.log.level === 'info' ? 'warn' : config.log.level, destination: process.stderr });
+  const logger = createLogger({
+    level: config.log.level === 'info' ? 'warn' : config.log.level,
+    destination: process.stderr,
+  });
   const container = createContainer(config, logger);
   await container.start();
   try {

@@ -2,30 +2,30 @@ import type { Config } from './config';
 import type { Logger } from './lib/logger';
 import { Database } from './lib/database';
 import { createRedis, waitForRedis, type RedisClient } from './lib/redis';
-import { HealthCheckService } from './services/HealthCheckService';
+import { HealthCheckService } from './services/health/health-check.service';
 import { Scheduler } from './jobs/scheduler';
 import { registerModels, type Models } from './models';
-import { AuditTrail } from './services/audit/AuditTrail';
-import { EncryptionService } from './services/EncryptionService';
+import { AuditTrail } from './services/audit/audit-trail';
+import { EncryptionService } from './services/encryption/encryption.service';
 import { StaticKeyProvider } from './services/encryption/keyring';
 import { PasswordHasher } from './services/encryption/password-hasher';
 import { EncryptedFieldRegistry } from './services/encryption/field-encryption.plugin';
 import { KeyRotation } from './services/encryption/key-rotation';
-import { ApiKeyService } from './services/api-keys/ApiKeyService';
+import { ApiKeyService } from './services/api-keys/api-key.service';
 import { createAuthorize } from './middleware/rbac';
-import { RoleService } from './services/access/RoleService';
-import { AccessService } from './services/access/AccessService';
-import { EmployeeService } from './services/employees/EmployeeService';
-import { InvoiceService } from './services/invoices/InvoiceService';
-import { GdprService } from './services/gdpr/GdprService';
-import { TokenService, type JwtKeyConfig } from './services/auth/token-service';
-import { SessionService } from './services/auth/session-service';
-import { SingleUseClaims } from './services/auth/single-use';
+import { RoleService } from './services/access/role.service';
+import { AccessService } from './services/access/access.service';
+import { EmployeeService } from './services/employees/employee.service';
+import { InvoiceService } from './services/invoices/invoice.service';
+import { GdprService } from './services/gdpr/gdpr.service';
+import { TokenService, type JwtKeyConfig } from './services/auth/token.service';
+import { SessionService } from './services/auth/session.service';
+import { SingleUseClaims } from './services/auth/single-use-claims';
 import { LoginGuard } from './services/auth/login-guard';
 import { EmailSender, SmsSender } from './services/auth/senders';
-import { TwoFactorAuthService } from './services/TwoFactorAuthService';
-import { AuthService } from './services/auth/AuthService';
-import { UserService } from './services/users/UserService';
+import { TwoFactorAuthService } from './services/two-factor-auth/two-factor-auth.service';
+import { AuthService } from './services/auth/auth.service';
+import { UserService } from './services/users/user.service';
 import { authenticator } from './middleware/authenticate';
 import type { RequestClient } from 'twilio';
 import { createRateLimiters } from './middleware/rate-limit';
@@ -72,7 +72,10 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     { keyPrefix: config.redis.keyPrefix },
   );
   const encryption = new EncryptionService({
-    keyProvider: new StaticKeyProvider(config.encryption.keys.map((k) => ({ id: k.id, key: k.key.reveal() })), config.encryption.activeKeyId),
+    keyProvider: new StaticKeyProvider(
+      config.encryption.keys.map((k) => ({ id: k.id, key: k.key.reveal() })),
+      config.encryption.activeKeyId,
+    ),
     blindIndexKey: config.encryption.blindIndexKey.reveal(),
     passwords: new PasswordHasher(config.passwords.bcryptCost, config.passwords.pepper?.reveal()),
     logger,
@@ -85,7 +88,14 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
   const access = new AccessService(roles);
   const employees = new EmployeeService({ employees: models.Employee, access, audit });
   const invoices = new InvoiceService({ invoices: models.Invoice, access, audit, now: opts.now });
-  const keyRotation = new KeyRotation({ db: () => database.db(), cipher: encryption, registry: encryptedFields, logger, audit, now: opts.now });
+  const keyRotation = new KeyRotation({
+    db: () => database.db(),
+    cipher: encryption,
+    registry: encryptedFields,
+    logger,
+    audit,
+    now: opts.now,
+  });
   const claims = new SingleUseClaims({ claims: models.SingleUseClaim, now: opts.now });
   const apiKeys = new ApiKeyService({
     keys: models.ApiKey,
@@ -96,8 +106,22 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     maxLifetimeDays: config.apiKeys.maxLifetimeDays,
     now: opts.now,
   });
-  const tokens = new TokenService({ key: jwtKeyOf(config), issuer: config.auth.issuer, audience: config.auth.audience, accessTtlSeconds: config.auth.accessTtlSeconds, redis, now: opts.now });
-  const sessions = new SessionService({ sessions: models.Session, tokens, claims, audit, refreshTtlDays: config.auth.refreshTtlDays, now: opts.now });
+  const tokens = new TokenService({
+    key: jwtKeyOf(config),
+    issuer: config.auth.issuer,
+    audience: config.auth.audience,
+    accessTtlSeconds: config.auth.accessTtlSeconds,
+    redis,
+    now: opts.now,
+  });
+  const sessions = new SessionService({
+    sessions: models.Session,
+    tokens,
+    claims,
+    audit,
+    refreshTtlDays: config.auth.refreshTtlDays,
+    now: opts.now,
+  });
   const guard = new LoginGuard({ redis, now: opts.now });
   const rateLimiters = createRateLimiters({
     redis,
@@ -107,8 +131,24 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     bearerSubject: (header) => tokens.subjectOf(header),
   });
   const email = new EmailSender({ smtpUrl: config.mail.smtpUrl?.reveal(), from: config.mail.from, logger });
-  const sms = new SmsSender({ config: config.sms && { ...config.sms, authToken: config.sms.authToken.reveal() }, logger, httpClient: opts.twilioHttpClient });
-  const twoFactor = new TwoFactorAuthService({ users: models.User, challenges: models.OtpChallenge, claims, guard, encryption, audit, email, sms, logger, totpIssuer: config.auth.totpIssuer, now: opts.now });
+  const sms = new SmsSender({
+    config: config.sms && { ...config.sms, authToken: config.sms.authToken.reveal() },
+    logger,
+    httpClient: opts.twilioHttpClient,
+  });
+  const twoFactor = new TwoFactorAuthService({
+    users: models.User,
+    challenges: models.OtpChallenge,
+    claims,
+    guard,
+    encryption,
+    audit,
+    email,
+    sms,
+    logger,
+    totpIssuer: config.auth.totpIssuer,
+    now: opts.now,
+  });
   const auth = new AuthService({
     users: models.User,
     encryption,
@@ -134,11 +174,39 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
   });
   const gdpr = new GdprService({ models, audit, sessions, encryption, now: opts.now });
   const authenticate = authenticator({ tokens, apiKeys, users: models.User, apiKeyLimiter: rateLimiters.apiKey });
-  const health = new HealthCheckService({ database, redis, timeoutMs: config.health.timeoutMs, version: VERSION, now: opts.now });
-  const scheduler = new Scheduler([{ name: 'auth-retention', schedule: config.auth.retentionCron, run: () => auth.purgeExpired() }], logger);
+  const health = new HealthCheckService({
+    database,
+    redis,
+    timeoutMs: config.health.timeoutMs,
+    version: VERSION,
+    now: opts.now,
+  });
+  const scheduler = new Scheduler(
+    [{ name: 'auth-retention', schedule: config.auth.retentionCron, run: () => auth.purgeExpired() }],
+    logger,
+  );
 
   return {
-    deps: { config, logger, health, audit, encryption, apiKeys, keyRotation, auth, twoFactor, users, authenticate, rateLimiters, roles, authorize, access, employees, invoices, gdpr },
+    deps: {
+      config,
+      logger,
+      health,
+      audit,
+      encryption,
+      apiKeys,
+      keyRotation,
+      auth,
+      twoFactor,
+      users,
+      authenticate,
+      rateLimiters,
+      roles,
+      authorize,
+      access,
+      employees,
+      invoices,
+      gdpr,
+    },
     database,
     redis,
     models,
@@ -152,11 +220,22 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
       await encryption.init();
       await auth.warmUp();
       await database.connect();
-      if (config.redis.url && !(await waitForRedis(redis, 5_000))) logger.error('redis is not reachable; continuing (readiness reports it, rate limits fail open/closed per tier)');
+      if (config.redis.url && !(await waitForRedis(redis, 5_000)))
+        logger.error(
+          'redis is not reachable; continuing (readiness reports it, rate limits fail open/closed per tier)',
+        );
       if (config.mongodb.syncIndexesOnBoot) await database.syncIndexes();
       if (config.auth.bootstrapAdmin) {
-        const created = await users.bootstrapAdmin(config.auth.bootstrapAdmin.email, config.auth.bootstrapAdmin.password.reveal());
-        logger.warn(created ? { userId: created.id } : {}, created ? 'bootstrap admin created: remove BOOTSTRAP_ADMIN_* now' : 'BOOTSTRAP_ADMIN_* ignored: an admin already exists');
+        const created = await users.bootstrapAdmin(
+          config.auth.bootstrapAdmin.email,
+          config.auth.bootstrapAdmin.password.reveal(),
+        );
+        logger.warn(
+          created ? { userId: created.id } : {},
+          created
+            ? 'bootstrap admin created: remove BOOTSTRAP_ADMIN_* now'
+            : 'BOOTSTRAP_ADMIN_* ignored: an admin already exists',
+        );
       }
       scheduler.start();
     },

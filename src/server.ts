@@ -31,13 +31,21 @@ async function main(): Promise<void> {
   server.requestTimeout = 30_000;
   await new Promise<void>((resolve) => server.listen(config.http.port, config.http.host, resolve));
   const addr = server.address();
-  logger.info({ address: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : addr, env: config.env }, 'erp-backend listening');
+  logger.info(
+    { address: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : addr, env: config.env },
+    'erp-backend listening',
+  );
   if (process.send) process.send('ready');
 
   installShutdown(server, container.stop, logger, config.http.shutdownTimeoutMs);
 }
 
-function installShutdown(server: http.Server, stopContainer: () => Promise<void>, logger: Logger, timeoutMs: number): void {
+function installShutdown(
+  server: http.Server,
+  stopContainer: () => Promise<void>,
+  logger: Logger,
+  timeoutMs: number,
+): void {
   let shuttingDown = false;
   const shutdown = async (reason: string, exitCode: number): Promise<void> => {
     if (shuttingDown) return;

@@ -18,14 +18,28 @@ const BLIND = randomBytes(32).toString('base64');
 describe('operator CLI: keys:usage and keys:check-retire', () => {
   const ns = testNamespace(__filename);
   const mongoUri = testMongoUri(ns.dbName);
-  const base = { NODE_ENV: 'test', MONGODB_URI: mongoUri, REDIS_URL: testRedisUrl(), REDIS_KEY_PREFIX: ns.redisPrefix, MONGODB_MIN_POOL_SIZE: '1', BLIND_INDEX_KEY: BLIND };
+  const base = {
+    NODE_ENV: 'test',
+    MONGODB_URI: mongoUri,
+    REDIS_URL: testRedisUrl(),
+    REDIS_KEY_PREFIX: ns.redisPrefix,
+    MONGODB_MIN_POOL_SIZE: '1',
+    BLIND_INDEX_KEY: BLIND,
+  };
   let totpSecret = '';
   let totpUserId = '';
   let last: TestApp | undefined;
 
   /** The app on this file's database with the given key ring. */
   const appWith = async (keys: Record<string, string>): Promise<TestApp> =>
-    (last = await buildTestApp(__filename, { MONGODB_URI: mongoUri, REDIS_KEY_PREFIX: ns.redisPrefix, BLIND_INDEX_KEY: BLIND, BCRYPT_COST: '10', RATE_LIMIT_GENERAL: '10000/60', ...keys }));
+    (last = await buildTestApp(__filename, {
+      MONGODB_URI: mongoUri,
+      REDIS_KEY_PREFIX: ns.redisPrefix,
+      BLIND_INDEX_KEY: BLIND,
+      BCRYPT_COST: '10',
+      RATE_LIMIT_GENERAL: '10000/60',
+      ...keys,
+    }));
 
   const cli = async (keys: Record<string, string>, ...args: string[]) => {
     const p = runTs('src/cli.ts', { ...base, ...keys }, args);
@@ -41,13 +55,24 @@ describe('operator CLI: keys:usage and keys:check-retire', () => {
   it('when data was written under key A only, then keys:usage counts it and check-retire refuses A as the active key', async () => {
     const seeded = await appWith({ ENCRYPTION_KEYS: KEY_A });
     for (const n of [1, 2]) {
-      await seeded.container.models.Employee.create({ _id: randomUUID(), name: `E${n}`, workEmail: `e${n}@cli-keys.example`, department: 'it', nationalId: `NID-CLI-${n}` });
+      await seeded.container.models.Employee.create({
+        _id: randomUUID(),
+        name: `E${n}`,
+        workEmail: `e${n}@cli-keys.example`,
+        department: 'it',
+        nationalId: `NID-CLI-${n}`,
+      });
     }
     totpUserId = await createUser(seeded, 'totp@cli-keys.example');
-    const setup = await seeded.container.deps.twoFactor.setupTotp((await seeded.container.models.User.findById(totpUserId).lean())!);
+    const setup = await seeded.container.deps.twoFactor.setupTotp(
+      (await seeded.container.models.User.findById(totpUserId).lean())!,
+    );
     totpSecret = setup.secret;
     const code = execFileSync('oathtool', ['--totp', '-b', totpSecret], { encoding: 'utf8' }).trim();
-    await seeded.container.deps.twoFactor.enableTotp((await seeded.container.models.User.findById(totpUserId).lean())!, code);
+    await seeded.container.deps.twoFactor.enableTotp(
+      (await seeded.container.models.User.findById(totpUserId).lean())!,
+      code,
+    );
     await seeded.container.stop();
 
     const usage = await cli({ ENCRYPTION_KEYS: KEY_A }, 'keys:usage');
@@ -79,10 +104,18 @@ describe('operator CLI: keys:usage and keys:check-retire', () => {
     const both = await appWith(ringAB);
     const adminId = await createUser(both, 'root@cli-keys.example', 'admin', 'it');
     const admin = await mfaSession(both, adminId);
-    expect((await request(both.app).post('/api/v1/encryption/rotation').set(...bearer(admin))).status).toBe(202);
+    expect(
+      (
+        await request(both.app)
+          .post('/api/v1/encryption/rotation')
+          .set(...bearer(admin))
+      ).status,
+    ).toBe(202);
     const deadline = Date.now() + 30_000;
     for (;;) {
-      const s = await request(both.app).get('/api/v1/encryption/rotation').set(...bearer(admin));
+      const s = await request(both.app)
+        .get('/api/v1/encryption/rotation')
+        .set(...bearer(admin));
       if (s.body.rotation?.status === 'finished' && s.body.rotation?.targetKeyId === 'kB' && !s.body.runningHere) break;
       if (Date.now() > deadline) throw new Error(`rotation did not finish: ${JSON.stringify(s.body)}`);
       await new Promise((r) => setTimeout(r, 100));
@@ -98,7 +131,11 @@ describe('operator CLI: keys:usage and keys:check-retire', () => {
 
     const onlyB = await appWith({ ENCRYPTION_KEYS: KEY_B });
     // The next 30 s step: the current one may be the step that enabled TOTP (replays are refused).
-    const code = execFileSync('oathtool', ['--totp', '-b', totpSecret, '--now', `@${Math.floor(Date.now() / 1000) + 30}`], { encoding: 'utf8' }).trim();
+    const code = execFileSync(
+      'oathtool',
+      ['--totp', '-b', totpSecret, '--now', `@${Math.floor(Date.now() / 1000) + 30}`],
+      { encoding: 'utf8' },
+    ).trim();
     const user = (await onlyB.container.models.User.findById(totpUserId).lean())!;
     await expect(onlyB.container.deps.twoFactor.verifyTotpForUser(user, code)).resolves.toBe(true);
     const stored = JSON.stringify(await onlyB.container.database.db().collection('employees').find().toArray());

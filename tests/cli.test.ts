@@ -8,7 +8,14 @@ import { buildTestApp } from './support/app';
 
 describe('operator CLI', () => {
   const ns = testNamespace(__filename);
-  const env = { NODE_ENV: 'test', MONGODB_URI: testMongoUri(ns.dbName), REDIS_URL: testRedisUrl(), REDIS_KEY_PREFIX: ns.redisPrefix, MONGODB_MIN_POOL_SIZE: '1', BCRYPT_COST: '10' };
+  const env = {
+    NODE_ENV: 'test',
+    MONGODB_URI: testMongoUri(ns.dbName),
+    REDIS_URL: testRedisUrl(),
+    REDIS_KEY_PREFIX: ns.redisPrefix,
+    MONGODB_MIN_POOL_SIZE: '1',
+    BCRYPT_COST: '10',
+  };
   afterAll(async () => {
     const conn = await mongoose.createConnection(testMongoUri(ns.dbName)).asPromise();
     await conn.dropDatabase();
@@ -36,8 +43,25 @@ describe('operator CLI', () => {
 
   it('when run on a terminal, then it prompts for the password with echo off and creates the account', async () => {
     // `script` gives the CLI a real pseudo-terminal, as an operator's shell would.
-    const command = [process.execPath, '--import', 'tsx', 'src/cli.ts', 'user:create', '--email', 'tty.admin@example.com', '--name', 'Tty Admin', '--role', 'admin'].map((a) => `'${a}'`).join(' ');
-    const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd: path.resolve(__dirname, '..'), env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TERM: 'dumb', ...env } });
+    const command = [
+      process.execPath,
+      '--import',
+      'tsx',
+      'src/cli.ts',
+      'user:create',
+      '--email',
+      'tty.admin@example.com',
+      '--name',
+      'Tty Admin',
+      '--role',
+      'admin',
+    ]
+      .map((a) => `'${a}'`)
+      .join(' ');
+    const child = spawn('script', ['-qfec', command, '/dev/null'], {
+      cwd: path.resolve(__dirname, '..'),
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TERM: 'dumb', ...env },
+    });
     let seen = '';
     child.stdout.on('data', (d: Buffer) => (seen += d.toString()));
     child.stderr.on('data', (d: Buffer) => (seen += d.toString()));
@@ -54,16 +78,31 @@ describe('operator CLI', () => {
     const keyB = `kB:${randomBytes(32).toString('base64')}`;
     const blind = randomBytes(32).toString('base64');
     const keysEnv = { ...env, MONGODB_URI: testMongoUri(ns.dbName + '_keys'), BLIND_INDEX_KEY: blind };
-    const seeded = await buildTestApp(__filename, { MONGODB_URI: keysEnv.MONGODB_URI, ENCRYPTION_KEYS: keyA, BLIND_INDEX_KEY: blind });
+    const seeded = await buildTestApp(__filename, {
+      MONGODB_URI: keysEnv.MONGODB_URI,
+      ENCRYPTION_KEYS: keyA,
+      BLIND_INDEX_KEY: blind,
+    });
     try {
       for (const n of [1, 2, 3]) {
-        await seeded.container.models.Employee.create({ _id: randomUUID(), name: `E${n}`, workEmail: `e${n}@keys.example`, department: 'it', nationalId: `NID-${n}`, bankAccount: `DE0${n}120300000000202051` });
+        await seeded.container.models.Employee.create({
+          _id: randomUUID(),
+          name: `E${n}`,
+          workEmail: `e${n}@keys.example`,
+          department: 'it',
+          nationalId: `NID-${n}`,
+          bankAccount: `DE0${n}120300000000202051`,
+        });
       }
     } finally {
       await seeded.container.stop();
     }
     const cli = async (...args: string[]) => {
-      const p = runTs('src/cli.ts', { ...keysEnv, ENCRYPTION_KEYS: `${keyA},${keyB}`, ENCRYPTION_ACTIVE_KEY_ID: 'kB' }, args);
+      const p = runTs(
+        'src/cli.ts',
+        { ...keysEnv, ENCRYPTION_KEYS: `${keyA},${keyB}`, ENCRYPTION_ACTIVE_KEY_ID: 'kB' },
+        args,
+      );
       return { code: await p.exited, out: p.stdout(), err: p.stderr() };
     };
     const usage = await cli('keys:usage');

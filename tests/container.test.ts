@@ -45,15 +45,22 @@ describe('composition root: no secret is printable', () => {
   it('when the key-holding services are inspected, then no secret shows in any encoding', () => {
     const { encryption, apiKeys, twoFactor, auth } = t.container.deps;
     const services = { encryption, apiKeys, tokens: t.container.tokens, sessions: t.container.sessions };
-    const shown = [inspect(services, { depth: 6 }), inspect(twoFactor, { depth: 2 }), inspect(auth, { depth: 2 })].join('\n');
+    const shown = [inspect(services, { depth: 6 }), inspect(twoFactor, { depth: 2 }), inspect(auth, { depth: 2 })].join(
+      '\n',
+    );
     expect(leakedIn(shown, secrets)).toEqual([]);
     expect(inspect(encryption)).toBe('EncryptionService(keys old, k2; active k2)');
   });
 
   it('when the secrets are used, then they still work: the bootstrap admin signs in with its password', async () => {
     const { default: request } = await import('supertest');
-    const res = await request(t.app).post('/api/v1/auth/login').send({ email: 'root@example.com', password: secrets.bootstrapPassword });
+    const res = await request(t.app)
+      .post('/api/v1/auth/login')
+      .send({ email: 'root@example.com', password: secrets.bootstrapPassword });
     expect(res.status).toBe(200);
-    expect(typeof (res.body as { accessToken?: unknown }).accessToken === 'string' || (res.body as { mfaRequired?: unknown }).mfaRequired === true).toBe(true);
+    expect(
+      typeof (res.body as { accessToken?: unknown }).accessToken === 'string' ||
+        (res.body as { mfaRequired?: unknown }).mfaRequired === true,
+    ).toBe(true);
   });
 });

@@ -22,11 +22,20 @@ describe('server process', () => {
 
     // A request whose body trickles in: it is in flight while the signal arrives.
     const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/api/v1/slow-upload', headers: { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' } }, (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => (body += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      });
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/api/v1/slow-upload',
+          headers: { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' },
+        },
+        (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        },
+      );
       req.on('error', reject);
       req.write('{"part":');
       setTimeout(() => {
@@ -42,20 +51,36 @@ describe('server process', () => {
     expect(proc.stdout()).toContain('shutdown complete');
     // Once draining started, new connections are refused.
     await expect(
-      new Promise((resolve, reject) => http.get({ host: '127.0.0.1', port, path: '/health/live' }, resolve).on('error', reject)),
+      new Promise((resolve, reject) =>
+        http.get({ host: '127.0.0.1', port, path: '/health/live' }, resolve).on('error', reject),
+      ),
     ).rejects.toThrow();
   }, 40_000);
 
   const serverEnv = (port: number, extra: Record<string, string> = {}): Record<string, string> => {
     const ns = testNamespace(__filename);
-    return { NODE_ENV: 'test', PORT: String(port), MONGODB_URI: testMongoUri(ns.dbName), REDIS_URL: testRedisUrl(), REDIS_KEY_PREFIX: ns.redisPrefix, MONGODB_MIN_POOL_SIZE: '1', ...extra };
+    return {
+      NODE_ENV: 'test',
+      PORT: String(port),
+      MONGODB_URI: testMongoUri(ns.dbName),
+      REDIS_URL: testRedisUrl(),
+      REDIS_KEY_PREFIX: ns.redisPrefix,
+      MONGODB_MIN_POOL_SIZE: '1',
+      ...extra,
+    };
   };
 
   it('when a request never finishes, then shutdown gives up after SHUTDOWN_TIMEOUT_MS and exits 1', async () => {
     const port = await freePort();
     const proc = runTs('src/server.ts', serverEnv(port, { SHUTDOWN_TIMEOUT_MS: '1500' }));
     await waitFor(() => proc.stdout().includes('erp-backend listening'), 20_000, 'server to listen');
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/api/v1/stuck', headers: { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' } });
+    const req = http.request({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: '/api/v1/stuck',
+      headers: { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' },
+    });
     req.on('error', () => undefined);
     req.write('{"never":');
     await new Promise((r) => setTimeout(r, 300));
@@ -81,7 +106,11 @@ describe('server process', () => {
     child.on('message', (m) => messages.push(m));
     await waitFor(() => messages.includes('ready'), 20_000, 'the ready message');
     // Ready means listening: the very next request is served (log lines may still be in flight).
-    const live = await new Promise<number>((resolve, reject) => http.get({ host: '127.0.0.1', port, path: '/health/live' }, (r) => resolve(r.statusCode ?? 0)).on('error', reject));
+    const live = await new Promise<number>((resolve, reject) =>
+      http
+        .get({ host: '127.0.0.1', port, path: '/health/live' }, (r) => resolve(r.statusCode ?? 0))
+        .on('error', reject),
+    );
     expect(live).toBe(200);
     child.send('shutdown');
     expect(await exited).toBe(0);

@@ -35,7 +35,9 @@ export interface Config {
   health: { timeoutMs: number };
   cors: { origins: string[] };
   /** HS256 with a secret, or ES256 with a P-256 key pair (PEM). */
-  jwt: { algorithm: 'HS256'; secret: Secret<Buffer> } | { algorithm: 'ES256'; privateKeyPem: Secret<string>; publicKeyPem: string };
+  jwt:
+    | { algorithm: 'HS256'; secret: Secret<Buffer> }
+    | { algorithm: 'ES256'; privateKeyPem: Secret<string>; publicKeyPem: string };
   encryption: { keys: KeyMaterial[]; activeKeyId: string; blindIndexKey: Secret<Buffer> };
   passwords: { bcryptCost: number; pepper: Secret<Buffer> | undefined };
   apiKeys: { maxLifetimeDays: number };
@@ -72,7 +74,9 @@ const MIN_SECRET_BYTES = 32;
 
 /** Deterministic, clearly insecure values so development processes (and PM2 siblings) agree. Never used in production. */
 function devSecret(name: string): Buffer {
-  return createHash('sha256').update('erp-backend insecure development default: ' + name).digest();
+  return createHash('sha256')
+    .update('erp-backend insecure development default: ' + name)
+    .digest();
 }
 
 function decodeBase64(value: string): Buffer | undefined {
@@ -82,14 +86,21 @@ function decodeBase64(value: string): Buffer | undefined {
 
 function parseKeyring(raw: string, problems: string[]): KeyMaterial[] {
   const keys: KeyMaterial[] = [];
-  for (const entry of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const entry of raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const sep = entry.indexOf(':');
     const id = sep > 0 ? entry.slice(0, sep) : '';
     const key = sep > 0 ? decodeBase64(entry.slice(sep + 1)) : undefined;
     if (!KEY_ID_PATTERN.test(id)) {
-      problems.push(`ENCRYPTION_KEYS: entry ${keys.length + 1} must look like <id>:<base64 key> with an id of 1-32 [A-Za-z0-9_-]`);
+      problems.push(
+        `ENCRYPTION_KEYS: entry ${keys.length + 1} must look like <id>:<base64 key> with an id of 1-32 [A-Za-z0-9_-]`,
+      );
     } else if (!key || key.length !== 32) {
-      problems.push(`ENCRYPTION_KEYS: key "${id}" must decode from base64 to exactly 32 bytes (got ${key?.length ?? 0})`);
+      problems.push(
+        `ENCRYPTION_KEYS: key "${id}" must decode from base64 to exactly 32 bytes (got ${key?.length ?? 0})`,
+      );
     } else if (keys.some((k) => k.id === id)) {
       problems.push(`ENCRYPTION_KEYS: key id "${id}" appears twice`);
     } else {
@@ -111,12 +122,17 @@ function isExactOrigin(origin: string): boolean {
 function parseTrustProxy(raw: string, problems: string[]): number | string[] | false {
   const v = raw.trim();
   if (v === 'true') {
-    problems.push("TRUST_PROXY: 'true' trusts any X-Forwarded-For a client sends; set the proxy hop count (e.g. 1) or its addresses");
+    problems.push(
+      "TRUST_PROXY: 'true' trusts any X-Forwarded-For a client sends; set the proxy hop count (e.g. 1) or its addresses",
+    );
     return false;
   }
   if (v === 'false' || v === '') return false;
   if (/^\d+$/.test(v)) return Number(v);
-  return v.split(',').map((s) => s.trim()).filter(Boolean);
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /**
@@ -134,11 +150,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const devDefaultsUsed: string[] = [];
 
   const requireInProduction = (name: keyof Env, value: unknown, why: string): void => {
-    if (isProduction && (value === undefined || value === '')) problems.push(`${name}: required in production (${why})`);
+    if (isProduction && (value === undefined || value === ''))
+      problems.push(`${name}: required in production (${why})`);
   };
   requireInProduction('MONGODB_URI', env.MONGODB_URI, 'no local database is assumed');
   requireInProduction('REDIS_URL', env.REDIS_URL, 'rate limits, sessions and lockouts must be shared by all processes');
-  if (env.JWT_ALGORITHM === 'HS256') requireInProduction('JWT_SECRET', env.JWT_SECRET, 'access tokens must be signed with a secret only you know');
+  if (env.JWT_ALGORITHM === 'HS256')
+    requireInProduction('JWT_SECRET', env.JWT_SECRET, 'access tokens must be signed with a secret only you know');
   requireInProduction('ENCRYPTION_KEYS', env.ENCRYPTION_KEYS, 'personal data is encrypted at rest');
   requireInProduction('BLIND_INDEX_KEY', env.BLIND_INDEX_KEY, 'encrypted fields are looked up by HMAC');
 
@@ -153,8 +171,14 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       try {
         const key = createPrivateKey(priv);
         const pubKey = createPublicKey(pub);
-        if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') problems.push('JWT_PRIVATE_KEY: must be a P-256 (prime256v1) EC key for ES256');
-        else if (createPublicKey(key).export({ format: 'der', type: 'spki' }).compare(pubKey.export({ format: 'der', type: 'spki' })) !== 0) problems.push('JWT_PUBLIC_KEY: does not match JWT_PRIVATE_KEY');
+        if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1')
+          problems.push('JWT_PRIVATE_KEY: must be a P-256 (prime256v1) EC key for ES256');
+        else if (
+          createPublicKey(key)
+            .export({ format: 'der', type: 'spki' })
+            .compare(pubKey.export({ format: 'der', type: 'spki' })) !== 0
+        )
+          problems.push('JWT_PUBLIC_KEY: does not match JWT_PRIVATE_KEY');
         else jwtPems = { privateKeyPem: priv, publicKeyPem: pub };
       } catch {
         problems.push('JWT_PRIVATE_KEY / JWT_PUBLIC_KEY: not valid PEM keys');
@@ -162,7 +186,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     }
   } else if (env.JWT_SECRET !== undefined) {
     jwtSecret = Buffer.from(env.JWT_SECRET, 'utf8');
-    if (jwtSecret.length < MIN_SECRET_BYTES) problems.push(`JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes (got ${jwtSecret.length})`);
+    if (jwtSecret.length < MIN_SECRET_BYTES)
+      problems.push(`JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes (got ${jwtSecret.length})`);
   } else {
     jwtSecret = devSecret('JWT_SECRET');
     devDefaultsUsed.push('JWT_SECRET');
@@ -171,7 +196,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   let keys: KeyMaterial[];
   if (env.ENCRYPTION_KEYS !== undefined) {
     keys = parseKeyring(env.ENCRYPTION_KEYS, problems);
-    if (keys.length === 0 && !problems.some((p) => p.startsWith('ENCRYPTION_KEYS'))) problems.push('ENCRYPTION_KEYS: no keys given');
+    if (keys.length === 0 && !problems.some((p) => p.startsWith('ENCRYPTION_KEYS')))
+      problems.push('ENCRYPTION_KEYS: no keys given');
   } else {
     keys = [{ id: 'dev1', key: new Secret(devSecret('ENCRYPTION_KEYS')) }];
     devDefaultsUsed.push('ENCRYPTION_KEYS');
@@ -186,7 +212,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     const decoded = decodeBase64(env.BLIND_INDEX_KEY);
     blindIndexKey = decoded ?? Buffer.alloc(0);
     if (!decoded || decoded.length < MIN_SECRET_BYTES) {
-      problems.push(`BLIND_INDEX_KEY: must be base64 of at least ${MIN_SECRET_BYTES} bytes (got ${decoded?.length ?? 0})`);
+      problems.push(
+        `BLIND_INDEX_KEY: must be base64 of at least ${MIN_SECRET_BYTES} bytes (got ${decoded?.length ?? 0})`,
+      );
     }
   } else {
     blindIndexKey = devSecret('BLIND_INDEX_KEY');
@@ -194,7 +222,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   }
 
   const pepper = env.PASSWORD_PEPPER === undefined ? undefined : Buffer.from(env.PASSWORD_PEPPER, 'utf8');
-  if (pepper && pepper.length < MIN_SECRET_BYTES) problems.push(`PASSWORD_PEPPER: must be at least ${MIN_SECRET_BYTES} bytes when set (got ${pepper.length})`);
+  if (pepper && pepper.length < MIN_SECRET_BYTES)
+    problems.push(`PASSWORD_PEPPER: must be at least ${MIN_SECRET_BYTES} bytes when set (got ${pepper.length})`);
 
   requireInProduction('SMTP_URL', env.SMTP_URL, 'one-time codes and security notices are sent by mail');
   const twilio = [env.TWILIO_ACCOUNT_SID, env.TWILIO_AUTH_TOKEN, env.TWILIO_FROM_NUMBER];
@@ -210,7 +239,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     problems.push('MONGODB_MIN_POOL_SIZE: must not exceed MONGODB_MAX_POOL_SIZE');
   }
   for (const origin of env.CORS_ORIGINS) {
-    if (!isExactOrigin(origin)) problems.push(`CORS_ORIGINS: "${origin}" is not an exact origin like https://erp.example.com ('*', 'null', paths and trailing slashes are refused)`);
+    if (!isExactOrigin(origin))
+      problems.push(
+        `CORS_ORIGINS: "${origin}" is not an exact origin like https://erp.example.com ('*', 'null', paths and trailing slashes are refused)`,
+      );
   }
 
   if (problems.length > 0) throw new ConfigError(problems);
@@ -235,10 +267,15 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       heartbeatFrequencyMS: env.MONGODB_HEARTBEAT_FREQUENCY_MS,
       syncIndexesOnBoot: env.MONGODB_SYNC_INDEXES_ON_BOOT,
     },
-    redis: { url: env.REDIS_URL === undefined ? undefined : new Secret(env.REDIS_URL), keyPrefix: env.REDIS_KEY_PREFIX },
+    redis: {
+      url: env.REDIS_URL === undefined ? undefined : new Secret(env.REDIS_URL),
+      keyPrefix: env.REDIS_KEY_PREFIX,
+    },
     health: { timeoutMs: env.HEALTH_CHECK_TIMEOUT_MS },
     cors: { origins: env.CORS_ORIGINS },
-    jwt: jwtPems ? { algorithm: 'ES256', privateKeyPem: new Secret(jwtPems.privateKeyPem), publicKeyPem: jwtPems.publicKeyPem } : { algorithm: 'HS256', secret: new Secret(jwtSecret) },
+    jwt: jwtPems
+      ? { algorithm: 'ES256', privateKeyPem: new Secret(jwtPems.privateKeyPem), publicKeyPem: jwtPems.publicKeyPem }
+      : { algorithm: 'HS256', secret: new Secret(jwtSecret) },
     encryption: { keys, activeKeyId, blindIndexKey: new Secret(blindIndexKey) },
     passwords: { bcryptCost: env.BCRYPT_COST, pepper: pepper === undefined ? undefined : new Secret(pepper) },
     apiKeys: { maxLifetimeDays: env.API_KEY_MAX_LIFETIME_DAYS },
@@ -247,9 +284,15 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       audience: env.JWT_AUDIENCE,
       accessTtlSeconds: env.JWT_ACCESS_TTL_SECONDS,
       refreshTtlDays: env.REFRESH_TTL_DAYS,
-      mfaRequiredRoles: (env.MFA_REQUIRED_ROLES ?? (isProduction ? 'admin,manager' : '')).split(',').map((r) => r.trim()).filter(Boolean),
+      mfaRequiredRoles: (env.MFA_REQUIRED_ROLES ?? (isProduction ? 'admin,manager' : ''))
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean),
       totpIssuer: env.TOTP_ISSUER,
-      bootstrapAdmin: env.BOOTSTRAP_ADMIN_EMAIL && env.BOOTSTRAP_ADMIN_PASSWORD ? { email: env.BOOTSTRAP_ADMIN_EMAIL, password: new Secret(env.BOOTSTRAP_ADMIN_PASSWORD) } : undefined,
+      bootstrapAdmin:
+        env.BOOTSTRAP_ADMIN_EMAIL && env.BOOTSTRAP_ADMIN_PASSWORD
+          ? { email: env.BOOTSTRAP_ADMIN_EMAIL, password: new Secret(env.BOOTSTRAP_ADMIN_PASSWORD) }
+          : undefined,
       retentionCron: env.AUTH_RETENTION_CRON,
     },
     mail: { smtpUrl: env.SMTP_URL === undefined ? undefined : new Secret(env.SMTP_URL), from: env.MAIL_FROM },
@@ -267,7 +310,14 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
         apiKey: { ...env.RATE_LIMIT_API_KEY, failOpen: true },
       },
     },
-    sms: env.TWILIO_ACCOUNT_SID && env.TWILIO_AUTH_TOKEN && env.TWILIO_FROM_NUMBER ? { accountSid: env.TWILIO_ACCOUNT_SID, authToken: new Secret(env.TWILIO_AUTH_TOKEN), from: env.TWILIO_FROM_NUMBER } : undefined,
+    sms:
+      env.TWILIO_ACCOUNT_SID && env.TWILIO_AUTH_TOKEN && env.TWILIO_FROM_NUMBER
+        ? {
+            accountSid: env.TWILIO_ACCOUNT_SID,
+            authToken: new Secret(env.TWILIO_AUTH_TOKEN),
+            from: env.TWILIO_FROM_NUMBER,
+          }
+        : undefined,
     devDefaultsUsed,
   };
   return deepFreeze(config);

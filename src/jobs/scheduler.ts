@@ -49,7 +49,8 @@ export class Scheduler {
       );
       this.tasks.push(task);
     }
-    if (this.jobs.length) this.logger.info({ jobs: this.jobs.map((j) => `${j.name} (${j.schedule})`) }, 'scheduler started');
+    if (this.jobs.length)
+      this.logger.info({ jobs: this.jobs.map((j) => `${j.name} (${j.schedule})`) }, 'scheduler started');
   }
 
   async stop(): Promise<void> {

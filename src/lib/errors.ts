@@ -52,14 +52,23 @@ export class AppError extends Error {
   }
 
   static validation(detail: string, errors: ValidationIssue[]): AppError {
-    return new AppError({ code: 'validation-failed', status: 400, title: 'Validation Failed', detail, extensions: { errors } });
+    return new AppError({
+      code: 'validation-failed',
+      status: 400,
+      title: 'Validation Failed',
+      detail,
+      extensions: { errors },
+    });
   }
 
   static unauthorized(detail = 'Authentication is required.', code = 'unauthorized'): AppError {
     return new AppError({ code, status: 401, title: 'Unauthorized', detail });
   }
 
-  static forbidden(detail = 'You do not have permission to perform this action.', extensions?: Record<string, unknown>): AppError {
+  static forbidden(
+    detail = 'You do not have permission to perform this action.',
+    extensions?: Record<string, unknown>,
+  ): AppError {
     return new AppError({ code: 'forbidden', status: 403, title: 'Forbidden', detail, extensions });
   }
 
@@ -88,7 +97,9 @@ export class AppError extends Error {
       title: 'Service Unavailable',
       detail,
       cause,
-      ...(retryAfterSeconds === undefined ? {} : { headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) } }),
+      ...(retryAfterSeconds === undefined
+        ? {}
+        : { headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) } }),
     });
   }
 

@@ -25,7 +25,9 @@ export function createRedis(opts: RedisFactoryOptions, extra: RedisOptions = {})
   const log = opts.logger.child({ component: 'redis' });
   if (!opts.url) {
     if (!opts.allowInProcessFallback) throw new Error('REDIS_URL is required');
-    log.warn('REDIS_URL is not set: using an in-process Redis; rate limits and sessions are not shared between processes');
+    log.warn(
+      'REDIS_URL is not set: using an in-process Redis; rate limits and sessions are not shared between processes',
+    );
     // Loaded lazily: a development-only dependency, absent from production images.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const RedisMock = require('ioredis-mock') as new () => Redis;

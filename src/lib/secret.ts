@@ -29,4 +29,3 @@ export class Secret<T extends string | Buffer> {
     return 'Secret(<redacted>)';
   }
 }
-

@@ -70,7 +70,12 @@ export class SlidingWindowStore implements Store {
 
   async increment(key: string): Promise<ClientRateLimitInfo> {
     const member = `${Date.now()}-${randomBytes(6).toString('base64url')}`;
-    const [count, reset, admitted] = await this.redis.slidingWindowHit(this.key(key), this.opts.windowMs, this.opts.limit, member);
+    const [count, reset, admitted] = await this.redis.slidingWindowHit(
+      this.key(key),
+      this.opts.windowMs,
+      this.opts.limit,
+      member,
+    );
     // A refused hit reports limit + 1 so express-rate-limit answers 429.
     return { totalHits: admitted === 1 ? Number(count) : this.opts.limit + 1, resetTime: new Date(Number(reset)) };
   }

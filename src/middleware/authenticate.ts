@@ -2,8 +2,8 @@ import type { RequestHandler } from 'express';
 import { AppError } from '../lib/errors';
 import { setAuth } from '../lib/auth-context';
 import { currentRequestContext } from '../lib/request-context';
-import type { TokenService } from '../services/auth/token-service';
-import type { ApiKeyService } from '../services/api-keys/ApiKeyService';
+import type { TokenService } from '../services/auth/token.service';
+import type { ApiKeyService } from '../services/api-keys/api-key.service';
 import type { UserModel } from '../models/user.model';
 
 export interface AuthenticateDeps {
@@ -31,17 +31,43 @@ export function authenticator(deps: AuthenticateDeps) {
         if (!m) throw AppError.unauthorized('The Authorization header must be "Bearer <token>".', 'invalid-token');
         const claims = await deps.tokens.verifyAccess(m[1]);
         if (claims.enroll && !opts.allowEnrollmentOnly) {
-          throw new AppError({ code: 'mfa-enrollment-required', status: 403, title: 'Two-Factor Enrollment Required', detail: 'Enroll a second factor before using the API.' });
+          throw new AppError({
+            code: 'mfa-enrollment-required',
+            status: 403,
+            title: 'Two-Factor Enrollment Required',
+            detail: 'Enroll a second factor before using the API.',
+          });
         }
-        setAuth(res, { kind: 'user', userId: claims.sub, role: claims.role, department: claims.dept, sessionId: claims.sid, mfa: claims.mfa, enrollmentOnly: claims.enroll });
+        setAuth(res, {
+          kind: 'user',
+          userId: claims.sub,
+          role: claims.role,
+          department: claims.dept,
+          sessionId: claims.sid,
+          mfa: claims.mfa,
+          enrollmentOnly: claims.enroll,
+        });
       } else if (apiKey) {
         const key = await deps.apiKeys.verify(apiKey);
         const owner = await deps.users.findById(key.ownerId, { role: 1, department: 1, status: 1 }).lean();
-        if (!owner || owner.status !== 'active') throw AppError.unauthorized('The API key is invalid, expired or revoked.', 'invalid-api-key');
-        setAuth(res, { kind: 'apiKey', userId: key.ownerId, role: owner.role, department: owner.department, mfa: false, enrollmentOnly: false, apiKeyId: key.id, scopes: key.scopes });
+        if (!owner || owner.status !== 'active')
+          throw AppError.unauthorized('The API key is invalid, expired or revoked.', 'invalid-api-key');
+        setAuth(res, {
+          kind: 'apiKey',
+          userId: key.ownerId,
+          role: owner.role,
+          department: owner.department,
+          mfa: false,
+          enrollmentOnly: false,
+          apiKeyId: key.id,
+          scopes: key.scopes,
+        });
         res.locals.apiKey = { id: key.id };
         const limiter = deps.apiKeyLimiter;
-        if (limiter) await new Promise<void>((resolve, reject) => void limiter(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
+        if (limiter)
+          await new Promise<void>(
+            (resolve, reject) => void limiter(req, res, (err?: unknown) => (err ? reject(err) : resolve())),
+          );
         if (res.headersSent) return;
       } else {
         throw AppError.unauthorized();

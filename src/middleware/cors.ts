@@ -12,7 +12,13 @@ export interface CorsPolicyOptions {
 }
 
 export const CORS_ALLOWED_METHODS: readonly string[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
-export const CORS_ALLOWED_HEADERS: readonly string[] = ['Authorization', 'Content-Type', 'X-Request-Id', 'X-API-Key', 'Idempotency-Key'];
+export const CORS_ALLOWED_HEADERS: readonly string[] = [
+  'Authorization',
+  'Content-Type',
+  'X-Request-Id',
+  'X-API-Key',
+  'Idempotency-Key',
+];
 export const CORS_EXPOSED_HEADERS: readonly string[] = ['RateLimit', 'RateLimit-Policy', 'Retry-After', 'X-Request-Id'];
 export const DEFAULT_CORS_MAX_AGE_SECONDS = 600;
 
@@ -32,7 +38,9 @@ export function validateAllowedOrigin(origin: string): string {
     throw new Error(`CORS allowed origin must be http(s): ${JSON.stringify(origin)}`);
   }
   if (parsed.origin !== origin) {
-    throw new Error(`CORS allowed origin must be an exact origin such as ${JSON.stringify(parsed.origin)}, got ${JSON.stringify(origin)}`);
+    throw new Error(
+      `CORS allowed origin must be an exact origin such as ${JSON.stringify(parsed.origin)}, got ${JSON.stringify(origin)}`,
+    );
   }
   return origin;
 }
@@ -77,7 +85,10 @@ export function corsPolicy(opts: CorsPolicyOptions): RequestHandler {
       return;
     }
     const preflight = isPreflight(req.method, req.headers['access-control-request-method']);
-    opts.logger.warn({ origin, method: req.method, path: req.path, preflight }, 'cross-origin request from an origin that is not allowed');
+    opts.logger.warn(
+      { origin, method: req.method, path: req.path, preflight },
+      'cross-origin request from an origin that is not allowed',
+    );
     if (preflight) {
       // A preflight exists only to ask for CORS permission; answer it here instead of letting it reach routes.
       next(AppError.forbidden('Cross-origin requests from this origin are not allowed.'));

@@ -37,19 +37,45 @@ export function toAppError(err: unknown): AppError {
   const perr = err as HttpParserError;
   switch (perr?.type) {
     case 'entity.parse.failed':
-      return new AppError({ code: 'malformed-json', status: 400, title: 'Malformed JSON', detail: 'The request body is not valid JSON.' });
+      return new AppError({
+        code: 'malformed-json',
+        status: 400,
+        title: 'Malformed JSON',
+        detail: 'The request body is not valid JSON.',
+      });
     case 'entity.too.large':
-      return new AppError({ code: 'payload-too-large', status: 413, title: 'Payload Too Large', detail: 'The request body is larger than this API accepts.' });
+      return new AppError({
+        code: 'payload-too-large',
+        status: 413,
+        title: 'Payload Too Large',
+        detail: 'The request body is larger than this API accepts.',
+      });
     case 'encoding.unsupported':
     case 'charset.unsupported':
-      return new AppError({ code: 'unsupported-media-type', status: 415, title: 'Unsupported Media Type', detail: 'The body encoding or charset is not supported.' });
+      return new AppError({
+        code: 'unsupported-media-type',
+        status: 415,
+        title: 'Unsupported Media Type',
+        detail: 'The body encoding or charset is not supported.',
+      });
     case 'request.aborted':
-      return new AppError({ code: 'request-aborted', status: 400, title: 'Request Aborted', detail: 'The client aborted the request.' });
+      return new AppError({
+        code: 'request-aborted',
+        status: 400,
+        title: 'Request Aborted',
+        detail: 'The client aborted the request.',
+      });
     default:
       break;
   }
   if (perr && typeof perr.status === 'number' && perr.status >= 400 && perr.status < 500 && perr.expose) {
-    return new AppError({ code: 'bad-request', status: perr.status, title: 'Bad Request', detail: perr.message, cause: err });
+    return new AppError({
+      code: 'bad-request',
+      status: perr.status,
+      title: 'Bad Request',
+      detail: perr.message,
+      cause: err,
+    });
   }
   return AppError.internal(err);
 }

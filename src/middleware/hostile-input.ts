@@ -41,7 +41,9 @@ export function rejectHostileInput(): RequestHandler {
     ] as const) {
       const found = findHostileKey(value, '', 0);
       if (found) {
-        throw AppError.validation(`The request ${part} is not acceptable.`, [{ path: `${part}.${found.path}`, message: `key ${found.reason}` }]);
+        throw AppError.validation(`The request ${part} is not acceptable.`, [
+          { path: `${part}.${found.path}`, message: `key ${found.reason}` },
+        ]);
       }
     }
     next();
@@ -99,18 +101,29 @@ export function answerWrongMethods(router: RouterLike): void {
   for (const [path, methods] of methodsByPath) {
     if (methods.has('GET')) methods.add('HEAD');
     const allow = [...methods].sort().join(', ');
-    router.all(path, (req, _res, next) => next(methodNotAllowed(`${req.method} is not supported here; use ${allow}.`, allow)));
+    router.all(path, (req, _res, next) =>
+      next(methodNotAllowed(`${req.method} is not supported here; use ${allow}.`, allow)),
+    );
   }
 }
 
-const methodNotAllowed = (detail: string, allow: string): AppError => new AppError({ code: 'method-not-allowed', status: 405, title: 'Method Not Allowed', detail, headers: { Allow: allow } });
+const methodNotAllowed = (detail: string, allow: string): AppError =>
+  new AppError({
+    code: 'method-not-allowed',
+    status: 405,
+    title: 'Method Not Allowed',
+    detail,
+    headers: { Allow: allow },
+  });
 
-const isRouter = (h: unknown): h is RouterLike => typeof h === 'function' && Array.isArray((h as { stack?: unknown }).stack);
+const isRouter = (h: unknown): h is RouterLike =>
+  typeof h === 'function' && Array.isArray((h as { stack?: unknown }).stack);
 
 /** TRACE, CONNECT and other methods no route uses answer 405 before reaching any router. */
 export function rejectUnusedMethods(): RequestHandler {
   return (req, _res, next) => {
-    if (!SUPPORTED_METHODS.includes(req.method)) throw methodNotAllowed(`${req.method} is not supported by this API.`, SUPPORTED_METHODS.join(', '));
+    if (!SUPPORTED_METHODS.includes(req.method))
+      throw methodNotAllowed(`${req.method} is not supported by this API.`, SUPPORTED_METHODS.join(', '));
     next();
   };
 }

@@ -63,7 +63,10 @@ class GuardedStore implements Store {
     } catch (err) {
       if (!this.down) {
         this.down = true;
-        this.opts.logger.error({ tier: this.tier, failOpen: this.cfg.failOpen, err: { message: (err as Error).message } }, 'rate-limit store unreachable');
+        this.opts.logger.error(
+          { tier: this.tier, failOpen: this.cfg.failOpen, err: { message: (err as Error).message } },
+          'rate-limit store unreachable',
+        );
         this.opts.onRedisDown?.(this.tier, err as Error);
       }
       // Open: count this as the first hit of a fresh window (the library rejects 0 hits and a missing reset).
@@ -82,7 +85,8 @@ class GuardedStore implements Store {
 }
 
 /** Email addresses never appear in Redis keys. */
-const hashAccount = (account: string): string => (account ? createHash('sha256').update(account).digest('base64url').slice(0, 22) : '');
+const hashAccount = (account: string): string =>
+  account ? createHash('sha256').update(account).digest('base64url').slice(0, 22) : '';
 
 export function clientIp(req: Request, ipv6Subnet: number): string {
   return ipKeyGenerator(req.ip ?? req.socket.remoteAddress ?? 'unknown', ipv6Subnet);
@@ -116,7 +120,12 @@ export function createRateLimiters(opts: RateLimitOptions): RateLimiters {
   const stores = {} as Record<TierName, SlidingWindowStore>;
   const build = (tier: TierName, keyGenerator: (req: Request, res: Response) => string): RequestHandler => {
     const cfg = opts.tiers[tier];
-    stores[tier] = new SlidingWindowStore({ redis: opts.redis, prefix: `rl:${tier}:`, windowMs: cfg.windowMs, limit: cfg.limit });
+    stores[tier] = new SlidingWindowStore({
+      redis: opts.redis,
+      prefix: `rl:${tier}:`,
+      windowMs: cfg.windowMs,
+      limit: cfg.limit,
+    });
     const options: Partial<Options> = {
       windowMs: cfg.windowMs,
       limit: cfg.limit,
@@ -130,14 +139,22 @@ export function createRateLimiters(opts: RateLimitOptions): RateLimiters {
       validate: { keyGeneratorIpFallback: false, trustProxy: false, xForwardedForHeader: false },
       handler: (req, _res, next) => {
         const reset = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
-        const retryAfter = reset ? Math.max(1, Math.ceil((reset.getTime() - Date.now()) / 1000)) : Math.ceil(cfg.windowMs / 1000);
-        next(AppError.tooManyRequests(`Rate limit of ${cfg.limit} requests per ${Math.round(cfg.windowMs / 1000)} s exceeded (${tier}).`, retryAfter));
+        const retryAfter = reset
+          ? Math.max(1, Math.ceil((reset.getTime() - Date.now()) / 1000))
+          : Math.ceil(cfg.windowMs / 1000);
+        next(
+          AppError.tooManyRequests(
+            `Rate limit of ${cfg.limit} requests per ${Math.round(cfg.windowMs / 1000)} s exceeded (${tier}).`,
+            retryAfter,
+          ),
+        );
       },
     };
     return rateLimit(options);
   };
 
-  const authKey = (req: Request): string => `${clientIp(req, opts.ipv6Subnet)}|${hashAccount(accountOf(req, opts.bearerSubject))}`;
+  const authKey = (req: Request): string =>
+    `${clientIp(req, opts.ipv6Subnet)}|${hashAccount(accountOf(req, opts.bearerSubject))}`;
   return {
     general: build('general', (req) => {
       const header = req.get('authorization');

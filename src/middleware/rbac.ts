@@ -2,11 +2,15 @@ import type { RequestHandler, Response } from 'express';
 import { AppError } from '../lib/errors';
 import { requireAuth, type AuthContext } from '../lib/auth-context';
 import { isAdminOnly, parsePermission, type Possession } from '../services/access/policy';
-import type { RoleService } from '../services/access/RoleService';
-import type { AuditTrail } from '../services/audit/AuditTrail';
+import type { RoleService } from '../services/access/role.service';
+import type { AuditTrail } from '../services/audit/audit-trail';
 
 /** The widest possession of `resource:action` the grants allow (`any` beats `own`), or null. API keys are limited to their scopes. */
-export function possessionIn(grants: Set<string>, auth: Pick<AuthContext, 'kind' | 'scopes'>, permission: string): Possession | null {
+export function possessionIn(
+  grants: Set<string>,
+  auth: Pick<AuthContext, 'kind' | 'scopes'>,
+  permission: string,
+): Possession | null {
   const { resource, action, possession } = parsePermission(permission);
   const allowed = (p: Possession): boolean => {
     const name = `${resource}:${action}:${p}`;
@@ -34,14 +38,20 @@ export interface AuthorizeMiddleware extends RequestHandler {
 
 /** The 2FA answer every administrative refusal gives. */
 export const mfaRequired = (): AppError =>
-  new AppError({ code: 'mfa-required', status: 403, title: 'Two-Factor Session Required', detail: 'This administrative action requires a session that passed two-factor authentication.' });
+  new AppError({
+    code: 'mfa-required',
+    status: 403,
+    title: 'Two-Factor Session Required',
+    detail: 'This administrative action requires a session that passed two-factor authentication.',
+  });
 
 /**
  * Whether exercising `permission` with `possession` needs a 2FA session: permissions only
  * admins hold, and any `any` possession (reach over every record, e.g. every employee's
  * bank account), which no base role below admin has.
  */
-export const needsSecondFactor = (permission: string, possession: Possession): boolean => isAdminOnly(permission) || possession === 'any';
+export const needsSecondFactor = (permission: string, possession: Possession): boolean =>
+  isAdminOnly(permission) || possession === 'any';
 
 /**
  * authorize(permission): the caller must hold the permission (with either possession
@@ -56,11 +66,19 @@ export function createAuthorize(deps: { roles: RoleService; audit: AuditTrail })
       const auth = requireAuth(res);
       const possession = possessionIn(await deps.roles.grantsOf(auth.role), auth, permission);
       const deny = async (reason: string, error: AppError): Promise<never> => {
-        await deps.audit.record({ action: 'access.denied', outcome: 'denied', actorId: auth.userId, actorRole: auth.role, resource: parsePermission(permission).resource, details: { permission, reason, method: req.method, path: req.baseUrl + req.path } });
+        await deps.audit.record({
+          action: 'access.denied',
+          outcome: 'denied',
+          actorId: auth.userId,
+          actorRole: auth.role,
+          resource: parsePermission(permission).resource,
+          details: { permission, reason, method: req.method, path: req.baseUrl + req.path },
+        });
         throw error;
       };
       if (!possession) await deny('missing-permission', AppError.forbidden(`Missing permission ${permission}.`));
-      if (auth.kind === 'user' && needsSecondFactor(permission, possession as Possession) && !auth.mfa) await deny('mfa-required', mfaRequired());
+      if (auth.kind === 'user' && needsSecondFactor(permission, possession as Possession) && !auth.mfa)
+        await deny('mfa-required', mfaRequired());
       res.locals.grantedPossession = possession;
       next();
     }) as AuthorizeMiddleware;

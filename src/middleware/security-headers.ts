@@ -59,7 +59,9 @@ export function securityHeaders(opts: SecurityHeadersOptions): RequestHandler[] 
         formAction: ["'none'"],
       },
     },
-    strictTransportSecurity: opts.hsts ? { maxAge: ONE_YEAR_SECONDS, includeSubDomains: true, preload: opts.hstsPreload } : false,
+    strictTransportSecurity: opts.hsts
+      ? { maxAge: ONE_YEAR_SECONDS, includeSubDomains: true, preload: opts.hstsPreload }
+      : false,
     xFrameOptions: { action: 'deny' },
     xContentTypeOptions: true,
     referrerPolicy: { policy: 'no-referrer' },

@@ -29,12 +29,17 @@ export function route<S extends Schemas>(schemas: S, handler: (input: RouteInput
     const parse = (part: 'body' | 'query' | 'params', value: unknown): unknown => {
       const schema = schemas[part];
       if (!schema) {
-        const empty = value === undefined || (typeof value === 'object' && value !== null && Object.keys(value).length === 0);
-        if (!empty) throw AppError.validation(`This endpoint takes no ${part === 'params' ? 'path parameters' : part}.`, [{ path: part, message: 'not allowed here' }]);
+        const empty =
+          value === undefined || (typeof value === 'object' && value !== null && Object.keys(value).length === 0);
+        if (!empty)
+          throw AppError.validation(`This endpoint takes no ${part === 'params' ? 'path parameters' : part}.`, [
+            { path: part, message: 'not allowed here' },
+          ]);
         return undefined;
       }
       const result = schema.safeParse(value ?? (part === 'body' ? {} : value));
-      if (!result.success) throw AppError.validation(`The request ${part} is not valid.`, zodIssues(result.error, part));
+      if (!result.success)
+        throw AppError.validation(`The request ${part} is not valid.`, zodIssues(result.error, part));
       return result.data;
     };
     const input = {

@@ -62,7 +62,10 @@ const auditCounterSchema = new Schema<AuditCounterDoc>(
 export type AuditEventModel = Model<AuditEventDoc>;
 export type AuditCounterModel = Model<AuditCounterDoc>;
 
-export function registerAuditModels(conn: Connection): { AuditEvent: AuditEventModel; AuditCounter: AuditCounterModel } {
+export function registerAuditModels(conn: Connection): {
+  AuditEvent: AuditEventModel;
+  AuditCounter: AuditCounterModel;
+} {
   return {
     AuditEvent: conn.models.AuditEvent ?? conn.model<AuditEventDoc>('AuditEvent', auditEventSchema),
     AuditCounter: conn.models.AuditCounter ?? conn.model<AuditCounterDoc>('AuditCounter', auditCounterSchema),

@@ -41,8 +41,14 @@ const schema = new Schema<OtpChallengeDoc>(
 
 export type OtpChallengeModel = Model<OtpChallengeDoc>;
 
-export function registerOtpModels(conn: Connection, deps: Pick<ModelDeps, 'registry'>): { OtpChallenge: OtpChallengeModel } {
+export function registerOtpModels(
+  conn: Connection,
+  deps: Pick<ModelDeps, 'registry'>,
+): { OtpChallenge: OtpChallengeModel } {
   // `target` (a phone number being enrolled) is encrypted by the TwoFactorAuthService.
   deps.registry.register('otp_challenges', ['target']);
-  return { OtpChallenge: (conn.models.OtpChallenge as OtpChallengeModel) ?? conn.model<OtpChallengeDoc>('OtpChallenge', schema) };
+  return {
+    OtpChallenge:
+      (conn.models.OtpChallenge as OtpChallengeModel) ?? conn.model<OtpChallengeDoc>('OtpChallenge', schema),
+  };
 }

@@ -25,5 +25,8 @@ const schema = new Schema<SingleUseClaimDoc>(
 export type SingleUseClaimModel = Model<SingleUseClaimDoc>;
 
 export function registerSingleUseClaimModels(conn: Connection): { SingleUseClaim: SingleUseClaimModel } {
-  return { SingleUseClaim: (conn.models.SingleUseClaim as SingleUseClaimModel) ?? conn.model<SingleUseClaimDoc>('SingleUseClaim', schema) };
+  return {
+    SingleUseClaim:
+      (conn.models.SingleUseClaim as SingleUseClaimModel) ?? conn.model<SingleUseClaimDoc>('SingleUseClaim', schema),
+  };
 }

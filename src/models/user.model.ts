@@ -77,7 +77,12 @@ export type UserDocument = HydratedDocument<UserDoc>;
 export function registerUserModels(conn: Connection, deps: ModelDeps): { User: UserModel } {
   if (conn.models.User) return { User: conn.models.User as UserModel };
   const schema = userSchema.clone();
-  schema.plugin(fieldEncryption, { cipher: deps.cipher, registry: deps.registry, collection: 'users', fields: [{ path: 'phone' }] });
+  schema.plugin(fieldEncryption, {
+    cipher: deps.cipher,
+    registry: deps.registry,
+    collection: 'users',
+    fields: [{ path: 'phone' }],
+  });
   // The TOTP secret lives inside `mfa`, which the plugin (top-level paths) does not cover: the
   // TwoFactorAuthService encrypts it itself, under the same AAD scheme, so rotation covers it.
   deps.registry.register('users', ['mfa.totpSecret']);

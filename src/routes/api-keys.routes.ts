@@ -6,12 +6,16 @@ import { parsePermission, type Possession } from '../services/access/policy';
 import { requireAuth } from '../lib/auth-context';
 import { AppError } from '../lib/errors';
 import type { Authenticate } from '../middleware/authenticate';
-import type { ApiKeyService } from '../services/api-keys/ApiKeyService';
+import type { ApiKeyService } from '../services/api-keys/api-key.service';
 
 const keyId = z.strictObject({ id: z.string().uuid() });
 
 /** /api/v1/api-keys: a user's keys for machine clients. Keys cannot manage keys. */
-export function apiKeyRoutes(deps: { apiKeys: ApiKeyService; authenticate: Authenticate; authorize: Authorize }): Router {
+export function apiKeyRoutes(deps: {
+  apiKeys: ApiKeyService;
+  authenticate: Authenticate;
+  authorize: Authorize;
+}): Router {
   const { authorize } = deps;
   const router = Router();
   router.use(deps.authenticate(), (_req, res, next) => {
@@ -19,24 +23,77 @@ export function apiKeyRoutes(deps: { apiKeys: ApiKeyService; authenticate: Authe
     next();
   });
 
-  router.post('/', authorize('apikey:create:own'), route({ body: z.strictObject({ name: z.string().trim().min(1).max(100), scopes: z.array(z.string().regex(/^[a-z-]+:[a-z-]+:(own|any)$/)).max(50), expiresAt: z.coerce.date() }) }, async ({ body, res }) => {
-    const a = requireAuth(res);
-    // A key with administrative reach outlives the session that made it: only a 2FA session may mint one.
-    if (!a.mfa && body.scopes.some((s) => needsSecondFactor(s, parsePermission(s).possession as Possession))) throw mfaRequired();
-    res.status(201).json(await deps.apiKeys.create({ ownerId: a.userId, ownerRole: a.role, name: body.name, scopes: body.scopes, expiresAt: body.expiresAt }));
-  }));
+  router.post(
+    '/',
+    authorize('apikey:create:own'),
+    route(
+      {
+        body: z.strictObject({
+          name: z.string().trim().min(1).max(100),
+          scopes: z.array(z.string().regex(/^[a-z-]+:[a-z-]+:(own|any)$/)).max(50),
+          expiresAt: z.coerce.date(),
+        }),
+      },
+      async ({ body, res }) => {
+        const a = requireAuth(res);
+        // A key with administrative reach outlives the session that made it: only a 2FA session may mint one.
+        if (!a.mfa && body.scopes.some((s) => needsSecondFactor(s, parsePermission(s).possession as Possession)))
+          throw mfaRequired();
+        res.status(201).json(
+          await deps.apiKeys.create({
+            ownerId: a.userId,
+            ownerRole: a.role,
+            name: body.name,
+            scopes: body.scopes,
+            expiresAt: body.expiresAt,
+          }),
+        );
+      },
+    ),
+  );
 
-  router.get('/', authorize('apikey:read:own'), route({}, async ({ res }) => {
-    res.json({ items: await deps.apiKeys.list(requireAuth(res).userId) });
-  }));
+  router.get(
+    '/',
+    authorize('apikey:read:own'),
+    route({}, async ({ res }) => {
+      res.json({ items: await deps.apiKeys.list(requireAuth(res).userId) });
+    }),
+  );
 
-  router.delete('/:id', authorize('apikey:revoke'), route({ params: keyId }, async ({ params, res }) => {
-    await deps.apiKeys.revoke(params.id, { userId: requireAuth(res).userId, anyOwner: grantedScope(res) === 'any' });
-    res.status(204).end();
-  }));
+  router.delete(
+    '/:id',
+    authorize('apikey:revoke'),
+    route({ params: keyId }, async ({ params, res }) => {
+      await deps.apiKeys.revoke(params.id, { userId: requireAuth(res).userId, anyOwner: grantedScope(res) === 'any' });
+      res.status(204).end();
+    }),
+  );
 
-  router.post('/:id/rotate', authorize('apikey:rotate'), route({ params: keyId, body: z.strictObject({ overlapSeconds: z.number().int().min(0).max(7 * 86_400).default(86_400) }) }, async ({ params, body, res }) => {
-    res.json(await deps.apiKeys.rotate(params.id, { userId: requireAuth(res).userId, anyOwner: grantedScope(res) === 'any' }, body.overlapSeconds));
-  }));
+  router.post(
+    '/:id/rotate',
+    authorize('apikey:rotate'),
+    route(
+      {
+        params: keyId,
+        body: z.strictObject({
+          overlapSeconds: z
+            .number()
+            .int()
+            .min(0)
+            .max(7 * 86_400)
+            .default(86_400),
+        }),
+      },
+      async ({ params, body, res }) => {
+        res.json(
+          await deps.apiKeys.rotate(
+            params.id,
+            { userId: requireAuth(res).userId, anyOwner: grantedScope(res) === 'any' },
+            body.overlapSeconds,
+          ),
+        );
+      },
+    ),
+  );
   return router;
 }

@@ -4,10 +4,10 @@ import { route } from '../middleware/validate';
 import { requireAuth } from '../lib/auth-context';
 import { AppError } from '../lib/errors';
 import type { Authenticate } from '../middleware/authenticate';
-import type { AuthService } from '../services/auth/AuthService';
-import type { TwoFactorAuthService } from '../services/TwoFactorAuthService';
-import type { UserService } from '../services/users/UserService';
-import { toPublicUser } from '../services/users/UserService';
+import type { AuthService } from '../services/auth/auth.service';
+import type { TwoFactorAuthService } from '../services/two-factor-auth/two-factor-auth.service';
+import type { UserService } from '../services/users/user.service';
+import { toPublicUser } from '../services/users/user.service';
 
 export interface AuthRoutesDeps {
   auth: AuthService;
@@ -32,7 +32,8 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
   // Sessions, factors and passwords belong to people: an API key (a machine credential)
   // may not end sessions, send codes or touch factors.
   const peopleOnly: RequestHandler = (_req, res, next) => {
-    if (requireAuth(res).kind === 'apiKey') throw AppError.forbidden('API keys cannot use session and second-factor routes.');
+    if (requireAuth(res).kind === 'apiKey')
+      throw AppError.forbidden('API keys cannot use session and second-factor routes.');
     next();
   };
   const user = [deps.authenticate(), peopleOnly];
@@ -42,100 +43,211 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
     next();
   });
 
-  router.post('/login', limit, route({ body: z.strictObject({ email, password }) }, async ({ body, res }) => {
-    res.json(await deps.auth.login(body.email, body.password));
-  }));
+  router.post(
+    '/login',
+    limit,
+    route({ body: z.strictObject({ email, password }) }, async ({ body, res }) => {
+      res.json(await deps.auth.login(body.email, body.password));
+    }),
+  );
 
-  router.post('/refresh', route({ body: z.strictObject({ refreshToken: z.string().min(10).max(200) }) }, async ({ body, res }) => {
-    res.json(await deps.auth.refresh(body.refreshToken));
-  }));
+  router.post(
+    '/refresh',
+    route({ body: z.strictObject({ refreshToken: z.string().min(10).max(200) }) }, async ({ body, res }) => {
+      res.json(await deps.auth.refresh(body.refreshToken));
+    }),
+  );
 
-  router.post('/logout', enrolling, route({}, async ({ res }) => {
-    const a = requireAuth(res);
-    if (!a.sessionId) throw AppError.badRequest('API keys have no session to end.');
-    await deps.auth.logout(a.sessionId, a.userId);
-    res.status(204).end();
-  }));
+  router.post(
+    '/logout',
+    enrolling,
+    route({}, async ({ res }) => {
+      const a = requireAuth(res);
+      if (!a.sessionId) throw AppError.badRequest('API keys have no session to end.');
+      await deps.auth.logout(a.sessionId, a.userId);
+      res.status(204).end();
+    }),
+  );
 
-  router.post('/logout-all', enrolling, route({}, async ({ res }) => {
-    res.json({ sessionsEnded: await deps.auth.logoutAll(requireAuth(res).userId) });
-  }));
+  router.post(
+    '/logout-all',
+    enrolling,
+    route({}, async ({ res }) => {
+      res.json({ sessionsEnded: await deps.auth.logoutAll(requireAuth(res).userId) });
+    }),
+  );
 
-  router.post('/password', limit, user, route({ body: z.strictObject({ currentPassword: password, newPassword: password }) }, async ({ body, res }) => {
-    const a = requireAuth(res);
-    if (!a.sessionId) throw AppError.forbidden('Passwords are changed from a signed-in session.');
-    await deps.auth.changePassword(a.userId, a.sessionId, body.currentPassword, body.newPassword);
-    res.status(204).end();
-  }));
+  router.post(
+    '/password',
+    limit,
+    user,
+    route({ body: z.strictObject({ currentPassword: password, newPassword: password }) }, async ({ body, res }) => {
+      const a = requireAuth(res);
+      if (!a.sessionId) throw AppError.forbidden('Passwords are changed from a signed-in session.');
+      await deps.auth.changePassword(a.userId, a.sessionId, body.currentPassword, body.newPassword);
+      res.status(204).end();
+    }),
+  );
 
   // Who the token says the caller is, without a database read (cheap for frontends to poll).
-  router.get('/session', enrolling, route({}, ({ res }) => {
-    const a = requireAuth(res);
-    res.json({ userId: a.userId, role: a.role, department: a.department, mfa: a.mfa, enrollmentRequired: a.enrollmentOnly, kind: a.kind });
-  }));
+  router.get(
+    '/session',
+    enrolling,
+    route({}, ({ res }) => {
+      const a = requireAuth(res);
+      res.json({
+        userId: a.userId,
+        role: a.role,
+        department: a.department,
+        mfa: a.mfa,
+        enrollmentRequired: a.enrollmentOnly,
+        kind: a.kind,
+      });
+    }),
+  );
 
-  router.get('/me', enrolling, route({}, async ({ res }) => {
-    const a = requireAuth(res);
-    const u = await deps.users.get(a.userId);
-    res.json({ ...toPublicUser(u), sessionMfa: a.mfa, enrollmentRequired: a.enrollmentOnly, backupCodesRemaining: u.mfa.backupCodes.filter((c) => c.usedAt === null).length });
-  }));
+  router.get(
+    '/me',
+    enrolling,
+    route({}, async ({ res }) => {
+      const a = requireAuth(res);
+      const u = await deps.users.get(a.userId);
+      res.json({
+        ...toPublicUser(u),
+        sessionMfa: a.mfa,
+        enrollmentRequired: a.enrollmentOnly,
+        backupCodesRemaining: u.mfa.backupCodes.filter((c) => c.usedAt === null).length,
+      });
+    }),
+  );
 
   // --- second step of a login
 
-  router.post('/2fa/challenge', limit, route({ body: z.strictObject({ mfaToken, method: z.enum(['sms', 'email']) }) }, async ({ body, res }) => {
-    res.status(202).json(await deps.auth.challenge(body.mfaToken, body.method));
-  }));
+  router.post(
+    '/2fa/challenge',
+    limit,
+    route({ body: z.strictObject({ mfaToken, method: z.enum(['sms', 'email']) }) }, async ({ body, res }) => {
+      res.status(202).json(await deps.auth.challenge(body.mfaToken, body.method));
+    }),
+  );
 
-  router.post('/2fa/verify', limit, route({ body: z.strictObject({ mfaToken, method, code }) }, async ({ body, res }) => {
-    res.json(await deps.auth.verifySecondFactor(body.mfaToken, body.method, body.code));
-  }));
+  router.post(
+    '/2fa/verify',
+    limit,
+    route({ body: z.strictObject({ mfaToken, method, code }) }, async ({ body, res }) => {
+      res.json(await deps.auth.verifySecondFactor(body.mfaToken, body.method, body.code));
+    }),
+  );
 
   // --- enrollment (reachable by enrollment-only sessions)
 
   // Adding a factor or replacing backup codes needs the password again: with an access token
   // alone, a thief could add their own phone or authenticator and keep access for good.
-  router.post('/2fa/totp/setup', limit, enrolling, route({ body: z.strictObject({ password }) }, async ({ body, res }) => {
-    res.json(await deps.twoFactor.setupTotp(await deps.auth.reauthenticate(requireAuth(res).userId, body.password, 'mfa.totp.setup')));
-  }));
+  router.post(
+    '/2fa/totp/setup',
+    limit,
+    enrolling,
+    route({ body: z.strictObject({ password }) }, async ({ body, res }) => {
+      res.json(
+        await deps.twoFactor.setupTotp(
+          await deps.auth.reauthenticate(requireAuth(res).userId, body.password, 'mfa.totp.setup'),
+        ),
+      );
+    }),
+  );
 
-  router.post('/2fa/totp/enable', limit, enrolling, route({ body: z.strictObject({ code }) }, async ({ body, res }) => {
-    res.json(await deps.twoFactor.enableTotp(await deps.users.get(requireAuth(res).userId), body.code));
-  }));
+  router.post(
+    '/2fa/totp/enable',
+    limit,
+    enrolling,
+    route({ body: z.strictObject({ code }) }, async ({ body, res }) => {
+      res.json(await deps.twoFactor.enableTotp(await deps.users.get(requireAuth(res).userId), body.code));
+    }),
+  );
 
-  router.post('/2fa/sms/setup', limit, enrolling, route({ body: z.strictObject({ password, phone: e164 }) }, async ({ body, res }) => {
-    res.status(202).json(await deps.twoFactor.startSmsEnrollment(await deps.auth.reauthenticate(requireAuth(res).userId, body.password, 'mfa.sms.setup'), body.phone));
-  }));
+  router.post(
+    '/2fa/sms/setup',
+    limit,
+    enrolling,
+    route({ body: z.strictObject({ password, phone: e164 }) }, async ({ body, res }) => {
+      res
+        .status(202)
+        .json(
+          await deps.twoFactor.startSmsEnrollment(
+            await deps.auth.reauthenticate(requireAuth(res).userId, body.password, 'mfa.sms.setup'),
+            body.phone,
+          ),
+        );
+    }),
+  );
 
-  router.post('/2fa/sms/enable', limit, enrolling, route({ body: z.strictObject({ code }) }, async ({ body, res }) => {
-    res.json(await deps.twoFactor.confirmSmsEnrollment(await deps.users.get(requireAuth(res).userId), body.code));
-  }));
+  router.post(
+    '/2fa/sms/enable',
+    limit,
+    enrolling,
+    route({ body: z.strictObject({ code }) }, async ({ body, res }) => {
+      res.json(await deps.twoFactor.confirmSmsEnrollment(await deps.users.get(requireAuth(res).userId), body.code));
+    }),
+  );
 
-  router.post('/2fa/email/setup', limit, enrolling, route({ body: z.strictObject({ password }) }, async ({ body, res }) => {
-    res.status(202).json(await deps.twoFactor.startEmailEnrollment(await deps.auth.reauthenticate(requireAuth(res).userId, body.password, 'mfa.email.setup')));
-  }));
+  router.post(
+    '/2fa/email/setup',
+    limit,
+    enrolling,
+    route({ body: z.strictObject({ password }) }, async ({ body, res }) => {
+      res
+        .status(202)
+        .json(
+          await deps.twoFactor.startEmailEnrollment(
+            await deps.auth.reauthenticate(requireAuth(res).userId, body.password, 'mfa.email.setup'),
+          ),
+        );
+    }),
+  );
 
-  router.post('/2fa/email/enable', limit, enrolling, route({ body: z.strictObject({ code }) }, async ({ body, res }) => {
-    res.json(await deps.twoFactor.confirmEmailEnrollment(await deps.users.get(requireAuth(res).userId), body.code));
-  }));
+  router.post(
+    '/2fa/email/enable',
+    limit,
+    enrolling,
+    route({ body: z.strictObject({ code }) }, async ({ body, res }) => {
+      res.json(await deps.twoFactor.confirmEmailEnrollment(await deps.users.get(requireAuth(res).userId), body.code));
+    }),
+  );
 
-  router.post('/2fa/backup-codes', limit, user, route({ body: z.strictObject({ password }) }, async ({ body, res }) => {
-    const a = requireAuth(res);
-    if (!a.mfa) throw AppError.forbidden('Sign in with your second factor to generate new backup codes.');
-    await deps.auth.reauthenticate(a.userId, body.password, 'mfa.backup-codes.regenerate');
-    res.json({ backupCodes: await deps.twoFactor.regenerateBackupCodes(a.userId) });
-  }));
+  router.post(
+    '/2fa/backup-codes',
+    limit,
+    user,
+    route({ body: z.strictObject({ password }) }, async ({ body, res }) => {
+      const a = requireAuth(res);
+      if (!a.mfa) throw AppError.forbidden('Sign in with your second factor to generate new backup codes.');
+      await deps.auth.reauthenticate(a.userId, body.password, 'mfa.backup-codes.regenerate');
+      res.json({ backupCodes: await deps.twoFactor.regenerateBackupCodes(a.userId) });
+    }),
+  );
 
   // A fresh SMS/email code for a signed-in user (e.g. to confirm turning 2FA off).
-  router.post('/2fa/code', limit, user, route({ body: z.strictObject({ method: z.enum(['sms', 'email']) }) }, async ({ body, res }) => {
-    const u = await deps.users.get(requireAuth(res).userId);
-    if (!u.mfa.methods.includes(body.method)) throw AppError.badRequest(`${body.method} is not enrolled for this account.`);
-    res.status(202).json(await deps.twoFactor.sendCode(u, body.method, 'step-up'));
-  }));
+  router.post(
+    '/2fa/code',
+    limit,
+    user,
+    route({ body: z.strictObject({ method: z.enum(['sms', 'email']) }) }, async ({ body, res }) => {
+      const u = await deps.users.get(requireAuth(res).userId);
+      if (!u.mfa.methods.includes(body.method))
+        throw AppError.badRequest(`${body.method} is not enrolled for this account.`);
+      res.status(202).json(await deps.twoFactor.sendCode(u, body.method, 'step-up'));
+    }),
+  );
 
-  router.post('/2fa/disable', limit, user, route({ body: z.strictObject({ password, method, code }) }, async ({ body, res }) => {
-    await deps.auth.disableSecondFactors(requireAuth(res).userId, body.password, body.method, body.code);
-    res.status(204).end();
-  }));
+  router.post(
+    '/2fa/disable',
+    limit,
+    user,
+    route({ body: z.strictObject({ password, method, code }) }, async ({ body, res }) => {
+      await deps.auth.disableSecondFactors(requireAuth(res).userId, body.password, body.method, body.code);
+      res.status(204).end();
+    }),
+  );
 
   return router;
 }

@@ -4,19 +4,28 @@ import { route } from '../middleware/validate';
 import { grantedScope, type Authorize } from '../middleware/rbac';
 import { requireAuth } from '../lib/auth-context';
 import type { Authenticate } from '../middleware/authenticate';
-import type { AccessService } from '../services/access/AccessService';
-import { INVOICE_SORTS, type InvoiceService } from '../services/invoices/InvoiceService';
+import type { AccessService } from '../services/access/access.service';
+import { INVOICE_SORTS, type InvoiceService } from '../services/invoices/invoice.service';
 
 const id = z.strictObject({ id: z.string().uuid() });
 const fields = {
-  number: z.string().trim().regex(/^[A-Za-z0-9-]{1,40}$/),
+  number: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9-]{1,40}$/),
   customer: z.string().trim().min(1).max(200),
   amount: z.number().int().min(0).max(1_000_000_000_00),
   currency: z.string().regex(/^[A-Z]{3}$/),
   department: z.string().trim().min(1).max(64),
 };
 const createBody = z.strictObject(fields);
-const patchBody = z.strictObject({ number: fields.number.optional(), customer: fields.customer.optional(), amount: fields.amount.optional(), currency: fields.currency.optional(), department: fields.department.optional() });
+const patchBody = z.strictObject({
+  number: fields.number.optional(),
+  customer: fields.customer.optional(),
+  amount: fields.amount.optional(),
+  currency: fields.currency.optional(),
+  department: fields.department.optional(),
+});
 const listQuery = z.strictObject({
   page: z.coerce.number().int().min(1).max(10_000).default(1),
   limit: z.coerce.number().int().min(1).max(100).default(20),
@@ -28,41 +37,80 @@ const listQuery = z.strictObject({
 });
 
 /** /api/v1/invoices: CRUD for drafts, approve and pay actions. Paying is behind the payment rate-limit tier. */
-export function invoiceRoutes(deps: { invoices: InvoiceService; access: AccessService; authenticate: Authenticate; authorize: Authorize; paymentLimiter?: RequestHandler }): Router {
+export function invoiceRoutes(deps: {
+  invoices: InvoiceService;
+  access: AccessService;
+  authenticate: Authenticate;
+  authorize: Authorize;
+  paymentLimiter?: RequestHandler;
+}): Router {
   const router = Router();
   const { authorize } = deps;
   router.use(deps.authenticate());
   const scope = (res: Parameters<typeof grantedScope>[0]) => deps.access.scope(requireAuth(res), grantedScope(res));
   const paymentLimiter: RequestHandler = deps.paymentLimiter ?? ((_req, _res, next) => next());
 
-  router.get('/', authorize('invoice:read'), route({ query: listQuery }, async ({ query, res }) => {
-    const { items, total } = await deps.invoices.list(await scope(res), query);
-    res.json({ items, page: query.page, limit: query.limit, total });
-  }));
+  router.get(
+    '/',
+    authorize('invoice:read'),
+    route({ query: listQuery }, async ({ query, res }) => {
+      const { items, total } = await deps.invoices.list(await scope(res), query);
+      res.json({ items, page: query.page, limit: query.limit, total });
+    }),
+  );
 
-  router.get('/:id', authorize('invoice:read'), route({ params: id }, async ({ params, res }) => {
-    res.json(await deps.invoices.get(await scope(res), params.id));
-  }));
+  router.get(
+    '/:id',
+    authorize('invoice:read'),
+    route({ params: id }, async ({ params, res }) => {
+      res.json(await deps.invoices.get(await scope(res), params.id));
+    }),
+  );
 
-  router.post('/', authorize('invoice:create'), route({ body: createBody }, async ({ body, res }) => {
-    res.status(201).json(await deps.invoices.create(await scope(res), body, requireAuth(res).userId));
-  }));
+  router.post(
+    '/',
+    authorize('invoice:create'),
+    route({ body: createBody }, async ({ body, res }) => {
+      res.status(201).json(await deps.invoices.create(await scope(res), body, requireAuth(res).userId));
+    }),
+  );
 
-  router.patch('/:id', authorize('invoice:update'), route({ params: id, body: z.record(z.string(), z.unknown()) }, async ({ params, body, res }) => {
-    res.json(await deps.invoices.update(await scope(res), params.id, body, requireAuth(res).userId, (b) => patchBody.parse(b)));
-  }));
+  router.patch(
+    '/:id',
+    authorize('invoice:update'),
+    route({ params: id, body: z.record(z.string(), z.unknown()) }, async ({ params, body, res }) => {
+      res.json(
+        await deps.invoices.update(await scope(res), params.id, body, requireAuth(res).userId, (b) =>
+          patchBody.parse(b),
+        ),
+      );
+    }),
+  );
 
-  router.post('/:id/approve', authorize('invoice:approve'), route({ params: id }, async ({ params, res }) => {
-    res.json(await deps.invoices.approve(await scope(res), params.id, requireAuth(res).userId));
-  }));
+  router.post(
+    '/:id/approve',
+    authorize('invoice:approve'),
+    route({ params: id }, async ({ params, res }) => {
+      res.json(await deps.invoices.approve(await scope(res), params.id, requireAuth(res).userId));
+    }),
+  );
 
-  router.post('/:id/pay', authorize('invoice:pay'), paymentLimiter, route({ params: id }, async ({ params, res }) => {
-    res.json(await deps.invoices.pay(await scope(res), params.id, requireAuth(res).userId));
-  }));
+  router.post(
+    '/:id/pay',
+    authorize('invoice:pay'),
+    paymentLimiter,
+    route({ params: id }, async ({ params, res }) => {
+      res.json(await deps.invoices.pay(await scope(res), params.id, requireAuth(res).userId));
+    }),
+  );
 
-  router.delete('/:id', authorize('invoice:delete'), route({ params: id }, async ({ params, res }) => {
-    await deps.invoices.remove(await scope(res), params.id, requireAuth(res).userId);
-    res.status(204).end();
-  }));
+  router.delete(
+    '/:id',
+    authorize('invoice:delete'),
+    route({ params: id }, async ({ params, res }) => {
+      await deps.invoices.remove(await scope(res), params.id, requireAuth(res).userId);
+      res.status(204).end();
+    }),
+  );
   return router;
 }

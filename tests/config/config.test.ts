@@ -76,7 +76,9 @@ describe('config', () => {
   });
 
   it("when TRUST_PROXY is 'true', then it is refused", () => {
-    expect(problemsOf({ ...strongProduction(), TRUST_PROXY: 'true' })).toEqual([expect.stringMatching(/^TRUST_PROXY:/)]);
+    expect(problemsOf({ ...strongProduction(), TRUST_PROXY: 'true' })).toEqual([
+      expect.stringMatching(/^TRUST_PROXY:/),
+    ]);
   });
 
   it('when values have the wrong type, then zod names the variable', () => {
@@ -94,7 +96,11 @@ describe('config', () => {
   });
 
   it('when the server starts with missing or weak production secrets, then it exits 1 naming each variable', async () => {
-    const proc = runTs('src/server.ts', { NODE_ENV: 'production', JWT_SECRET: 'too-short', ENCRYPTION_KEYS: 'k1:AAAA' });
+    const proc = runTs('src/server.ts', {
+      NODE_ENV: 'production',
+      JWT_SECRET: 'too-short',
+      ENCRYPTION_KEYS: 'k1:AAAA',
+    });
     const code = await proc.exited;
     expect(code).toBe(1);
     const lines = proc.stderr().trim().split('\n');

@@ -12,7 +12,8 @@ const key32 = (): string => randomBytes(32).toString('base64');
  * MFA_REQUIRED_ROLES or HSTS_ENABLED.
  */
 describe('configuration defaults in the real app', () => {
-  const storedHash = async (t: TestApp, id: string): Promise<string> => (await t.container.models.User.findById(id).lean())!.passwordHash;
+  const storedHash = async (t: TestApp, id: string): Promise<string> =>
+    (await t.container.models.User.findById(id).lean())!.passwordHash;
 
   /** What a freshly signed-in user of `role` may do: full session, or enrollment only. */
   const sessionOf = async (t: TestApp, email: string, role: string): Promise<{ enrollmentRequired: boolean }> => {
@@ -20,7 +21,9 @@ describe('configuration defaults in the real app', () => {
     const res = await login(t, email);
     expect(res.status).toBe(200);
     expect(res.body.mfaRequired).toBe(false);
-    const s = await request(t.app).get('/api/v1/auth/session').set(...bearer(res.body.accessToken as string));
+    const s = await request(t.app)
+      .get('/api/v1/auth/session')
+      .set(...bearer(res.body.accessToken as string));
     expect(s.status).toBe(200);
     return s.body as { enrollmentRequired: boolean };
   };
@@ -43,7 +46,9 @@ describe('configuration defaults in the real app', () => {
     });
 
     it('when MFA_REQUIRED_ROLES is not set, then no role is held to enrollment and no HSTS header is sent', async () => {
-      expect(await sessionOf(t, 'manager@dev-defaults.example', 'manager')).toMatchObject({ enrollmentRequired: false });
+      expect(await sessionOf(t, 'manager@dev-defaults.example', 'manager')).toMatchObject({
+        enrollmentRequired: false,
+      });
       expect((await request(t.app).get('/health/live')).headers['strict-transport-security']).toBeUndefined();
     });
   });
@@ -78,7 +83,9 @@ describe('configuration defaults in the real app', () => {
     it('when MFA_REQUIRED_ROLES is not set, then admins and managers can only enroll a second factor, and other roles sign in fully', async () => {
       expect(t.config.auth.mfaRequiredRoles).toEqual(['admin', 'manager']);
       expect(await sessionOf(t, 'admin@prod-defaults.example', 'admin')).toMatchObject({ enrollmentRequired: true });
-      expect(await sessionOf(t, 'manager@prod-defaults.example', 'manager')).toMatchObject({ enrollmentRequired: true });
+      expect(await sessionOf(t, 'manager@prod-defaults.example', 'manager')).toMatchObject({
+        enrollmentRequired: true,
+      });
       expect(await sessionOf(t, 'clerk@prod-defaults.example', 'user')).toMatchObject({ enrollmentRequired: false });
     });
 

@@ -25,13 +25,21 @@ describe('Database', () => {
 
   it('when connected with default settings, then the driver really uses pool 5-10 (1 here), retryable writes and w:majority; production turns autoIndex off', async () => {
     const client = t.container.database.connection.getClient();
-    const o = client.options as unknown as { minPoolSize: number; maxPoolSize: number; retryWrites: boolean; writeConcern?: { w?: unknown } };
+    const o = client.options as unknown as {
+      minPoolSize: number;
+      maxPoolSize: number;
+      retryWrites: boolean;
+      writeConcern?: { w?: unknown };
+    };
     expect(o.maxPoolSize).toBe(10);
     expect(o.minPoolSize).toBe(1); // tests set MONGODB_MIN_POOL_SIZE=1; the default of 5 is checked below
     expect(o.retryWrites).toBe(true);
     expect(o.writeConcern?.w).toBe('majority');
     expect(t.container.database.connection.get('autoIndex')).toBe(true);
-    const prod = new Database({ ...loadConfig({ NODE_ENV: 'development', MONGODB_URI: testMongoUri(t.dbName) }).mongodb, autoIndex: false }, t.logger);
+    const prod = new Database(
+      { ...loadConfig({ NODE_ENV: 'development', MONGODB_URI: testMongoUri(t.dbName) }).mongodb, autoIndex: false },
+      t.logger,
+    );
     try {
       const po = prod.connection.getClient().options as unknown as { minPoolSize: number };
       expect(po.minPoolSize).toBe(5);

@@ -17,7 +17,11 @@ function capture(): { stream: Writable; lines: string[] } {
 describe('createRedis', () => {
   it('when REDIS_URL is unset outside production, then an in-process Redis (with Lua) is used and a warning logged once', async () => {
     const { stream, lines } = capture();
-    const redis = createRedis({ url: undefined, allowInProcessFallback: true, logger: createLogger({ level: 'warn', destination: stream }) });
+    const redis = createRedis({
+      url: undefined,
+      allowInProcessFallback: true,
+      logger: createLogger({ level: 'warn', destination: stream }),
+    });
     await redis.set('k', '1');
     expect(await redis.incr('k')).toBe(2);
     expect(await redis.eval("return redis.call('INCR', KEYS[1])", 1, 'k')).toBe(3);
@@ -26,7 +30,11 @@ describe('createRedis', () => {
   });
 
   it('when the sliding-window store runs on the in-process fallback, then limits and reset times are right (no 32-bit overflow of milliseconds)', async () => {
-    const redis = createRedis({ url: undefined, allowInProcessFallback: true, logger: createLogger({ level: 'silent' }) });
+    const redis = createRedis({
+      url: undefined,
+      allowInProcessFallback: true,
+      logger: createLogger({ level: 'silent' }),
+    });
     const store = new SlidingWindowStore({ redis, prefix: 'rl:test:', windowMs: 60_000, limit: 2 });
     const before = Date.now();
     const hits = [await store.increment('client'), await store.increment('client'), await store.increment('client')];
@@ -39,7 +47,9 @@ describe('createRedis', () => {
   });
 
   it('when the fallback is not allowed (production), then a missing URL is an error', () => {
-    expect(() => createRedis({ url: undefined, allowInProcessFallback: false, logger: createLogger({ level: 'silent' }) })).toThrow('REDIS_URL is required');
+    expect(() =>
+      createRedis({ url: undefined, allowInProcessFallback: false, logger: createLogger({ level: 'silent' }) }),
+    ).toThrow('REDIS_URL is required');
   });
 
   it('when reconnecting, then the delay grows and stays capped at 5 s', () => {

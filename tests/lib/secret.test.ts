@@ -13,7 +13,13 @@ describe('Secret', () => {
     const holder = { a: new Secret(bytes), b: new Secret(text) };
     const logs = new LogCapture();
     createLogger({ level: 'info', destination: logs }).info({ holder }, 'config');
-    const shown = [inspect(holder, { depth: Infinity, showHidden: true }), JSON.stringify(holder), `${holder.a} ${holder.b}`, String(holder.b), logs.text].join('\n');
+    const shown = [
+      inspect(holder, { depth: Infinity, showHidden: true }),
+      JSON.stringify(holder),
+      `${holder.a} ${holder.b}`,
+      String(holder.b),
+      logs.text,
+    ].join('\n');
     expect(leakedIn(shown, { bytes, text })).toEqual([]);
     expect(shown).toContain('Secret(<redacted>)');
     expect(JSON.parse(JSON.stringify(holder))).toEqual({ a: '[redacted]', b: '[redacted]' });

@@ -32,7 +32,13 @@ function buildApp(logger: Logger): Express {
     throw INTERNAL;
   });
   app.get('/non-operational', () => {
-    throw new AppError({ code: 'decryption-failed', status: 500, title: 'Decryption Failed', detail: INTERNAL, operational: false });
+    throw new AppError({
+      code: 'decryption-failed',
+      status: 500,
+      title: 'Decryption Failed',
+      detail: INTERNAL,
+      operational: false,
+    });
   });
   app.get('/service-logs', (_req, res) => {
     // A service writing through the shared logger while serving the request.

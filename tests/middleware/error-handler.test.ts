@@ -13,23 +13,39 @@ describe('error handling', () => {
     const res = await request(t.app).get('/nope');
     expect(res.status).toBe(404);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(res.body).toMatchObject({ type: expect.stringContaining('not-found'), title: 'Not Found', status: 404, instance: '/nope' });
+    expect(res.body).toMatchObject({
+      type: expect.stringContaining('not-found'),
+      title: 'Not Found',
+      status: 404,
+      instance: '/nope',
+    });
     expect(res.body.requestId).toBe(res.headers['x-request-id']);
   });
 
   it('when something unexpected fails inside a route, then 500 problem+json with no stack or internals, and the log line carries the same request id', async () => {
     const admin = await mfaSession(t, await createUser(t, 'root@errors.example', 'admin', 'it'));
-    const created = await request(t.app).post('/api/v1/employees').set(...bearer(admin)).send({ name: 'Broken', workEmail: 'broken@errors.example', department: 'it', nationalId: 'NID-BROKEN-1' });
+    const created = await request(t.app)
+      .post('/api/v1/employees')
+      .set(...bearer(admin))
+      .send({ name: 'Broken', workEmail: 'broken@errors.example', department: 'it', nationalId: 'NID-BROKEN-1' });
     expect(created.status).toBe(201);
     // Corrupt the stored ciphertext behind the application's back: decryption must fail.
     const raw = t.container.database.db().collection('employees');
     const stored = (await raw.findOne({ _id: created.body.id }))!.nationalId as string;
-    await raw.updateOne({ _id: created.body.id }, { $set: { nationalId: stored.slice(0, -4) + (stored.endsWith('AAAA') ? 'BBBB' : 'AAAA') } });
-    const res = await request(t.app).get(`/api/v1/employees/${created.body.id}`).set(...bearer(admin)).set('X-Request-Id', 'trace-500-check');
+    await raw.updateOne(
+      { _id: created.body.id },
+      { $set: { nationalId: stored.slice(0, -4) + (stored.endsWith('AAAA') ? 'BBBB' : 'AAAA') } },
+    );
+    const res = await request(t.app)
+      .get(`/api/v1/employees/${created.body.id}`)
+      .set(...bearer(admin))
+      .set('X-Request-Id', 'trace-500-check');
     expect(res.status).toBe(500);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(res.body).toMatchObject({ status: 500, title: 'Internal Server Error', requestId: 'trace-500-check' });
-    expect(JSON.stringify(res.body)).not.toMatch(/DecryptionError|decrypt|at \w+ \(|node_modules|src\/|Unsupported state|v1\./);
+    expect(JSON.stringify(res.body)).not.toMatch(
+      /DecryptionError|decrypt|at \w+ \(|node_modules|src\/|Unsupported state|v1\./,
+    );
     t.logger.flush();
     const logged = t.logs.records().filter((r) => r.requestId === 'trace-500-check');
     // The error (with its real cause, for operators) and the access line, both under the request's id.
@@ -38,7 +54,10 @@ describe('error handling', () => {
   });
 
   it('when the body is malformed JSON, then 400 problem+json without parser internals', async () => {
-    const res = await request(t.app).post('/api/v1/anything').set('Content-Type', 'application/json').send('{"email": "a@b.c",');
+    const res = await request(t.app)
+      .post('/api/v1/anything')
+      .set('Content-Type', 'application/json')
+      .send('{"email": "a@b.c",');
     expect(res.status).toBe(400);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(res.body).toMatchObject({ status: 400, title: 'Malformed JSON' });
@@ -60,12 +79,21 @@ describe('error handling', () => {
       .set('Cookie', 'sid=secret-cookie-value')
       .set('Content-Type', 'application/json')
       .send({ email: 'a@example.com', password: 'correct horse battery staple' });
-    t.logger.info({ user: { email: 'a@example.com', password: 'hunter2-password' }, token: 'tok-value-123' }, 'something');
+    t.logger.info(
+      { user: { email: 'a@example.com', password: 'hunter2-password' }, token: 'tok-value-123' },
+      'something',
+    );
     t.logger.flush();
     const text = t.logs.text;
     expect(text).toContain('request completed');
     expect(text).toContain('[REDACTED]');
-    for (const secret of ['super-secret-token-value', 'secret-cookie-value', 'correct horse battery staple', 'hunter2-password', 'tok-value-123']) {
+    for (const secret of [
+      'super-secret-token-value',
+      'secret-cookie-value',
+      'correct horse battery staple',
+      'hunter2-password',
+      'tok-value-123',
+    ]) {
       expect(text).not.toContain(secret);
     }
   });

@@ -5,10 +5,12 @@ import { runTs, waitFor, type RunningProcess } from '../support/process';
 
 function get(port: number, path: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      })
+      .on('error', reject);
   });
 }
 
@@ -34,7 +36,11 @@ describe('rate limits across processes', () => {
         }),
       );
     }
-    await Promise.all(procs.map((p, i) => waitFor(() => p.stdout().includes('erp-backend listening') || p.child.exitCode !== null, 30_000, `server ${i}`)));
+    await Promise.all(
+      procs.map((p, i) =>
+        waitFor(() => p.stdout().includes('erp-backend listening') || p.child.exitCode !== null, 30_000, `server ${i}`),
+      ),
+    );
     for (const p of procs) if (!p.stdout().includes('listening')) throw new Error(p.stderr());
   }, 40_000);
 

@@ -42,7 +42,8 @@ describe('rate limiting (through the real app, real Redis)', () => {
 
     it('when IPv6 clients share a /56, then they share a counter; another /56 has its own', async () => {
       const hit = (ip: string) => request(t.app).get('/api/v1/nowhere').set('X-Forwarded-For', ip);
-      for (let i = 0; i < 5; i++) expect((await hit(`2001:db8:aa:bb${String(i).padStart(2, '0')}::${i + 1}`)).status).toBe(404);
+      for (let i = 0; i < 5; i++)
+        expect((await hit(`2001:db8:aa:bb${String(i).padStart(2, '0')}::${i + 1}`)).status).toBe(404);
       expect((await hit('2001:db8:aa:bbff::99')).status).toBe(429);
       expect((await hit('2001:db8:aa:cc00::1')).status).toBe(404);
     });
@@ -72,7 +73,8 @@ describe('rate limiting (through the real app, real Redis)', () => {
     afterAll(() => t.close());
 
     it('when the 6th login try comes within 15 minutes, then 429 with Retry-After; another account from the same IP is unaffected', async () => {
-      const tryLogin = (email: string, password: string, ip = '192.0.2.10') => request(t.app).post('/api/v1/auth/login').set('X-Forwarded-For', ip).send({ email, password });
+      const tryLogin = (email: string, password: string, ip = '192.0.2.10') =>
+        request(t.app).post('/api/v1/auth/login').set('X-Forwarded-For', ip).send({ email, password });
       for (let i = 0; i < 5; i++) {
         const res = await tryLogin('someone@example.com', `wrong-password-${i}`);
         // The first tries are plain failures; from the 4th the per-(account, IP) guard asks for a short pause.
@@ -88,7 +90,11 @@ describe('rate limiting (through the real app, real Redis)', () => {
     });
 
     it('when a login succeeds, then the auth counter of that IP and account is cleared', async () => {
-      const tryLogin = (password: string) => request(t.app).post('/api/v1/auth/login').set('X-Forwarded-For', '192.0.2.99').send({ email: 'ratelimited@example.com', password });
+      const tryLogin = (password: string) =>
+        request(t.app)
+          .post('/api/v1/auth/login')
+          .set('X-Forwarded-For', '192.0.2.99')
+          .send({ email: 'ratelimited@example.com', password });
       for (let i = 0; i < 3; i++) expect((await tryLogin(`wrong-password-${i}`)).status).toBe(401);
       await new Promise((r) => setTimeout(r, 1100)); // the guard's first pause after 3 failures
       expect((await tryLogin(PASSWORD)).status).toBe(200);
@@ -107,7 +113,12 @@ describe('rate limiting (through the real app, real Redis)', () => {
     it('when one colleague exhausts the tier behind a shared office address, then another signed in from that address is unaffected', async () => {
       const alice = await mfaSession(t, await createUser(t, 'alice@corp.example'));
       const bob = await mfaSession(t, await createUser(t, 'bob@corp.example'));
-      const change = (token: string) => request(t.app).post('/api/v1/auth/password').set('X-Forwarded-For', '198.51.100.50').set(...bearer(token)).send({ currentPassword: 'not-my-password-1', newPassword: 'another-long-passphrase-42' });
+      const change = (token: string) =>
+        request(t.app)
+          .post('/api/v1/auth/password')
+          .set('X-Forwarded-For', '198.51.100.50')
+          .set(...bearer(token))
+          .send({ currentPassword: 'not-my-password-1', newPassword: 'another-long-passphrase-42' });
       for (let i = 0; i < 3; i++) expect((await change(alice)).status).toBe(403);
       const limited = await change(alice);
       expect(limited.status).toBe(429);
@@ -127,7 +138,9 @@ describe('rate limiting (through the real app, real Redis)', () => {
     it('then the general tier fails open, the auth tier fails closed with 503 and Retry-After, each logged once', async () => {
       expect((await request(t.app).get('/api/v1/nowhere')).status).toBe(404);
       expect((await request(t.app).get('/api/v1/nowhere')).status).toBe(404);
-      const login = await request(t.app).post('/api/v1/auth/login').send({ email: 'a@example.com', password: 'whatever-password' });
+      const login = await request(t.app)
+        .post('/api/v1/auth/login')
+        .send({ email: 'a@example.com', password: 'whatever-password' });
       expect(login.status).toBe(503);
       expect(Number(login.headers['retry-after'])).toBeGreaterThan(0);
       expect(login.headers['content-type']).toMatch(/problem\+json/);

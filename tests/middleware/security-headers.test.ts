@@ -14,7 +14,9 @@ describe('security headers (through the real app)', () => {
 
   const expectHardened = (res: request.Response): void => {
     const h = res.headers;
-    expect(h['content-security-policy']).toBe("default-src 'none';frame-ancestors 'none';base-uri 'none';form-action 'none'");
+    expect(h['content-security-policy']).toBe(
+      "default-src 'none';frame-ancestors 'none';base-uri 'none';form-action 'none'",
+    );
     expect(h['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
     expect(h['x-frame-options']).toBe('DENY');
     expect(h['x-content-type-options']).toBe('nosniff');
@@ -32,20 +34,27 @@ describe('security headers (through the real app)', () => {
   };
 
   it('when an authenticated JSON route answers, then every security header is present', async () => {
-    const res = await request(t.app).get('/api/v1/auth/me').set(...bearer(token));
+    const res = await request(t.app)
+      .get('/api/v1/auth/me')
+      .set(...bearer(token));
     expect(res.status).toBe(200);
     expectHardened(res);
   });
 
   it('when a route does not exist, then the 404 carries them too', async () => {
-    const res = await request(t.app).get('/api/v1/nowhere').set(...bearer(token));
+    const res = await request(t.app)
+      .get('/api/v1/nowhere')
+      .set(...bearer(token));
     expect(res.status).toBe(404);
     expectHardened(res);
   });
 
   it('when the rate limit answers 429, then the problem carries them too', async () => {
     let res: request.Response | undefined;
-    for (let i = 0; i < 5; i++) res = await request(t.app).get('/api/v1/nowhere').set(...bearer(token));
+    for (let i = 0; i < 5; i++)
+      res = await request(t.app)
+        .get('/api/v1/nowhere')
+        .set(...bearer(token));
     expect(res!.status).toBe(429);
     expectHardened(res!);
   });
@@ -62,7 +71,9 @@ describe('security headers (through the real app)', () => {
   it('when HSTS preload is configured, then the header asks for it', async () => {
     const preload = await buildTestApp(__filename, { HSTS_ENABLED: 'true', HSTS_PRELOAD: 'true' });
     try {
-      expect((await request(preload.app).get('/health/live')).headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains; preload');
+      expect((await request(preload.app).get('/health/live')).headers['strict-transport-security']).toBe(
+        'max-age=31536000; includeSubDomains; preload',
+      );
     } finally {
       await preload.close();
     }

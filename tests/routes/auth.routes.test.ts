@@ -18,12 +18,19 @@ describe('authentication and 2FA over HTTP', () => {
   const secretsSeen: string[] = [PASSWORD];
 
   beforeAll(async () => {
-    ({ t, smtp, twilioPeer, clock, close: stopAll } = await buildAppWithSenders(__filename, TWILIO_SID, { MFA_REQUIRED_ROLES: 'manager' }));
+    ({
+      t,
+      smtp,
+      twilioPeer,
+      clock,
+      close: stopAll,
+    } = await buildAppWithSenders(__filename, TWILIO_SID, { MFA_REQUIRED_ROLES: 'manager' }));
   });
   afterAll(() => stopAll());
 
   const track = <T extends Record<string, unknown>>(body: T): T => {
-    for (const k of ['accessToken', 'refreshToken', 'mfaToken', 'secret']) if (typeof body[k] === 'string') secretsSeen.push(body[k] as string);
+    for (const k of ['accessToken', 'refreshToken', 'mfaToken', 'secret'])
+      if (typeof body[k] === 'string') secretsSeen.push(body[k] as string);
     return body;
   };
 
@@ -31,8 +38,18 @@ describe('authentication and 2FA over HTTP', () => {
   const userWithEmail2fa = async (email: string): Promise<string> => {
     const userId = await createUser(t, email);
     const s = track((await login(t, email)).body);
-    expect((await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(s.accessToken)).send({ password: PASSWORD })).status).toBe(202);
-    const enabled = await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(s.accessToken)).send({ code: lastCodeFor(smtp.messages, email) });
+    expect(
+      (
+        await request(t.app)
+          .post('/api/v1/auth/2fa/email/setup')
+          .set(...bearer(s.accessToken))
+          .send({ password: PASSWORD })
+      ).status,
+    ).toBe(202);
+    const enabled = await request(t.app)
+      .post('/api/v1/auth/2fa/email/enable')
+      .set(...bearer(s.accessToken))
+      .send({ code: lastCodeFor(smtp.messages, email) });
     expect(enabled.status).toBe(200);
     secretsSeen.push(...(enabled.body.backupCodes as string[]));
     return userId;
@@ -45,7 +62,9 @@ describe('authentication and 2FA over HTTP', () => {
     expect(res.headers['cache-control']).toBe('no-store');
     const body = track(res.body);
     expect(body).toMatchObject({ mfaRequired: false, tokenType: 'Bearer', expiresIn: 900 });
-    const me = await request(t.app).get('/api/v1/auth/me').set(...bearer(body.accessToken));
+    const me = await request(t.app)
+      .get('/api/v1/auth/me')
+      .set(...bearer(body.accessToken));
     expect(me.status).toBe(200);
     expect(me.body).toMatchObject({ email: 'plain@example.com', role: 'user', sessionMfa: false });
   });
@@ -60,10 +79,14 @@ describe('authentication and 2FA over HTTP', () => {
   });
 
   it('when login carries an operator object, then 400 and no login', async () => {
-    const res = await request(t.app).post('/api/v1/auth/login').send({ email: { $gt: '' }, password: PASSWORD });
+    const res = await request(t.app)
+      .post('/api/v1/auth/login')
+      .send({ email: { $gt: '' }, password: PASSWORD });
     expect(res.status).toBe(400);
     expect(res.body.accessToken).toBeUndefined();
-    const res2 = await request(t.app).post('/api/v1/auth/login').send({ email: 'plain@example.com', password: { $ne: null } });
+    const res2 = await request(t.app)
+      .post('/api/v1/auth/login')
+      .send({ email: 'plain@example.com', password: { $ne: null } });
     expect(res2.status).toBe(400);
   });
 
@@ -86,60 +109,133 @@ describe('authentication and 2FA over HTTP', () => {
 
   it('when a refresh token is used, then it rotates; when a spent one is replayed, then the whole session ends', async () => {
     const first = track((await login(t, 'plain@example.com')).body);
-    const second = track((await request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: first.refreshToken })).body);
+    const second = track(
+      (await request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: first.refreshToken })).body,
+    );
     expect(second.refreshToken).not.toBe(first.refreshToken);
-    const third = track((await request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: second.refreshToken })).body);
+    const third = track(
+      (await request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: second.refreshToken })).body,
+    );
     expect(third.accessToken).toBeDefined();
     const replay = await request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: first.refreshToken });
     expect(replay.status).toBe(401);
     expect(replay.body.type).toMatch(/refresh-token-reused/);
-    expect((await request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: third.refreshToken })).status).toBe(401);
-    expect((await request(t.app).get('/api/v1/auth/me').set(...bearer(third.accessToken))).status).toBe(401);
+    expect((await request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: third.refreshToken })).status).toBe(
+      401,
+    );
+    expect(
+      (
+        await request(t.app)
+          .get('/api/v1/auth/me')
+          .set(...bearer(third.accessToken))
+      ).status,
+    ).toBe(401);
   });
 
   it('when one refresh token is presented several times at once, then at most one rotation wins and the session ends as reuse', async () => {
     const s = track((await login(t, 'plain@example.com')).body);
-    const results = await Promise.all([0, 1, 2].map(() => request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: s.refreshToken })));
+    const results = await Promise.all(
+      [0, 1, 2].map(() => request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: s.refreshToken })),
+    );
     const ok = results.filter((r) => r.status === 200);
     expect(ok.length).toBeLessThanOrEqual(1);
     expect(results.some((r) => r.status === 401)).toBe(true);
     // Whatever won, the family is dead once reuse was seen: the newest refresh token no longer works.
-    for (const r of ok) expect((await request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: track(r.body).refreshToken })).status).toBe(401);
+    for (const r of ok)
+      expect(
+        (
+          await request(t.app)
+            .post('/api/v1/auth/refresh')
+            .send({ refreshToken: track(r.body).refreshToken })
+        ).status,
+      ).toBe(401);
   });
 
   it('when a user logs out, then the access token stops working at once', async () => {
     const s = track((await login(t, 'plain@example.com')).body);
-    expect((await request(t.app).post('/api/v1/auth/logout').set(...bearer(s.accessToken))).status).toBe(204);
-    const after = await request(t.app).get('/api/v1/auth/me').set(...bearer(s.accessToken));
+    expect(
+      (
+        await request(t.app)
+          .post('/api/v1/auth/logout')
+          .set(...bearer(s.accessToken))
+      ).status,
+    ).toBe(204);
+    const after = await request(t.app)
+      .get('/api/v1/auth/me')
+      .set(...bearer(s.accessToken));
     expect(after.status).toBe(401);
     expect(after.body.type).toMatch(/session-revoked/);
   });
 
   it('when a user logs out everywhere, then every session ends: access tokens refused at once, refresh tokens dead', async () => {
     const userId = await createUser(t, 'everywhere@example.com');
-    const sessions = [track((await login(t, 'everywhere@example.com')).body), track((await login(t, 'everywhere@example.com')).body), track((await login(t, 'everywhere@example.com')).body)];
-    for (const s of sessions) expect((await request(t.app).get('/api/v1/auth/me').set(...bearer(s.accessToken))).status).toBe(200);
-    const out = await request(t.app).post('/api/v1/auth/logout-all').set(...bearer(sessions[0].accessToken));
+    const sessions = [
+      track((await login(t, 'everywhere@example.com')).body),
+      track((await login(t, 'everywhere@example.com')).body),
+      track((await login(t, 'everywhere@example.com')).body),
+    ];
+    for (const s of sessions)
+      expect(
+        (
+          await request(t.app)
+            .get('/api/v1/auth/me')
+            .set(...bearer(s.accessToken))
+        ).status,
+      ).toBe(200);
+    const out = await request(t.app)
+      .post('/api/v1/auth/logout-all')
+      .set(...bearer(sessions[0].accessToken));
     expect(out.status).toBe(200);
     expect(out.body).toEqual({ sessionsEnded: 3 });
     for (const s of sessions) {
-      expect((await request(t.app).get('/api/v1/auth/me').set(...bearer(s.accessToken))).status).toBe(401);
-      expect((await request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: s.refreshToken })).status).toBe(401);
+      expect(
+        (
+          await request(t.app)
+            .get('/api/v1/auth/me')
+            .set(...bearer(s.accessToken))
+        ).status,
+      ).toBe(401);
+      expect((await request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: s.refreshToken })).status).toBe(
+        401,
+      );
     }
-    expect(await t.container.database.db().collection('audit_events').countDocuments({ action: 'auth.logout-all', actorId: userId })).toBe(1);
+    expect(
+      await t.container.database
+        .db()
+        .collection('audit_events')
+        .countDocuments({ action: 'auth.logout-all', actorId: userId }),
+    ).toBe(1);
   });
 
   it('when the password is changed, then other sessions end and the current one survives', async () => {
     await createUser(t, 'changer@example.com');
     const a = track((await login(t, 'changer@example.com')).body);
     const b = track((await login(t, 'changer@example.com')).body);
-    const weak = await request(t.app).post('/api/v1/auth/password').set(...bearer(a.accessToken)).send({ currentPassword: PASSWORD, newPassword: 'password1234' });
+    const weak = await request(t.app)
+      .post('/api/v1/auth/password')
+      .set(...bearer(a.accessToken))
+      .send({ currentPassword: PASSWORD, newPassword: 'password1234' });
     expect(weak.status).toBe(400);
     expect(weak.body.detail).toMatch(/commonly used/);
-    const ok = await request(t.app).post('/api/v1/auth/password').set(...bearer(a.accessToken)).send({ currentPassword: PASSWORD, newPassword: 'violet-lantern-breeze-2026' });
+    const ok = await request(t.app)
+      .post('/api/v1/auth/password')
+      .set(...bearer(a.accessToken))
+      .send({ currentPassword: PASSWORD, newPassword: 'violet-lantern-breeze-2026' });
     expect(ok.status).toBe(204);
-    expect((await request(t.app).get('/api/v1/auth/me').set(...bearer(a.accessToken))).status).toBe(200);
-    expect((await request(t.app).get('/api/v1/auth/me').set(...bearer(b.accessToken))).status).toBe(401);
+    expect(
+      (
+        await request(t.app)
+          .get('/api/v1/auth/me')
+          .set(...bearer(a.accessToken))
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await request(t.app)
+          .get('/api/v1/auth/me')
+          .set(...bearer(b.accessToken))
+      ).status,
+    ).toBe(401);
     expect((await login(t, 'changer@example.com', 'violet-lantern-breeze-2026')).status).toBe(200);
   });
 
@@ -147,49 +243,77 @@ describe('authentication and 2FA over HTTP', () => {
     let secret: string;
     /** What an authenticator app shows at `at` (oathtool, RFC 6238 defaults: SHA-1, 6 digits, 30 s). */
     const oathtool = (s: string, at: Date = clock.now()): string =>
-      execFileSync('oathtool', ['--totp', '-b', s, '--now', `@${Math.floor(at.getTime() / 1000)}`], { encoding: 'utf8' }).trim();
+      execFileSync('oathtool', ['--totp', '-b', s, '--now', `@${Math.floor(at.getTime() / 1000)}`], {
+        encoding: 'utf8',
+      }).trim();
     const inSteps = (n: number): Date => new Date(clock.now().getTime() + n * 30_000);
-    const verify = (mfaToken: string, code: string) => request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken, method: 'totp', code });
+    const verify = (mfaToken: string, code: string) =>
+      request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken, method: 'totp', code });
 
     it('when setting up, then the QR code decodes to the otpauth URI, and a code from oathtool enables it', async () => {
       await createUser(t, 'totp@example.com');
       const s = track((await login(t, 'totp@example.com')).body);
-      const setup = await request(t.app).post('/api/v1/auth/2fa/totp/setup').set(...bearer(s.accessToken)).send({ password: PASSWORD });
+      const setup = await request(t.app)
+        .post('/api/v1/auth/2fa/totp/setup')
+        .set(...bearer(s.accessToken))
+        .send({ password: PASSWORD });
       expect(setup.status).toBe(200);
       secret = track(setup.body).secret;
       expect(secret).toMatch(/^[A-Z2-7]{32}$/);
-      expect(setup.body.otpauthUrl).toMatch(new RegExp(`^otpauth://totp/ERP(:|%3A)totp(@|%40)example\\.com\\?secret=${secret}.*issuer=ERP`));
-      const png = PNG.sync.read(Buffer.from(setup.body.qrCodeDataUrl.replace(/^data:image\/png;base64,/, ''), 'base64'));
+      expect(setup.body.otpauthUrl).toMatch(
+        new RegExp(`^otpauth://totp/ERP(:|%3A)totp(@|%40)example\\.com\\?secret=${secret}.*issuer=ERP`),
+      );
+      const png = PNG.sync.read(
+        Buffer.from(setup.body.qrCodeDataUrl.replace(/^data:image\/png;base64,/, ''), 'base64'),
+      );
       expect(jsQR(new Uint8ClampedArray(png.data), png.width, png.height)?.data).toBe(setup.body.otpauthUrl);
       const raw = await t.container.database.db().collection('users').findOne({ emailLower: 'totp@example.com' });
       expect(JSON.stringify(raw)).not.toContain(secret);
 
-      const wrong = await request(t.app).post('/api/v1/auth/2fa/totp/enable').set(...bearer(s.accessToken)).send({ code: oathtool(secret, inSteps(-3)) });
+      const wrong = await request(t.app)
+        .post('/api/v1/auth/2fa/totp/enable')
+        .set(...bearer(s.accessToken))
+        .send({ code: oathtool(secret, inSteps(-3)) });
       expect(wrong.status).toBe(400);
-      const enable = await request(t.app).post('/api/v1/auth/2fa/totp/enable').set(...bearer(s.accessToken)).send({ code: oathtool(secret) });
+      const enable = await request(t.app)
+        .post('/api/v1/auth/2fa/totp/enable')
+        .set(...bearer(s.accessToken))
+        .send({ code: oathtool(secret) });
       expect(enable.status).toBe(200);
       expect(enable.body.backupCodes).toHaveLength(10);
-      expect(await t.container.database.db().collection('audit_events').countDocuments({ action: 'mfa.totp.enabled' })).toBe(1);
+      expect(
+        await t.container.database.db().collection('audit_events').countDocuments({ action: 'mfa.totp.enabled' }),
+      ).toBe(1);
     });
 
     it('when signing in, then the password step returns an mfaToken that is no access token, and an oathtool code is accepted once', async () => {
       const step1 = track((await login(t, 'totp@example.com')).body);
       expect(step1).toMatchObject({ mfaRequired: true, methods: expect.arrayContaining(['totp', 'backup']) });
       expect(step1.accessToken).toBeUndefined();
-      expect((await request(t.app).get('/api/v1/auth/me').set(...bearer(step1.mfaToken))).status).toBe(401);
+      expect(
+        (
+          await request(t.app)
+            .get('/api/v1/auth/me')
+            .set(...bearer(step1.mfaToken))
+        ).status,
+      ).toBe(401);
       // The enable step spent the current step: the next 30 s step brings a fresh code.
       clock.advance(30_000);
       const code = oathtool(secret);
       const ok = await verify(step1.mfaToken, code);
       expect(ok.status).toBe(200);
       const session = track(ok.body);
-      const me = await request(t.app).get('/api/v1/auth/me').set(...bearer(session.accessToken));
+      const me = await request(t.app)
+        .get('/api/v1/auth/me')
+        .set(...bearer(session.accessToken));
       expect(me.body).toMatchObject({ sessionMfa: true, mfaMethods: ['totp'] });
 
       const again = track((await login(t, 'totp@example.com')).body);
       const replay = await verify(again.mfaToken, code);
       expect(replay.status).toBe(401);
-      expect(await t.container.database.db().collection('audit_events').countDocuments({ action: 'mfa.totp.replay' })).toBe(1);
+      expect(
+        await t.container.database.db().collection('audit_events').countDocuments({ action: 'mfa.totp.replay' }),
+      ).toBe(1);
       expect(t.logs.text).toContain('replayed TOTP code refused');
     });
 
@@ -219,7 +343,10 @@ describe('authentication and 2FA over HTTP', () => {
 
     it('when the same fresh code is sent twice at once, then exactly one sign-in succeeds', async () => {
       clock.advance(90_000);
-      const [a, b] = [track((await login(t, 'totp@example.com')).body), track((await login(t, 'totp@example.com')).body)];
+      const [a, b] = [
+        track((await login(t, 'totp@example.com')).body),
+        track((await login(t, 'totp@example.com')).body),
+      ];
       const code = oathtool(secret);
       const results = await Promise.all([verify(a.mfaToken, code), verify(b.mfaToken, code)]);
       expect(results.map((r) => r.status).sort()).toEqual([200, 401]);
@@ -228,26 +355,48 @@ describe('authentication and 2FA over HTTP', () => {
     it('when TOTP codes are guessed, then the factor locks after 5 tries until a fresh password login', async () => {
       const step1 = track((await login(t, 'totp@example.com')).body);
       for (let i = 0; i < 5; i++) {
-        expect((await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: step1.mfaToken, method: 'totp', code: String(100000 + i) })).status).toBe(401);
+        expect(
+          (
+            await request(t.app)
+              .post('/api/v1/auth/2fa/verify')
+              .send({ mfaToken: step1.mfaToken, method: 'totp', code: String(100000 + i) })
+          ).status,
+        ).toBe(401);
       }
-      const locked = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: step1.mfaToken, method: 'totp', code: '000000' });
+      const locked = await request(t.app)
+        .post('/api/v1/auth/2fa/verify')
+        .send({ mfaToken: step1.mfaToken, method: 'totp', code: '000000' });
       expect(locked.status).toBe(403);
       expect(locked.body.type).toMatch(/factor-locked/);
       const fresh = track((await login(t, 'totp@example.com')).body);
-      const tryAgain = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: fresh.mfaToken, method: 'totp', code: '000001' });
+      const tryAgain = await request(t.app)
+        .post('/api/v1/auth/2fa/verify')
+        .send({ mfaToken: fresh.mfaToken, method: 'totp', code: '000001' });
       expect(tryAgain.status).toBe(401);
-      expect(await t.container.database.db().collection('audit_events').countDocuments({ action: 'auth.mfa.locked' })).toBe(1);
+      expect(
+        await t.container.database.db().collection('audit_events').countDocuments({ action: 'auth.mfa.locked' }),
+      ).toBe(1);
     });
   });
 
   it('when an account reaches 100 consecutive second-factor failures, then it is locked for every factor and the lock is audited', async () => {
     await t.container.models.User.updateOne({ emailLower: 'totp@example.com' }, { $set: { secondFactorFailures: 99 } });
     const st = track((await login(t, 'totp@example.com')).body);
-    expect((await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: st.mfaToken, method: 'totp', code: '123123' })).status).toBe(401);
-    expect(await t.container.database.db().collection('audit_events').countDocuments({ action: 'auth.mfa.account-locked' })).toBe(1);
+    expect(
+      (
+        await request(t.app)
+          .post('/api/v1/auth/2fa/verify')
+          .send({ mfaToken: st.mfaToken, method: 'totp', code: '123123' })
+      ).status,
+    ).toBe(401);
+    expect(
+      await t.container.database.db().collection('audit_events').countDocuments({ action: 'auth.mfa.account-locked' }),
+    ).toBe(1);
     expect(t.logs.text).toContain('account-second-factor-cap');
     const next = track((await login(t, 'totp@example.com')).body);
-    const locked = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: next.mfaToken, method: 'backup', code: 'AAAAA-AAAAA' });
+    const locked = await request(t.app)
+      .post('/api/v1/auth/2fa/verify')
+      .send({ mfaToken: next.mfaToken, method: 'backup', code: 'AAAAA-AAAAA' });
     expect(locked.status).toBe(403);
     expect(locked.body.type).toMatch(/account-locked/);
   });
@@ -272,25 +421,44 @@ describe('authentication and 2FA over HTTP', () => {
   it('when SMS is enrolled and used, then the real twilio client posts to the Messages API and the code signs in', async () => {
     await createUser(t, 'sms@example.com');
     const s = track((await login(t, 'sms@example.com')).body);
-    expect((await request(t.app).post('/api/v1/auth/2fa/sms/setup').set(...bearer(s.accessToken)).send({ password: PASSWORD, phone: '+4915112345678' })).status).toBe(202);
+    expect(
+      (
+        await request(t.app)
+          .post('/api/v1/auth/2fa/sms/setup')
+          .set(...bearer(s.accessToken))
+          .send({ password: PASSWORD, phone: '+4915112345678' })
+      ).status,
+    ).toBe(202);
     const req = twilioPeer.requests[twilioPeer.requests.length - 1];
     expect(req.path).toBe(`/2010-04-01/Accounts/${TWILIO_SID}/Messages.json`);
     expect(req.authorization).toBe('Basic ' + Buffer.from(`${TWILIO_SID}:twilio-auth-token-value`).toString('base64'));
     expect(req.form.get('From')).toBe('+15005550006');
-    const enable = await request(t.app).post('/api/v1/auth/2fa/sms/enable').set(...bearer(s.accessToken)).send({ code: lastSmsCode(twilioPeer.requests, '+4915112345678') });
+    const enable = await request(t.app)
+      .post('/api/v1/auth/2fa/sms/enable')
+      .set(...bearer(s.accessToken))
+      .send({ code: lastSmsCode(twilioPeer.requests, '+4915112345678') });
     expect(enable.status).toBe(200);
     const raw = await t.container.database.db().collection('users').findOne({ emailLower: 'sms@example.com' });
     expect(JSON.stringify(raw)).not.toContain('4915112345678');
 
     const step1 = track((await login(t, 'sms@example.com')).body);
-    expect((await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: step1.mfaToken, method: 'sms' })).status).toBe(202);
-    const resend = await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: step1.mfaToken, method: 'sms' });
+    expect(
+      (await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: step1.mfaToken, method: 'sms' }))
+        .status,
+    ).toBe(202);
+    const resend = await request(t.app)
+      .post('/api/v1/auth/2fa/challenge')
+      .send({ mfaToken: step1.mfaToken, method: 'sms' });
     expect(resend.status).toBe(429);
     const code = lastSmsCode(twilioPeer.requests, '+4915112345678');
-    const ok = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: step1.mfaToken, method: 'sms', code });
+    const ok = await request(t.app)
+      .post('/api/v1/auth/2fa/verify')
+      .send({ mfaToken: step1.mfaToken, method: 'sms', code });
     expect(ok.status).toBe(200);
     expect(ok.body.accessToken).toBeDefined();
-    const reuse = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: step1.mfaToken, method: 'sms', code });
+    const reuse = await request(t.app)
+      .post('/api/v1/auth/2fa/verify')
+      .send({ mfaToken: step1.mfaToken, method: 'sms', code });
     expect(reuse.status).toBe(401);
   });
 
@@ -298,12 +466,22 @@ describe('authentication and 2FA over HTTP', () => {
     await createUser(t, 'smsfail@example.com');
     const s = track((await login(t, 'smsfail@example.com')).body);
     twilioPeer.failNext(1);
-    const res = await request(t.app).post('/api/v1/auth/2fa/sms/setup').set(...bearer(s.accessToken)).send({ password: PASSWORD, phone: '+4915199999999' });
+    const res = await request(t.app)
+      .post('/api/v1/auth/2fa/sms/setup')
+      .set(...bearer(s.accessToken))
+      .send({ password: PASSWORD, phone: '+4915199999999' });
     expect(res.status).toBe(502);
     expect(res.headers['content-type']).toMatch(/problem\+json/);
     // Nothing was delivered, so an immediate retry is allowed; five parallel retries send one SMS.
     const before = twilioPeer.requests.length;
-    const retries = await Promise.all([0, 1, 2, 3, 4].map(() => request(t.app).post('/api/v1/auth/2fa/sms/setup').set(...bearer(s.accessToken)).send({ password: PASSWORD, phone: '+4915199999999' })));
+    const retries = await Promise.all(
+      [0, 1, 2, 3, 4].map(() =>
+        request(t.app)
+          .post('/api/v1/auth/2fa/sms/setup')
+          .set(...bearer(s.accessToken))
+          .send({ password: PASSWORD, phone: '+4915199999999' }),
+      ),
+    );
     expect(retries.map((r) => r.status).sort()).toEqual([202, 429, 429, 429, 429]);
     expect(twilioPeer.requests.length - before).toBe(1);
   });
@@ -311,17 +489,34 @@ describe('authentication and 2FA over HTTP', () => {
   it('when email is enrolled and used, then codes arrive at the SMTP server and sign in', async () => {
     await createUser(t, 'mail@example.com');
     const s = track((await login(t, 'mail@example.com')).body);
-    expect((await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(s.accessToken)).send({ password: PASSWORD })).status).toBe(202);
-    const enable = await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(s.accessToken)).send({ code: lastCodeFor(smtp.messages, 'mail@example.com') });
+    expect(
+      (
+        await request(t.app)
+          .post('/api/v1/auth/2fa/email/setup')
+          .set(...bearer(s.accessToken))
+          .send({ password: PASSWORD })
+      ).status,
+    ).toBe(202);
+    const enable = await request(t.app)
+      .post('/api/v1/auth/2fa/email/enable')
+      .set(...bearer(s.accessToken))
+      .send({ code: lastCodeFor(smtp.messages, 'mail@example.com') });
     expect(enable.status).toBe(200);
     const backupCodes: string[] = enable.body.backupCodes;
     secretsSeen.push(...backupCodes);
 
     const step1 = track((await login(t, 'mail@example.com')).body);
-    expect((await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: step1.mfaToken, method: 'email' })).status).toBe(202);
-    const wrong = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: step1.mfaToken, method: 'email', code: '999999' });
+    expect(
+      (await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: step1.mfaToken, method: 'email' }))
+        .status,
+    ).toBe(202);
+    const wrong = await request(t.app)
+      .post('/api/v1/auth/2fa/verify')
+      .send({ mfaToken: step1.mfaToken, method: 'email', code: '999999' });
     expect(wrong.status).toBe(401);
-    const ok = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: step1.mfaToken, method: 'email', code: lastCodeFor(smtp.messages, 'mail@example.com') });
+    const ok = await request(t.app)
+      .post('/api/v1/auth/2fa/verify')
+      .send({ mfaToken: step1.mfaToken, method: 'email', code: lastCodeFor(smtp.messages, 'mail@example.com') });
     expect(ok.status).toBe(200);
 
     // Backup codes: any order, once each, with a warning at 3 or fewer and a mail each time.
@@ -329,30 +524,51 @@ describe('authentication and 2FA over HTTP', () => {
     let last: request.Response | undefined;
     for (const i of order) {
       const st = track((await login(t, 'mail@example.com')).body);
-      last = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: st.mfaToken, method: 'backup', code: backupCodes[i] });
+      last = await request(t.app)
+        .post('/api/v1/auth/2fa/verify')
+        .send({ mfaToken: st.mfaToken, method: 'backup', code: backupCodes[i] });
       expect(last.status).toBe(200);
     }
     expect(last!.body.backupCodesRemaining).toBe(3);
     expect(last!.body.warning).toMatch(/3 backup codes/);
     const st = track((await login(t, 'mail@example.com')).body);
-    const reused = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: st.mfaToken, method: 'backup', code: backupCodes[7] });
+    const reused = await request(t.app)
+      .post('/api/v1/auth/2fa/verify')
+      .send({ mfaToken: st.mfaToken, method: 'backup', code: backupCodes[7] });
     expect(reused.status).toBe(401);
-    const notices = smtp.messages.filter((m) => m.to.includes('mail@example.com') && m.raw.includes('backup code was used'));
+    const notices = smtp.messages.filter(
+      (m) => m.to.includes('mail@example.com') && m.raw.includes('backup code was used'),
+    );
     expect(notices).toHaveLength(order.length);
     expect(notices[notices.length - 1].raw.replace(/=\r?\n/g, '')).toMatch(/Only 3 backup codes/);
 
     // One backup code sent five times at once: exactly one sign-in.
-    const tokens = await Promise.all([0, 1, 2, 3, 4].map(async () => track((await login(t, 'mail@example.com')).body).mfaToken as string));
-    const race = await Promise.all(tokens.map((mfaToken) => request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken, method: 'backup', code: backupCodes[3] })));
+    const tokens = await Promise.all(
+      [0, 1, 2, 3, 4].map(async () => track((await login(t, 'mail@example.com')).body).mfaToken as string),
+    );
+    const race = await Promise.all(
+      tokens.map((mfaToken) =>
+        request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken, method: 'backup', code: backupCodes[3] }),
+      ),
+    );
     expect(race.filter((r) => r.status === 200)).toHaveLength(1);
 
     // One emailed code sent five times at once: exactly one sign-in.
     const st2 = track((await login(t, 'mail@example.com')).body);
     clock.advance(61_000);
-    expect((await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: st2.mfaToken, method: 'email' })).status).toBe(202);
+    expect(
+      (await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: st2.mfaToken, method: 'email' }))
+        .status,
+    ).toBe(202);
     const emailed = lastCodeFor(smtp.messages, 'mail@example.com');
-    const others = await Promise.all([0, 1, 2, 3].map(async () => track((await login(t, 'mail@example.com')).body).mfaToken as string));
-    const race2 = await Promise.all([st2.mfaToken, ...others].map((mfaToken) => request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken, method: 'email', code: emailed })));
+    const others = await Promise.all(
+      [0, 1, 2, 3].map(async () => track((await login(t, 'mail@example.com')).body).mfaToken as string),
+    );
+    const race2 = await Promise.all(
+      [st2.mfaToken, ...others].map((mfaToken) =>
+        request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken, method: 'email', code: emailed }),
+      ),
+    );
     expect(race2.filter((r) => r.status === 200)).toHaveLength(1);
   });
 
@@ -360,44 +576,79 @@ describe('authentication and 2FA over HTTP', () => {
     const userId = await userWithEmail2fa('guessed@example.com');
     clock.advance(61_000);
     const first = track((await login(t, 'guessed@example.com')).body);
-    expect((await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: first.mfaToken, method: 'email' })).status).toBe(202);
+    expect(
+      (await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: first.mfaToken, method: 'email' }))
+        .status,
+    ).toBe(202);
     const code = lastCodeFor(smtp.messages, 'guessed@example.com');
     const wrong = code === '000000' ? '000001' : '000000';
     // 8 logins x 5 guesses: each login's own limit lets all 40 through; the code must not.
-    const logins = await Promise.all(Array.from({ length: 8 }, async () => track((await login(t, 'guessed@example.com')).body).mfaToken as string));
-    const guesses = await Promise.all(logins.flatMap((mfaToken) => Array.from({ length: 5 }, () => request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken, method: 'email', code: wrong }))));
+    const logins = await Promise.all(
+      Array.from({ length: 8 }, async () => track((await login(t, 'guessed@example.com')).body).mfaToken as string),
+    );
+    const guesses = await Promise.all(
+      logins.flatMap((mfaToken) =>
+        Array.from({ length: 5 }, () =>
+          request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken, method: 'email', code: wrong }),
+        ),
+      ),
+    );
     expect(guesses.every((r) => r.status === 401)).toBe(true);
     const late = track((await login(t, 'guessed@example.com')).body);
-    const right = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: late.mfaToken, method: 'email', code });
+    const right = await request(t.app)
+      .post('/api/v1/auth/2fa/verify')
+      .send({ mfaToken: late.mfaToken, method: 'email', code });
     expect(right.status).toBe(401);
-    const tries = await t.container.database.db().collection('single_use_claims').countDocuments({ _id: { $regex: `^otp-try:${userId}:login:email:` } as never });
+    const tries = await t.container.database
+      .db()
+      .collection('single_use_claims')
+      .countDocuments({ _id: { $regex: `^otp-try:${userId}:login:email:` } as never });
     expect(tries).toBe(5);
   }, 120_000);
 
   it('when an emailed code is older than 10 minutes, then it is refused; when mail delivery fails, then 502 and that code never works', async () => {
     const slowId = await userWithEmail2fa('slow@example.com');
-    expect(await t.container.database.db().collection('audit_events').countDocuments({ action: 'mfa.email.enabled' })).toBeGreaterThan(0);
+    expect(
+      await t.container.database.db().collection('audit_events').countDocuments({ action: 'mfa.email.enabled' }),
+    ).toBeGreaterThan(0);
 
     clock.advance(61_000);
     const late = track((await login(t, 'slow@example.com')).body);
-    expect((await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: late.mfaToken, method: 'email' })).status).toBe(202);
+    expect(
+      (await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: late.mfaToken, method: 'email' }))
+        .status,
+    ).toBe(202);
     const code = lastCodeFor(smtp.messages, 'slow@example.com');
     clock.advance(10 * 60_000 + 1_000);
     const fresh = track((await login(t, 'slow@example.com')).body);
-    const expired = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: fresh.mfaToken, method: 'email', code });
+    const expired = await request(t.app)
+      .post('/api/v1/auth/2fa/verify')
+      .send({ mfaToken: fresh.mfaToken, method: 'email', code });
     expect(expired.status).toBe(401);
     expect(expired.body.type).toMatch(/invalid-code/);
 
     const mailsBefore = smtp.messages.length;
     smtp.failNext(1);
-    const failed = await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: fresh.mfaToken, method: 'email' });
+    const failed = await request(t.app)
+      .post('/api/v1/auth/2fa/challenge')
+      .send({ mfaToken: fresh.mfaToken, method: 'email' });
     expect(failed.status).toBe(502);
     expect(failed.headers['content-type']).toMatch(/problem\+json/);
     expect(smtp.messages.length).toBe(mailsBefore);
-    expect(await t.container.database.db().collection('otp_challenges').countDocuments({ _id: `${slowId}:login:email` as never })).toBe(0);
+    expect(
+      await t.container.database
+        .db()
+        .collection('otp_challenges')
+        .countDocuments({ _id: `${slowId}:login:email` as never }),
+    ).toBe(0);
     // Delivery failed, so the user may ask again at once, and that code works.
-    expect((await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: fresh.mfaToken, method: 'email' })).status).toBe(202);
-    const ok = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: fresh.mfaToken, method: 'email', code: lastCodeFor(smtp.messages, 'slow@example.com') });
+    expect(
+      (await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: fresh.mfaToken, method: 'email' }))
+        .status,
+    ).toBe(202);
+    const ok = await request(t.app)
+      .post('/api/v1/auth/2fa/verify')
+      .send({ mfaToken: fresh.mfaToken, method: 'email', code: lastCodeFor(smtp.messages, 'slow@example.com') });
     expect(ok.status).toBe(200);
     track(ok.body);
   });
@@ -406,30 +657,72 @@ describe('authentication and 2FA over HTTP', () => {
     await createUser(t, 'manager@example.com', 'manager', 'sales');
     const s = track((await login(t, 'manager@example.com')).body);
     expect(s.enrollmentRequired).toBe(true);
-    const blocked = await request(t.app).get('/api/v1/api-keys').set(...bearer(s.accessToken));
+    const blocked = await request(t.app)
+      .get('/api/v1/api-keys')
+      .set(...bearer(s.accessToken));
     expect(blocked.status).toBe(403);
     expect(blocked.body.type).toMatch(/mfa-enrollment-required/);
-    expect((await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(s.accessToken)).send({ password: PASSWORD })).status).toBe(202);
-    await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(s.accessToken)).send({ code: lastCodeFor(smtp.messages, 'manager@example.com') });
-    const refreshed = track((await request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: s.refreshToken })).body);
+    expect(
+      (
+        await request(t.app)
+          .post('/api/v1/auth/2fa/email/setup')
+          .set(...bearer(s.accessToken))
+          .send({ password: PASSWORD })
+      ).status,
+    ).toBe(202);
+    await request(t.app)
+      .post('/api/v1/auth/2fa/email/enable')
+      .set(...bearer(s.accessToken))
+      .send({ code: lastCodeFor(smtp.messages, 'manager@example.com') });
+    const refreshed = track(
+      (await request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: s.refreshToken })).body,
+    );
     expect(refreshed.enrollmentRequired).toBe(false);
-    expect((await request(t.app).get('/api/v1/api-keys').set(...bearer(refreshed.accessToken))).status).toBe(200);
+    expect(
+      (
+        await request(t.app)
+          .get('/api/v1/api-keys')
+          .set(...bearer(refreshed.accessToken))
+      ).status,
+    ).toBe(200);
   });
 
   it('when disabling 2FA, then the password and a current code are both required', async () => {
     await createUser(t, 'disabler@example.com');
     const s = track((await login(t, 'disabler@example.com')).body);
-    await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(s.accessToken)).send({ password: PASSWORD });
-    await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(s.accessToken)).send({ code: lastCodeFor(smtp.messages, 'disabler@example.com') });
-    const noCode = await request(t.app).post('/api/v1/auth/2fa/disable').set(...bearer(s.accessToken)).send({ password: PASSWORD, method: 'email', code: '123456' });
+    await request(t.app)
+      .post('/api/v1/auth/2fa/email/setup')
+      .set(...bearer(s.accessToken))
+      .send({ password: PASSWORD });
+    await request(t.app)
+      .post('/api/v1/auth/2fa/email/enable')
+      .set(...bearer(s.accessToken))
+      .send({ code: lastCodeFor(smtp.messages, 'disabler@example.com') });
+    const noCode = await request(t.app)
+      .post('/api/v1/auth/2fa/disable')
+      .set(...bearer(s.accessToken))
+      .send({ password: PASSWORD, method: 'email', code: '123456' });
     expect(noCode.status).toBe(403);
-    expect((await request(t.app).post('/api/v1/auth/2fa/code').set(...bearer(s.accessToken)).send({ method: 'email' })).status).toBe(202);
+    expect(
+      (
+        await request(t.app)
+          .post('/api/v1/auth/2fa/code')
+          .set(...bearer(s.accessToken))
+          .send({ method: 'email' })
+      ).status,
+    ).toBe(202);
     const code = lastCodeFor(smtp.messages, 'disabler@example.com');
-    const wrongPw = await request(t.app).post('/api/v1/auth/2fa/disable').set(...bearer(s.accessToken)).send({ password: 'wrong-password-123', method: 'email', code });
+    const wrongPw = await request(t.app)
+      .post('/api/v1/auth/2fa/disable')
+      .set(...bearer(s.accessToken))
+      .send({ password: 'wrong-password-123', method: 'email', code });
     expect(wrongPw.status).toBe(403);
     await new Promise((r) => setTimeout(r, 10));
     // The wrong-password attempt did not consume the code: it still works with the right password.
-    const ok = await request(t.app).post('/api/v1/auth/2fa/disable').set(...bearer(s.accessToken)).send({ password: PASSWORD, method: 'email', code });
+    const ok = await request(t.app)
+      .post('/api/v1/auth/2fa/disable')
+      .set(...bearer(s.accessToken))
+      .send({ password: PASSWORD, method: 'email', code });
     expect(ok.status).toBe(204);
     expect((await login(t, 'disabler@example.com')).body.mfaRequired).toBe(false);
   });
@@ -437,66 +730,143 @@ describe('authentication and 2FA over HTTP', () => {
   it('when a factor is added or backup codes are replaced, then the password is required again, and a login code does not pass for a step-up', async () => {
     const userId = await createUser(t, 'reauth@example.com');
     const s = track((await login(t, 'reauth@example.com')).body);
-    const setup = (body: object) => request(t.app).post('/api/v1/auth/2fa/totp/setup').set(...bearer(s.accessToken)).send(body);
+    const setup = (body: object) =>
+      request(t.app)
+        .post('/api/v1/auth/2fa/totp/setup')
+        .set(...bearer(s.accessToken))
+        .send(body);
     expect((await setup({})).status).toBe(400);
     const wrong = await setup({ password: 'not-the-password-at-all' });
     expect(wrong.status).toBe(403);
-    expect(await t.container.database.db().collection('audit_events').countDocuments({ action: 'mfa.totp.setup', outcome: 'failed', actorId: userId })).toBe(1);
+    expect(
+      await t.container.database
+        .db()
+        .collection('audit_events')
+        .countDocuments({ action: 'mfa.totp.setup', outcome: 'failed', actorId: userId }),
+    ).toBe(1);
     expect((await t.container.models.User.findById(userId).lean())!.mfa.totpSecret).toBeNull();
     expect((await setup({ password: PASSWORD })).status).toBe(200);
 
     // Backup codes: a 2FA session and the password; a new set voids the old one.
-    await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(s.accessToken)).send({ password: PASSWORD });
-    const enabled = await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(s.accessToken)).send({ code: lastCodeFor(smtp.messages, 'reauth@example.com') });
+    await request(t.app)
+      .post('/api/v1/auth/2fa/email/setup')
+      .set(...bearer(s.accessToken))
+      .send({ password: PASSWORD });
+    const enabled = await request(t.app)
+      .post('/api/v1/auth/2fa/email/enable')
+      .set(...bearer(s.accessToken))
+      .send({ code: lastCodeFor(smtp.messages, 'reauth@example.com') });
     const oldCodes: string[] = enabled.body.backupCodes;
     const mfa = await mfaSession(t, userId);
-    expect((await request(t.app).post('/api/v1/auth/2fa/backup-codes').set(...bearer(mfa)).send({ password: 'not-the-password-at-all' })).status).toBe(403);
-    const fresh = await request(t.app).post('/api/v1/auth/2fa/backup-codes').set(...bearer(mfa)).send({ password: PASSWORD });
+    expect(
+      (
+        await request(t.app)
+          .post('/api/v1/auth/2fa/backup-codes')
+          .set(...bearer(mfa))
+          .send({ password: 'not-the-password-at-all' })
+      ).status,
+    ).toBe(403);
+    const fresh = await request(t.app)
+      .post('/api/v1/auth/2fa/backup-codes')
+      .set(...bearer(mfa))
+      .send({ password: PASSWORD });
     expect(fresh.status).toBe(200);
     const newCodes: string[] = fresh.body.backupCodes;
     secretsSeen.push(...oldCodes, ...newCodes);
     expect(newCodes).toHaveLength(10);
     expect(newCodes.filter((c) => oldCodes.includes(c))).toEqual([]);
-    const raw = JSON.stringify(await t.container.database.db().collection('users').findOne({ _id: userId as never }));
+    const raw = JSON.stringify(
+      await t.container.database
+        .db()
+        .collection('users')
+        .findOne({ _id: userId as never }),
+    );
     for (const c of newCodes) expect(raw).not.toContain(c);
     const stale = track((await login(t, 'reauth@example.com')).body);
-    expect((await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: stale.mfaToken, method: 'backup', code: oldCodes[0] })).status).toBe(401);
-    const current = await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: stale.mfaToken, method: 'backup', code: newCodes[0] });
+    expect(
+      (
+        await request(t.app)
+          .post('/api/v1/auth/2fa/verify')
+          .send({ mfaToken: stale.mfaToken, method: 'backup', code: oldCodes[0] })
+      ).status,
+    ).toBe(401);
+    const current = await request(t.app)
+      .post('/api/v1/auth/2fa/verify')
+      .send({ mfaToken: stale.mfaToken, method: 'backup', code: newCodes[0] });
     expect(current.status).toBe(200);
     track(current.body);
 
     // A code sent for signing in cannot confirm turning 2FA off (and the reverse).
     clock.advance(61_000);
     const signingIn = track((await login(t, 'reauth@example.com')).body);
-    expect((await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: signingIn.mfaToken, method: 'email' })).status).toBe(202);
+    expect(
+      (await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: signingIn.mfaToken, method: 'email' }))
+        .status,
+    ).toBe(202);
     const loginCode = lastCodeFor(smtp.messages, 'reauth@example.com');
-    const disable = await request(t.app).post('/api/v1/auth/2fa/disable').set(...bearer(current.body.accessToken)).send({ password: PASSWORD, method: 'email', code: loginCode });
+    const disable = await request(t.app)
+      .post('/api/v1/auth/2fa/disable')
+      .set(...bearer(current.body.accessToken))
+      .send({ password: PASSWORD, method: 'email', code: loginCode });
     expect(disable.status).toBe(403);
   });
 
   it("when an admin resets a user's 2FA, then it needs the admin's own 2FA session, is audited, mailed, and forces re-enrollment", async () => {
     const userId = await createUser(t, 'resetme@example.com');
     const us = track((await login(t, 'resetme@example.com')).body);
-    await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(us.accessToken)).send({ password: PASSWORD });
-    await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(us.accessToken)).send({ code: lastCodeFor(smtp.messages, 'resetme@example.com') });
+    await request(t.app)
+      .post('/api/v1/auth/2fa/email/setup')
+      .set(...bearer(us.accessToken))
+      .send({ password: PASSWORD });
+    await request(t.app)
+      .post('/api/v1/auth/2fa/email/enable')
+      .set(...bearer(us.accessToken))
+      .send({ code: lastCodeFor(smtp.messages, 'resetme@example.com') });
 
     await createUser(t, 'admin@example.com', 'admin');
     const noMfa = track((await login(t, 'admin@example.com')).body);
-    const refused = await request(t.app).post(`/api/v1/users/${userId}/2fa/reset`).set(...bearer(noMfa.accessToken));
+    const refused = await request(t.app)
+      .post(`/api/v1/users/${userId}/2fa/reset`)
+      .set(...bearer(noMfa.accessToken));
     expect(refused.status).toBe(403);
 
-    await request(t.app).post('/api/v1/auth/2fa/email/setup').set(...bearer(noMfa.accessToken)).send({ password: PASSWORD });
-    await request(t.app).post('/api/v1/auth/2fa/email/enable').set(...bearer(noMfa.accessToken)).send({ code: lastCodeFor(smtp.messages, 'admin@example.com') });
+    await request(t.app)
+      .post('/api/v1/auth/2fa/email/setup')
+      .set(...bearer(noMfa.accessToken))
+      .send({ password: PASSWORD });
+    await request(t.app)
+      .post('/api/v1/auth/2fa/email/enable')
+      .set(...bearer(noMfa.accessToken))
+      .send({ code: lastCodeFor(smtp.messages, 'admin@example.com') });
     const step1 = track((await login(t, 'admin@example.com')).body);
     await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: step1.mfaToken, method: 'email' });
-    const admin = track((await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: step1.mfaToken, method: 'email', code: lastCodeFor(smtp.messages, 'admin@example.com') })).body);
-    const reset = await request(t.app).post(`/api/v1/users/${userId}/2fa/reset`).set(...bearer(admin.accessToken));
+    const admin = track(
+      (
+        await request(t.app)
+          .post('/api/v1/auth/2fa/verify')
+          .send({ mfaToken: step1.mfaToken, method: 'email', code: lastCodeFor(smtp.messages, 'admin@example.com') })
+      ).body,
+    );
+    const reset = await request(t.app)
+      .post(`/api/v1/users/${userId}/2fa/reset`)
+      .set(...bearer(admin.accessToken));
     expect(reset.status).toBe(204);
     expect(smtp.messages.some((m) => m.to.includes('resetme@example.com') && m.raw.includes('was reset'))).toBe(true);
-    expect(await t.container.database.db().collection('audit_events').countDocuments({ action: 'mfa.reset-by-admin', resourceId: userId })).toBe(1);
+    expect(
+      await t.container.database
+        .db()
+        .collection('audit_events')
+        .countDocuments({ action: 'mfa.reset-by-admin', resourceId: userId }),
+    ).toBe(1);
     const after = track((await login(t, 'resetme@example.com')).body);
     expect(after).toMatchObject({ mfaRequired: false, enrollmentRequired: true });
-    expect((await request(t.app).get('/api/v1/api-keys').set(...bearer(after.accessToken))).status).toBe(403);
+    expect(
+      (
+        await request(t.app)
+          .get('/api/v1/api-keys')
+          .set(...bearer(after.accessToken))
+      ).status,
+    ).toBe(403);
   });
 
   it('when requests fail, then the error bodies echo no password, code or token', async () => {
@@ -505,15 +875,54 @@ describe('authentication and 2FA over HTTP', () => {
     const wrongPassword = 'Wrong-Password-Echo-0042';
     bodies.push(JSON.stringify((await login(t, 'echo@example.com', wrongPassword)).body));
     const tooLong = 'x'.repeat(2000);
-    bodies.push(JSON.stringify((await request(t.app).post('/api/v1/auth/login').send({ email: 'echo@example.com', password: tooLong })).body));
+    bodies.push(
+      JSON.stringify(
+        (await request(t.app).post('/api/v1/auth/login').send({ email: 'echo@example.com', password: tooLong })).body,
+      ),
+    );
     const good = track((await login(t, 'echo@example.com')).body);
-    bodies.push(JSON.stringify((await request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: good.refreshToken + 'x' })).body));
+    bodies.push(
+      JSON.stringify(
+        (
+          await request(t.app)
+            .post('/api/v1/auth/refresh')
+            .send({ refreshToken: good.refreshToken + 'x' })
+        ).body,
+      ),
+    );
     const badJwt = good.accessToken.slice(0, -3) + 'abc';
-    bodies.push(JSON.stringify((await request(t.app).get('/api/v1/auth/me').set('Authorization', `Bearer ${badJwt}`)).body));
-    bodies.push(JSON.stringify((await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: good.accessToken, method: 'totp', code: '482913' })).body));
-    bodies.push(JSON.stringify((await request(t.app).post('/api/v1/auth/2fa/verify').send({ mfaToken: good.accessToken, method: 'totp', code: '4829-13-not-a-code-7731' })).body));
+    bodies.push(
+      JSON.stringify((await request(t.app).get('/api/v1/auth/me').set('Authorization', `Bearer ${badJwt}`)).body),
+    );
+    bodies.push(
+      JSON.stringify(
+        (
+          await request(t.app)
+            .post('/api/v1/auth/2fa/verify')
+            .send({ mfaToken: good.accessToken, method: 'totp', code: '482913' })
+        ).body,
+      ),
+    );
+    bodies.push(
+      JSON.stringify(
+        (
+          await request(t.app)
+            .post('/api/v1/auth/2fa/verify')
+            .send({ mfaToken: good.accessToken, method: 'totp', code: '4829-13-not-a-code-7731' })
+        ).body,
+      ),
+    );
     const text = bodies.join('\n');
-    for (const secret of [wrongPassword, tooLong, good.refreshToken, badJwt, good.accessToken, '482913', '4829-13-not-a-code-7731']) expect(text).not.toContain(secret);
+    for (const secret of [
+      wrongPassword,
+      tooLong,
+      good.refreshToken,
+      badJwt,
+      good.accessToken,
+      '482913',
+      '4829-13-not-a-code-7731',
+    ])
+      expect(text).not.toContain(secret);
     for (const b of bodies) expect(JSON.parse(b)).toHaveProperty('status');
   });
 
@@ -532,14 +941,32 @@ describe('authentication and 2FA over HTTP', () => {
   it('when the run is over, then every kind of sign-in and 2FA event the tests caused is in the audit trail', async () => {
     const events = t.container.database.db().collection('audit_events');
     const expected: Array<[string, string]> = [
-      ['auth.login', 'succeeded'], ['auth.login', 'failed'], ['auth.login.throttled', 'denied'], ['auth.logout', 'succeeded'], ['auth.logout-all', 'succeeded'],
-      ['auth.password.changed', 'succeeded'], ['auth.refresh.reuse-detected', 'denied'], ['mfa.totp.enabled', 'succeeded'], ['mfa.totp.replay', 'denied'],
-      ['mfa.email.enabled', 'succeeded'], ['mfa.sms.enabled', 'succeeded'], ['mfa.email.code-sent', 'succeeded'], ['mfa.sms.code-sent', 'succeeded'],
-      ['mfa.backup-code.used', 'succeeded'], ['mfa.backup-codes.regenerated', 'succeeded'], ['mfa.disable', 'failed'], ['mfa.disabled', 'succeeded'],
-      ['auth.mfa', 'failed'], ['auth.mfa.locked', 'failed'], ['auth.mfa.account-locked', 'denied'], ['mfa.reset-by-admin', 'succeeded'], ['mfa.totp.setup', 'failed'],
+      ['auth.login', 'succeeded'],
+      ['auth.login', 'failed'],
+      ['auth.login.throttled', 'denied'],
+      ['auth.logout', 'succeeded'],
+      ['auth.logout-all', 'succeeded'],
+      ['auth.password.changed', 'succeeded'],
+      ['auth.refresh.reuse-detected', 'denied'],
+      ['mfa.totp.enabled', 'succeeded'],
+      ['mfa.totp.replay', 'denied'],
+      ['mfa.email.enabled', 'succeeded'],
+      ['mfa.sms.enabled', 'succeeded'],
+      ['mfa.email.code-sent', 'succeeded'],
+      ['mfa.sms.code-sent', 'succeeded'],
+      ['mfa.backup-code.used', 'succeeded'],
+      ['mfa.backup-codes.regenerated', 'succeeded'],
+      ['mfa.disable', 'failed'],
+      ['mfa.disabled', 'succeeded'],
+      ['auth.mfa', 'failed'],
+      ['auth.mfa.locked', 'failed'],
+      ['auth.mfa.account-locked', 'denied'],
+      ['mfa.reset-by-admin', 'succeeded'],
+      ['mfa.totp.setup', 'failed'],
     ];
     const missing: string[] = [];
-    for (const [action, outcome] of expected) if ((await events.countDocuments({ action, outcome })) === 0) missing.push(`${action}/${outcome}`);
+    for (const [action, outcome] of expected)
+      if ((await events.countDocuments({ action, outcome })) === 0) missing.push(`${action}/${outcome}`);
     expect(missing).toEqual([]);
   });
 

@@ -16,10 +16,17 @@ describe('unexpected failures inside a real route', () => {
 
   it('when bcrypt throws during login, then 500 problem+json without stack or internal message, logged with the cause under the response request id', async () => {
     const id = await createUser(t, 'nohash@errors-unexpected.example');
-    await t.container.database.db().collection('users').updateOne({ _id: id as never }, { $unset: { passwordHash: '' } });
+    await t.container.database
+      .db()
+      .collection('users')
+      .updateOne({ _id: id as never }, { $unset: { passwordHash: '' } });
 
     const res = await login(t, 'nohash@errors-unexpected.example');
-    expectGeneric500(res, '/api/v1/auth/login', /bcrypt|hash|arguments required|stack|at \S+ \(|node_modules|\.ts:\d+/i);
+    expectGeneric500(
+      res,
+      '/api/v1/auth/login',
+      /bcrypt|hash|arguments required|stack|at \S+ \(|node_modules|\.ts:\d+/i,
+    );
     expect(res.body.accessToken).toBeUndefined();
 
     t.logger.flush();

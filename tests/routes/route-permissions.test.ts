@@ -5,7 +5,11 @@ import { createUser, mfaSession } from '../support/users';
 import { BASE_ROLES, baseRoleGrants, parsePermission } from '../../src/services/access/policy';
 
 interface Layer {
-  route?: { path: string; methods: Record<string, boolean>; stack: Array<{ handle: RequestHandler & { permission?: string } }> };
+  route?: {
+    path: string;
+    methods: Record<string, boolean>;
+    stack: Array<{ handle: RequestHandler & { permission?: string } }>;
+  };
   name: string;
   handle: { stack?: Layer[] };
   matchers?: Array<(path: string) => unknown>;
@@ -42,13 +46,21 @@ function mountOf(layer: Layer, mounts: Map<unknown, string>): string {
 }
 
 /** Every (method, path, permission) the app serves, read from the Express router stack. */
-function routeTable(app: Express, mounts: Map<unknown, string>): Array<{ method: string; path: string; permission?: string }> {
+function routeTable(
+  app: Express,
+  mounts: Map<unknown, string>,
+): Array<{ method: string; path: string; permission?: string }> {
   const out: Array<{ method: string; path: string; permission?: string }> = [];
   const walk = (stack: Layer[], prefix: string): void => {
     for (const layer of stack) {
       if (layer.route) {
         const permission = layer.route.stack.map((s) => s.handle.permission).find(Boolean);
-        for (const m of Object.keys(layer.route.methods).filter((k) => k !== '_all')) out.push({ method: m.toUpperCase(), path: (prefix + layer.route.path).replace(/\/$/, '') || '/', permission });
+        for (const m of Object.keys(layer.route.methods).filter((k) => k !== '_all'))
+          out.push({
+            method: m.toUpperCase(),
+            path: (prefix + layer.route.path).replace(/\/$/, '') || '/',
+            permission,
+          });
       } else if (layer.name === 'router' && layer.handle.stack) {
         walk(layer.handle.stack, prefix + mountOf(layer, mounts));
       }
@@ -64,16 +76,34 @@ describe('every route × every role against the policy file', () => {
   const mounts = new Map<unknown, string>();
 
   beforeAll(async () => {
-    t = await buildTestApp(__filename, { BCRYPT_COST: '10', RATE_LIMIT_GENERAL: '100000/60', RATE_LIMIT_PAYMENT: '100000/60', RATE_LIMIT_AUTH: '100000/900' });
+    t = await buildTestApp(__filename, {
+      BCRYPT_COST: '10',
+      RATE_LIMIT_GENERAL: '100000/60',
+      RATE_LIMIT_PAYMENT: '100000/60',
+      RATE_LIMIT_AUTH: '100000/900',
+    });
     // Map each mounted router to its path by asking Express which prefix reaches it.
     const stack = (t.app as unknown as { router: { stack: Layer[] } }).router.stack;
     for (const layer of stack) {
       if (layer.name !== 'router') continue;
-      for (const p of ['/health', '/api/v1/auth', '/api/v1/users', '/api/v1/employees', '/api/v1/invoices', '/api/v1/access', '/api/v1/roles', '/api/v1/audit', '/api/v1/api-keys', '/api/v1/gdpr', '/api/v1/encryption']) {
+      for (const p of [
+        '/health',
+        '/api/v1/auth',
+        '/api/v1/users',
+        '/api/v1/employees',
+        '/api/v1/invoices',
+        '/api/v1/access',
+        '/api/v1/roles',
+        '/api/v1/audit',
+        '/api/v1/api-keys',
+        '/api/v1/gdpr',
+        '/api/v1/encryption',
+      ]) {
         if (layer.matchers?.[0]?.(p) && !mounts.has(layer.handle)) mounts.set(layer.handle, p);
       }
     }
-    for (const role of BASE_ROLES) tokens[role] = await mfaSession(t, await createUser(t, `${role}@table.example`, role, 'sales'));
+    for (const role of BASE_ROLES)
+      tokens[role] = await mfaSession(t, await createUser(t, `${role}@table.example`, role, 'sales'));
   });
   afterAll(() => t.close());
 
@@ -89,22 +119,38 @@ describe('every route × every role against the policy file', () => {
     const table = routeTable(t.app, mounts).filter((r) => r.permission);
     const mismatches: string[] = [];
     for (const r of table) {
-      const path = r.path.replace(/:id\b/g, '00000000-0000-4000-8000-000000000000').replace(/:name\b/g, 'nonexistent-role').replace(/:userId\b/g, '00000000-0000-4000-8000-000000000001');
+      const path = r.path
+        .replace(/:id\b/g, '00000000-0000-4000-8000-000000000000')
+        .replace(/:name\b/g, 'nonexistent-role')
+        .replace(/:userId\b/g, '00000000-0000-4000-8000-000000000001');
       for (const role of BASE_ROLES) {
         const { resource, action, possession } = parsePermission(r.permission!);
         const grants = baseRoleGrants(role);
-        const expectedAllowed = possession ? grants.has(r.permission!) || (possession === 'own' && grants.has(`${resource}:${action}:any`)) : grants.has(`${resource}:${action}:own`) || grants.has(`${resource}:${action}:any`);
-        const req = request(t.app)[r.method.toLowerCase() as 'get' | 'post' | 'patch' | 'put' | 'delete'](path).set('Authorization', `Bearer ${tokens[role]}`);
+        const expectedAllowed = possession
+          ? grants.has(r.permission!) || (possession === 'own' && grants.has(`${resource}:${action}:any`))
+          : grants.has(`${resource}:${action}:own`) || grants.has(`${resource}:${action}:any`);
+        const req = request(t.app)
+          [r.method.toLowerCase() as 'get' | 'post' | 'patch' | 'put' | 'delete'](path)
+          .set('Authorization', `Bearer ${tokens[role]}`);
         const res = ['POST', 'PATCH', 'PUT'].includes(r.method) ? await req.send({}) : await req;
-        const denied = res.status === 403 && /forbidden|mfa-required/.test(res.body.type ?? '') && /permission|two-factor/i.test(res.body.detail ?? res.body.title ?? '');
-        if (denied === expectedAllowed) mismatches.push(`${r.method} ${r.path} as ${role}: expected ${expectedAllowed ? 'allow' : 'deny'}, got ${res.status} ${res.body.detail ?? ''}`);
-        if (res.status === 401 || res.status >= 500) mismatches.push(`${r.method} ${r.path} as ${role}: unexpected ${res.status}`);
+        const denied =
+          res.status === 403 &&
+          /forbidden|mfa-required/.test(res.body.type ?? '') &&
+          /permission|two-factor/i.test(res.body.detail ?? res.body.title ?? '');
+        if (denied === expectedAllowed)
+          mismatches.push(
+            `${r.method} ${r.path} as ${role}: expected ${expectedAllowed ? 'allow' : 'deny'}, got ${res.status} ${res.body.detail ?? ''}`,
+          );
+        if (res.status === 401 || res.status >= 500)
+          mismatches.push(`${r.method} ${r.path} as ${role}: unexpected ${res.status}`);
       }
     }
     expect(mismatches).toEqual([]);
   }, 60_000);
 
   it('when a denial happens, then it is in the audit trail', async () => {
-    expect(await t.container.database.db().collection('audit_events').countDocuments({ action: 'access.denied' })).toBeGreaterThan(10);
+    expect(
+      await t.container.database.db().collection('audit_events').countDocuments({ action: 'access.denied' }),
+    ).toBeGreaterThan(10);
   });
 });

@@ -27,7 +27,11 @@ describe('user administration over HTTP, the user:create command and the bootstr
     await t.close();
   });
 
-  const create = (token: string, body: Record<string, unknown>) => request(t.app).post('/api/v1/users').set(...bearer(token)).send(body);
+  const create = (token: string, body: Record<string, unknown>) =>
+    request(t.app)
+      .post('/api/v1/users')
+      .set(...bearer(token))
+      .send(body);
 
   it('when the bootstrap settings are given and no admin exists, then one admin is created once; later boots ignore them', async () => {
     expect(t.logs.text).toContain('bootstrap admin created');
@@ -37,16 +41,33 @@ describe('user administration over HTTP, the user:create command and the bootstr
   });
 
   it('when an admin with a 2FA session creates a user, then 201, the email is unique regardless of case, and the password is only a bcrypt hash', async () => {
-    const res = await create(admin, { email: 'Clerk@Example.com', name: 'Clerk', role: 'user', department: 'sales', password: PASSWORD });
+    const res = await create(admin, {
+      email: 'Clerk@Example.com',
+      name: 'Clerk',
+      role: 'user',
+      department: 'sales',
+      password: PASSWORD,
+    });
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ email: 'Clerk@Example.com', role: 'user', department: 'sales', status: 'active', mfaMethods: [] });
+    expect(res.body).toMatchObject({
+      email: 'Clerk@Example.com',
+      role: 'user',
+      department: 'sales',
+      status: 'active',
+      mfaMethods: [],
+    });
     expect(JSON.stringify(res.body)).not.toMatch(/password|hash/i);
     const raw = await t.container.database.db().collection('users').findOne({ emailLower: 'clerk@example.com' });
     expect(raw?.passwordHash).toMatch(/^\$2[aby]\$/);
     expect(JSON.stringify(raw)).not.toContain(PASSWORD);
     const dup = await create(admin, { email: 'CLERK@example.COM', name: 'Again', role: 'user', password: PASSWORD });
     expect(dup.status).toBe(409);
-    expect(await t.container.database.db().collection('audit_events').countDocuments({ action: 'user.created', resourceId: res.body.id })).toBe(1);
+    expect(
+      await t.container.database
+        .db()
+        .collection('audit_events')
+        .countDocuments({ action: 'user.created', resourceId: res.body.id }),
+    ).toBe(1);
   });
 
   it('when the password is short, common or the email, then 400 says why', async () => {
@@ -60,12 +81,23 @@ describe('user administration over HTTP, the user:create command and the bootstr
     expect(long.status).toBe(400);
     expect(long.body.detail).toMatch(/at most 128/);
     // No composition rules: a long passphrase of lower-case words is fine.
-    expect((await create(admin, { email: 'd@example.com', name: 'D', role: 'user', password: 'correct horse battery staple' })).status).toBe(201);
+    expect(
+      (
+        await create(admin, {
+          email: 'd@example.com',
+          name: 'D',
+          role: 'user',
+          password: 'correct horse battery staple',
+        })
+      ).status,
+    ).toBe(201);
   });
 
   it('when the caller is not an admin, or an admin without a 2FA session, then 403 and nothing is created', async () => {
     const clerk = (await login(t, 'clerk@example.com')).body.accessToken as string;
-    expect((await create(clerk, { email: 'e@example.com', name: 'E', role: 'user', password: PASSWORD })).status).toBe(403);
+    expect((await create(clerk, { email: 'e@example.com', name: 'E', role: 'user', password: PASSWORD })).status).toBe(
+      403,
+    );
     const noMfa = (await login(t, 'root@example.com', BOOTSTRAP_PASSWORD)).body.accessToken as string;
     const res = await create(noMfa, { email: 'e@example.com', name: 'E', role: 'user', password: PASSWORD });
     expect(res.status).toBe(403);
@@ -74,58 +106,130 @@ describe('user administration over HTTP, the user:create command and the bootstr
   });
 
   it('when the body tries to set a field the API does not offer, then 400', async () => {
-    const res = await create(admin, { email: 'f@example.com', name: 'F', role: 'user', password: PASSWORD, passwordHash: 'x', status: 'active' });
+    const res = await create(admin, {
+      email: 'f@example.com',
+      name: 'F',
+      role: 'user',
+      password: PASSWORD,
+      passwordHash: 'x',
+      status: 'active',
+    });
     expect(res.status).toBe(400);
     const role = await create(admin, { email: 'f@example.com', name: 'F', role: 'emperor', password: PASSWORD });
     expect(role.status).toBe(400);
   });
 
   it('when listing, then users come paginated and filtered, without hashes or secrets', async () => {
-    const res = await request(t.app).get('/api/v1/users?role=user&limit=1&page=1').set(...bearer(admin));
+    const res = await request(t.app)
+      .get('/api/v1/users?role=user&limit=1&page=1')
+      .set(...bearer(admin));
     expect(res.status).toBe(200);
     expect(res.body.items).toHaveLength(1);
     expect(res.body.total).toBe(2);
     expect(JSON.stringify(res.body)).not.toMatch(/passwordHash|totpSecret|backupCodes/);
-    const admins = await request(t.app).get('/api/v1/users?role=admin').set(...bearer(admin));
+    const admins = await request(t.app)
+      .get('/api/v1/users?role=admin')
+      .set(...bearer(admin));
     expect(admins.body.items.map((u: { email: string }) => u.email)).toEqual(['Root@Example.com']);
   });
 
   it("when an admin changes a user's role, then the user's existing tokens die and a new login carries the new role", async () => {
     const id = await createUser(t, 'promote@example.com', 'user', 'sales');
     const before = (await login(t, 'promote@example.com')).body;
-    const patch = await request(t.app).patch(`/api/v1/users/${id}`).set(...bearer(admin)).send({ role: 'manager', department: 'finance' });
+    const patch = await request(t.app)
+      .patch(`/api/v1/users/${id}`)
+      .set(...bearer(admin))
+      .send({ role: 'manager', department: 'finance' });
     expect(patch.status).toBe(200);
     expect(patch.body).toMatchObject({ role: 'manager', department: 'finance' });
-    expect((await request(t.app).get('/api/v1/auth/session').set(...bearer(before.accessToken))).status).toBe(401);
-    expect((await request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: before.refreshToken })).status).toBe(401);
+    expect(
+      (
+        await request(t.app)
+          .get('/api/v1/auth/session')
+          .set(...bearer(before.accessToken))
+      ).status,
+    ).toBe(401);
+    expect((await request(t.app).post('/api/v1/auth/refresh').send({ refreshToken: before.refreshToken })).status).toBe(
+      401,
+    );
     const after = (await login(t, 'promote@example.com')).body;
-    const session = await request(t.app).get('/api/v1/auth/session').set(...bearer(after.accessToken));
+    const session = await request(t.app)
+      .get('/api/v1/auth/session')
+      .set(...bearer(after.accessToken));
     expect(session.body).toMatchObject({ role: 'manager', department: 'finance' });
-    const audit = await t.container.database.db().collection('audit_events').findOne({ action: 'user.updated', resourceId: id });
+    const audit = await t.container.database
+      .db()
+      .collection('audit_events')
+      .findOne({ action: 'user.updated', resourceId: id });
     expect(audit?.fields).toEqual(expect.arrayContaining(['role', 'department']));
   });
 
   it('when an admin disables a user, then their tokens die and login answers like a wrong password; re-enabling restores it', async () => {
     const id = await createUser(t, 'leaver@example.com');
     const s = (await login(t, 'leaver@example.com')).body;
-    expect((await request(t.app).patch(`/api/v1/users/${id}`).set(...bearer(admin)).send({ status: 'disabled' })).status).toBe(200);
-    expect((await request(t.app).get('/api/v1/auth/me').set(...bearer(s.accessToken))).status).toBe(401);
+    expect(
+      (
+        await request(t.app)
+          .patch(`/api/v1/users/${id}`)
+          .set(...bearer(admin))
+          .send({ status: 'disabled' })
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await request(t.app)
+          .get('/api/v1/auth/me')
+          .set(...bearer(s.accessToken))
+      ).status,
+    ).toBe(401);
     const disabled = await login(t, 'leaver@example.com');
     const wrong = await login(t, 'clerk@example.com', 'definitely-not-the-password');
     expect(disabled.status).toBe(401);
     expect({ ...disabled.body, requestId: undefined }).toEqual({ ...wrong.body, requestId: undefined });
-    expect((await request(t.app).patch(`/api/v1/users/${id}`).set(...bearer(admin)).send({ status: 'active' })).status).toBe(200);
+    expect(
+      (
+        await request(t.app)
+          .patch(`/api/v1/users/${id}`)
+          .set(...bearer(admin))
+          .send({ status: 'active' })
+      ).status,
+    ).toBe(200);
     expect((await login(t, 'leaver@example.com')).status).toBe(200);
   });
 
   it('when an admin tries to change their own role or status, then 403', async () => {
-    expect((await request(t.app).patch(`/api/v1/users/${adminId}`).set(...bearer(admin)).send({ role: 'user' })).status).toBe(403);
-    expect((await request(t.app).patch(`/api/v1/users/${adminId}`).set(...bearer(admin)).send({ status: 'disabled' })).status).toBe(403);
+    expect(
+      (
+        await request(t.app)
+          .patch(`/api/v1/users/${adminId}`)
+          .set(...bearer(admin))
+          .send({ role: 'user' })
+      ).status,
+    ).toBe(403);
+    expect(
+      (
+        await request(t.app)
+          .patch(`/api/v1/users/${adminId}`)
+          .set(...bearer(admin))
+          .send({ status: 'disabled' })
+      ).status,
+    ).toBe(403);
   });
 
   describe('npm run cli -- user:create', () => {
     const cli = (args: string[], stdin: string) => {
-      const p = runTs('src/cli.ts', { NODE_ENV: 'test', MONGODB_URI: testMongoUri(t.dbName), REDIS_URL: testRedisUrl(), REDIS_KEY_PREFIX: t.redisPrefix, BCRYPT_COST: '10', LOG_LEVEL: 'warn' }, ['user:create', ...args]);
+      const p = runTs(
+        'src/cli.ts',
+        {
+          NODE_ENV: 'test',
+          MONGODB_URI: testMongoUri(t.dbName),
+          REDIS_URL: testRedisUrl(),
+          REDIS_KEY_PREFIX: t.redisPrefix,
+          BCRYPT_COST: '10',
+          LOG_LEVEL: 'warn',
+        },
+        ['user:create', ...args],
+      );
       p.child.stdin?.end(stdin);
       return p;
     };

@@ -38,7 +38,11 @@ export interface TestApp {
  * Builds the real app through the real composition root, on the test servers, with this
  * file's own database name and Redis key prefix. `env` overrides configuration.
  */
-export async function buildTestApp(file: string, env: Record<string, string> = {}, opts: ContainerOptions = {}): Promise<TestApp> {
+export async function buildTestApp(
+  file: string,
+  env: Record<string, string> = {},
+  opts: ContainerOptions = {},
+): Promise<TestApp> {
   const ns = testNamespace(file);
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -106,13 +110,26 @@ export interface SenderTestApp {
  * The real app wired to real SMTP and Twilio peers on 127.0.0.1 and a movable clock: what
  * every test of one-time codes needs. `env` adds to (or overrides) the sender settings.
  */
-export async function buildAppWithSenders(file: string, twilioSid: string, env: Record<string, string> = {}): Promise<SenderTestApp> {
+export async function buildAppWithSenders(
+  file: string,
+  twilioSid: string,
+  env: Record<string, string> = {},
+): Promise<SenderTestApp> {
   const smtp = await startSmtpPeer();
   const twilioPeer = await startTwilioPeer(twilioSid);
   const clock = new TestClock();
   const t = await buildTestApp(
     file,
-    { SMTP_URL: smtp.url, TWILIO_ACCOUNT_SID: twilioSid, TWILIO_AUTH_TOKEN: TWILIO_TEST_AUTH_TOKEN, TWILIO_FROM_NUMBER: '+15005550006', BCRYPT_COST: '10', RATE_LIMIT_AUTH: '1000/900', RATE_LIMIT_GENERAL: '10000/60', ...env },
+    {
+      SMTP_URL: smtp.url,
+      TWILIO_ACCOUNT_SID: twilioSid,
+      TWILIO_AUTH_TOKEN: TWILIO_TEST_AUTH_TOKEN,
+      TWILIO_FROM_NUMBER: '+15005550006',
+      BCRYPT_COST: '10',
+      RATE_LIMIT_AUTH: '1000/900',
+      RATE_LIMIT_GENERAL: '10000/60',
+      ...env,
+    },
     { twilioHttpClient: twilioPeer.httpClient, now: clock.now },
   );
   return {

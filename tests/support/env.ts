@@ -6,7 +6,11 @@ import path from 'node:path';
  * so files can run in parallel against the shared servers.
  */
 export function testNamespace(file: string): { dbName: string; redisPrefix: string } {
-  const base = path.basename(file).replace(/\.test\.ts$/, '').replace(/[^a-zA-Z0-9]/g, '_').slice(0, 30);
+  const base = path
+    .basename(file)
+    .replace(/\.test\.ts$/, '')
+    .replace(/[^a-zA-Z0-9]/g, '_')
+    .slice(0, 30);
   const rand = randomBytes(4).toString('hex');
   return { dbName: `t_${base}_${rand}`, redisPrefix: `test:${base}:${rand}:` };
 }

@@ -13,7 +13,13 @@ export interface CapturedMail {
  * A real SMTP server on 127.0.0.1 that keeps every message it accepts, and in `refused`
  * the ones `failNext` made it refuse (so a test can try the code the user never got).
  */
-export async function startSmtpPeer(): Promise<{ url: string; messages: CapturedMail[]; refused: CapturedMail[]; stop: () => Promise<void>; failNext: (n: number) => void }> {
+export async function startSmtpPeer(): Promise<{
+  url: string;
+  messages: CapturedMail[];
+  refused: CapturedMail[];
+  stop: () => Promise<void>;
+  failNext: (n: number) => void;
+}> {
   const messages: CapturedMail[] = [];
   const refused: CapturedMail[] = [];
   let failures = 0;
@@ -25,7 +31,11 @@ export async function startSmtpPeer(): Promise<{ url: string; messages: Captured
       let raw = '';
       stream.on('data', (d: Buffer) => (raw += d.toString('utf8')));
       stream.on('end', () => {
-        const mail = { from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), raw };
+        const mail = {
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          to: session.envelope.rcptTo.map((r) => r.address),
+          raw,
+        };
         if (failures > 0) {
           failures--;
           refused.push(mail);
@@ -66,7 +76,12 @@ export interface SmsRequest {
  * A loopback HTTP peer that answers like Twilio's Messages API, and a RequestClient for
  * the real twilio package that sends there instead of api.twilio.com.
  */
-export async function startTwilioPeer(accountSid: string): Promise<{ requests: SmsRequest[]; httpClient: twilio.RequestClient; stop: () => Promise<void>; failNext: (n: number) => void }> {
+export async function startTwilioPeer(accountSid: string): Promise<{
+  requests: SmsRequest[];
+  httpClient: twilio.RequestClient;
+  stop: () => Promise<void>;
+  failNext: (n: number) => void;
+}> {
   const requests: SmsRequest[] = [];
   let failures = 0;
   const server = http.createServer((req, res) => {
@@ -77,15 +92,32 @@ export async function startTwilioPeer(accountSid: string): Promise<{ requests: S
       requests.push({ path: req.url ?? '', authorization: req.headers.authorization, form });
       if (failures > 0) {
         failures--;
-        res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 20500, message: 'Internal Server Error', status: 500 }));
+        res
+          .writeHead(500, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ code: 20500, message: 'Internal Server Error', status: 500 }));
         return;
       }
-      if (req.method !== 'POST' || req.url !== `/2010-04-01/Accounts/${accountSid}/Messages.json` || !form.get('To') || !form.get('From') || !form.get('Body')) {
-        res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 21604, message: 'bad request', status: 400 }));
+      if (
+        req.method !== 'POST' ||
+        req.url !== `/2010-04-01/Accounts/${accountSid}/Messages.json` ||
+        !form.get('To') ||
+        !form.get('From') ||
+        !form.get('Body')
+      ) {
+        res
+          .writeHead(400, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ code: 21604, message: 'bad request', status: 400 }));
         return;
       }
       res.writeHead(201, { 'content-type': 'application/json' }).end(
-        JSON.stringify({ sid: 'SM' + 'a'.repeat(32), account_sid: accountSid, to: form.get('To'), from: form.get('From'), body: form.get('Body'), status: 'queued' }),
+        JSON.stringify({
+          sid: 'SM' + 'a'.repeat(32),
+          account_sid: accountSid,
+          to: form.get('To'),
+          from: form.get('From'),
+          body: form.get('Body'),
+          status: 'queued',
+        }),
       );
     });
   });
@@ -94,7 +126,10 @@ export async function startTwilioPeer(accountSid: string): Promise<{ requests: S
   type RequestOptions = Parameters<twilio.RequestClient['request']>[0];
   class LoopbackClient extends twilio.RequestClient {
     override request<TData>(opts: RequestOptions) {
-      return super.request<TData>({ ...opts, uri: opts.uri.replace(/^https:\/\/api\.twilio\.com/, `http://127.0.0.1:${port}`) } as never);
+      return super.request<TData>({
+        ...opts,
+        uri: opts.uri.replace(/^https:\/\/api\.twilio\.com/, `http://127.0.0.1:${port}`),
+      } as never);
     }
   }
   return {

@@ -20,5 +20,9 @@ export function renderingsOf(secret: Buffer | string): string[] {
 
 /** The renderings of `secrets` found in `shown` (empty when nothing leaked). */
 export function leakedIn(shown: string, secrets: Record<string, Buffer | string>): string[] {
-  return Object.entries(secrets).flatMap(([name, s]) => renderingsOf(s).filter((f) => shown.includes(f)).map((f) => `${name} as ${JSON.stringify(f.slice(0, 24))}`));
+  return Object.entries(secrets).flatMap(([name, s]) =>
+    renderingsOf(s)
+      .filter((f) => shown.includes(f))
+      .map((f) => `${name} as ${JSON.stringify(f.slice(0, 24))}`),
+  );
 }

@@ -4,7 +4,13 @@ import type { TestApp } from './app';
 export const PASSWORD = 'tangerine-harbour-73-quietly';
 
 /** Creates a user through the real UserService (same path as the admin API and CLI). */
-export async function createUser(t: TestApp, email: string, role = 'user', department: string | null = null, password = PASSWORD): Promise<string> {
+export async function createUser(
+  t: TestApp,
+  email: string,
+  role = 'user',
+  department: string | null = null,
+  password = PASSWORD,
+): Promise<string> {
   const u = await t.container.deps.users.create({ email, name: email.split('@')[0], role, department, password }, null);
   return u.id;
 }
@@ -26,5 +32,12 @@ export const bearer = (token: string): [string, string] => ['Authorization', `Be
 export async function mfaSession(t: TestApp, userId: string): Promise<string> {
   const user = await t.container.deps.users.get(userId);
   const { session } = await t.container.sessions.create(userId, true);
-  return t.container.tokens.signAccess({ sub: userId, sid: session._id, role: user.role, dept: user.department, mfa: true, enroll: false });
+  return t.container.tokens.signAccess({
+    sub: userId,
+    sid: session._id,
+    role: user.role,
+    dept: user.department,
+    mfa: true,
+    enroll: false,
+  });
 }

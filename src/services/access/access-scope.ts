@@ -17,7 +17,12 @@ export interface Scope {
 }
 
 export function scopeOf(auth: AuthContext, possession: Possession, grants: Set<string>): Scope {
-  return { possession, departmentWide: grants.has('scope:department:own') && auth.department !== null, userId: auth.userId, department: auth.department };
+  return {
+    possession,
+    departmentWide: grants.has('scope:department:own') && auth.department !== null,
+    userId: auth.userId,
+    department: auth.department,
+  };
 }
 
 /**
@@ -28,7 +33,8 @@ export function scopeOf(auth: AuthContext, possession: Possession, grants: Set<s
  */
 export function scopeFilter(scope: Scope, fields: ScopeFields): Record<string, unknown> {
   if (scope.possession === 'any') return {};
-  if (scope.departmentWide) return { $or: [{ [fields.department]: scope.department }, { [fields.owner]: scope.userId }] };
+  if (scope.departmentWide)
+    return { $or: [{ [fields.department]: scope.department }, { [fields.owner]: scope.userId }] };
   return { [fields.owner]: scope.userId };
 }
 

@@ -21,9 +21,17 @@ export interface FieldRule {
   mask?: MaskKind;
 }
 
-const visible = (rule = 'visible to everyone who can read the record') => () => ({ access: 'visible' as const, rule });
-const adminWrite = () => (c: FieldContext) => ({ allowed: c.isAny, rule: 'only administrators (any-scope) may change it' });
-const selfOrAdminWrite = () => (c: FieldContext) => ({ allowed: c.isAny || c.isOwner, rule: 'the record owner or an administrator may change it' });
+const visible =
+  (rule = 'visible to everyone who can read the record') =>
+  () => ({ access: 'visible' as const, rule });
+const adminWrite = () => (c: FieldContext) => ({
+  allowed: c.isAny,
+  rule: 'only administrators (any-scope) may change it',
+});
+const selfOrAdminWrite = () => (c: FieldContext) => ({
+  allowed: c.isAny || c.isOwner,
+  rule: 'the record owner or an administrator may change it',
+});
 const never = (why: string) => () => ({ allowed: false, rule: why });
 
 /** Per resource and field: read visibility and write permission. One place, declarative. */
@@ -36,21 +44,37 @@ export const FIELD_POLICY: Record<string, Record<string, FieldRule>> = {
     userId: { read: visible(), write: adminWrite() },
     phone: {
       mask: 'phone',
-      read: (c) => (c.isAny || c.isOwner || c.managesRecord ? { access: 'visible', rule: 'owner, department manager and administrators see it' } : { access: 'masked', rule: 'others see the last digits' }),
+      read: (c) =>
+        c.isAny || c.isOwner || c.managesRecord
+          ? { access: 'visible', rule: 'owner, department manager and administrators see it' }
+          : { access: 'masked', rule: 'others see the last digits' },
       write: selfOrAdminWrite(),
     },
     nationalId: {
       mask: 'tail',
-      read: (c) => (c.isAny ? { access: 'visible', rule: 'administrators see it in full' } : c.isOwner || c.managesRecord ? { access: 'masked', rule: 'owner and department manager see the last 4 characters' } : { access: 'hidden', rule: 'hidden from everyone else' }),
+      read: (c) =>
+        c.isAny
+          ? { access: 'visible', rule: 'administrators see it in full' }
+          : c.isOwner || c.managesRecord
+            ? { access: 'masked', rule: 'owner and department manager see the last 4 characters' }
+            : { access: 'hidden', rule: 'hidden from everyone else' },
       write: adminWrite(),
     },
     bankAccount: {
       mask: 'tail',
-      read: (c) => (c.isAny ? { access: 'visible', rule: 'administrators see it in full' } : c.isOwner ? { access: 'masked', rule: 'the owner sees the last 4 characters' } : { access: 'hidden', rule: 'hidden from everyone else' }),
+      read: (c) =>
+        c.isAny
+          ? { access: 'visible', rule: 'administrators see it in full' }
+          : c.isOwner
+            ? { access: 'masked', rule: 'the owner sees the last 4 characters' }
+            : { access: 'hidden', rule: 'hidden from everyone else' },
       write: selfOrAdminWrite(),
     },
     salary: {
-      read: (c) => (c.isAny || c.managesRecord ? { access: 'visible', rule: "administrators and the department's managers see it" } : { access: 'hidden', rule: "only administrators and the department's managers see it" }),
+      read: (c) =>
+        c.isAny || c.managesRecord
+          ? { access: 'visible', rule: "administrators and the department's managers see it" }
+          : { access: 'hidden', rule: "only administrators and the department's managers see it" },
       write: adminWrite(),
     },
     createdAt: { read: visible(), write: never('set by the system') },
@@ -73,17 +97,32 @@ export const FIELD_POLICY: Record<string, Record<string, FieldRule>> = {
 };
 
 /** Attribute names that are never writable through a resource, wherever they are sent (mass assignment). */
-const PROTECTED_ATTRIBUTES = new Set(['role', 'owner', 'ownerId', 'permissions', 'grants', 'id', '_id', 'mfa', 'passwordHash']);
+const PROTECTED_ATTRIBUTES = new Set([
+  'role',
+  'owner',
+  'ownerId',
+  'permissions',
+  'grants',
+  'id',
+  '_id',
+  'mfa',
+  'passwordHash',
+]);
 
 /** Applies the read rules: hidden fields are dropped, masked ones masked. Used for every way data leaves. */
-export function applyReadPolicy(resource: string, doc: Record<string, unknown>, c: FieldContext): Record<string, unknown> {
+export function applyReadPolicy(
+  resource: string,
+  doc: Record<string, unknown>,
+  c: FieldContext,
+): Record<string, unknown> {
   const rules = FIELD_POLICY[resource];
   const out: Record<string, unknown> = { id: doc._id };
   for (const [field, rule] of Object.entries(rules)) {
     if (!(field in doc)) continue;
     const { access } = rule.read(c);
     if (access === 'visible') out[field] = doc[field];
-    else if (access === 'masked') out[field] = doc[field] === null || doc[field] === undefined ? doc[field] : mask(rule.mask ?? 'tail', doc[field]);
+    else if (access === 'masked')
+      out[field] = doc[field] === null || doc[field] === undefined ? doc[field] : mask(rule.mask ?? 'tail', doc[field]);
   }
   return out;
 }
@@ -91,7 +130,9 @@ export function applyReadPolicy(resource: string, doc: Record<string, unknown>, 
 /** Refuses (403, naming the fields) a write that touches any field the caller may not write. Runs before anything is written. */
 export function assertWritable(resource: string, changes: Record<string, unknown>, c: FieldContext): void {
   const rules = FIELD_POLICY[resource];
-  const refused = Object.keys(changes).filter((f) => PROTECTED_ATTRIBUTES.has(f) || (rules[f] !== undefined && !rules[f].write(c).allowed));
+  const refused = Object.keys(changes).filter(
+    (f) => PROTECTED_ATTRIBUTES.has(f) || (rules[f] !== undefined && !rules[f].write(c).allowed),
+  );
   if (refused.length) {
     throw AppError.forbidden(`You may not change: ${refused.join(', ')}.`, { fields: refused });
   }

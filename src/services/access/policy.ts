@@ -74,7 +74,12 @@ export interface ParsedPermission {
 
 export function parsePermission(permission: string): ParsedPermission {
   const [resource, action, possession, ...rest] = permission.split(':');
-  if (!resource || !action || rest.length || (possession !== undefined && possession !== 'own' && possession !== 'any')) {
+  if (
+    !resource ||
+    !action ||
+    rest.length ||
+    (possession !== undefined && possession !== 'own' && possession !== 'any')
+  ) {
     throw new Error(`invalid permission "${permission}": expected resource:action[:own|any]`);
   }
   return { resource, action, possession: possession as Possession | undefined };

@@ -51,7 +51,10 @@ export class LoginGuard {
   /** Throws 429 when this IP must wait before trying this account again. */
   async checkPassword(account: string, ip: string): Promise<void> {
     const { redis } = this.opts;
-    const [pair, ipCount] = await Promise.all([redis.hgetall(this.pairKey(account, ip)), redis.get(`guard:pw:ip:${ip}`)]);
+    const [pair, ipCount] = await Promise.all([
+      redis.hgetall(this.pairKey(account, ip)),
+      redis.get(`guard:pw:ip:${ip}`),
+    ]);
     if (Number(ipCount ?? 0) >= this.ipLimit) {
       throw AppError.tooManyRequests('Too many failed sign-ins from this address; try again later.', this.window);
     }
@@ -59,7 +62,8 @@ export class LoginGuard {
     if (failures >= this.freeFailures) {
       const delay = Math.min(2 ** (failures - this.freeFailures), this.maxDelay);
       const waited = (this.now().getTime() - Number(pair.last ?? 0)) / 1000;
-      if (waited < delay) throw AppError.tooManyRequests('Too many failed sign-ins; wait before trying again.', delay - waited);
+      if (waited < delay)
+        throw AppError.tooManyRequests('Too many failed sign-ins; wait before trying again.', delay - waited);
     }
   }
 
@@ -113,7 +117,15 @@ export class LoginGuard {
    * so a Redis restart does not wipe it. Over the cap: 403 account-locked.
    */
   async takeAccountFactorAttempt(userId: string, persisted: number, cap: number): Promise<number> {
-    const n = Number(await this.opts.redis.eval(ACCOUNT_ATTEMPT_SCRIPT, 1, `guard:mfa:acct:${userId}`, String(persisted), String(ACCOUNT_COUNT_TTL_SECONDS)));
+    const n = Number(
+      await this.opts.redis.eval(
+        ACCOUNT_ATTEMPT_SCRIPT,
+        1,
+        `guard:mfa:acct:${userId}`,
+        String(persisted),
+        String(ACCOUNT_COUNT_TTL_SECONDS),
+      ),
+    );
     if (n > cap) throw accountLocked();
     return n;
   }
@@ -125,11 +137,21 @@ export class LoginGuard {
 }
 
 function factorLocked(factor: Factor): AppError {
-  return new AppError({ code: 'factor-locked', status: 403, title: 'Factor Locked', detail: `Too many wrong codes; sign in again with your password to retry ${factor}.` });
+  return new AppError({
+    code: 'factor-locked',
+    status: 403,
+    title: 'Factor Locked',
+    detail: `Too many wrong codes; sign in again with your password to retry ${factor}.`,
+  });
 }
 
 export function accountLocked(): AppError {
-  return new AppError({ code: 'account-locked', status: 403, title: 'Account Locked', detail: 'Too many failed verification attempts; an administrator must reset your second factor.' });
+  return new AppError({
+    code: 'account-locked',
+    status: 403,
+    title: 'Account Locked',
+    detail: 'Too many failed verification attempts; an administrator must reset your second factor.',
+  });
 }
 
 /** Consecutive failures are "consecutive", not per window; the TTL only bounds idle keys. */

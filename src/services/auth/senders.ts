@@ -35,7 +35,10 @@ export class EmailSender {
     try {
       await this.transport.sendMail({ from: this.opts.from, to: msg.to, subject: msg.subject, text: msg.text });
     } catch (err) {
-      this.opts.logger.error({ err: { message: (err as Error).message }, subject: msg.subject }, 'email delivery failed');
+      this.opts.logger.error(
+        { err: { message: (err as Error).message }, subject: msg.subject },
+        'email delivery failed',
+      );
       throw AppError.badGateway('The email could not be delivered; try again later.', err);
     }
   }
@@ -59,7 +62,9 @@ export class SmsSender {
 
   /** The auth token goes to the twilio client and is not kept here. */
   constructor(opts: { config: SmsConfig | undefined; logger: Logger; httpClient?: RequestClient }) {
-    this.client = opts.config ? twilio(opts.config.accountSid, opts.config.authToken, { httpClient: opts.httpClient, autoRetry: false }) : undefined;
+    this.client = opts.config
+      ? twilio(opts.config.accountSid, opts.config.authToken, { httpClient: opts.httpClient, autoRetry: false })
+      : undefined;
     this.from = opts.config?.from;
     this.logger = opts.logger;
   }
@@ -78,7 +83,10 @@ export class SmsSender {
     try {
       await this.client.messages.create({ to, from: this.from, body });
     } catch (err) {
-      this.logger.error({ err: { message: (err as Error).message, status: (err as { status?: number }).status } }, 'sms delivery failed');
+      this.logger.error(
+        { err: { message: (err as Error).message, status: (err as { status?: number }).status } },
+        'sms delivery failed',
+      );
       throw AppError.badGateway('The text message could not be sent; try again later.', err);
     }
   }

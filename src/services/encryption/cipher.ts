@@ -8,7 +8,14 @@ import { AppError } from '../../lib/errors';
  */
 export class DecryptionError extends AppError {
   constructor(cause?: unknown) {
-    super({ code: 'decryption-failed', status: 500, title: 'Internal Server Error', detail: 'Stored data could not be decrypted.', operational: false, cause });
+    super({
+      code: 'decryption-failed',
+      status: 500,
+      title: 'Internal Server Error',
+      detail: 'Stored data could not be decrypted.',
+      operational: false,
+      cause,
+    });
     this.name = 'DecryptionError';
   }
 }
@@ -80,10 +87,19 @@ export function parseSealed(stored: string): SealedParts {
   const [, keyId, iv, tag, ct] = parts;
   if (!B64URL.test(iv) || !B64URL.test(tag)) throw new DecryptionError();
   for (const p of [iv, tag, ct]) if (!isCanonicalB64url(p)) throw new DecryptionError();
-  const sealed = { keyId, iv: Buffer.from(iv, 'base64url'), tag: Buffer.from(tag, 'base64url'), ciphertext: Buffer.from(ct, 'base64url') };
+  const sealed = {
+    keyId,
+    iv: Buffer.from(iv, 'base64url'),
+    tag: Buffer.from(tag, 'base64url'),
+    ciphertext: Buffer.from(ct, 'base64url'),
+  };
   // The decoder skips characters outside the alphabet, so a decoded length short of what
   // the text length implies reveals them without a regex pass over a long ciphertext.
-  if (sealed.iv.length !== IV_BYTES || sealed.tag.length !== TAG_BYTES || sealed.ciphertext.length !== Math.floor((ct.length * 3) / 4)) {
+  if (
+    sealed.iv.length !== IV_BYTES ||
+    sealed.tag.length !== TAG_BYTES ||
+    sealed.ciphertext.length !== Math.floor((ct.length * 3) / 4)
+  ) {
     throw new DecryptionError();
   }
   return sealed;

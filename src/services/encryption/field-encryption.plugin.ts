@@ -43,7 +43,19 @@ export const blindIndexPath = (path: string): string => `${path}Bidx`;
 export const aadFor = (collection: string, id: unknown, path: string): string => `${collection}/${String(id)}/${path}`;
 
 type Plain = Record<string, unknown>;
-const QUERY_HOOKS = ['find', 'findOne', 'countDocuments', 'findOneAndUpdate', 'findOneAndDelete', 'updateOne', 'updateMany', 'deleteOne', 'deleteMany', 'distinct', 'replaceOne'] as const;
+const QUERY_HOOKS = [
+  'find',
+  'findOne',
+  'countDocuments',
+  'findOneAndUpdate',
+  'findOneAndDelete',
+  'updateOne',
+  'updateMany',
+  'deleteOne',
+  'deleteMany',
+  'distinct',
+  'replaceOne',
+] as const;
 const UPDATE_HOOKS = ['findOneAndUpdate', 'updateOne', 'updateMany'] as const;
 const LEAN_RESULT_HOOKS = ['find', 'findOne', 'findOneAndUpdate', 'findOneAndDelete'] as const;
 
@@ -56,7 +68,10 @@ const LEAN_RESULT_HOOKS = ['find', 'findOne', 'findOneAndUpdate', 'findOneAndDel
 export function fieldEncryption(schema: Schema, opts: FieldEncryptionOptions): void {
   const { cipher, collection, fields } = opts;
   const byPath = new Map(fields.map((f) => [f.path, f]));
-  opts.registry?.register(collection, fields.map((f) => f.path));
+  opts.registry?.register(
+    collection,
+    fields.map((f) => f.path),
+  );
 
   for (const f of fields) {
     if (f.blindIndex) {
@@ -121,7 +136,12 @@ export function fieldEncryption(schema: Schema, opts: FieldEncryptionOptions): v
     }
   });
   schema.post('insertMany', function (docs: unknown) {
-    for (const doc of (Array.isArray(docs) ? docs : [docs]) as Array<{ _id: unknown; get(p: string): unknown; set(p: string, v: unknown): void; unmarkModified?(p: string): void }>) {
+    for (const doc of (Array.isArray(docs) ? docs : [docs]) as Array<{
+      _id: unknown;
+      get(p: string): unknown;
+      set(p: string, v: unknown): void;
+      unmarkModified?(p: string): void;
+    }>) {
       for (const f of fields) {
         const v = doc.get(f.path);
         if (typeof v !== 'string') continue;
@@ -138,8 +158,13 @@ export function fieldEncryption(schema: Schema, opts: FieldEncryptionOptions): v
       // Inside $or/$and/$nor a condition on an encrypted field would silently match nothing.
       for (const op of ['$or', '$and', '$nor']) {
         const branches = filter[op];
-        if (Array.isArray(branches) && branches.some((b) => b && typeof b === 'object' && Object.keys(b as Plain).some((k) => byPath.has(k)))) {
-          throw AppError.badRequest(`Encrypted fields can only be matched by equality at the top level of a query, not inside ${op}.`);
+        if (
+          Array.isArray(branches) &&
+          branches.some((b) => b && typeof b === 'object' && Object.keys(b as Plain).some((k) => byPath.has(k)))
+        ) {
+          throw AppError.badRequest(
+            `Encrypted fields can only be matched by equality at the top level of a query, not inside ${op}.`,
+          );
         }
       }
       let changed = false;
@@ -150,7 +175,12 @@ export function fieldEncryption(schema: Schema, opts: FieldEncryptionOptions): v
         const index = (v: unknown): string => cipher.blindIndex(`${collection}.${path}`, String(v));
         let replacement: unknown;
         if (typeof cond === 'string' || typeof cond === 'number') replacement = index(cond);
-        else if (cond && typeof cond === 'object' && Object.keys(cond).length === 1 && Array.isArray((cond as Plain).$in)) {
+        else if (
+          cond &&
+          typeof cond === 'object' &&
+          Object.keys(cond).length === 1 &&
+          Array.isArray((cond as Plain).$in)
+        ) {
           replacement = { $in: ((cond as Plain).$in as unknown[]).map(index) };
         } else throw AppError.badRequest(`The field ${path} is encrypted and can only be matched by equality.`);
         delete filter[path];
@@ -164,7 +194,9 @@ export function fieldEncryption(schema: Schema, opts: FieldEncryptionOptions): v
   // Write paths that would store a value without passing through encryptInto are refused
   // outright, rather than risk plaintext at rest: replacements, bulk writes, update pipelines.
   const refuse = (what: string): never => {
-    throw new Error(`fieldEncryption: ${what} is not supported on ${collection} (it has encrypted fields); use save(), create() or updateOne()`);
+    throw new Error(
+      `fieldEncryption: ${what} is not supported on ${collection} (it has encrypted fields); use save(), create() or updateOne()`,
+    );
   };
   for (const hook of ['replaceOne', 'findOneAndReplace'] as const) {
     schema.pre(hook, function () {
@@ -173,7 +205,8 @@ export function fieldEncryption(schema: Schema, opts: FieldEncryptionOptions): v
   }
   schema.pre('bulkWrite', function (ops: unknown) {
     const writes = (Array.isArray(ops) ? ops : []) as Plain[];
-    if (writes.some((op) => !('deleteOne' in op) && !('deleteMany' in op))) refuse('bulkWrite with inserts, updates or replacements');
+    if (writes.some((op) => !('deleteOne' in op) && !('deleteMany' in op)))
+      refuse('bulkWrite with inserts, updates or replacements');
   });
 
   // Updates that set encrypted fields: encrypt with the target document's id in the AAD.
@@ -193,7 +226,8 @@ export function fieldEncryption(schema: Schema, opts: FieldEncryptionOptions): v
       const touched = fields.filter((f) => f.path in $set || f.path in $unset);
       if (touched.length === 0) return;
       const setOnInsert = (update.$setOnInsert as Plain | undefined) ?? {};
-      if (fields.some((f) => f.path in setOnInsert)) throw new Error('fieldEncryption: $setOnInsert of an encrypted field is not supported');
+      if (fields.some((f) => f.path in setOnInsert))
+        throw new Error('fieldEncryption: $setOnInsert of an encrypted field is not supported');
       const id = await targetId(this);
       for (const f of touched) {
         if (f.path in $unset) {
@@ -221,7 +255,10 @@ export function fieldEncryption(schema: Schema, opts: FieldEncryptionOptions): v
     schema.post(hook, function (this: Query<unknown, unknown>, result: unknown) {
       if (!this.mongooseOptions().lean || !result) return;
       // With includeResultMetadata, findOneAndUpdate answers { value, ok, lastErrorObject }.
-      const unwrapped = !Array.isArray(result) && typeof result === 'object' && 'lastErrorObject' in result ? (result as Plain).value : result;
+      const unwrapped =
+        !Array.isArray(result) && typeof result === 'object' && 'lastErrorObject' in result
+          ? (result as Plain).value
+          : result;
       if (!unwrapped) return;
       const docs = (Array.isArray(unwrapped) ? unwrapped : [unwrapped]) as Plain[];
       for (const doc of docs) if (doc && typeof doc === 'object' && '_id' in doc) decryptIn(doc);
@@ -236,7 +273,8 @@ export function fieldEncryption(schema: Schema, opts: FieldEncryptionOptions): v
  */
 async function targetId(query: Query<unknown, unknown>): Promise<unknown> {
   const filter = query.getFilter() as Plain;
-  if (filter._id !== undefined && (typeof filter._id !== 'object' || filter._id instanceof Types.ObjectId)) return filter._id;
+  if (filter._id !== undefined && (typeof filter._id !== 'object' || filter._id instanceof Types.ObjectId))
+    return filter._id;
   const matches = (await query.model.find(filter).select({ _id: 1 }).limit(2).lean()) as Array<{ _id: unknown }>;
   if (matches.length === 1) return matches[0]._id;
   // None: an upsert inserts under this fresh id; otherwise nothing is written at all.

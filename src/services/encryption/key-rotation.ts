@@ -2,7 +2,7 @@ import type { Db, Document, ObjectId } from 'mongodb';
 import { AppError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import { aadFor, type EncryptedFieldRegistry } from './field-encryption.plugin';
-import type { AuditTrail } from '../audit/AuditTrail';
+import type { AuditTrail } from '../audit/audit-trail';
 
 /** What rotation needs from the EncryptionService. */
 export interface RotatingCipher {
@@ -50,7 +50,13 @@ export interface KeyRotationDeps {
 
 const STATE_ID = 'current';
 /** Reads a dotted path (`mfa.totpSecret`) from a raw document. */
-const valueAt = (doc: Document, path: string): unknown => path.split('.').reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), doc);
+const valueAt = (doc: Document, path: string): unknown =>
+  path
+    .split('.')
+    .reduce<unknown>(
+      (v, k) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined),
+      doc,
+    );
 const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
@@ -79,7 +85,9 @@ export class KeyRotation {
   }
 
   /** Starts a rotation to the active key, or resumes the unfinished one. */
-  async rotate(opts: { maxBatches?: number; onProgress?: (p: RotationProgress) => void; actorId?: string } = {}): Promise<RotationReport> {
+  async rotate(
+    opts: { maxBatches?: number; onProgress?: (p: RotationProgress) => void; actorId?: string } = {},
+  ): Promise<RotationReport> {
     const target = this.deps.cipher.activeKeyId;
     let state = await this.state.findOne({ _id: STATE_ID });
     if (!state || state.status === 'finished' || state.targetKeyId !== target) {
@@ -89,11 +97,23 @@ export class KeyRotation {
         status: 'running',
         startedAt: this.now(),
         finishedAt: null,
-        collections: [...this.deps.registry.collections.keys()].map((collection) => ({ collection, scanned: 0, reEncrypted: 0, lastId: null, done: false })),
+        collections: [...this.deps.registry.collections.keys()].map((collection) => ({
+          collection,
+          scanned: 0,
+          reEncrypted: 0,
+          lastId: null,
+          done: false,
+        })),
       };
       await this.state.replaceOne({ _id: STATE_ID }, state, { upsert: true });
       this.deps.logger.info({ targetKeyId: target }, 'encryption key rotation started');
-      await this.deps.audit?.record({ action: 'encryption.rotation.started', outcome: 'succeeded', actorId: opts.actorId, resource: 'encryption-key', resourceId: target });
+      await this.deps.audit?.record({
+        action: 'encryption.rotation.started',
+        outcome: 'succeeded',
+        actorId: opts.actorId,
+        resource: 'encryption-key',
+        resourceId: target,
+      });
     }
     let batches = 0;
     for (const progress of state.collections) {
@@ -110,8 +130,18 @@ export class KeyRotation {
     state.finishedAt = this.now();
     await this.state.updateOne({ _id: STATE_ID }, { $set: { status: state.status, finishedAt: state.finishedAt } });
     this.deps.logger.info({ targetKeyId: target, collections: state.collections }, 'encryption key rotation finished');
-    const totals = state.collections.reduce((a, c) => ({ scanned: a.scanned + c.scanned, reEncrypted: a.reEncrypted + c.reEncrypted }), { scanned: 0, reEncrypted: 0 });
-    await this.deps.audit?.record({ action: 'encryption.rotation.finished', outcome: 'succeeded', actorId: opts.actorId, resource: 'encryption-key', resourceId: target, details: totals });
+    const totals = state.collections.reduce(
+      (a, c) => ({ scanned: a.scanned + c.scanned, reEncrypted: a.reEncrypted + c.reEncrypted }),
+      { scanned: 0, reEncrypted: 0 },
+    );
+    await this.deps.audit?.record({
+      action: 'encryption.rotation.finished',
+      outcome: 'succeeded',
+      actorId: opts.actorId,
+      resource: 'encryption-key',
+      resourceId: target,
+      details: totals,
+    });
     return toReport(state);
   }
 
@@ -146,7 +176,10 @@ export class KeyRotation {
       let n = 0;
       for (const [collection, fields] of this.deps.registry.collections) {
         const prefix = new RegExp(`^v1\\.${escapeRegex(keyId)}\\.`);
-        n += await this.deps.db().collection(collection).countDocuments({ $or: fields.map((f) => ({ [f]: prefix })) });
+        n += await this.deps
+          .db()
+          .collection(collection)
+          .countDocuments({ $or: fields.map((f) => ({ [f]: prefix })) });
       }
       usage[keyId] = n;
     }
@@ -155,12 +188,19 @@ export class KeyRotation {
 
   /** Refuses (409) to retire a key that still encrypts data. */
   async assertRetirable(keyId: string): Promise<void> {
-    if (keyId === this.deps.cipher.activeKeyId) throw AppError.conflict(`Key ${keyId} is the active key and cannot be retired.`, 'key-in-use');
+    if (keyId === this.deps.cipher.activeKeyId)
+      throw AppError.conflict(`Key ${keyId} is the active key and cannot be retired.`, 'key-in-use');
     const n = (await this.keyUsage([keyId]))[keyId];
     if (n > 0) throw AppError.conflict(`Key ${keyId} still encrypts ${n} documents; rotate first.`, 'key-in-use');
   }
 }
 
 function toReport(s: RotationStateDoc): RotationReport {
-  return { targetKeyId: s.targetKeyId, status: s.status, startedAt: s.startedAt, finishedAt: s.finishedAt, collections: s.collections };
+  return {
+    targetKeyId: s.targetKeyId,
+    status: s.status,
+    startedAt: s.startedAt,
+    finishedAt: s.finishedAt,
+    collections: s.collections,
+  };
 }

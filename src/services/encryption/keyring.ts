@@ -22,7 +22,8 @@ export class Keyring {
   ) {
     if (keys.length === 0) throw new Error('keyring: no keys');
     for (const k of keys) {
-      if (!KEY_ID_PATTERN.test(k.id)) throw new Error(`keyring: key id ${JSON.stringify(k.id)} must be 1-32 of [A-Za-z0-9_-]`);
+      if (!KEY_ID_PATTERN.test(k.id))
+        throw new Error(`keyring: key id ${JSON.stringify(k.id)} must be 1-32 of [A-Za-z0-9_-]`);
       if (keys.filter((o) => o.id === k.id).length > 1) throw new Error(`keyring: key id ${k.id} appears twice`);
       if (k.key.symmetricKeySize !== 32) throw new Error(`keyring: key ${k.id} is not 32 bytes`);
     }

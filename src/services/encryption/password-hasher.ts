@@ -22,7 +22,8 @@ export class PasswordHasher {
     readonly cost: number,
     pepper?: Buffer,
   ) {
-    if (!Number.isInteger(cost) || cost < 10 || cost > 15) throw new Error('bcrypt cost must be an integer from 10 to 15');
+    if (!Number.isInteger(cost) || cost < 10 || cost > 15)
+      throw new Error('bcrypt cost must be an integer from 10 to 15');
     this.pepper = pepper === undefined ? undefined : createSecretKey(pepper);
   }
 
@@ -31,8 +32,11 @@ export class PasswordHasher {
   }
 
   private prehash(password: string): string {
-    if (characters(password) > MAX_PASSWORD_LENGTH) throw new Error(`password longer than ${MAX_PASSWORD_LENGTH} characters`);
-    return createHmac('sha256', this.pepper ?? DOMAIN).update(password, 'utf8').digest('base64');
+    if (characters(password) > MAX_PASSWORD_LENGTH)
+      throw new Error(`password longer than ${MAX_PASSWORD_LENGTH} characters`);
+    return createHmac('sha256', this.pepper ?? DOMAIN)
+      .update(password, 'utf8')
+      .digest('base64');
   }
 
   async hash(password: string): Promise<string> {

@@ -10,7 +10,10 @@ describe('LoginGuard (Redis-backed guessing counters)', () => {
   const now = (): Date => new Date(clock);
 
   beforeAll(async () => {
-    redis = createRedis({ url: testRedisUrl(), allowInProcessFallback: false, logger: createLogger({ level: 'silent' }) }, { keyPrefix: prefix });
+    redis = createRedis(
+      { url: testRedisUrl(), allowInProcessFallback: false, logger: createLogger({ level: 'silent' }) },
+      { keyPrefix: prefix },
+    );
     expect(await waitForRedis(redis, 5_000)).toBe(true);
   });
   afterAll(async () => {
@@ -65,25 +68,39 @@ describe('LoginGuard (Redis-backed guessing counters)', () => {
   it('when a factor is tried 5 times in one login, then the 6th try is locked for that login only', async () => {
     const guard = new LoginGuard({ redis, now });
     for (let i = 1; i <= 5; i++) await expect(guard.takeFactorAttempt('u1', 'login-a', 'totp')).resolves.toBe(i);
-    await expect(guard.takeFactorAttempt('u1', 'login-a', 'totp')).rejects.toMatchObject({ status: 403, code: 'factor-locked' });
-    await expect(guard.checkFactor('u1', 'login-a', 'totp')).rejects.toMatchObject({ status: 403, code: 'factor-locked' });
+    await expect(guard.takeFactorAttempt('u1', 'login-a', 'totp')).rejects.toMatchObject({
+      status: 403,
+      code: 'factor-locked',
+    });
+    await expect(guard.checkFactor('u1', 'login-a', 'totp')).rejects.toMatchObject({
+      status: 403,
+      code: 'factor-locked',
+    });
     await expect(guard.checkFactor('u1', 'login-a', 'sms')).resolves.toBeUndefined();
     await expect(guard.takeFactorAttempt('u1', 'login-b', 'totp')).resolves.toBe(1);
   });
 
   it('when 40 guesses at one factor arrive at once, then exactly 5 get a try', async () => {
     const guard = new LoginGuard({ redis, now });
-    const results = await Promise.allSettled(Array.from({ length: 40 }, () => guard.takeFactorAttempt('u2', 'burst', 'sms')));
+    const results = await Promise.allSettled(
+      Array.from({ length: 40 }, () => guard.takeFactorAttempt('u2', 'burst', 'sms')),
+    );
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(5);
   });
 
   it('when the account-wide count is taken in parallel, then exactly the cap passes, seeded from the persisted count', async () => {
     const guard = new LoginGuard({ redis, now });
     // Redis knows nothing yet; the user document says 90 consecutive failures.
-    const results = await Promise.allSettled(Array.from({ length: 30 }, () => guard.takeAccountFactorAttempt('u3', 90, 100)));
+    const results = await Promise.allSettled(
+      Array.from({ length: 30 }, () => guard.takeAccountFactorAttempt('u3', 90, 100)),
+    );
     const passed = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     expect(passed.sort((a, b) => a - b)).toEqual([91, 92, 93, 94, 95, 96, 97, 98, 99, 100]);
-    expect(results.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason.code === 'account-locked')).toBe(true);
+    expect(
+      results
+        .filter((r) => r.status === 'rejected')
+        .every((r) => (r as PromiseRejectedResult).reason.code === 'account-locked'),
+    ).toBe(true);
     await guard.resetAccountFactorAttempts('u3');
     await expect(guard.takeAccountFactorAttempt('u3', 0, 100)).resolves.toBe(1);
   });

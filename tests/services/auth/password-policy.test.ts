@@ -14,9 +14,12 @@ describe('password policy', () => {
     expect(COMMON_PASSWORD_COUNT).toBeGreaterThanOrEqual(10_000);
   });
 
-  it.each(['password1234', 'qwertyuiop123', 'qwerty123456', '1qaz2wsx3edc', 'PASSWORD1234'])('when the password is the common %s, then it is refused and the message says why', (pw) => {
-    expect(reason(pw)).toMatch(/commonly used, breached passwords/);
-  });
+  it.each(['password1234', 'qwertyuiop123', 'qwerty123456', '1qaz2wsx3edc', 'PASSWORD1234'])(
+    'when the password is the common %s, then it is refused and the message says why',
+    (pw) => {
+      expect(reason(pw)).toMatch(/commonly used, breached passwords/);
+    },
+  );
 
   it('when the length is outside 12..128 characters, then the message names the limit', () => {
     expect(reason('elevenchars')).toMatch(/at least 12/);

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { DecryptionError, gcmDecrypt, gcmEncrypt, parseSealed } from '../../../src/services/encryption/cipher';
 import { StaticKeyProvider } from '../../../src/services/encryption/keyring';
 import { PasswordHasher } from '../../../src/services/encryption/password-hasher';
-import { EncryptionService } from '../../../src/services/EncryptionService';
+import { EncryptionService } from '../../../src/services/encryption/encryption.service';
 import { createLogger } from '../../../src/lib/logger';
 import { leakedIn } from '../../support/secrets';
 
@@ -20,9 +20,33 @@ const P15 =
 const C15 =
   '522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662898015ad';
 const VECTORS = [
-  { name: 'TC13', key: '00'.repeat(32), iv: '00'.repeat(12), pt: '', aad: '', ct: '', tag: '530f8afbc74536b9a963b4f1c4cb738b' },
-  { name: 'TC14', key: '00'.repeat(32), iv: '00'.repeat(12), pt: '00'.repeat(16), aad: '', ct: 'cea7403d4d606b6e074ec5d3baf39d18', tag: 'd0d1c8a799996bf0265b98b5d48ab919' },
-  { name: 'TC15', key: K15, iv: 'cafebabefacedbaddecaf888', pt: P15, aad: '', ct: C15, tag: 'b094dac5d93471bdec1a502270e3cc6c' },
+  {
+    name: 'TC13',
+    key: '00'.repeat(32),
+    iv: '00'.repeat(12),
+    pt: '',
+    aad: '',
+    ct: '',
+    tag: '530f8afbc74536b9a963b4f1c4cb738b',
+  },
+  {
+    name: 'TC14',
+    key: '00'.repeat(32),
+    iv: '00'.repeat(12),
+    pt: '00'.repeat(16),
+    aad: '',
+    ct: 'cea7403d4d606b6e074ec5d3baf39d18',
+    tag: 'd0d1c8a799996bf0265b98b5d48ab919',
+  },
+  {
+    name: 'TC15',
+    key: K15,
+    iv: 'cafebabefacedbaddecaf888',
+    pt: P15,
+    aad: '',
+    ct: C15,
+    tag: 'b094dac5d93471bdec1a502270e3cc6c',
+  },
   {
     name: 'TC16',
     key: K15,
@@ -63,30 +87,44 @@ function service(keys = [{ id: 'k1', key: randomBytes(32) }], active = 'k1'): Pr
 }
 
 describe('AES-256-GCM primitive', () => {
-  it.each(VECTORS)('when given published vector $name, then it reproduces ciphertext and tag and decrypts back', (v) => {
-    const out = gcmEncrypt(createSecretKey(hex(v.key)), hex(v.iv), hex(v.pt), v.aad ? hex(v.aad) : undefined);
-    expect(out.ciphertext.toString('hex')).toBe(v.ct);
-    expect(out.tag.toString('hex')).toBe(v.tag);
-    expect(gcmDecrypt(createSecretKey(hex(v.key)), hex(v.iv), hex(v.ct), hex(v.tag), v.aad ? hex(v.aad) : undefined).toString('hex')).toBe(v.pt);
-  });
+  it.each(VECTORS)(
+    'when given published vector $name, then it reproduces ciphertext and tag and decrypts back',
+    (v) => {
+      const out = gcmEncrypt(createSecretKey(hex(v.key)), hex(v.iv), hex(v.pt), v.aad ? hex(v.aad) : undefined);
+      expect(out.ciphertext.toString('hex')).toBe(v.ct);
+      expect(out.tag.toString('hex')).toBe(v.tag);
+      expect(
+        gcmDecrypt(
+          createSecretKey(hex(v.key)),
+          hex(v.iv),
+          hex(v.ct),
+          hex(v.tag),
+          v.aad ? hex(v.aad) : undefined,
+        ).toString('hex'),
+      ).toBe(v.pt);
+    },
+  );
 
-  it.each(VECTORS.filter((v) => v.pt.length > 0))('when vector $name is altered (tag bit, ciphertext bit, AAD, truncated tag, wrong key), then DecryptionError', (v) => {
-    const key = createSecretKey(hex(v.key));
-    const aad = v.aad ? hex(v.aad) : undefined;
-    const flip = (b: Buffer, i: number): Buffer => {
-      const c = Buffer.from(b);
-      c[i] ^= 1;
-      return c;
-    };
-    const attempts = [
-      () => gcmDecrypt(key, hex(v.iv), hex(v.ct), flip(hex(v.tag), 0), aad),
-      () => gcmDecrypt(key, hex(v.iv), flip(hex(v.ct), hex(v.ct).length - 1), hex(v.tag), aad),
-      () => gcmDecrypt(key, hex(v.iv), hex(v.ct), hex(v.tag), aad ? flip(aad, 0) : Buffer.from('x')),
-      () => gcmDecrypt(key, hex(v.iv), hex(v.ct), hex(v.tag).subarray(0, 12), aad),
-      () => gcmDecrypt(createSecretKey(randomBytes(32)), hex(v.iv), hex(v.ct), hex(v.tag), aad),
-    ];
-    for (const attempt of attempts) expect(attempt).toThrow(DecryptionError);
-  });
+  it.each(VECTORS.filter((v) => v.pt.length > 0))(
+    'when vector $name is altered (tag bit, ciphertext bit, AAD, truncated tag, wrong key), then DecryptionError',
+    (v) => {
+      const key = createSecretKey(hex(v.key));
+      const aad = v.aad ? hex(v.aad) : undefined;
+      const flip = (b: Buffer, i: number): Buffer => {
+        const c = Buffer.from(b);
+        c[i] ^= 1;
+        return c;
+      };
+      const attempts = [
+        () => gcmDecrypt(key, hex(v.iv), hex(v.ct), flip(hex(v.tag), 0), aad),
+        () => gcmDecrypt(key, hex(v.iv), flip(hex(v.ct), hex(v.ct).length - 1), hex(v.tag), aad),
+        () => gcmDecrypt(key, hex(v.iv), hex(v.ct), hex(v.tag), aad ? flip(aad, 0) : Buffer.from('x')),
+        () => gcmDecrypt(key, hex(v.iv), hex(v.ct), hex(v.tag).subarray(0, 12), aad),
+        () => gcmDecrypt(createSecretKey(randomBytes(32)), hex(v.iv), hex(v.ct), hex(v.tag), aad),
+      ];
+      for (const attempt of attempts) expect(attempt).toThrow(DecryptionError);
+    },
+  );
 });
 
 describe('EncryptionService', () => {
@@ -152,10 +190,22 @@ describe('EncryptionService', () => {
     const pepper = randomBytes(32);
     const provider = new StaticKeyProvider([{ id: 'k1', key }], 'k1');
     const peppered = new PasswordHasher(10, pepper);
-    const svc = new EncryptionService({ keyProvider: provider, blindIndexKey: blind, passwords: peppered, logger: createLogger({ level: 'silent' }) });
+    const svc = new EncryptionService({
+      keyProvider: provider,
+      blindIndexKey: blind,
+      passwords: peppered,
+      logger: createLogger({ level: 'silent' }),
+    });
     await svc.init();
     const { inspect } = await import('node:util');
-    const shown = [inspect(svc, { depth: 10, showHidden: true }), inspect(provider, { depth: 10 }), inspect(peppered, { depth: 10 }), JSON.stringify(await provider.load()), JSON.stringify(svc), JSON.stringify(peppered)].join('\n');
+    const shown = [
+      inspect(svc, { depth: 10, showHidden: true }),
+      inspect(provider, { depth: 10 }),
+      inspect(peppered, { depth: 10 }),
+      JSON.stringify(await provider.load()),
+      JSON.stringify(svc),
+      JSON.stringify(peppered),
+    ].join('\n');
     expect(leakedIn(shown, { key, pepper, blind })).toEqual([]);
     expect(inspect(svc)).toBe('EncryptionService(keys k1; active k1)');
   });
@@ -184,7 +234,10 @@ out = AESGCM(key).encrypt(iv2, 'from python ✓'.encode(), aad)
 print('.'.join(['v1', kid, e64u(iv2), e64u(out[-16:]), e64u(out[:-16])]))
 `;
     const r = spawnSync('python3', ['-c', script, key.toString('hex'), stored, aad], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`python3 with the cryptography package is required (scripts/ensure-test-tools.sh installs it): ${r.stderr}`);
+    if (r.status !== 0)
+      throw new Error(
+        `python3 with the cryptography package is required (scripts/ensure-test-tools.sh installs it): ${r.stderr}`,
+      );
     const [decrypted, fromPython] = r.stdout.trim().split('\n');
     expect(decrypted).toBe('JBSWY3DPEHPK3PXP — ключ');
     expect(svc.decrypt(fromPython, aad)).toBe('from python ✓');

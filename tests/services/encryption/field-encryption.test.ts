@@ -3,7 +3,7 @@ import { Schema, type Model } from 'mongoose';
 import { buildTestApp, type TestApp } from '../../support/app';
 import { EncryptedFieldRegistry, fieldEncryption } from '../../../src/services/encryption/field-encryption.plugin';
 import { KeyRotation } from '../../../src/services/encryption/key-rotation';
-import { EncryptionService, DecryptionError } from '../../../src/services/EncryptionService';
+import { EncryptionService, DecryptionError } from '../../../src/services/encryption/encryption.service';
 import { StaticKeyProvider } from '../../../src/services/encryption/keyring';
 import { PasswordHasher } from '../../../src/services/encryption/password-hasher';
 import { createLogger } from '../../../src/lib/logger';
@@ -19,7 +19,12 @@ const KEY_B = { id: 'kB', key: randomBytes(32) };
 const BLIND = randomBytes(32);
 
 async function cipherWith(keys: Array<{ id: string; key: Buffer }>, active: string): Promise<EncryptionService> {
-  const svc = new EncryptionService({ keyProvider: new StaticKeyProvider(keys, active), blindIndexKey: BLIND, passwords: new PasswordHasher(10), logger: createLogger({ level: 'silent' }) });
+  const svc = new EncryptionService({
+    keyProvider: new StaticKeyProvider(keys, active),
+    blindIndexKey: BLIND,
+    passwords: new PasswordHasher(10),
+    logger: createLogger({ level: 'silent' }),
+  });
   await svc.init();
   return svc;
 }
@@ -44,7 +49,12 @@ describe('field encryption plugin and key rotation', () => {
     cipher = await cipherWith([KEY_A], 'kA');
     holder.current = cipher;
     const schema = new Schema<Person>({ name: String, nationalId: String, iban: String }, { collection: 'people' });
-    schema.plugin(fieldEncryption, { cipher: proxyCipher, registry, collection: 'people', fields: [{ path: 'nationalId', blindIndex: true, unique: true }, { path: 'iban' }] });
+    schema.plugin(fieldEncryption, {
+      cipher: proxyCipher,
+      registry,
+      collection: 'people',
+      fields: [{ path: 'nationalId', blindIndex: true, unique: true }, { path: 'iban' }],
+    });
     People = t.container.database.connection.model<Person>('Person', schema);
     await People.createIndexes();
   });
@@ -70,7 +80,9 @@ describe('field encryption plugin and key rotation', () => {
     const ada = await People.findOne({ nationalId: PLAINTEXTS[0] });
     expect(ada?.name).toBe('Ada');
     expect(ada?.iban).toBe(PLAINTEXTS[1]);
-    const lean = await People.find({ nationalId: { $in: [PLAINTEXTS[2], 'CY-2'] } }).sort({ name: 1 }).lean();
+    const lean = await People.find({ nationalId: { $in: [PLAINTEXTS[2], 'CY-2'] } })
+      .sort({ name: 1 })
+      .lean();
     expect(lean.map((p) => [p.name, p.nationalId, p.iban])).toEqual([
       ['Bob', PLAINTEXTS[2], PLAINTEXTS[4]],
       ['Cy', 'CY-2', PLAINTEXTS[3]],
@@ -94,10 +106,18 @@ describe('field encryption plugin and key rotation', () => {
   it('when a write path would bypass encryption (replacement, bulk write, update pipeline), then it is refused and nothing is stored', async () => {
     const before = await raw().countDocuments();
     const doc = await People.create({ name: 'Refusal', nationalId: 'RF-1', iban: 'DE02120300000000202051' });
-    await expect(People.replaceOne({ _id: doc._id }, { name: 'Refusal', iban: 'PLAIN-IBAN-1' })).rejects.toThrow(/not supported/);
-    await expect(People.findOneAndReplace({ _id: doc._id }, { name: 'Refusal', iban: 'PLAIN-IBAN-2' })).rejects.toThrow(/not supported/);
-    await expect(People.bulkWrite([{ insertOne: { document: { name: 'Bulk', iban: 'PLAIN-IBAN-3' } } }])).rejects.toThrow(/not supported/);
-    await expect(People.updateOne({ _id: doc._id }, [{ $set: { iban: 'PLAIN-IBAN-4' } }], { updatePipeline: true })).rejects.toThrow(/not supported/);
+    await expect(People.replaceOne({ _id: doc._id }, { name: 'Refusal', iban: 'PLAIN-IBAN-1' })).rejects.toThrow(
+      /not supported/,
+    );
+    await expect(People.findOneAndReplace({ _id: doc._id }, { name: 'Refusal', iban: 'PLAIN-IBAN-2' })).rejects.toThrow(
+      /not supported/,
+    );
+    await expect(
+      People.bulkWrite([{ insertOne: { document: { name: 'Bulk', iban: 'PLAIN-IBAN-3' } } }]),
+    ).rejects.toThrow(/not supported/);
+    await expect(
+      People.updateOne({ _id: doc._id }, [{ $set: { iban: 'PLAIN-IBAN-4' } }], { updatePipeline: true }),
+    ).rejects.toThrow(/not supported/);
     await expect(People.find({ $or: [{ nationalId: 'RF-1' }, { name: 'x' }] })).rejects.toMatchObject({ status: 400 });
     const dump = JSON.stringify(await raw().find().toArray());
     expect(dump).not.toMatch(/PLAIN-IBAN/);
@@ -108,7 +128,11 @@ describe('field encryption plugin and key rotation', () => {
 
   it('when an update by a non-id filter sets an encrypted field, then the value is bound to the matched document and the lean result with metadata is decrypted', async () => {
     await People.create({ name: 'Filtered', iban: 'DE44500105175407324931' });
-    const res = await People.findOneAndUpdate({ name: 'Filtered' }, { $set: { iban: 'DE02500105170137075030' } }, { returnDocument: 'after', includeResultMetadata: true }).lean();
+    const res = await People.findOneAndUpdate(
+      { name: 'Filtered' },
+      { $set: { iban: 'DE02500105170137075030' } },
+      { returnDocument: 'after', includeResultMetadata: true },
+    ).lean();
     expect((res as unknown as { value: Person }).value.iban).toBe('DE02500105170137075030');
     expect((await People.findOne({ name: 'Filtered' }).lean())!.iban).toBe('DE02500105170137075030');
     await People.deleteOne({ name: 'Filtered' }); // the rotation test below counts documents
@@ -126,10 +150,18 @@ describe('field encryption plugin and key rotation', () => {
   });
 
   it('when rotating from key A to B in small resumable batches, then all reads keep working and nothing stays under A', async () => {
-    await People.insertMany(Array.from({ length: 25 }, (_, i) => ({ name: `bulk${i}`, nationalId: `BULK-${i}`, iban: `IBAN-${i}` })));
+    await People.insertMany(
+      Array.from({ length: 25 }, (_, i) => ({ name: `bulk${i}`, nationalId: `BULK-${i}`, iban: `IBAN-${i}` })),
+    );
     const withB = await cipherWith([KEY_A, KEY_B], 'kB');
     holder.current = withB;
-    const rotation = new KeyRotation({ db: () => t.container.database.db(), cipher: withB, registry, logger: createLogger({ level: 'silent' }), batchSize: 4 });
+    const rotation = new KeyRotation({
+      db: () => t.container.database.db(),
+      cipher: withB,
+      registry,
+      logger: createLogger({ level: 'silent' }),
+      batchSize: 4,
+    });
     expect((await rotation.keyUsage(['kA', 'kB'])).kA).toBe(28);
     await expect(rotation.assertRetirable('kA')).rejects.toMatchObject({ status: 409 });
 

@@ -14,7 +14,8 @@ describe('masking helpers', () => {
   });
 
   it('when zero, negative or fractional characters are to stay visible, then none do', () => {
-    for (const visible of [0, -1, -4, 1.5, Number.NaN]) expect(maskTail('DE89370400440532013000', visible)).toBe('****');
+    for (const visible of [0, -1, -4, 1.5, Number.NaN])
+      expect(maskTail('DE89370400440532013000', visible)).toBe('****');
   });
 
   it('when an email is masked, then the first letter and the domain stay', () => {

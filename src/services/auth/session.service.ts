@@ -1,9 +1,9 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { AppError } from '../../lib/errors';
 import type { SessionDoc, SessionModel } from '../../models/session.model';
-import type { TokenService } from './token-service';
-import type { SingleUseClaims } from './single-use';
-import type { AuditTrail } from '../audit/AuditTrail';
+import type { TokenService } from './token.service';
+import type { SingleUseClaims } from './single-use-claims';
+import type { AuditTrail } from '../audit/audit-trail';
 import { currentRequestContext } from '../../lib/request-context';
 
 export interface SessionServiceDeps {
@@ -65,16 +65,36 @@ export class SessionService {
     if (await this.deps.claims.has(`session-ended:${id}`)) throw invalid;
     if (generation < session.generation) {
       await this.revoke(id, 'refresh-token-reuse');
-      await this.deps.audit.record({ action: 'auth.refresh.reuse-detected', outcome: 'denied', actorId: session.userId, resource: 'session', resourceId: id });
-      throw AppError.unauthorized('The refresh token was already used; the session has been ended.', 'refresh-token-reused');
+      await this.deps.audit.record({
+        action: 'auth.refresh.reuse-detected',
+        outcome: 'denied',
+        actorId: session.userId,
+        resource: 'session',
+        resourceId: id,
+      });
+      throw AppError.unauthorized(
+        'The refresh token was already used; the session has been ended.',
+        'refresh-token-reused',
+      );
     }
     const presented = Buffer.from(sha256(secret), 'hex');
-    if (generation !== session.generation || !timingSafeEqual(presented, Buffer.from(session.refreshHash, 'hex'))) throw invalid;
+    if (generation !== session.generation || !timingSafeEqual(presented, Buffer.from(session.refreshHash, 'hex')))
+      throw invalid;
     // Two requests with the same token can both get this far: the claim lets exactly one rotate.
     if (!(await this.deps.claims.claim(`refresh:${id}:${generation}`, session.expiresAt))) {
       await this.revoke(id, 'refresh-token-reuse');
-      await this.deps.audit.record({ action: 'auth.refresh.reuse-detected', outcome: 'denied', actorId: session.userId, resource: 'session', resourceId: id, details: { concurrent: true } });
-      throw AppError.unauthorized('The refresh token was already used; the session has been ended.', 'refresh-token-reused');
+      await this.deps.audit.record({
+        action: 'auth.refresh.reuse-detected',
+        outcome: 'denied',
+        actorId: session.userId,
+        resource: 'session',
+        resourceId: id,
+        details: { concurrent: true },
+      });
+      throw AppError.unauthorized(
+        'The refresh token was already used; the session has been ended.',
+        'refresh-token-reused',
+      );
     }
     const nextSecret = randomBytes(32).toString('base64url');
     const updated = await this.deps.sessions
@@ -87,7 +107,10 @@ export class SessionService {
     if (!updated) {
       // Lost a race with another use of the same token: that is reuse too.
       await this.revoke(id, 'refresh-token-reuse');
-      throw AppError.unauthorized('The refresh token was already used; the session has been ended.', 'refresh-token-reused');
+      throw AppError.unauthorized(
+        'The refresh token was already used; the session has been ended.',
+        'refresh-token-reused',
+      );
     }
     return { session: updated, refreshToken: `${id}.${generation + 1}.${nextSecret}` };
   }
@@ -97,7 +120,10 @@ export class SessionService {
   }
 
   async revoke(id: string, reason: string): Promise<void> {
-    await this.deps.sessions.updateOne({ _id: id, revokedAt: null }, { $set: { revokedAt: this.now(), revokedReason: reason } });
+    await this.deps.sessions.updateOne(
+      { _id: id, revokedAt: null },
+      { $set: { revokedAt: this.now(), revokedReason: reason } },
+    );
     await this.markEnded(id);
     await this.deps.tokens.revokeSession(id);
   }
@@ -108,7 +134,10 @@ export class SessionService {
    * inserted record cannot be overwritten that way, and rotate() checks it.
    */
   private async markEnded(id: string): Promise<void> {
-    await this.deps.claims.claim(`session-ended:${id}`, new Date(this.now().getTime() + this.deps.refreshTtlDays * 86_400_000));
+    await this.deps.claims.claim(
+      `session-ended:${id}`,
+      new Date(this.now().getTime() + this.deps.refreshTtlDays * 86_400_000),
+    );
   }
 
   /**
@@ -118,7 +147,9 @@ export class SessionService {
   async purgeExpired(): Promise<number> {
     const now = this.now();
     const revokedBefore = new Date(now.getTime() - this.deps.refreshTtlDays * 86_400_000);
-    const res = await this.deps.sessions.deleteMany({ $or: [{ expiresAt: { $lte: now } }, { revokedAt: { $ne: null, $lte: revokedBefore } }] });
+    const res = await this.deps.sessions.deleteMany({
+      $or: [{ expiresAt: { $lte: now } }, { revokedAt: { $ne: null, $lte: revokedBefore } }],
+    });
     return res.deletedCount;
   }
 
@@ -127,7 +158,10 @@ export class SessionService {
     const live = await this.deps.sessions.find({ userId, revokedAt: null }, { _id: 1 }).lean();
     const ids = live.map((s) => s._id).filter((id) => id !== keepSessionId);
     if (ids.length === 0) return 0;
-    await this.deps.sessions.updateMany({ _id: { $in: ids }, revokedAt: null }, { $set: { revokedAt: this.now(), revokedReason: reason } });
+    await this.deps.sessions.updateMany(
+      { _id: { $in: ids }, revokedAt: null },
+      { $set: { revokedAt: this.now(), revokedReason: reason } },
+    );
     for (const id of ids) {
       await this.markEnded(id);
       await this.deps.tokens.revokeSession(id);

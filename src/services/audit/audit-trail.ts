@@ -30,7 +30,8 @@ export interface ChainVerification {
 export const GENESIS_HASH = '0'.repeat(64);
 const COUNTER_ID = 'audit';
 
-const isDuplicateKey = (err: unknown): boolean => typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 11000;
+const isDuplicateKey = (err: unknown): boolean =>
+  typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 11000;
 const MAX_ATTEMPTS = 500;
 
 type Hashed = Omit<AuditEventDoc, 'hash'>;
@@ -144,7 +145,9 @@ export class AuditTrail {
       at: this.now(),
       actorId: input.actorId ?? ctx?.userId ?? null,
       // The caller's role from the request, unless the entry is about someone else's action.
-      actorRole: input.actorRole ?? (input.actorId === undefined || input.actorId === ctx?.userId ? (ctx?.userRole ?? null) : null),
+      actorRole:
+        input.actorRole ??
+        (input.actorId === undefined || input.actorId === ctx?.userId ? (ctx?.userRole ?? null) : null),
       action: input.action,
       resource: input.resource ?? null,
       resourceId: input.resourceId ?? null,
@@ -183,12 +186,28 @@ export class AuditTrail {
   }
 
   /** Newest first, filtered; entries are returned as stored (they hold names and ids, never secret values). */
-  async list(q: { page: number; limit: number; action?: string; actorId?: string; resource?: string; resourceId?: string; outcome?: string; from?: Date; to?: Date }) {
+  async list(q: {
+    page: number;
+    limit: number;
+    action?: string;
+    actorId?: string;
+    resource?: string;
+    resourceId?: string;
+    outcome?: string;
+    from?: Date;
+    to?: Date;
+  }) {
     const filter: Record<string, unknown> = {};
-    for (const k of ['action', 'actorId', 'resource', 'resourceId', 'outcome'] as const) if (q[k] !== undefined) filter[k] = q[k];
+    for (const k of ['action', 'actorId', 'resource', 'resourceId', 'outcome'] as const)
+      if (q[k] !== undefined) filter[k] = q[k];
     if (q.from || q.to) filter.at = { ...(q.from ? { $gte: q.from } : {}), ...(q.to ? { $lte: q.to } : {}) };
     const [items, total] = await Promise.all([
-      this.deps.events.find(filter, { _id: 0 }).sort({ seq: -1 }).skip((q.page - 1) * q.limit).limit(q.limit).lean(),
+      this.deps.events
+        .find(filter, { _id: 0 })
+        .sort({ seq: -1 })
+        .skip((q.page - 1) * q.limit)
+        .limit(q.limit)
+        .lean(),
       this.deps.events.countDocuments(filter),
     ]);
     return { items, page: q.page, limit: q.limit, total };
@@ -205,9 +224,12 @@ export class AuditTrail {
     try {
       for await (const raw of cursor) {
         const e = raw as AuditEventDoc;
-        if (e.seq !== expectedSeq) return { intact: false, checked, headSeq, breakAt: { seq: expectedSeq, reason: 'missing' } };
-        if (e.prevHash !== prevHash) return { intact: false, checked, headSeq, breakAt: { seq: e.seq, reason: 'link-mismatch' } };
-        if (hashEntry(e) !== e.hash) return { intact: false, checked, headSeq, breakAt: { seq: e.seq, reason: 'hash-mismatch' } };
+        if (e.seq !== expectedSeq)
+          return { intact: false, checked, headSeq, breakAt: { seq: expectedSeq, reason: 'missing' } };
+        if (e.prevHash !== prevHash)
+          return { intact: false, checked, headSeq, breakAt: { seq: e.seq, reason: 'link-mismatch' } };
+        if (hashEntry(e) !== e.hash)
+          return { intact: false, checked, headSeq, breakAt: { seq: e.seq, reason: 'hash-mismatch' } };
         prevHash = e.hash;
         expectedSeq++;
         checked++;

@@ -1,15 +1,15 @@
 import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import speakeasy from 'speakeasy';
 import QRCode from 'qrcode';
-import { AppError } from '../lib/errors';
-import type { Logger } from '../lib/logger';
-import type { UserDoc, UserModel, SecondFactor } from '../models/user.model';
-import type { OtpChallengeModel, OtpChannel, OtpPurpose } from '../models/otp-challenge.model';
-import type { EncryptionService } from './EncryptionService';
-import type { AuditTrail } from './audit/AuditTrail';
-import type { EmailSender, SmsSender } from './auth/senders';
-import type { SingleUseClaims } from './auth/single-use';
-import type { LoginGuard } from './auth/login-guard';
+import { AppError } from '../../lib/errors';
+import type { Logger } from '../../lib/logger';
+import type { UserDoc, UserModel, SecondFactor } from '../../models/user.model';
+import type { OtpChallengeModel, OtpChannel, OtpPurpose } from '../../models/otp-challenge.model';
+import type { EncryptionService } from '../encryption/encryption.service';
+import type { AuditTrail } from '../audit/audit-trail';
+import type { EmailSender, SmsSender } from '../auth/senders';
+import type { SingleUseClaims } from '../auth/single-use-claims';
+import type { LoginGuard } from '../auth/login-guard';
 
 export interface TotpCheck {
   /** base32 unless `encoding` says otherwise. */
@@ -39,7 +39,14 @@ export function verifyTotp(c: TotpCheck): { ok: true; step: number } | { ok: fal
   const window = c.window ?? 1;
   let replay = false;
   for (let step = current - window; step <= current + window; step++) {
-    const expected = speakeasy.totp({ secret: c.secret, encoding: c.encoding ?? 'base32', time: step * TOTP_STEP_SECONDS, digits, algorithm: c.algorithm ?? 'sha1', step: TOTP_STEP_SECONDS });
+    const expected = speakeasy.totp({
+      secret: c.secret,
+      encoding: c.encoding ?? 'base32',
+      time: step * TOTP_STEP_SECONDS,
+      digits,
+      algorithm: c.algorithm ?? 'sha1',
+      step: TOTP_STEP_SECONDS,
+    });
     if (timingSafeEqual(Buffer.from(expected), Buffer.from(c.code))) {
       if (c.lastUsedStep !== undefined && step <= c.lastUsedStep) {
         replay = true;
@@ -103,11 +110,28 @@ export class TwoFactorAuthService {
   // --- TOTP
 
   async setupTotp(user: UserDoc): Promise<TotpSetup> {
-    if (user.mfa.methods.includes('totp')) throw AppError.conflict('An authenticator app is already enrolled; disable it first.');
+    if (user.mfa.methods.includes('totp'))
+      throw AppError.conflict('An authenticator app is already enrolled; disable it first.');
     const secret = speakeasy.generateSecret({ length: 20 }).base32;
     const label = `${this.deps.totpIssuer}:${user.email}`;
-    const otpauthUrl = speakeasy.otpauthURL({ secret, label, issuer: this.deps.totpIssuer, encoding: 'base32', algorithm: 'sha1', digits: 6, period: TOTP_STEP_SECONDS });
-    await this.deps.users.updateOne({ _id: user._id }, { $set: { 'mfa.totpSecret': this.deps.encryption.encrypt(secret, this.totpAad(user._id)), 'mfa.totpPending': true } });
+    const otpauthUrl = speakeasy.otpauthURL({
+      secret,
+      label,
+      issuer: this.deps.totpIssuer,
+      encoding: 'base32',
+      algorithm: 'sha1',
+      digits: 6,
+      period: TOTP_STEP_SECONDS,
+    });
+    await this.deps.users.updateOne(
+      { _id: user._id },
+      {
+        $set: {
+          'mfa.totpSecret': this.deps.encryption.encrypt(secret, this.totpAad(user._id)),
+          'mfa.totpPending': true,
+        },
+      },
+    );
     const qrCodeDataUrl = await QRCode.toDataURL(otpauthUrl, { errorCorrectionLevel: 'M' });
     return { secret, otpauthUrl, qrCodeDataUrl };
   }
@@ -118,14 +142,29 @@ export class TwoFactorAuthService {
     const secret = this.deps.encryption.decrypt(user.mfa.totpSecret, this.totpAad(user._id));
     const result = verifyTotp({ secret, code, at: this.now() });
     if (!result.ok) {
-      await this.deps.audit.record({ action: 'mfa.totp.enable', outcome: 'failed', actorId: user._id, resource: 'user', resourceId: user._id });
+      await this.deps.audit.record({
+        action: 'mfa.totp.enable',
+        outcome: 'failed',
+        actorId: user._id,
+        resource: 'user',
+        resourceId: user._id,
+      });
       throw AppError.badRequest('The code is not valid for this authenticator.');
     }
     await this.deps.users.updateOne(
       { _id: user._id },
-      { $set: { 'mfa.totpPending': false, 'mfa.totpLastStep': result.step, 'mfa.enrollmentRequired': false }, $addToSet: { 'mfa.methods': 'totp' } },
+      {
+        $set: { 'mfa.totpPending': false, 'mfa.totpLastStep': result.step, 'mfa.enrollmentRequired': false },
+        $addToSet: { 'mfa.methods': 'totp' },
+      },
     );
-    await this.deps.audit.record({ action: 'mfa.totp.enabled', outcome: 'succeeded', actorId: user._id, resource: 'user', resourceId: user._id });
+    await this.deps.audit.record({
+      action: 'mfa.totp.enabled',
+      outcome: 'succeeded',
+      actorId: user._id,
+      resource: 'user',
+      resourceId: user._id,
+    });
     return { backupCodes: user.mfa.backupCodes.length ? null : await this.regenerateBackupCodes(user._id, true) };
   }
 
@@ -139,20 +178,44 @@ export class TwoFactorAuthService {
     if (!result.ok) {
       if (result.replay) {
         this.deps.logger.warn({ userId: user._id }, 'replayed TOTP code refused');
-        await this.deps.audit.record({ action: 'mfa.totp.replay', outcome: 'denied', actorId: user._id, resource: 'user', resourceId: user._id });
+        await this.deps.audit.record({
+          action: 'mfa.totp.replay',
+          outcome: 'denied',
+          actorId: user._id,
+          resource: 'user',
+          resourceId: user._id,
+        });
       }
       return false;
     }
     // Exactly one of several concurrent requests with this step's code wins the claim...
-    if (!(await this.deps.claims.claim(`totp:${user._id}:${result.step}`, new Date(this.now().getTime() + 5 * 60_000)))) {
+    if (
+      !(await this.deps.claims.claim(`totp:${user._id}:${result.step}`, new Date(this.now().getTime() + 5 * 60_000)))
+    ) {
       this.deps.logger.warn({ userId: user._id }, 'replayed TOTP code refused');
-      await this.deps.audit.record({ action: 'mfa.totp.replay', outcome: 'denied', actorId: user._id, resource: 'user', resourceId: user._id, details: { concurrent: true } });
+      await this.deps.audit.record({
+        action: 'mfa.totp.replay',
+        outcome: 'denied',
+        actorId: user._id,
+        resource: 'user',
+        resourceId: user._id,
+        details: { concurrent: true },
+      });
       return false;
     }
     // ...and the stored step only moves forward, so later replays are refused without the claim.
-    const claimed = await this.deps.users.updateOne({ _id: user._id, 'mfa.totpLastStep': { $lt: result.step } }, { $set: { 'mfa.totpLastStep': result.step } });
+    const claimed = await this.deps.users.updateOne(
+      { _id: user._id, 'mfa.totpLastStep': { $lt: result.step } },
+      { $set: { 'mfa.totpLastStep': result.step } },
+    );
     if (claimed.modifiedCount !== 1) {
-      await this.deps.audit.record({ action: 'mfa.totp.replay', outcome: 'denied', actorId: user._id, resource: 'user', resourceId: user._id });
+      await this.deps.audit.record({
+        action: 'mfa.totp.replay',
+        outcome: 'denied',
+        actorId: user._id,
+        resource: 'user',
+        resourceId: user._id,
+      });
       return false;
     }
     return true;
@@ -161,12 +224,20 @@ export class TwoFactorAuthService {
   // --- SMS and email one-time codes
 
   /** Sends a 6-digit code (valid 10 minutes, single use, 5 tries). Resends are throttled to one a minute. */
-  async sendCode(user: UserDoc, channel: OtpChannel, purpose: OtpPurpose, target?: string): Promise<{ expiresAt: Date }> {
+  async sendCode(
+    user: UserDoc,
+    channel: OtpChannel,
+    purpose: OtpPurpose,
+    target?: string,
+  ): Promise<{ expiresAt: Date }> {
     const id = `${user._id}:${purpose}:${channel}`;
     const now = this.now();
     const existing = await this.deps.challenges.findById(id).lean();
     if (existing && existing.consumedAt === null && now.getTime() - existing.sentAt.getTime() < RESEND_AFTER_MS) {
-      throw AppError.tooManyRequests('A code was sent less than a minute ago.', (RESEND_AFTER_MS - (now.getTime() - existing.sentAt.getTime())) / 1000);
+      throw AppError.tooManyRequests(
+        'A code was sent less than a minute ago.',
+        (RESEND_AFTER_MS - (now.getTime() - existing.sentAt.getTime())) / 1000,
+      );
     }
     const destination = channel === 'email' ? user.email : (target ?? user.phone);
     if (!destination) throw AppError.badRequest('No verified phone number is on file.');
@@ -196,7 +267,8 @@ export class TwoFactorAuthService {
     );
     const text = `Your ERP verification code is ${code}. It expires in 10 minutes. Never share it.`;
     try {
-      if (channel === 'email') await this.deps.email.send({ to: destination, subject: 'Your ERP verification code', text });
+      if (channel === 'email')
+        await this.deps.email.send({ to: destination, subject: 'Your ERP verification code', text });
       else await this.deps.sms.send(destination, text);
     } catch (err) {
       // The user never got this code: do not leave it redeemable or blocking a resend.
@@ -204,7 +276,14 @@ export class TwoFactorAuthService {
       await this.deps.claims.release(sendClaim);
       throw err;
     }
-    await this.deps.audit.record({ action: `mfa.${channel}.code-sent`, outcome: 'succeeded', actorId: user._id, resource: 'user', resourceId: user._id, details: { purpose } });
+    await this.deps.audit.record({
+      action: `mfa.${channel}.code-sent`,
+      outcome: 'succeeded',
+      actorId: user._id,
+      resource: 'user',
+      resourceId: user._id,
+      details: { purpose },
+    });
     return { expiresAt };
   }
 
@@ -214,10 +293,20 @@ export class TwoFactorAuthService {
    * `$inc` under a `$lt` filter let 56 of 100 parallel tries through on FerretDB 1.24).
    * `attempts` on the challenge is a hint of where to start, never the authority.
    */
-  private async takeCodeTry(challenge: { _id: string; sentAt: Date; expiresAt: Date; attempts: number }): Promise<boolean> {
+  private async takeCodeTry(challenge: {
+    _id: string;
+    sentAt: Date;
+    expiresAt: Date;
+    attempts: number;
+  }): Promise<boolean> {
     for (let n = Math.max(1, challenge.attempts + 1); n <= OTP_MAX_ATTEMPTS; n++) {
-      if (await this.deps.claims.claim(`otp-try:${challenge._id}:${challenge.sentAt.getTime()}:${n}`, challenge.expiresAt)) {
-        await this.deps.challenges.updateOne({ _id: challenge._id, sentAt: challenge.sentAt }, { $max: { attempts: n } });
+      if (
+        await this.deps.claims.claim(`otp-try:${challenge._id}:${challenge.sentAt.getTime()}:${n}`, challenge.expiresAt)
+      ) {
+        await this.deps.challenges.updateOne(
+          { _id: challenge._id, sentAt: challenge.sentAt },
+          { $max: { attempts: n } },
+        );
         return true;
       }
     }
@@ -225,17 +314,29 @@ export class TwoFactorAuthService {
   }
 
   /** Checks a code; returns the enrollment target (phone) when there is one. Each call uses up one try, right or wrong. */
-  async verifyCode(userId: string, channel: OtpChannel, purpose: OtpPurpose, code: string): Promise<{ ok: boolean; target: string | null }> {
+  async verifyCode(
+    userId: string,
+    channel: OtpChannel,
+    purpose: OtpPurpose,
+    code: string,
+  ): Promise<{ ok: boolean; target: string | null }> {
     const id = `${userId}:${purpose}:${channel}`;
     const now = this.now();
     const challenge = await this.deps.challenges.findOne({ _id: id, consumedAt: null, expiresAt: { $gt: now } }).lean();
     if (!challenge || !(await this.takeCodeTry(challenge)) || !/^\d{6}$/.test(code)) return { ok: false, target: null };
     const presented = Buffer.from(this.codeHash(id, code));
     if (!timingSafeEqual(presented, Buffer.from(challenge.codeHash))) return { ok: false, target: null };
-    if (!(await this.deps.claims.claim(`otp:${id}:${challenge.sentAt.getTime()}`, challenge.expiresAt))) return { ok: false, target: null };
-    const consumed = await this.deps.challenges.updateOne({ _id: id, consumedAt: null, codeHash: challenge.codeHash }, { $set: { consumedAt: now } });
+    if (!(await this.deps.claims.claim(`otp:${id}:${challenge.sentAt.getTime()}`, challenge.expiresAt)))
+      return { ok: false, target: null };
+    const consumed = await this.deps.challenges.updateOne(
+      { _id: id, consumedAt: null, codeHash: challenge.codeHash },
+      { $set: { consumedAt: now } },
+    );
     if (consumed.modifiedCount !== 1) return { ok: false, target: null };
-    return { ok: true, target: challenge.target ? this.deps.encryption.decrypt(challenge.target, `otp_challenges/${id}/target`) : null };
+    return {
+      ok: true,
+      target: challenge.target ? this.deps.encryption.decrypt(challenge.target, `otp_challenges/${id}/target`) : null,
+    };
   }
 
   /** Phone enrollment, step 1: text a code to the number. */
@@ -254,7 +355,14 @@ export class TwoFactorAuthService {
     doc.mfa.methods = [...new Set<SecondFactor>([...doc.mfa.methods, 'sms'])];
     doc.mfa.enrollmentRequired = false;
     await doc.save();
-    await this.deps.audit.record({ action: 'mfa.sms.enabled', outcome: 'succeeded', actorId: user._id, resource: 'user', resourceId: user._id, fields: ['phone'] });
+    await this.deps.audit.record({
+      action: 'mfa.sms.enabled',
+      outcome: 'succeeded',
+      actorId: user._id,
+      resource: 'user',
+      resourceId: user._id,
+      fields: ['phone'],
+    });
     return { backupCodes: user.mfa.backupCodes.length ? null : await this.regenerateBackupCodes(user._id, true) };
   }
 
@@ -265,8 +373,17 @@ export class TwoFactorAuthService {
   async confirmEmailEnrollment(user: UserDoc, code: string): Promise<{ backupCodes: string[] | null }> {
     const result = await this.verifyCode(user._id, 'email', 'enroll', code);
     if (!result.ok) throw AppError.badRequest('The code is not valid or has expired.');
-    await this.deps.users.updateOne({ _id: user._id }, { $addToSet: { 'mfa.methods': 'email' }, $set: { 'mfa.enrollmentRequired': false } });
-    await this.deps.audit.record({ action: 'mfa.email.enabled', outcome: 'succeeded', actorId: user._id, resource: 'user', resourceId: user._id });
+    await this.deps.users.updateOne(
+      { _id: user._id },
+      { $addToSet: { 'mfa.methods': 'email' }, $set: { 'mfa.enrollmentRequired': false } },
+    );
+    await this.deps.audit.record({
+      action: 'mfa.email.enabled',
+      outcome: 'succeeded',
+      actorId: user._id,
+      resource: 'user',
+      resourceId: user._id,
+    });
     return { backupCodes: user.mfa.backupCodes.length ? null : await this.regenerateBackupCodes(user._id, true) };
   }
 
@@ -284,8 +401,18 @@ export class TwoFactorAuthService {
       const chars = [...bytes].map((b) => BASE32[b % 32]).join('');
       return `${chars.slice(0, 5)}-${chars.slice(5)}`;
     });
-    await this.deps.users.updateOne({ _id: userId }, { $set: { 'mfa.backupCodes': codes.map((c) => ({ hash: this.backupHash(userId, c), usedAt: null })) } });
-    if (!silent) await this.deps.audit.record({ action: 'mfa.backup-codes.regenerated', outcome: 'succeeded', actorId: userId, resource: 'user', resourceId: userId });
+    await this.deps.users.updateOne(
+      { _id: userId },
+      { $set: { 'mfa.backupCodes': codes.map((c) => ({ hash: this.backupHash(userId, c), usedAt: null })) } },
+    );
+    if (!silent)
+      await this.deps.audit.record({
+        action: 'mfa.backup-codes.regenerated',
+        outcome: 'succeeded',
+        actorId: userId,
+        resource: 'user',
+        resourceId: userId,
+      });
     return codes;
   }
 
@@ -298,17 +425,39 @@ export class TwoFactorAuthService {
     if (index < 0) return { ok: false, remaining: codes.filter((c) => c.usedAt === null).length };
     const path = `mfa.backupCodes.${index}`;
     // The claim decides between concurrent uses of one code and outlives a `usedAt` lost to a racing write.
-    if (!(await this.deps.claims.claim(`backup:${user._id}:${hash}`, new Date(this.now().getTime() + 2 * 365 * 86_400_000)))) {
+    if (
+      !(await this.deps.claims.claim(
+        `backup:${user._id}:${hash}`,
+        new Date(this.now().getTime() + 2 * 365 * 86_400_000),
+      ))
+    ) {
       return { ok: false, remaining: codes.filter((c) => c.usedAt === null).length - 1 };
     }
-    const claimed = await this.deps.users.updateOne({ _id: user._id, [`${path}.hash`]: hash, [`${path}.usedAt`]: null }, { $set: { [`${path}.usedAt`]: this.now() } });
+    const claimed = await this.deps.users.updateOne(
+      { _id: user._id, [`${path}.hash`]: hash, [`${path}.usedAt`]: null },
+      { $set: { [`${path}.usedAt`]: this.now() } },
+    );
     if (claimed.modifiedCount !== 1) return { ok: false, remaining: codes.filter((c) => c.usedAt === null).length - 1 };
     const remaining = codes.filter((c) => c.usedAt === null).length - 1;
-    await this.deps.audit.record({ action: 'mfa.backup-code.used', outcome: 'succeeded', actorId: user._id, resource: 'user', resourceId: user._id, details: { remaining } });
-    const warning = remaining <= BACKUP_CODES_LOW ? ` Only ${remaining} backup codes are left: generate a new set soon.` : '';
+    await this.deps.audit.record({
+      action: 'mfa.backup-code.used',
+      outcome: 'succeeded',
+      actorId: user._id,
+      resource: 'user',
+      resourceId: user._id,
+      details: { remaining },
+    });
+    const warning =
+      remaining <= BACKUP_CODES_LOW ? ` Only ${remaining} backup codes are left: generate a new set soon.` : '';
     await this.deps.email
-      .send({ to: user.email, subject: 'A backup code was used to sign in', text: `A backup code was just used to sign in to your ERP account.${warning} If this was not you, contact your administrator now.` })
-      .catch((err: unknown) => this.deps.logger.warn({ err: { message: (err as Error).message } }, 'backup-code notice not delivered'));
+      .send({
+        to: user.email,
+        subject: 'A backup code was used to sign in',
+        text: `A backup code was just used to sign in to your ERP account.${warning} If this was not you, contact your administrator now.`,
+      })
+      .catch((err: unknown) =>
+        this.deps.logger.warn({ err: { message: (err as Error).message } }, 'backup-code notice not delivered'),
+      );
     return { ok: true, remaining };
   }
 

@@ -1,7 +1,7 @@
 import type { Model } from 'mongoose';
 import { AppError } from '../../lib/errors';
-import type { AuditTrail } from '../audit/AuditTrail';
-import type { AccessService } from './AccessService';
+import type { AuditTrail } from '../audit/audit-trail';
+import type { AccessService } from './access.service';
 import type { Scope, ScopeFields } from './access-scope';
 import { applyReadPolicy, assertWritable, explainFields, type FieldExplanation } from './field-policy';
 
@@ -40,16 +40,27 @@ export class ScopedCollection<T extends { _id: string }> {
   }
 
   async load(scope: Scope, id: string): Promise<T> {
-    const doc = (await this.opts.model.findOne({ _id: id, ...this.opts.access.filter(scope, this.opts.scopeFields) }).lean()) as T | null;
+    const doc = (await this.opts.model
+      .findOne({ _id: id, ...this.opts.access.filter(scope, this.opts.scopeFields) })
+      .lean()) as T | null;
     // Out of scope and missing look the same: existence is not confirmed.
     if (!doc) throw AppError.notFound(`No such ${this.opts.auditName}.`);
     return doc;
   }
 
-  async list(scope: Scope, q: PageQuery, where: Record<string, unknown>): Promise<{ items: Record<string, unknown>[]; total: number }> {
+  async list(
+    scope: Scope,
+    q: PageQuery,
+    where: Record<string, unknown>,
+  ): Promise<{ items: Record<string, unknown>[]; total: number }> {
     const filter = { ...where, ...this.opts.access.filter(scope, this.opts.scopeFields) };
     const [docs, total] = await Promise.all([
-      this.opts.model.find(filter).sort({ [q.sort]: q.order === 'asc' ? 1 : -1, _id: 1 }).skip((q.page - 1) * q.limit).limit(q.limit).lean(),
+      this.opts.model
+        .find(filter)
+        .sort({ [q.sort]: q.order === 'asc' ? 1 : -1, _id: 1 })
+        .skip((q.page - 1) * q.limit)
+        .limit(q.limit)
+        .lean(),
       this.opts.model.countDocuments(filter),
     ]);
     return { items: (docs as T[]).map((d) => this.view(scope, d)), total };
@@ -65,7 +76,14 @@ export class ScopedCollection<T extends { _id: string }> {
     try {
       assertWritable(this.opts.resource, raw, this.ctx(scope, current));
     } catch (err) {
-      await this.opts.audit.record({ action: `${this.opts.auditName}.update`, outcome: 'denied', actorId, resource: this.opts.auditName, resourceId: id, fields: Object.keys(raw) });
+      await this.opts.audit.record({
+        action: `${this.opts.auditName}.update`,
+        outcome: 'denied',
+        actorId,
+        resource: this.opts.auditName,
+        resourceId: id,
+        fields: Object.keys(raw),
+      });
       throw err;
     }
     return current;

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../../lib/errors';
 import type { EmployeeDoc, EmployeeModel } from '../../models/employee.model';
-import type { AuditTrail } from '../audit/AuditTrail';
-import type { AccessService } from '../access/AccessService';
+import type { AuditTrail } from '../audit/audit-trail';
+import type { AccessService } from '../access/access.service';
 import type { Scope } from '../access/access-scope';
 import { assertWritable } from '../access/field-policy';
-import { ScopedCollection } from '../access/ScopedCollection';
+import { ScopedCollection } from '../access/scoped-collection';
 
 export const EMPLOYEE_SCOPE = { owner: 'userId', department: 'department' } as const;
 export const EMPLOYEE_SORTS = ['name', 'department', 'createdAt'] as const;
@@ -36,7 +36,14 @@ export class EmployeeService {
   private readonly records: ScopedCollection<EmployeeDoc>;
 
   constructor(private readonly deps: { employees: EmployeeModel; access: AccessService; audit: AuditTrail }) {
-    this.records = new ScopedCollection({ model: deps.employees, resource: 'employees', auditName: 'employee', scopeFields: EMPLOYEE_SCOPE, access: deps.access, audit: deps.audit });
+    this.records = new ScopedCollection({
+      model: deps.employees,
+      resource: 'employees',
+      auditName: 'employee',
+      scopeFields: EMPLOYEE_SCOPE,
+      access: deps.access,
+      audit: deps.audit,
+    });
   }
 
   list(scope: Scope, q: ListQuery): Promise<{ items: Record<string, unknown>[]; total: number }> {
@@ -58,28 +65,64 @@ export class EmployeeService {
     if (scope.possession !== 'any' && (!scope.departmentWide || input.department !== scope.department)) {
       throw AppError.forbidden('You may only create employees in your own department.', { fields: ['department'] });
     }
-    if (scope.possession !== 'any') assertWritable('employees', pickSensitive(input), { scope, isAny: false, isOwner: false, managesRecord: true });
-    const doc = await this.deps.employees.create({ _id: randomUUID(), managerId: null, userId: null, phone: null, nationalId: null, bankAccount: null, salary: null, ...input });
-    await this.deps.audit.record({ action: 'employee.created', outcome: 'succeeded', actorId, resource: 'employee', resourceId: doc._id, fields: Object.keys(input) });
+    if (scope.possession !== 'any')
+      assertWritable('employees', pickSensitive(input), { scope, isAny: false, isOwner: false, managesRecord: true });
+    const doc = await this.deps.employees.create({
+      _id: randomUUID(),
+      managerId: null,
+      userId: null,
+      phone: null,
+      nationalId: null,
+      bankAccount: null,
+      salary: null,
+      ...input,
+    });
+    await this.deps.audit.record({
+      action: 'employee.created',
+      outcome: 'succeeded',
+      actorId,
+      resource: 'employee',
+      resourceId: doc._id,
+      fields: Object.keys(input),
+    });
     return this.records.view(scope, doc.toObject());
   }
 
   /** `parse` validates the values (400) once the field rules allowed the keys (403 otherwise); nothing is written before both pass. */
-  async update(scope: Scope, id: string, raw: Record<string, unknown>, actorId: string, parse: (body: unknown) => Record<string, unknown>): Promise<Record<string, unknown>> {
+  async update(
+    scope: Scope,
+    id: string,
+    raw: Record<string, unknown>,
+    actorId: string,
+    parse: (body: unknown) => Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
     await this.records.loadForWrite(scope, id, raw, actorId);
     const changes = parse(raw);
     const doc = await this.deps.employees.findById(id);
     if (!doc) throw AppError.notFound('No such employee.');
     doc.set(changes);
     await doc.save();
-    await this.deps.audit.record({ action: 'employee.updated', outcome: 'succeeded', actorId, resource: 'employee', resourceId: id, fields: Object.keys(changes) });
+    await this.deps.audit.record({
+      action: 'employee.updated',
+      outcome: 'succeeded',
+      actorId,
+      resource: 'employee',
+      resourceId: id,
+      fields: Object.keys(changes),
+    });
     return this.records.view(scope, doc.toObject());
   }
 
   async remove(scope: Scope, id: string, actorId: string): Promise<void> {
     await this.records.load(scope, id);
     await this.deps.employees.deleteOne({ _id: id });
-    await this.deps.audit.record({ action: 'employee.deleted', outcome: 'succeeded', actorId, resource: 'employee', resourceId: id });
+    await this.deps.audit.record({
+      action: 'employee.deleted',
+      outcome: 'succeeded',
+      actorId,
+      resource: 'employee',
+      resourceId: id,
+    });
   }
 }
 
@@ -90,6 +133,7 @@ export class EmployeeService {
  */
 function pickSensitive(input: EmployeeInput): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const k of ['salary', 'nationalId', 'userId', 'managerId', 'phone', 'bankAccount'] as const) if (input[k] !== undefined && input[k] !== null) out[k] = input[k];
+  for (const k of ['salary', 'nationalId', 'userId', 'managerId', 'phone', 'bankAccount'] as const)
+    if (input[k] !== undefined && input[k] !== null) out[k] = input[k];
   return out;
 }

@@ -21,7 +21,8 @@ export interface MfaClaims {
   jti: string;
 }
 
-export type JwtKeyConfig = { algorithm: 'HS256'; secret: Buffer } | { algorithm: 'ES256'; privateKeyPem: string; publicKeyPem: string };
+export type JwtKeyConfig =
+  { algorithm: 'HS256'; secret: Buffer } | { algorithm: 'ES256'; privateKeyPem: string; publicKeyPem: string };
 
 export interface TokenServiceDeps {
   /** Turned into KeyObjects at construction and not kept: the service never holds raw key bytes. */
@@ -108,7 +109,8 @@ export class TokenService {
     if (hit && typeof hit.exp === 'number' && hit.exp > this.nowSeconds()) return hit;
     const payload = this.verifyUncached(token, audience, typ);
     if (cacheable) {
-      if (this.verified.size >= TokenService.CACHE_MAX) this.verified.delete(this.verified.keys().next().value as string);
+      if (this.verified.size >= TokenService.CACHE_MAX)
+        this.verified.delete(this.verified.keys().next().value as string);
       this.verified.set(token, payload);
     }
     return payload;
@@ -129,7 +131,13 @@ export class TokenService {
     } catch {
       throw AppError.unauthorized('The token is invalid or expired.', 'invalid-token');
     }
-    if (payload.typ !== typ || typeof payload.sub !== 'string' || typeof payload.jti !== 'string' || typeof payload.iat !== 'number' || typeof payload.exp !== 'number') {
+    if (
+      payload.typ !== typ ||
+      typeof payload.sub !== 'string' ||
+      typeof payload.jti !== 'string' ||
+      typeof payload.iat !== 'number' ||
+      typeof payload.exp !== 'number'
+    ) {
       throw AppError.unauthorized('The token is invalid or expired.', 'invalid-token');
     }
     return payload;
@@ -141,7 +149,14 @@ export class TokenService {
       throw AppError.unauthorized('The token is invalid or expired.', 'invalid-token');
     }
     if (await this.isRevoked(p.sid)) throw AppError.unauthorized('The session has ended.', 'session-revoked');
-    return { sub: p.sub as string, sid: p.sid, role: p.role, dept: typeof p.dept === 'string' ? p.dept : null, mfa: p.mfa, enroll: p.enroll === true };
+    return {
+      sub: p.sub as string,
+      sid: p.sid,
+      role: p.role,
+      dept: typeof p.dept === 'string' ? p.dept : null,
+      mfa: p.mfa,
+      enroll: p.enroll === true,
+    };
   }
 
   /**
@@ -161,7 +176,11 @@ export class TokenService {
 
   verifyMfa(token: string): MfaClaims {
     const p = this.verify(token, mfaAudience(this.deps.audience), 'mfa');
-    return { sub: p.sub as string, methods: Array.isArray(p.methods) ? p.methods.map(String) : [], jti: p.jti as string };
+    return {
+      sub: p.sub as string,
+      methods: Array.isArray(p.methods) ? p.methods.map(String) : [],
+      jti: p.jti as string,
+    };
   }
 
   /**

@@ -1,8 +1,16 @@
-import { createHmac, hkdfSync, randomBytes, randomUUID, timingSafeEqual, type KeyObject, createSecretKey } from 'node:crypto';
+import {
+  createHmac,
+  hkdfSync,
+  randomBytes,
+  randomUUID,
+  timingSafeEqual,
+  type KeyObject,
+  createSecretKey,
+} from 'node:crypto';
 import { AppError } from '../../lib/errors';
 import type { ApiKeyDoc, ApiKeyModel } from '../../models/api-key.model';
-import type { AuditTrail } from '../audit/AuditTrail';
-import type { SingleUseClaims } from '../auth/single-use';
+import type { AuditTrail } from '../audit/audit-trail';
+import type { SingleUseClaims } from '../auth/single-use-claims';
 
 export interface ApiKeyServiceDeps {
   keys: ApiKeyModel;
@@ -54,7 +62,9 @@ export class ApiKeyService {
   constructor({ secret, ...deps }: ApiKeyServiceDeps) {
     // Only the derived KeyObject is kept, never the secret itself.
     this.deps = deps;
-    this.hmacKey = createSecretKey(Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), 'erp-backend api-key hmac v1', 32)));
+    this.hmacKey = createSecretKey(
+      Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), 'erp-backend api-key hmac v1', 32)),
+    );
     this.now = deps.now ?? (() => new Date());
   }
 
@@ -66,14 +76,24 @@ export class ApiKeyService {
     return `erp_${prefix}_${randomBytes(32).toString('base64url')}`;
   }
 
-  async create(input: { ownerId: string; ownerRole: string; name: string; scopes: string[]; expiresAt: Date }): Promise<CreatedApiKey> {
+  async create(input: {
+    ownerId: string;
+    ownerRole: string;
+    name: string;
+    scopes: string[];
+    expiresAt: Date;
+  }): Promise<CreatedApiKey> {
     const grants = await this.deps.grantsOf(input.ownerRole);
     const notHeld = input.scopes.filter((s) => !grants.has(s));
-    if (notHeld.length) throw AppError.forbidden(`You cannot delegate permissions you do not hold: ${notHeld.join(', ')}.`, { scopes: notHeld });
+    if (notHeld.length)
+      throw AppError.forbidden(`You cannot delegate permissions you do not hold: ${notHeld.join(', ')}.`, {
+        scopes: notHeld,
+      });
     const now = this.now();
     const maxMs = (this.deps.maxLifetimeDays ?? 365) * 86_400_000;
     if (input.expiresAt.getTime() <= now.getTime()) throw AppError.badRequest('expiresAt must be in the future.');
-    if (input.expiresAt.getTime() - now.getTime() > maxMs) throw AppError.badRequest(`expiresAt must be within ${this.deps.maxLifetimeDays ?? 365} days.`);
+    if (input.expiresAt.getTime() - now.getTime() > maxMs)
+      throw AppError.badRequest(`expiresAt must be within ${this.deps.maxLifetimeDays ?? 365} days.`);
     const prefix = randomBytes(9).toString('base64url').replace(/[-_]/g, '0').slice(0, 12);
     const key = this.newSecret(prefix);
     const id = randomUUID();
@@ -90,7 +110,14 @@ export class ApiKeyService {
       lastUsedAt: null,
       revokedAt: null,
     });
-    await this.deps.audit.record({ action: 'apikey.created', outcome: 'succeeded', actorId: input.ownerId, resource: 'apikey', resourceId: id, details: { scopes: input.scopes } });
+    await this.deps.audit.record({
+      action: 'apikey.created',
+      outcome: 'succeeded',
+      actorId: input.ownerId,
+      resource: 'apikey',
+      resourceId: id,
+      details: { scopes: input.scopes },
+    });
     return { id, key, prefix, name: input.name, scopes: [...new Set(input.scopes)].sort(), expiresAt: input.expiresAt };
   }
 
@@ -107,7 +134,8 @@ export class ApiKeyService {
     const matches = (stored: string | null): boolean => stored !== null && this.matchesHash(presented, stored);
     if (!doc) throw invalid;
     const current = matches(doc.hash);
-    const previous = !current && doc.previousValidUntil !== null && doc.previousValidUntil > now && matches(doc.previousHash);
+    const previous =
+      !current && doc.previousValidUntil !== null && doc.previousValidUntil > now && matches(doc.previousHash);
     if ((!current && !previous) || doc.revokedAt !== null || doc.expiresAt <= now) throw invalid;
     const resolution = this.deps.lastUsedResolutionMs ?? 60_000;
     if (!doc.lastUsedAt || now.getTime() - doc.lastUsedAt.getTime() >= resolution) {
@@ -137,14 +165,24 @@ export class ApiKeyService {
     const filter = actor.anyOwner ? { _id: id } : { _id: id, ownerId: actor.userId };
     const res = await this.deps.keys.updateOne({ ...filter, revokedAt: null }, { $set: { revokedAt: this.now() } });
     if (res.matchedCount === 0) throw AppError.notFound('No such API key.');
-    await this.deps.audit.record({ action: 'apikey.revoked', outcome: 'succeeded', actorId: actor.userId, resource: 'apikey', resourceId: id });
+    await this.deps.audit.record({
+      action: 'apikey.revoked',
+      outcome: 'succeeded',
+      actorId: actor.userId,
+      resource: 'apikey',
+      resourceId: id,
+    });
   }
 
   /**
    * Issues a new secret for the same key record; the old one keeps working for
    * `overlapSeconds` so clients can be redeployed without an outage.
    */
-  async rotate(id: string, actor: { userId: string; anyOwner: boolean }, overlapSeconds: number): Promise<CreatedApiKey> {
+  async rotate(
+    id: string,
+    actor: { userId: string; anyOwner: boolean },
+    overlapSeconds: number,
+  ): Promise<CreatedApiKey> {
     const filter = actor.anyOwner ? { _id: id } : { _id: id, ownerId: actor.userId };
     const doc = await this.deps.keys.findOne({ ...filter, revokedAt: null }).lean();
     if (!doc || doc.expiresAt <= this.now()) throw AppError.notFound('No such API key.');
@@ -159,7 +197,14 @@ export class ApiKeyService {
       { $set: { hash: this.hash(key), previousHash: doc.hash, previousValidUntil: validUntil } },
     );
     if (res.modifiedCount !== 1) throw AppError.conflict('The key was rotated concurrently; try again.');
-    await this.deps.audit.record({ action: 'apikey.rotated', outcome: 'succeeded', actorId: actor.userId, resource: 'apikey', resourceId: id, details: { overlapSeconds } });
+    await this.deps.audit.record({
+      action: 'apikey.rotated',
+      outcome: 'succeeded',
+      actorId: actor.userId,
+      resource: 'apikey',
+      resourceId: id,
+      details: { overlapSeconds },
+    });
     return { id, key, prefix: doc.prefix, name: doc.name, scopes: doc.scopes, expiresAt: doc.expiresAt };
   }
 }

@@ -1,6 +1,6 @@
-import type { Database } from '../lib/database';
-import { withTimeout } from '../lib/database';
-import type { RedisClient } from '../lib/redis';
+import type { Database } from '../../lib/database';
+import { withTimeout } from '../../lib/database';
+import type { RedisClient } from '../../lib/redis';
 
 export type HealthStatus = 'pass' | 'warn' | 'fail';
 
@@ -54,7 +54,14 @@ export class HealthCheckService {
     const time = this.now().toISOString();
     try {
       const ms = await this.deps.database.ping(this.deps.timeoutMs);
-      return { componentId: 'mongodb', componentType: 'datastore', observedValue: round(ms), observedUnit: 'ms', status: 'pass', time };
+      return {
+        componentId: 'mongodb',
+        componentType: 'datastore',
+        observedValue: round(ms),
+        observedUnit: 'ms',
+        status: 'pass',
+        time,
+      };
     } catch (err) {
       return { componentId: 'mongodb', componentType: 'datastore', status: 'fail', time, output: errorText(err) };
     }
@@ -66,7 +73,14 @@ export class HealthCheckService {
     try {
       const pong = await withTimeout(this.deps.redis.ping(), this.deps.timeoutMs, 'redis ping');
       if (pong !== 'PONG') throw new Error('unexpected reply to PING');
-      return { componentId: 'redis', componentType: 'datastore', observedValue: round(performance.now() - started), observedUnit: 'ms', status: 'pass', time };
+      return {
+        componentId: 'redis',
+        componentType: 'datastore',
+        observedValue: round(performance.now() - started),
+        observedUnit: 'ms',
+        status: 'pass',
+        time,
+      };
     } catch (err) {
       return { componentId: 'redis', componentType: 'datastore', status: 'fail', time, output: errorText(err) };
     }

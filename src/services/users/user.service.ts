@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { AppError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import type { UserDoc, UserModel, UserStatus } from '../../models/user.model';
-import type { EncryptionService } from '../EncryptionService';
-import type { AuditTrail } from '../audit/AuditTrail';
-import type { SessionService } from '../auth/session-service';
-import type { TwoFactorAuthService } from '../TwoFactorAuthService';
+import type { EncryptionService } from '../encryption/encryption.service';
+import type { AuditTrail } from '../audit/audit-trail';
+import type { SessionService } from '../auth/session.service';
+import type { TwoFactorAuthService } from '../two-factor-auth/two-factor-auth.service';
 import type { EmailSender } from '../auth/senders';
 import { assertAcceptablePassword } from '../auth/password-policy';
 
@@ -62,7 +62,8 @@ export class UserService {
   constructor(private readonly deps: UserServiceDeps) {}
 
   async create(input: NewUser, actorId: string | null): Promise<PublicUser> {
-    if (!(await this.deps.roleExists(input.role))) throw AppError.validation('Unknown role.', [{ path: 'body.role', message: `no role named ${input.role}` }]);
+    if (!(await this.deps.roleExists(input.role)))
+      throw AppError.validation('Unknown role.', [{ path: 'body.role', message: `no role named ${input.role}` }]);
     assertAcceptablePassword(input.password, { email: input.email, name: input.name });
     const emailLower = input.email.trim().toLowerCase();
     const now = new Date();
@@ -79,13 +80,28 @@ export class UserService {
         passwordChangedAt: now,
         phone: null,
         phoneVerified: false,
-        mfa: { methods: [], totpSecret: null, totpPending: false, totpLastStep: 0, backupCodes: [], enrollmentRequired: false },
+        mfa: {
+          methods: [],
+          totpSecret: null,
+          totpPending: false,
+          totpLastStep: 0,
+          backupCodes: [],
+          enrollmentRequired: false,
+        },
         secondFactorFailures: 0,
       });
-      await this.deps.audit.record({ action: 'user.created', outcome: 'succeeded', actorId, resource: 'user', resourceId: doc._id, fields: ['email', 'name', 'role', 'department'] });
+      await this.deps.audit.record({
+        action: 'user.created',
+        outcome: 'succeeded',
+        actorId,
+        resource: 'user',
+        resourceId: doc._id,
+        fields: ['email', 'name', 'role', 'department'],
+      });
       return toPublicUser(doc.toObject());
     } catch (err) {
-      if ((err as { code?: number }).code === 11000) throw AppError.conflict('A user with this email already exists.', 'email-taken');
+      if ((err as { code?: number }).code === 11000)
+        throw AppError.conflict('A user with this email already exists.', 'email-taken');
       throw err;
     }
   }
@@ -96,30 +112,58 @@ export class UserService {
     return u;
   }
 
-  async list(q: { page: number; limit: number; role?: string; status?: UserStatus; department?: string }): Promise<{ items: PublicUser[]; total: number }> {
+  async list(q: {
+    page: number;
+    limit: number;
+    role?: string;
+    status?: UserStatus;
+    department?: string;
+  }): Promise<{ items: PublicUser[]; total: number }> {
     const filter: Record<string, string> = {};
     if (q.role) filter.role = q.role;
     if (q.status) filter.status = q.status;
     if (q.department) filter.department = q.department;
     const [items, total] = await Promise.all([
-      this.deps.users.find(filter).sort({ createdAt: 1, _id: 1 }).skip((q.page - 1) * q.limit).limit(q.limit).lean(),
+      this.deps.users
+        .find(filter)
+        .sort({ createdAt: 1, _id: 1 })
+        .skip((q.page - 1) * q.limit)
+        .limit(q.limit)
+        .lean(),
       this.deps.users.countDocuments(filter),
     ]);
     return { items: items.map(toPublicUser), total };
   }
 
   /** Role, department or status changes end the user's sessions, so tokens with stale claims die at once. */
-  async update(id: string, changes: { role?: string; department?: string | null; status?: UserStatus; name?: string }, actorId: string): Promise<PublicUser> {
+  async update(
+    id: string,
+    changes: { role?: string; department?: string | null; status?: UserStatus; name?: string },
+    actorId: string,
+  ): Promise<PublicUser> {
     if (changes.role !== undefined && !(await this.deps.roleExists(changes.role))) {
       throw AppError.validation('Unknown role.', [{ path: 'body.role', message: `no role named ${changes.role}` }]);
     }
-    if (id === actorId && (changes.role !== undefined || changes.status !== undefined)) throw AppError.forbidden('You cannot change your own role or status.');
+    if (id === actorId && (changes.role !== undefined || changes.status !== undefined))
+      throw AppError.forbidden('You cannot change your own role or status.');
     const before = await this.get(id);
-    const updated = await this.deps.users.findOneAndUpdate({ _id: id }, { $set: changes }, { returnDocument: 'after' }).lean();
+    const updated = await this.deps.users
+      .findOneAndUpdate({ _id: id }, { $set: changes }, { returnDocument: 'after' })
+      .lean();
     if (!updated) throw AppError.notFound('No such user.');
-    const fields = Object.keys(changes).filter((k) => (before as unknown as Record<string, unknown>)[k] !== (changes as Record<string, unknown>)[k]);
-    if (fields.some((f) => f === 'role' || f === 'department' || f === 'status')) await this.deps.sessions.revokeAllForUser(id, 'account-changed');
-    await this.deps.audit.record({ action: 'user.updated', outcome: 'succeeded', actorId, resource: 'user', resourceId: id, fields });
+    const fields = Object.keys(changes).filter(
+      (k) => (before as unknown as Record<string, unknown>)[k] !== (changes as Record<string, unknown>)[k],
+    );
+    if (fields.some((f) => f === 'role' || f === 'department' || f === 'status'))
+      await this.deps.sessions.revokeAllForUser(id, 'account-changed');
+    await this.deps.audit.record({
+      action: 'user.updated',
+      outcome: 'succeeded',
+      actorId,
+      resource: 'user',
+      resourceId: id,
+      fields,
+    });
     return toPublicUser(updated);
   }
 
@@ -129,10 +173,22 @@ export class UserService {
     const user = await this.get(id);
     await this.deps.twoFactor.clearFactors(id, { requireEnrollment: true });
     await this.deps.sessions.revokeAllForUser(id, 'mfa-reset');
-    await this.deps.audit.record({ action: 'mfa.reset-by-admin', outcome: 'succeeded', actorId, resource: 'user', resourceId: id });
+    await this.deps.audit.record({
+      action: 'mfa.reset-by-admin',
+      outcome: 'succeeded',
+      actorId,
+      resource: 'user',
+      resourceId: id,
+    });
     await this.deps.email
-      .send({ to: user.email, subject: 'Your two-factor authentication was reset', text: 'An administrator reset the two-factor authentication of your ERP account. You will be asked to set it up again at your next sign-in. If you did not ask for this, contact your security team.' })
-      .catch((err: unknown) => this.deps.logger.warn({ err: { message: (err as Error).message } }, '2FA reset notice not delivered'));
+      .send({
+        to: user.email,
+        subject: 'Your two-factor authentication was reset',
+        text: 'An administrator reset the two-factor authentication of your ERP account. You will be asked to set it up again at your next sign-in. If you did not ask for this, contact your security team.',
+      })
+      .catch((err: unknown) =>
+        this.deps.logger.warn({ err: { message: (err as Error).message } }, '2FA reset notice not delivered'),
+      );
   }
 
   /** Creates the first admin from bootstrap settings; refused once any admin exists. */

@@ -1,12 +1,12 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { inspect } from 'node:util';
-import type { Logger } from '../lib/logger';
-import { DecryptionError, formatSealed, freshIv, gcmDecrypt, gcmEncrypt, parseSealed } from './encryption/cipher';
-import type { KeyProvider, Keyring } from './encryption/keyring';
-import type { PasswordHasher } from './encryption/password-hasher';
-import { mask, maskEmail, maskPhone, maskTail, type MaskKind } from './encryption/masking';
-import type { FieldCipher } from './encryption/field-encryption.plugin';
-import type { RotatingCipher } from './encryption/key-rotation';
+import type { Logger } from '../../lib/logger';
+import { DecryptionError, formatSealed, freshIv, gcmDecrypt, gcmEncrypt, parseSealed } from './cipher';
+import type { KeyProvider, Keyring } from './keyring';
+import type { PasswordHasher } from './password-hasher';
+import { mask, maskEmail, maskPhone, maskTail, type MaskKind } from './masking';
+import type { FieldCipher } from './field-encryption.plugin';
+import type { RotatingCipher } from './key-rotation';
 
 export { DecryptionError };
 
@@ -62,7 +62,12 @@ export class EncryptionService implements FieldCipher, RotatingCipher {
   encrypt(plaintext: string, aad?: string): string {
     const { id, key } = this.keyring.active;
     const iv = freshIv();
-    const { ciphertext, tag } = gcmEncrypt(key, iv, Buffer.from(plaintext, 'utf8'), aad === undefined ? undefined : Buffer.from(aad, 'utf8'));
+    const { ciphertext, tag } = gcmEncrypt(
+      key,
+      iv,
+      Buffer.from(plaintext, 'utf8'),
+      aad === undefined ? undefined : Buffer.from(aad, 'utf8'),
+    );
     return formatSealed({ keyId: id, iv, tag, ciphertext });
   }
 
@@ -70,7 +75,13 @@ export class EncryptionService implements FieldCipher, RotatingCipher {
     const sealed = parseSealed(stored);
     const key = this.keyring.get(sealed.keyId);
     if (!key) throw new DecryptionError();
-    return gcmDecrypt(key, sealed.iv, sealed.ciphertext, sealed.tag, aad === undefined ? undefined : Buffer.from(aad, 'utf8')).toString('utf8');
+    return gcmDecrypt(
+      key,
+      sealed.iv,
+      sealed.ciphertext,
+      sealed.tag,
+      aad === undefined ? undefined : Buffer.from(aad, 'utf8'),
+    ).toString('utf8');
   }
 
   keyIdOf(stored: string): string {
@@ -102,5 +113,10 @@ export class EncryptionService implements FieldCipher, RotatingCipher {
     return this.deps.passwords.verify(password, hash);
   }
 
-  readonly mask = { tail: maskTail, email: maskEmail, phone: maskPhone, byKind: (kind: MaskKind, v: unknown) => mask(kind, v) };
+  readonly mask = {
+    tail: maskTail,
+    email: maskEmail,
+    phone: maskPhone,
+    byKind: (kind: MaskKind, v: unknown) => mask(kind, v),
+  };
 }

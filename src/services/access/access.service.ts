@@ -1,6 +1,6 @@
 import type { AuthContext } from '../../lib/auth-context';
 import type { Possession } from './policy';
-import type { RoleService } from './RoleService';
+import type { RoleService } from './role.service';
 import { inScope, scopeFilter, scopeOf, type Scope, type ScopeFields } from './access-scope';
 import type { FieldContext } from './field-policy';
 

@@ -1,4 +1,4 @@
-import { verifyTotp } from '../../src/services/TwoFactorAuthService';
+import { verifyTotp } from '../../../src/services/two-factor-auth/two-factor-auth.service';
 
 /** RFC 6238 Appendix B, SHA-1 rows: seed "12345678901234567890", 8 digits, 30-second steps. */
 const RFC6238_SHA1 = [
@@ -15,7 +15,16 @@ describe('verifyTotp (the path user codes take)', () => {
     const at = new Date(t * 1000);
     const res = verifyTotp({ secret: '12345678901234567890', encoding: 'ascii', code, at, digits: 8, window: 0 });
     expect(res).toEqual({ ok: true, step: Math.floor(t / 30) });
-    expect(verifyTotp({ secret: '12345678901234567890', encoding: 'ascii', code, at: new Date((t + 90) * 1000), digits: 8, window: 1 }).ok).toBe(false);
+    expect(
+      verifyTotp({
+        secret: '12345678901234567890',
+        encoding: 'ascii',
+        code,
+        at: new Date((t + 90) * 1000),
+        digits: 8,
+        window: 1,
+      }).ok,
+    ).toBe(false);
   });
 
   it('when a code is one step early or late, then it is accepted; two steps, refused', () => {
@@ -29,7 +38,16 @@ describe('verifyTotp (the path user codes take)', () => {
   it('when the step was already used, then the same code is a replay', () => {
     const [t, code] = RFC6238_SHA1[2];
     const step = Math.floor(t / 30);
-    expect(verifyTotp({ secret: '12345678901234567890', encoding: 'ascii', code, digits: 8, at: new Date(t * 1000), lastUsedStep: step })).toEqual({ ok: false, replay: true });
+    expect(
+      verifyTotp({
+        secret: '12345678901234567890',
+        encoding: 'ascii',
+        code,
+        digits: 8,
+        at: new Date(t * 1000),
+        lastUsedStep: step,
+      }),
+    ).toEqual({ ok: false, replay: true });
   });
 
   it('when the code is not all digits or the wrong length, then it is refused without computing', () => {

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../../lib/errors';
 import type { InvoiceDoc, InvoiceModel, InvoiceStatus } from '../../models/invoice.model';
-import type { AuditTrail } from '../audit/AuditTrail';
-import type { AccessService } from '../access/AccessService';
+import type { AuditTrail } from '../audit/audit-trail';
+import type { AccessService } from '../access/access.service';
 import type { Scope } from '../access/access-scope';
-import { ScopedCollection } from '../access/ScopedCollection';
+import { ScopedCollection } from '../access/scoped-collection';
 
 export const INVOICE_SCOPE = { owner: 'createdBy', department: 'department' } as const;
 export const INVOICE_SORTS = ['createdAt', 'amount', 'number', 'status'] as const;
@@ -35,8 +35,17 @@ export interface InvoiceListQuery {
 export class InvoiceService {
   private readonly records: ScopedCollection<InvoiceDoc>;
 
-  constructor(private readonly deps: { invoices: InvoiceModel; access: AccessService; audit: AuditTrail; now?: () => Date }) {
-    this.records = new ScopedCollection({ model: deps.invoices, resource: 'invoices', auditName: 'invoice', scopeFields: INVOICE_SCOPE, access: deps.access, audit: deps.audit });
+  constructor(
+    private readonly deps: { invoices: InvoiceModel; access: AccessService; audit: AuditTrail; now?: () => Date },
+  ) {
+    this.records = new ScopedCollection({
+      model: deps.invoices,
+      resource: 'invoices',
+      auditName: 'invoice',
+      scopeFields: INVOICE_SCOPE,
+      access: deps.access,
+      audit: deps.audit,
+    });
   }
 
   private now(): Date {
@@ -64,34 +73,92 @@ export class InvoiceService {
       throw AppError.forbidden('Invoices are created in your own department.', { fields: ['department'] });
     }
     try {
-      const doc = await this.deps.invoices.create({ _id: randomUUID(), ...input, status: 'draft', createdBy: actorId, approvedBy: null, approvedAt: null, paidAt: null });
-      await this.deps.audit.record({ action: 'invoice.created', outcome: 'succeeded', actorId, resource: 'invoice', resourceId: doc._id, fields: Object.keys(input) });
+      const doc = await this.deps.invoices.create({
+        _id: randomUUID(),
+        ...input,
+        status: 'draft',
+        createdBy: actorId,
+        approvedBy: null,
+        approvedAt: null,
+        paidAt: null,
+      });
+      await this.deps.audit.record({
+        action: 'invoice.created',
+        outcome: 'succeeded',
+        actorId,
+        resource: 'invoice',
+        resourceId: doc._id,
+        fields: Object.keys(input),
+      });
       return this.records.view(scope, doc.toObject());
     } catch (err) {
-      if ((err as { code?: number }).code === 11000) throw AppError.conflict(`Invoice number ${input.number} already exists.`, 'duplicate');
+      if ((err as { code?: number }).code === 11000)
+        throw AppError.conflict(`Invoice number ${input.number} already exists.`, 'duplicate');
       throw err;
     }
   }
 
   /** `parse` validates the values (400) once the field rules allowed the keys (403 otherwise); nothing is written before both pass. */
-  async update(scope: Scope, id: string, raw: Record<string, unknown>, actorId: string, parse: (body: unknown) => Record<string, unknown>): Promise<Record<string, unknown>> {
+  async update(
+    scope: Scope,
+    id: string,
+    raw: Record<string, unknown>,
+    actorId: string,
+    parse: (body: unknown) => Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
     await this.records.loadForWrite(scope, id, raw, actorId);
     const changes = parse(raw);
-    const updated = await this.deps.invoices.findOneAndUpdate({ _id: id, status: 'draft' }, { $set: changes }, { returnDocument: 'after', runValidators: true }).lean();
+    const updated = await this.deps.invoices
+      .findOneAndUpdate(
+        { _id: id, status: 'draft' },
+        { $set: changes },
+        { returnDocument: 'after', runValidators: true },
+      )
+      .lean();
     if (!updated) throw AppError.conflict('Only draft invoices can be edited.', 'invalid-state');
-    await this.deps.audit.record({ action: 'invoice.updated', outcome: 'succeeded', actorId, resource: 'invoice', resourceId: id, fields: Object.keys(changes) });
+    await this.deps.audit.record({
+      action: 'invoice.updated',
+      outcome: 'succeeded',
+      actorId,
+      resource: 'invoice',
+      resourceId: id,
+      fields: Object.keys(changes),
+    });
     return this.records.view(scope, updated);
   }
 
-  private async transition(scope: Scope, id: string, actorId: string, from: InvoiceStatus, to: InvoiceStatus, set: Record<string, unknown>): Promise<Record<string, unknown>> {
+  private async transition(
+    scope: Scope,
+    id: string,
+    actorId: string,
+    from: InvoiceStatus,
+    to: InvoiceStatus,
+    set: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
     const current = await this.records.load(scope, id);
     if (to === 'approved' && current.createdBy === actorId) {
-      await this.deps.audit.record({ action: 'invoice.approve', outcome: 'denied', actorId, resource: 'invoice', resourceId: id, details: { reason: 'self-approval' } });
+      await this.deps.audit.record({
+        action: 'invoice.approve',
+        outcome: 'denied',
+        actorId,
+        resource: 'invoice',
+        resourceId: id,
+        details: { reason: 'self-approval' },
+      });
       throw AppError.forbidden('You cannot approve an invoice you created.');
     }
-    const updated = await this.deps.invoices.findOneAndUpdate({ _id: id, status: from }, { $set: { status: to, ...set } }, { returnDocument: 'after' }).lean();
+    const updated = await this.deps.invoices
+      .findOneAndUpdate({ _id: id, status: from }, { $set: { status: to, ...set } }, { returnDocument: 'after' })
+      .lean();
     if (!updated) throw AppError.conflict(`The invoice is ${current.status}; it must be ${from}.`, 'invalid-state');
-    await this.deps.audit.record({ action: `invoice.${to}`, outcome: 'succeeded', actorId, resource: 'invoice', resourceId: id, fields: ['status', ...Object.keys(set)] });
+    await this.deps.audit.record({
+      action: `invoice.${to}`,
+      outcome: 'succeeded',
+      actorId,
+      resource: 'invoice',
+      resourceId: id,
+      fields: ['status', ...Object.keys(set)],
+    });
     return this.records.view(scope, updated);
   }
 
@@ -107,6 +174,12 @@ export class InvoiceService {
     await this.records.load(scope, id);
     const res = await this.deps.invoices.deleteOne({ _id: id, status: 'draft' });
     if (res.deletedCount === 0) throw AppError.conflict('Only draft invoices can be deleted.', 'invalid-state');
-    await this.deps.audit.record({ action: 'invoice.deleted', outcome: 'succeeded', actorId, resource: 'invoice', resourceId: id });
+    await this.deps.audit.record({
+      action: 'invoice.deleted',
+      outcome: 'succeeded',
+      actorId,
+      resource: 'invoice',
+      resourceId: id,
+    });
   }
 }

@@ -1,5 +1,5 @@
 import { buildTestApp, type TestApp } from '../../support/app';
-import { AuditTrail } from '../../../src/services/audit/AuditTrail';
+import { AuditTrail } from '../../../src/services/audit/audit-trail';
 
 describe('AuditTrail', () => {
   let t: TestApp;
@@ -12,7 +12,11 @@ describe('AuditTrail', () => {
   const raw = () => t.container.database.connection.db!.collection('audit_events');
 
   it('when many appends race in one process, then the chain is linear and intact', async () => {
-    await Promise.all(Array.from({ length: 60 }, (_, i) => audit().record({ action: 'test.race', outcome: 'succeeded', details: { i } })));
+    await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        audit().record({ action: 'test.race', outcome: 'succeeded', details: { i } }),
+      ),
+    );
     const v = await audit().verify();
     expect(v).toEqual({ intact: true, checked: 60, headSeq: 60 });
   });

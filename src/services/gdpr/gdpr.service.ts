@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { AppError } from '../../lib/errors';
 import type { Models } from '../../models';
-import type { AuditTrail } from '../audit/AuditTrail';
-import type { SessionService } from '../auth/session-service';
-import type { EncryptionService } from '../EncryptionService';
+import type { AuditTrail } from '../audit/audit-trail';
+import type { SessionService } from '../auth/session.service';
+import type { EncryptionService } from '../encryption/encryption.service';
 
 export interface SubjectExport {
   exportedAt: string;
@@ -22,7 +22,13 @@ export interface SubjectExport {
  */
 export class GdprService {
   constructor(
-    private readonly deps: { models: Models; audit: AuditTrail; sessions: SessionService; encryption: EncryptionService; now?: () => Date },
+    private readonly deps: {
+      models: Models;
+      audit: AuditTrail;
+      sessions: SessionService;
+      encryption: EncryptionService;
+      now?: () => Date;
+    },
   ) {}
 
   private now(): Date {
@@ -40,7 +46,13 @@ export class GdprService {
       ApiKey.find({ ownerId: userId }, { hash: 0, previousHash: 0 }).lean(),
       AuditEvent.find({ actorId: userId }, { _id: 0, prevHash: 0, hash: 0 }).sort({ seq: 1 }).lean(),
     ]);
-    await this.deps.audit.record({ action: 'gdpr.exported', outcome: 'succeeded', actorId, resource: 'user', resourceId: userId });
+    await this.deps.audit.record({
+      action: 'gdpr.exported',
+      outcome: 'succeeded',
+      actorId,
+      resource: 'user',
+      resourceId: userId,
+    });
     return {
       exportedAt: this.now().toISOString(),
       user: {
@@ -82,12 +94,26 @@ export class GdprService {
       phoneVerified: false,
       status: 'disabled',
       passwordHash: await this.deps.encryption.hashPassword(randomBytes(32).toString('base64url')),
-      mfa: { methods: [], totpSecret: null, totpPending: false, totpLastStep: 0, backupCodes: [], enrollmentRequired: false },
+      mfa: {
+        methods: [],
+        totpSecret: null,
+        totpPending: false,
+        totpLastStep: 0,
+        backupCodes: [],
+        enrollmentRequired: false,
+      },
     });
     await user.save();
     const employees = await Employee.find({ userId });
     for (const e of employees) {
-      e.set({ name: 'Erased employee', workEmail: `erased-${e._id}@erased.invalid`, phone: null, nationalId: null, bankAccount: null, salary: null });
+      e.set({
+        name: 'Erased employee',
+        workEmail: `erased-${e._id}@erased.invalid`,
+        phone: null,
+        nationalId: null,
+        bankAccount: null,
+        salary: null,
+      });
       await e.save();
     }
     await this.deps.sessions.revokeAllForUser(userId, 'erased');
@@ -97,7 +123,14 @@ export class GdprService {
     // Key names are free text ("Dana's laptop").
     await ApiKey.updateMany({ ownerId: userId }, { $set: { name: 'erased' } });
     await OtpChallenge.deleteMany({ userId });
-    await this.deps.audit.record({ action: 'gdpr.erased', outcome: 'succeeded', actorId, resource: 'user', resourceId: userId, details: { employeeRecords: employees.length } });
+    await this.deps.audit.record({
+      action: 'gdpr.erased',
+      outcome: 'succeeded',
+      actorId,
+      resource: 'user',
+      resourceId: userId,
+      details: { employeeRecords: employees.length },
+    });
     return { employeeRecords: employees.length };
   }
 }

@@ -3,13 +3,13 @@ import { AppError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import { currentRequestContext } from '../../lib/request-context';
 import type { SecondFactor, UserDoc, UserModel } from '../../models/user.model';
-import type { EncryptionService } from '../EncryptionService';
-import type { AuditTrail } from '../audit/AuditTrail';
-import type { TwoFactorAuthService } from '../TwoFactorAuthService';
-import type { TokenService } from './token-service';
-import type { SessionService } from './session-service';
+import type { EncryptionService } from '../encryption/encryption.service';
+import type { AuditTrail } from '../audit/audit-trail';
+import type { TwoFactorAuthService } from '../two-factor-auth/two-factor-auth.service';
+import type { TokenService } from './token.service';
+import type { SessionService } from './session.service';
 import { accountLocked, type LoginGuard, type Factor } from './login-guard';
-import type { SingleUseClaims } from './single-use';
+import type { SingleUseClaims } from './single-use-claims';
 import { assertAcceptablePassword } from './password-policy';
 
 export type MfaMethod = SecondFactor | 'backup';
@@ -23,7 +23,8 @@ export interface TokenPair {
   enrollmentRequired: boolean;
 }
 
-export type LoginResult = ({ mfaRequired: false } & TokenPair) | { mfaRequired: true; mfaToken: string; methods: MfaMethod[] };
+export type LoginResult =
+  ({ mfaRequired: false } & TokenPair) | { mfaRequired: true; mfaToken: string; methods: MfaMethod[] };
 
 export interface AuthServiceDeps {
   users: UserModel;
@@ -53,7 +54,8 @@ export interface SecurityAlert {
 
 /** NIST SP 800-63B: no more than 100 consecutive failed second-factor attempts per account. */
 export const MAX_CONSECUTIVE_FACTOR_FAILURES = 100;
-const INVALID_CREDENTIALS = (): AppError => AppError.unauthorized('The email or password is incorrect.', 'invalid-credentials');
+const INVALID_CREDENTIALS = (): AppError =>
+  AppError.unauthorized('The email or password is incorrect.', 'invalid-credentials');
 
 /**
  * Password login, second-factor verification, refresh and logout. Unknown users and
@@ -82,14 +84,29 @@ export class AuthService {
   }
 
   mustEnroll(user: Pick<UserDoc, 'mfa' | 'role'>): boolean {
-    return user.mfa.methods.length === 0 && (user.mfa.enrollmentRequired || this.deps.mfaRequiredRoles.includes(user.role));
+    return (
+      user.mfa.methods.length === 0 && (user.mfa.enrollmentRequired || this.deps.mfaRequiredRoles.includes(user.role))
+    );
   }
 
   private async issue(user: UserDoc, mfa: boolean): Promise<TokenPair> {
     const { session, refreshToken } = await this.deps.sessions.create(user._id, mfa);
     const enrollmentRequired = this.mustEnroll(user);
-    const accessToken = this.deps.tokens.signAccess({ sub: user._id, sid: session._id, role: user.role, dept: user.department, mfa, enroll: enrollmentRequired });
-    return { accessToken, refreshToken, tokenType: 'Bearer', expiresIn: this.deps.tokens.accessTtlSeconds, enrollmentRequired };
+    const accessToken = this.deps.tokens.signAccess({
+      sub: user._id,
+      sid: session._id,
+      role: user.role,
+      dept: user.department,
+      mfa,
+      enroll: enrollmentRequired,
+    });
+    return {
+      accessToken,
+      refreshToken,
+      tokenType: 'Bearer',
+      expiresIn: this.deps.tokens.accessTtlSeconds,
+      enrollmentRequired,
+    };
   }
 
   async login(emailInput: string, password: string): Promise<LoginResult> {
@@ -99,17 +116,34 @@ export class AuthService {
     const user = await this.deps.users.findOne({ emailLower: email }).lean();
     // Same bcrypt work whether or not the user exists: timing tells nothing.
     this.dummyHash ??= this.deps.encryption.hashPassword(randomUUID() + randomUUID());
-    const ok = user ? await this.deps.encryption.verifyPassword(password, user.passwordHash) : (await this.deps.encryption.verifyPassword(password, await this.dummyHash), false);
+    const ok = user
+      ? await this.deps.encryption.verifyPassword(password, user.passwordHash)
+      : (await this.deps.encryption.verifyPassword(password, await this.dummyHash), false);
     if (!user || !ok || user.status !== 'active') {
       const { pairFailures, accountFailures } = await this.deps.guard.passwordFailed(email, ip);
-      await this.deps.audit.record({ action: 'auth.login', outcome: 'failed', actorId: user?._id ?? null, details: { reason: !user ? 'unknown-user' : !ok ? 'wrong-password' : 'disabled', accountFailures } });
+      await this.deps.audit.record({
+        action: 'auth.login',
+        outcome: 'failed',
+        actorId: user?._id ?? null,
+        details: { reason: !user ? 'unknown-user' : !ok ? 'wrong-password' : 'disabled', accountFailures },
+      });
       if (pairFailures === this.deps.guard.freeFailures) {
         // From now on this address waits longer and longer before it may try this account again.
-        await this.deps.audit.record({ action: 'auth.login.throttled', outcome: 'denied', actorId: user?._id ?? null, details: { pairFailures } });
+        await this.deps.audit.record({
+          action: 'auth.login.throttled',
+          outcome: 'denied',
+          actorId: user?._id ?? null,
+          details: { pairFailures },
+        });
       }
       const threshold = this.deps.accountAttackThreshold ?? 20;
       if (accountFailures % threshold === 0) {
-        await this.deps.audit.record({ action: 'auth.login.attack-suspected', outcome: 'denied', actorId: user?._id ?? null, details: { accountFailures } });
+        await this.deps.audit.record({
+          action: 'auth.login.attack-suspected',
+          outcome: 'denied',
+          actorId: user?._id ?? null,
+          details: { accountFailures },
+        });
         this.alert({ kind: 'password-guessing', userId: user?._id ?? null, details: { accountFailures } });
       }
       throw INVALID_CREDENTIALS();
@@ -117,21 +151,37 @@ export class AuthService {
     await this.deps.guard.passwordSucceeded(email, ip);
     // Clearing the rate-limit counter is a courtesy: a Redis hiccup must not fail a login
     // whose password was already accepted.
-    await Promise.resolve(this.deps.onLoginSuccess?.(email, ip)).catch((err: unknown) => this.deps.logger.warn({ err: { message: (err as Error).message } }, 'auth rate-limit counter not cleared'));
+    await Promise.resolve(this.deps.onLoginSuccess?.(email, ip)).catch((err: unknown) =>
+      this.deps.logger.warn({ err: { message: (err as Error).message } }, 'auth rate-limit counter not cleared'),
+    );
     const methods = this.methodsOf(user);
     if (user.mfa.methods.length > 0) {
-      await this.deps.audit.record({ action: 'auth.login.password', outcome: 'succeeded', actorId: user._id, actorRole: user.role, details: { mfaRequired: true } });
+      await this.deps.audit.record({
+        action: 'auth.login.password',
+        outcome: 'succeeded',
+        actorId: user._id,
+        actorRole: user.role,
+        details: { mfaRequired: true },
+      });
       return { mfaRequired: true, mfaToken: this.deps.tokens.signMfa({ sub: user._id, methods }), methods };
     }
-    await this.deps.audit.record({ action: 'auth.login', outcome: 'succeeded', actorId: user._id, actorRole: user.role, details: { mfa: false } });
+    await this.deps.audit.record({
+      action: 'auth.login',
+      outcome: 'succeeded',
+      actorId: user._id,
+      actorRole: user.role,
+      details: { mfa: false },
+    });
     return { mfaRequired: false, ...(await this.issue(user, false)) };
   }
 
   private async userForMfa(mfaToken: string): Promise<{ user: UserDoc; loginId: string }> {
     const claims = this.deps.tokens.verifyMfa(mfaToken);
-    if (await this.deps.tokens.isMfaSpent(claims.jti)) throw AppError.unauthorized('The sign-in has expired; start again.', 'invalid-token');
+    if (await this.deps.tokens.isMfaSpent(claims.jti))
+      throw AppError.unauthorized('The sign-in has expired; start again.', 'invalid-token');
     const user = await this.deps.users.findById(claims.sub).lean();
-    if (!user || user.status !== 'active') throw AppError.unauthorized('The sign-in has expired; start again.', 'invalid-token');
+    if (!user || user.status !== 'active')
+      throw AppError.unauthorized('The sign-in has expired; start again.', 'invalid-token');
     return { user, loginId: claims.jti };
   }
 
@@ -145,38 +195,77 @@ export class AuthService {
     return this.deps.twoFactor.sendCode(user, method, 'login');
   }
 
-  async verifySecondFactor(mfaToken: string, method: MfaMethod, code: string): Promise<TokenPair & { backupCodesRemaining?: number; warning?: string }> {
+  async verifySecondFactor(
+    mfaToken: string,
+    method: MfaMethod,
+    code: string,
+  ): Promise<TokenPair & { backupCodesRemaining?: number; warning?: string }> {
     const { user, loginId } = await this.userForMfa(mfaToken);
     const factor: Factor = method;
     if (user.secondFactorFailures >= MAX_CONSECUTIVE_FACTOR_FAILURES) throw accountLocked();
     // Both counts are taken before the code is checked, atomically in Redis: parallel
     // guesses each use up a try instead of all passing one read of the counter.
     const attempt = await this.deps.guard.takeFactorAttempt(user._id, loginId, factor);
-    const consecutive = await this.deps.guard.takeAccountFactorAttempt(user._id, user.secondFactorFailures, MAX_CONSECUTIVE_FACTOR_FAILURES);
+    const consecutive = await this.deps.guard.takeAccountFactorAttempt(
+      user._id,
+      user.secondFactorFailures,
+      MAX_CONSECUTIVE_FACTOR_FAILURES,
+    );
     const { ok, remaining } = await this.checkCode(user, method, code, 'login');
     if (!ok) {
       const failures = attempt;
       // Redis holds the running count; the user document keeps only the lock, so it survives a
       // Redis restart (intermediate counts written here could land after a concurrent success
       // reset them, and revive a stale count).
-      if (consecutive >= MAX_CONSECUTIVE_FACTOR_FAILURES) await this.deps.users.updateOne({ _id: user._id }, { $set: { secondFactorFailures: MAX_CONSECUTIVE_FACTOR_FAILURES } });
+      if (consecutive >= MAX_CONSECUTIVE_FACTOR_FAILURES)
+        await this.deps.users.updateOne(
+          { _id: user._id },
+          { $set: { secondFactorFailures: MAX_CONSECUTIVE_FACTOR_FAILURES } },
+        );
       const locked = failures === this.deps.guard.factorLimit;
-      await this.deps.audit.record({ action: locked ? 'auth.mfa.locked' : 'auth.mfa', outcome: 'failed', actorId: user._id, details: { method, failures } });
+      await this.deps.audit.record({
+        action: locked ? 'auth.mfa.locked' : 'auth.mfa',
+        outcome: 'failed',
+        actorId: user._id,
+        details: { method, failures },
+      });
       if (locked) this.alert({ kind: 'second-factor-lockout', userId: user._id, details: { method, failures } });
       if (consecutive === MAX_CONSECUTIVE_FACTOR_FAILURES) {
-        await this.deps.audit.record({ action: 'auth.mfa.account-locked', outcome: 'denied', actorId: user._id, resource: 'user', resourceId: user._id, details: { consecutiveFailures: MAX_CONSECUTIVE_FACTOR_FAILURES } });
-        this.alert({ kind: 'account-second-factor-cap', userId: user._id, details: { consecutiveFailures: MAX_CONSECUTIVE_FACTOR_FAILURES } });
+        await this.deps.audit.record({
+          action: 'auth.mfa.account-locked',
+          outcome: 'denied',
+          actorId: user._id,
+          resource: 'user',
+          resourceId: user._id,
+          details: { consecutiveFailures: MAX_CONSECUTIVE_FACTOR_FAILURES },
+        });
+        this.alert({
+          kind: 'account-second-factor-cap',
+          userId: user._id,
+          details: { consecutiveFailures: MAX_CONSECUTIVE_FACTOR_FAILURES },
+        });
       }
       throw AppError.unauthorized('The code is not valid.', 'invalid-code');
     }
     // One mfaToken opens one session: a captured token cannot be answered a second time.
-    if (!(await this.deps.tokens.consumeMfa(loginId))) throw AppError.unauthorized('The sign-in has expired; start again.', 'invalid-token');
+    if (!(await this.deps.tokens.consumeMfa(loginId)))
+      throw AppError.unauthorized('The sign-in has expired; start again.', 'invalid-token');
     await this.deps.users.updateOne({ _id: user._id }, { $set: { secondFactorFailures: 0 } });
     await this.deps.guard.resetAccountFactorAttempts(user._id);
-    await this.deps.audit.record({ action: 'auth.login', outcome: 'succeeded', actorId: user._id, actorRole: user.role, details: { mfa: method } });
+    await this.deps.audit.record({
+      action: 'auth.login',
+      outcome: 'succeeded',
+      actorId: user._id,
+      actorRole: user.role,
+      details: { mfa: method },
+    });
     const pair = await this.issue(user, true);
     if (remaining === undefined) return pair;
-    return { ...pair, backupCodesRemaining: remaining, ...(remaining <= 3 ? { warning: `Only ${remaining} backup codes are left; generate a new set.` } : {}) };
+    return {
+      ...pair,
+      backupCodesRemaining: remaining,
+      ...(remaining <= 3 ? { warning: `Only ${remaining} backup codes are left; generate a new set.` } : {}),
+    };
   }
 
   async refresh(refreshToken: string): Promise<TokenPair> {
@@ -187,25 +276,56 @@ export class AuthService {
       throw AppError.unauthorized('The refresh token is invalid or expired.', 'invalid-refresh-token');
     }
     const enrollmentRequired = this.mustEnroll(user);
-    const accessToken = this.deps.tokens.signAccess({ sub: user._id, sid: session._id, role: user.role, dept: user.department, mfa: session.mfa, enroll: enrollmentRequired });
-    return { accessToken, refreshToken: next, tokenType: 'Bearer', expiresIn: this.deps.tokens.accessTtlSeconds, enrollmentRequired };
+    const accessToken = this.deps.tokens.signAccess({
+      sub: user._id,
+      sid: session._id,
+      role: user.role,
+      dept: user.department,
+      mfa: session.mfa,
+      enroll: enrollmentRequired,
+    });
+    return {
+      accessToken,
+      refreshToken: next,
+      tokenType: 'Bearer',
+      expiresIn: this.deps.tokens.accessTtlSeconds,
+      enrollmentRequired,
+    };
   }
 
   /** Retention (no TTL indexes on FerretDB): deletes ended sessions and expired one-time codes. */
   async purgeExpired(): Promise<{ sessions: number; challenges: number; claims: number }> {
-    const [sessions, challenges, claims] = await Promise.all([this.deps.sessions.purgeExpired(), this.deps.twoFactor.purgeExpiredChallenges(), this.deps.claims.purgeExpired()]);
-    this.deps.logger.info({ sessions, challenges, claims }, 'expired sessions, one-time codes and single-use claims purged');
+    const [sessions, challenges, claims] = await Promise.all([
+      this.deps.sessions.purgeExpired(),
+      this.deps.twoFactor.purgeExpiredChallenges(),
+      this.deps.claims.purgeExpired(),
+    ]);
+    this.deps.logger.info(
+      { sessions, challenges, claims },
+      'expired sessions, one-time codes and single-use claims purged',
+    );
     return { sessions, challenges, claims };
   }
 
   async logout(sessionId: string, userId: string): Promise<void> {
     await this.deps.sessions.revoke(sessionId, 'logout');
-    await this.deps.audit.record({ action: 'auth.logout', outcome: 'succeeded', actorId: userId, resource: 'session', resourceId: sessionId });
+    await this.deps.audit.record({
+      action: 'auth.logout',
+      outcome: 'succeeded',
+      actorId: userId,
+      resource: 'session',
+      resourceId: sessionId,
+    });
   }
 
   async logoutAll(userId: string): Promise<number> {
     const n = await this.deps.sessions.revokeAllForUser(userId, 'logout-all');
-    await this.deps.audit.record({ action: 'auth.logout-all', outcome: 'succeeded', actorId: userId, details: { sessions: n } });
+    await this.deps.audit.record({
+      action: 'auth.logout-all',
+      outcome: 'succeeded',
+      actorId: userId,
+      details: { sessions: n },
+    });
     return n;
   }
 
@@ -213,10 +333,18 @@ export class AuthService {
    * A second-factor code for `purpose` (a sign-in, or a step-up confirming a change).
    * Backup codes also report how many are left.
    */
-  private async checkCode(user: UserDoc, method: MfaMethod, code: string, purpose: 'login' | 'step-up'): Promise<{ ok: boolean; remaining?: number }> {
+  private async checkCode(
+    user: UserDoc,
+    method: MfaMethod,
+    code: string,
+    purpose: 'login' | 'step-up',
+  ): Promise<{ ok: boolean; remaining?: number }> {
     if (method === 'totp') return { ok: await this.deps.twoFactor.verifyTotpForUser(user, code) };
     if (method === 'backup') return this.deps.twoFactor.useBackupCode(user, code);
-    return { ok: user.mfa.methods.includes(method) && (await this.deps.twoFactor.verifyCode(user._id, method, purpose, code)).ok };
+    return {
+      ok:
+        user.mfa.methods.includes(method) && (await this.deps.twoFactor.verifyCode(user._id, method, purpose, code)).ok,
+    };
   }
 
   /**
@@ -236,7 +364,12 @@ export class AuthService {
     await this.deps.guard.checkPassword(user.emailLower, ip);
     if (!(await this.deps.encryption.verifyPassword(password, user.passwordHash))) {
       await this.deps.guard.passwordFailed(user.emailLower, ip);
-      await this.deps.audit.record({ action, outcome: 'failed', actorId: user._id, details: { reason: 'wrong-password' } });
+      await this.deps.audit.record({
+        action,
+        outcome: 'failed',
+        actorId: user._id,
+        details: { reason: 'wrong-password' },
+      });
       throw AppError.forbidden('The current password is incorrect.');
     }
   }
@@ -245,16 +378,25 @@ export class AuthService {
   async changePassword(userId: string, sessionId: string, current: string, next: string): Promise<void> {
     const user = await this.reauthenticate(userId, current, 'auth.password.change');
     assertAcceptablePassword(next, { email: user.email, name: user.name });
-    await this.deps.users.updateOne({ _id: userId }, { $set: { passwordHash: await this.deps.encryption.hashPassword(next), passwordChangedAt: new Date() } });
+    await this.deps.users.updateOne(
+      { _id: userId },
+      { $set: { passwordHash: await this.deps.encryption.hashPassword(next), passwordChangedAt: new Date() } },
+    );
     const ended = await this.deps.sessions.revokeAllForUser(userId, 'password-changed', sessionId);
-    await this.deps.audit.record({ action: 'auth.password.changed', outcome: 'succeeded', actorId: userId, details: { otherSessionsEnded: ended } });
+    await this.deps.audit.record({
+      action: 'auth.password.changed',
+      outcome: 'succeeded',
+      actorId: userId,
+      details: { otherSessionsEnded: ended },
+    });
   }
 
   /** Turning 2FA off needs the password and a current code from an enrolled factor. */
   async disableSecondFactors(userId: string, password: string, method: MfaMethod, code: string): Promise<void> {
     const user = await this.deps.users.findById(userId).lean();
     if (!user) throw AppError.notFound();
-    if (this.deps.mfaRequiredRoles.includes(user.role)) throw AppError.forbidden(`Two-factor authentication is mandatory for the ${user.role} role.`);
+    if (this.deps.mfaRequiredRoles.includes(user.role))
+      throw AppError.forbidden(`Two-factor authentication is mandatory for the ${user.role} role.`);
     await this.confirmPassword(user, password, 'mfa.disable');
     // Codes here count against their own per-factor limit, like a login's.
     await this.deps.guard.takeFactorAttempt(user._id, 'step-up', method);
@@ -263,6 +405,12 @@ export class AuthService {
       throw AppError.forbidden('The password or code is incorrect.');
     }
     await this.deps.twoFactor.clearFactors(userId, { requireEnrollment: false });
-    await this.deps.audit.record({ action: 'mfa.disabled', outcome: 'succeeded', actorId: userId, resource: 'user', resourceId: userId });
+    await this.deps.audit.record({
+      action: 'mfa.disabled',
+      outcome: 'succeeded',
+      actorId: userId,
+      resource: 'user',
+      resourceId: userId,
+    });
   }
 }

@@ -2,14 +2,18 @@ import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { createLogger } from '../../../src/lib/logger';
 import { createRedis, waitForRedis, type RedisClient } from '../../../src/lib/redis';
-import { TokenService, type TokenServiceDeps } from '../../../src/services/auth/token-service';
+import { TokenService, type TokenServiceDeps } from '../../../src/services/auth/token.service';
 
 type JwtKeyConfig = TokenServiceDeps['key'];
 import { testNamespace, testRedisUrl } from '../../support/env';
 
 const b64url = (v: string | Buffer): string => Buffer.from(v).toString('base64url');
 /** Hand-made HS256 token, so nothing in jsonwebtoken stops us from forging what an attacker would. */
-function hs256(payload: Record<string, unknown>, key: string | Buffer, header: Record<string, unknown> = { alg: 'HS256', typ: 'JWT' }): string {
+function hs256(
+  payload: Record<string, unknown>,
+  key: string | Buffer,
+  header: Record<string, unknown> = { alg: 'HS256', typ: 'JWT' },
+): string {
   const body = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(payload))}`;
   return `${body}.${createHmac('sha256', key).update(body).digest('base64url')}`;
 }
@@ -18,7 +22,11 @@ describe('TokenService under HS256 and ES256: forgeries, expiry, mfaTokens, revo
   let redis: RedisClient;
   let clock = new Date('2026-03-01T10:00:00Z');
   const now = (): Date => clock;
-  const ec = generateKeyPairSync('ec', { namedCurve: 'prime256v1', privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  const ec = generateKeyPairSync('ec', {
+    namedCurve: 'prime256v1',
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
   const setups: Array<[string, JwtKeyConfig]> = [
     ['HS256', { algorithm: 'HS256', secret: randomBytes(32) }],
     ['ES256', { algorithm: 'ES256', privateKeyPem: ec.privateKey, publicKeyPem: ec.publicKey }],
@@ -26,7 +34,10 @@ describe('TokenService under HS256 and ES256: forgeries, expiry, mfaTokens, revo
   const claims = { sub: 'u1', sid: 's1', role: 'user', dept: null, mfa: false, enroll: false };
 
   beforeAll(async () => {
-    redis = createRedis({ url: testRedisUrl(), allowInProcessFallback: false, logger: createLogger({ level: 'silent' }) }, { keyPrefix: testNamespace(__filename).redisPrefix });
+    redis = createRedis(
+      { url: testRedisUrl(), allowInProcessFallback: false, logger: createLogger({ level: 'silent' }) },
+      { keyPrefix: testNamespace(__filename).redisPrefix },
+    );
     expect(await waitForRedis(redis, 5_000)).toBe(true);
   });
   afterAll(async () => {
@@ -35,7 +46,8 @@ describe('TokenService under HS256 and ES256: forgeries, expiry, mfaTokens, revo
     redis.disconnect();
   });
 
-  const service = (keys: JwtKeyConfig) => new TokenService({ key: keys, issuer: 'erp-backend', audience: 'erp-api', accessTtlSeconds: 900, redis, now });
+  const service = (keys: JwtKeyConfig) =>
+    new TokenService({ key: keys, issuer: 'erp-backend', audience: 'erp-api', accessTtlSeconds: 900, redis, now });
 
   describe.each(setups)('with %s', (alg, keys) => {
     it('when a token is signed, then it verifies with its claims and names only this algorithm', async () => {
@@ -43,7 +55,14 @@ describe('TokenService under HS256 and ES256: forgeries, expiry, mfaTokens, revo
       const tokens = service(keys);
       const token = tokens.signAccess(claims);
       expect(jwt.decode(token, { complete: true })?.header.alg).toBe(alg);
-      expect(jwt.decode(token)).toMatchObject({ iss: 'erp-backend', aud: 'erp-api', sub: 'u1', sid: 's1', iat: clock.getTime() / 1000, exp: clock.getTime() / 1000 + 900 });
+      expect(jwt.decode(token)).toMatchObject({
+        iss: 'erp-backend',
+        aud: 'erp-api',
+        sub: 'u1',
+        sid: 's1',
+        iat: clock.getTime() / 1000,
+        exp: clock.getTime() / 1000 + 900,
+      });
       expect(await tokens.verifyAccess(token)).toEqual(claims);
     });
 
@@ -55,7 +74,9 @@ describe('TokenService under HS256 and ES256: forgeries, expiry, mfaTokens, revo
         `${b64url(JSON.stringify({ alg: 'none', typ: 'JWT' }))}.${b64url(JSON.stringify(good))}.`,
         hs256(good, randomBytes(32)),
         keys.algorithm === 'HS256' ? hs256({ ...good, aud: 'other-api' }, keys.secret) : hs256(good, ec.publicKey),
-        keys.algorithm === 'HS256' ? hs256({ ...good, iss: 'someone' }, keys.secret) : hs256(good, ec.publicKey, { alg: 'HS256' }),
+        keys.algorithm === 'HS256'
+          ? hs256({ ...good, iss: 'someone' }, keys.secret)
+          : hs256(good, ec.publicKey, { alg: 'HS256' }),
       ];
       for (const token of forged) await expect(tokens.verifyAccess(token)).rejects.toMatchObject({ status: 401 });
       const token = tokens.signAccess(claims);
