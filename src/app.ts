@@ -24,7 +24,7 @@ import { authRoutes } from './routes/auth.routes';
 import type { RateLimiters } from './middleware/rate-limit';
 import type { Authorize } from './middleware/rbac';
 import type { RoleService } from './services/access/role.service';
-import type { AccessService } from './services/access/access.service';
+import type { AccessPolicy } from './services/access/access-policy';
 import type { EmployeeService } from './services/employees/employee.service';
 import type { InvoiceService } from './services/invoices/invoice.service';
 import { employeeRoutes } from './routes/employees.routes';
@@ -56,7 +56,7 @@ export interface AppDeps {
   rateLimiters: RateLimiters;
   roles: RoleService;
   authorize: Authorize;
-  access: AccessService;
+  policy: AccessPolicy;
   employees: EmployeeService;
   invoices: InvoiceService;
   gdpr: GdprService;
@@ -107,15 +107,11 @@ export function createApp(deps: AppDeps): Express {
     userRoutes({ users: deps.users, authenticate: deps.authenticate, authorize: deps.authorize }),
   );
   const { authenticate, authorize } = deps;
-  app.use(
-    '/api/v1/employees',
-    employeeRoutes({ employees: deps.employees, access: deps.access, authenticate, authorize }),
-  );
+  app.use('/api/v1/employees', employeeRoutes({ employees: deps.employees, authenticate, authorize }));
   app.use(
     '/api/v1/invoices',
     invoiceRoutes({
       invoices: deps.invoices,
-      access: deps.access,
       authenticate,
       authorize,
       paymentLimiter: deps.rateLimiters.payment,
@@ -124,8 +120,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(
     '/api/v1/access',
     accessRoutes({
-      access: deps.access,
-      roles: deps.roles,
+      policy: deps.policy,
       employees: deps.employees,
       invoices: deps.invoices,
       users: deps.users,
@@ -133,17 +128,14 @@ export function createApp(deps: AppDeps): Express {
       authorize,
     }),
   );
-  app.use('/api/v1/roles', rolesRoutes({ roles: deps.roles, users: deps.users, authenticate, authorize }));
+  app.use('/api/v1/roles', rolesRoutes({ roles: deps.roles, authenticate, authorize }));
   app.use('/api/v1/audit', auditRoutes({ audit: deps.audit, authenticate, authorize }));
   app.use('/api/v1/gdpr', gdprRoutes({ gdpr: deps.gdpr, authenticate, authorize }));
   app.use(
     '/api/v1/encryption',
     encryptionRoutes({ keyRotation: deps.keyRotation, encryption: deps.encryption, authenticate, authorize, logger }),
   );
-  app.use(
-    '/api/v1/api-keys',
-    apiKeyRoutes({ apiKeys: deps.apiKeys, authenticate: deps.authenticate, authorize: deps.authorize }),
-  );
+  app.use('/api/v1/api-keys', apiKeyRoutes({ apiKeys: deps.apiKeys, policy: deps.policy, authenticate, authorize }));
 
   answerWrongMethods(app.router);
   app.use(notFound());

@@ -14,7 +14,7 @@ import { KeyRotation } from './services/encryption/key-rotation';
 import { ApiKeyService } from './services/api-keys/api-key.service';
 import { createAuthorize } from './middleware/rbac';
 import { RoleService } from './services/access/role.service';
-import { AccessService } from './services/access/access.service';
+import { AccessPolicy } from './services/access/access-policy';
 import { EmployeeService } from './services/employees/employee.service';
 import { InvoiceService } from './services/invoices/invoice.service';
 import { GdprService } from './services/gdpr/gdpr.service';
@@ -83,11 +83,11 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
   const encryptedFields = new EncryptedFieldRegistry();
   const models = registerModels(database.connection, { cipher: encryption, registry: encryptedFields });
   const audit = new AuditTrail({ events: models.AuditEvent, counters: models.AuditCounter, logger, now: opts.now });
-  const roles = new RoleService({ roles: models.Role, audit, now: opts.now });
-  const authorize = createAuthorize({ roles, audit });
-  const access = new AccessService(roles);
-  const employees = new EmployeeService({ employees: models.Employee, access, audit });
-  const invoices = new InvoiceService({ invoices: models.Invoice, access, audit, now: opts.now });
+  const roles = new RoleService({ roles: models.Role, users: models.User, audit, now: opts.now });
+  const policy = new AccessPolicy({ roles, mfaRequiredRoles: config.auth.mfaRequiredRoles });
+  const authorize = createAuthorize({ policy, audit });
+  const employees = new EmployeeService({ employees: models.Employee, policy, audit });
+  const invoices = new InvoiceService({ invoices: models.Invoice, policy, audit, now: opts.now });
   const keyRotation = new KeyRotation({
     db: () => database.db(),
     cipher: encryption,
@@ -159,7 +159,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     claims,
     audit,
     logger,
-    mfaRequiredRoles: config.auth.mfaRequiredRoles,
+    secondFactorRequired: (role) => policy.requiresSecondFactor(role),
     onLoginSuccess: (email, ip) => rateLimiters.resetAuth(ip, email),
   });
   const users = new UserService({
@@ -172,7 +172,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     logger,
     roleExists: (role) => roles.exists(role),
   });
-  const gdpr = new GdprService({ models, audit, sessions, encryption, now: opts.now });
+  const gdpr = new GdprService({ models, policy, audit, sessions, encryption, now: opts.now });
   const authenticate = authenticator({ tokens, apiKeys, users: models.User, apiKeyLimiter: rateLimiters.apiKey });
   const health = new HealthCheckService({
     database,
@@ -202,7 +202,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
       rateLimiters,
       roles,
       authorize,
-      access,
+      policy,
       employees,
       invoices,
       gdpr,

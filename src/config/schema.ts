@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BASE_ROLES, isBaseRole } from '../services/access/policy';
 
 /**
  * Every environment variable the service reads, in one zod object. Each key's
@@ -164,9 +165,14 @@ export const envSchema = z.object({
   JWT_AUDIENCE: z.string().min(1).default('erp-api').describe('`aud` of access tokens, checked on every request.'),
   JWT_ACCESS_TTL_SECONDS: int(900, 60, 3600).describe('Lifetime of access tokens (15 minutes by default).'),
   REFRESH_TTL_DAYS: int(14, 1, 90).describe('Lifetime of a login session and its rotating refresh tokens.'),
-  MFA_REQUIRED_ROLES: optionalString().describe(
-    'Comma-separated roles that must use 2FA; default admin,manager in production, none elsewhere.',
-  ),
+  MFA_REQUIRED_ROLES: optionalString()
+    .refine(
+      (v) => v === undefined || v.split(',').every((r) => r.trim() === '' || isBaseRole(r.trim())),
+      `must list base roles only (${BASE_ROLES.join(', ')})`,
+    )
+    .describe(
+      'Comma-separated base roles at or above which 2FA is mandatory: any role, custom ones included, whose grants (inherited ones too) go beyond those of the role below a listed one must enroll. Default admin,manager in production (every role with a manager-level or administrative grant), none elsewhere.',
+    ),
   TOTP_ISSUER: z.string().min(1).default('ERP').describe('Issuer shown by authenticator apps.'),
   SMTP_URL: optionalString().describe(
     'SMTP server for one-time codes and notices, e.g. smtps://user:pass@mail.example.com:465 (required in production).',

@@ -1,8 +1,8 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { route } from '../middleware/validate';
-import { grantedScope, mfaRequired, needsSecondFactor, type Authorize } from '../middleware/rbac';
-import { parsePermission, type Possession } from '../services/access/policy';
+import { grantedAccess, type Authorize } from '../middleware/rbac';
+import type { AccessPolicy } from '../services/access/access-policy';
 import { requireAuth } from '../lib/auth-context';
 import { AppError } from '../lib/errors';
 import type { Authenticate } from '../middleware/authenticate';
@@ -13,6 +13,7 @@ const keyId = z.strictObject({ id: z.string().uuid() });
 /** /api/v1/api-keys: a user's keys for machine clients. Keys cannot manage keys. */
 export function apiKeyRoutes(deps: {
   apiKeys: ApiKeyService;
+  policy: AccessPolicy;
   authenticate: Authenticate;
   authorize: Authorize;
 }): Router {
@@ -36,9 +37,7 @@ export function apiKeyRoutes(deps: {
       },
       async ({ body, res }) => {
         const a = requireAuth(res);
-        // A key with administrative reach outlives the session that made it: only a 2FA session may mint one.
-        if (!a.mfa && body.scopes.some((s) => needsSecondFactor(s, parsePermission(s).possession as Possession)))
-          throw mfaRequired();
+        deps.policy.assertMayMint(a, body.scopes);
         res.status(201).json(
           await deps.apiKeys.create({
             ownerId: a.userId,
@@ -64,7 +63,10 @@ export function apiKeyRoutes(deps: {
     '/:id',
     authorize('apikey:revoke'),
     route({ params: keyId }, async ({ params, res }) => {
-      await deps.apiKeys.revoke(params.id, { userId: requireAuth(res).userId, anyOwner: grantedScope(res) === 'any' });
+      await deps.apiKeys.revoke(params.id, {
+        userId: requireAuth(res).userId,
+        anyOwner: grantedAccess(res).scope.kind === 'any',
+      });
       res.status(204).end();
     }),
   );
@@ -88,7 +90,7 @@ export function apiKeyRoutes(deps: {
         res.json(
           await deps.apiKeys.rotate(
             params.id,
-            { userId: requireAuth(res).userId, anyOwner: grantedScope(res) === 'any' },
+            { userId: requireAuth(res).userId, anyOwner: grantedAccess(res).scope.kind === 'any' },
             body.overlapSeconds,
           ),
         );

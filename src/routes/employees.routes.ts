@@ -1,10 +1,9 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { route } from '../middleware/validate';
-import { grantedScope, type Authorize } from '../middleware/rbac';
+import { grantedAccess, type Authorize } from '../middleware/rbac';
 import { requireAuth } from '../lib/auth-context';
 import type { Authenticate } from '../middleware/authenticate';
-import type { AccessService } from '../services/access/access.service';
 import { EMPLOYEE_SORTS, type EmployeeService } from '../services/employees/employee.service';
 
 const id = z.strictObject({ id: z.string().uuid() });
@@ -53,20 +52,20 @@ const listQuery = z.strictObject({
 /** /api/v1/employees: HR records with scope, masking and field-level write rules. */
 export function employeeRoutes(deps: {
   employees: EmployeeService;
-  access: AccessService;
   authenticate: Authenticate;
   authorize: Authorize;
 }): Router {
   const router = Router();
   const { authorize } = deps;
   router.use(deps.authenticate());
-  const scope = (res: Parameters<typeof grantedScope>[0]) => deps.access.scope(requireAuth(res), grantedScope(res));
+  // The record scope authorize() decided for this request.
+  const scope = (res: Parameters<typeof grantedAccess>[0]) => grantedAccess(res).scope;
 
   router.get(
     '/',
     authorize('employee:read'),
     route({ query: listQuery }, async ({ query, res }) => {
-      const { items, total } = await deps.employees.list(await scope(res), query);
+      const { items, total } = await deps.employees.list(scope(res), query);
       res.json({ items, page: query.page, limit: query.limit, total });
     }),
   );
@@ -75,7 +74,7 @@ export function employeeRoutes(deps: {
     '/:id',
     authorize('employee:read'),
     route({ params: id }, async ({ params, res }) => {
-      res.json(await deps.employees.get(await scope(res), params.id));
+      res.json(await deps.employees.get(scope(res), params.id));
     }),
   );
 
@@ -83,7 +82,7 @@ export function employeeRoutes(deps: {
     '/',
     authorize('employee:create'),
     route({ body: createBody }, async ({ body, res }) => {
-      res.status(201).json(await deps.employees.create(await scope(res), body, requireAuth(res).userId));
+      res.status(201).json(await deps.employees.create(scope(res), body, requireAuth(res).userId));
     }),
   );
 
@@ -94,9 +93,7 @@ export function employeeRoutes(deps: {
     authorize('employee:update'),
     route({ params: id, body: z.record(z.string(), z.unknown()) }, async ({ params, body, res }) => {
       res.json(
-        await deps.employees.update(await scope(res), params.id, body, requireAuth(res).userId, (b) =>
-          patchBody.parse(b),
-        ),
+        await deps.employees.update(scope(res), params.id, body, requireAuth(res).userId, (b) => patchBody.parse(b)),
       );
     }),
   );
@@ -105,7 +102,7 @@ export function employeeRoutes(deps: {
     '/:id',
     authorize('employee:delete'),
     route({ params: id }, async ({ params, res }) => {
-      await deps.employees.remove(await scope(res), params.id, requireAuth(res).userId);
+      await deps.employees.remove(scope(res), params.id, requireAuth(res).userId);
       res.status(204).end();
     }),
   );

@@ -1,9 +1,8 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { route } from '../middleware/validate';
-import { grantedScope, type Authorize } from '../middleware/rbac';
+import { grantedAccess, type Authorize } from '../middleware/rbac';
 import { requireAuth } from '../lib/auth-context';
-import { AppError } from '../lib/errors';
 import type { Authenticate } from '../middleware/authenticate';
 import type { GdprService } from '../services/gdpr/gdpr.service';
 
@@ -19,10 +18,9 @@ export function gdprRoutes(deps: { gdpr: GdprService; authenticate: Authenticate
     '/users/:userId/export',
     authorize('gdpr:export'),
     route({ params: userId }, async ({ params, res }) => {
-      const a = requireAuth(res);
-      if (grantedScope(res) !== 'any' && params.userId !== a.userId) throw AppError.notFound('No such user.');
+      const data = await deps.gdpr.export(params.userId, grantedAccess(res).scope, requireAuth(res).userId);
       res.setHeader('Content-Disposition', `attachment; filename="personal-data-${params.userId}.json"`);
-      res.json(await deps.gdpr.export(params.userId, a.userId));
+      res.json(data);
     }),
   );
   gdpr.post(

@@ -1,10 +1,9 @@
 import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
 import { route } from '../middleware/validate';
-import { grantedScope, type Authorize } from '../middleware/rbac';
+import { grantedAccess, type Authorize } from '../middleware/rbac';
 import { requireAuth } from '../lib/auth-context';
 import type { Authenticate } from '../middleware/authenticate';
-import type { AccessService } from '../services/access/access.service';
 import { INVOICE_SORTS, type InvoiceService } from '../services/invoices/invoice.service';
 
 const id = z.strictObject({ id: z.string().uuid() });
@@ -39,7 +38,6 @@ const listQuery = z.strictObject({
 /** /api/v1/invoices: CRUD for drafts, approve and pay actions. Paying is behind the payment rate-limit tier. */
 export function invoiceRoutes(deps: {
   invoices: InvoiceService;
-  access: AccessService;
   authenticate: Authenticate;
   authorize: Authorize;
   paymentLimiter?: RequestHandler;
@@ -47,14 +45,15 @@ export function invoiceRoutes(deps: {
   const router = Router();
   const { authorize } = deps;
   router.use(deps.authenticate());
-  const scope = (res: Parameters<typeof grantedScope>[0]) => deps.access.scope(requireAuth(res), grantedScope(res));
+  // The record scope authorize() decided for this request.
+  const scope = (res: Parameters<typeof grantedAccess>[0]) => grantedAccess(res).scope;
   const paymentLimiter: RequestHandler = deps.paymentLimiter ?? ((_req, _res, next) => next());
 
   router.get(
     '/',
     authorize('invoice:read'),
     route({ query: listQuery }, async ({ query, res }) => {
-      const { items, total } = await deps.invoices.list(await scope(res), query);
+      const { items, total } = await deps.invoices.list(scope(res), query);
       res.json({ items, page: query.page, limit: query.limit, total });
     }),
   );
@@ -63,7 +62,7 @@ export function invoiceRoutes(deps: {
     '/:id',
     authorize('invoice:read'),
     route({ params: id }, async ({ params, res }) => {
-      res.json(await deps.invoices.get(await scope(res), params.id));
+      res.json(await deps.invoices.get(scope(res), params.id));
     }),
   );
 
@@ -71,7 +70,7 @@ export function invoiceRoutes(deps: {
     '/',
     authorize('invoice:create'),
     route({ body: createBody }, async ({ body, res }) => {
-      res.status(201).json(await deps.invoices.create(await scope(res), body, requireAuth(res).userId));
+      res.status(201).json(await deps.invoices.create(scope(res), body, requireAuth(res).userId));
     }),
   );
 
@@ -80,9 +79,7 @@ export function invoiceRoutes(deps: {
     authorize('invoice:update'),
     route({ params: id, body: z.record(z.string(), z.unknown()) }, async ({ params, body, res }) => {
       res.json(
-        await deps.invoices.update(await scope(res), params.id, body, requireAuth(res).userId, (b) =>
-          patchBody.parse(b),
-        ),
+        await deps.invoices.update(scope(res), params.id, body, requireAuth(res).userId, (b) => patchBody.parse(b)),
       );
     }),
   );
@@ -91,7 +88,7 @@ export function invoiceRoutes(deps: {
     '/:id/approve',
     authorize('invoice:approve'),
     route({ params: id }, async ({ params, res }) => {
-      res.json(await deps.invoices.approve(await scope(res), params.id, requireAuth(res).userId));
+      res.json(await deps.invoices.approve(scope(res), params.id, requireAuth(res).userId));
     }),
   );
 
@@ -100,7 +97,7 @@ export function invoiceRoutes(deps: {
     authorize('invoice:pay'),
     paymentLimiter,
     route({ params: id }, async ({ params, res }) => {
-      res.json(await deps.invoices.pay(await scope(res), params.id, requireAuth(res).userId));
+      res.json(await deps.invoices.pay(scope(res), params.id, requireAuth(res).userId));
     }),
   );
 
@@ -108,7 +105,7 @@ export function invoiceRoutes(deps: {
     '/:id',
     authorize('invoice:delete'),
     route({ params: id }, async ({ params, res }) => {
-      await deps.invoices.remove(await scope(res), params.id, requireAuth(res).userId);
+      await deps.invoices.remove(scope(res), params.id, requireAuth(res).userId);
       res.status(204).end();
     }),
   );

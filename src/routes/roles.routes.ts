@@ -5,17 +5,11 @@ import type { Authorize } from '../middleware/rbac';
 import { requireAuth } from '../lib/auth-context';
 import type { Authenticate } from '../middleware/authenticate';
 import type { RoleService } from '../services/access/role.service';
-import type { UserService } from '../services/users/user.service';
 
 const roleName = z.string().regex(/^[a-z][a-z0-9-]{1,31}$/);
 
 /** /api/v1/roles: custom roles (base roles live in the policy file). */
-export function rolesRoutes(deps: {
-  roles: RoleService;
-  users: UserService;
-  authenticate: Authenticate;
-  authorize: Authorize;
-}): Router {
+export function rolesRoutes(deps: { roles: RoleService; authenticate: Authenticate; authorize: Authorize }): Router {
   const { authorize } = deps;
   const roles = Router();
   roles.use(deps.authenticate());
@@ -47,13 +41,7 @@ export function rolesRoutes(deps: {
     '/:name',
     authorize('role:manage'),
     route({ params: z.strictObject({ name: roleName }) }, async ({ params, res }) => {
-      await deps.roles.remove(
-        params.name,
-        requireAuth(res).userId,
-        async (r) =>
-          (await deps.users.list({ page: 1, limit: 1, role: r })).total > 0 ||
-          (await deps.roles.list()).some((x) => x.parent === r),
-      );
+      await deps.roles.remove(params.name, requireAuth(res).userId);
       res.status(204).end();
     }),
   );

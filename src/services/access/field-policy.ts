@@ -1,12 +1,12 @@
 import { AppError } from '../../lib/errors';
 import { mask, type MaskKind } from '../encryption/masking';
-import type { Scope } from './access-scope';
+import type { RecordScope } from './access-policy';
 
 export type FieldRead = 'visible' | 'masked' | 'hidden';
 
 /** Who is looking at which record: what every field rule decides on. */
 export interface FieldContext {
-  scope: Scope;
+  scope: RecordScope;
   /** The record belongs to the caller. */
   isOwner: boolean;
   /** The record is in the caller's department and the caller's scope is department-wide (a manager). */

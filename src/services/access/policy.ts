@@ -3,7 +3,7 @@
  * admin > manager > user > guest. A permission is `resource:action:possession`:
  * `any` reaches every record; `own` reaches the caller's scope — for a user, records they
  * own (their employee record, invoices they created); for a manager, records of their
- * department (see scopeFilter in access-scope.ts). Routes name permissions
+ * department (the record scope of AccessPolicy, access-policy.ts). Routes name permissions
  * (`authorize('invoice:approve')`), never roles. docs/ACCESS_CONTROL.md's table is
  * generated from this file (scripts/gen-permission-table.ts).
  */
@@ -65,6 +65,9 @@ export const ROLE_GRANTS: Record<BaseRole, readonly string[]> = {
     'gdpr:erase:any',
   ],
 };
+
+/** Every permission the policy file knows; custom roles and API keys may only combine these. */
+export const KNOWN_PERMISSIONS: ReadonlySet<string> = new Set(Object.values(ROLE_GRANTS).flat());
 
 export interface ParsedPermission {
   resource: string;

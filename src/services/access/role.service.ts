@@ -1,10 +1,30 @@
 import { AppError } from '../../lib/errors';
 import type { RoleDoc, RoleModel } from '../../models/role.model';
+import type { UserModel } from '../../models/user.model';
 import type { AuditTrail } from '../audit/audit-trail';
-import { ROLE_GRANTS, baseRoleGrants, isBaseRole, parsePermission } from './policy';
+import { KNOWN_PERMISSIONS, baseRoleGrants, isBaseRole, parsePermission } from './policy';
 
-/** Every permission the policy file knows; custom roles may only combine these. */
-export const KNOWN_PERMISSIONS: ReadonlySet<string> = new Set(Object.values(ROLE_GRANTS).flat());
+/** A custom role as the API answers it (`id`, like every other resource). */
+export interface RoleView {
+  id: string;
+  parent: string;
+  grants: string[];
+  description: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+const view = ({ _id, ...rest }: RoleDoc): RoleView => ({ id: _id, ...rest });
+
+/** Why a grant name cannot be used, or null when it is a known permission. */
+function grantProblem(grant: string): string | null {
+  try {
+    parsePermission(grant);
+  } catch {
+    return `malformed permission ${grant}: expected resource:action:own|any`;
+  }
+  return KNOWN_PERMISSIONS.has(grant) ? null : `unknown permission ${grant}`;
+}
 
 const CACHE_TTL_MS = 30_000;
 const MAX_DEPTH = 10;
@@ -17,7 +37,7 @@ const MAX_DEPTH = 10;
 export class RoleService {
   private cache = new Map<string, { grants: Set<string>; at: number }>();
 
-  constructor(private readonly deps: { roles: RoleModel; audit: AuditTrail; now?: () => Date }) {}
+  constructor(private readonly deps: { roles: RoleModel; users: UserModel; audit: AuditTrail; now?: () => Date }) {}
 
   private now(): number {
     return (this.deps.now ?? (() => new Date()))().getTime();
@@ -47,22 +67,22 @@ export class RoleService {
     return isBaseRole(role) || (await this.deps.roles.exists({ _id: role })) !== null;
   }
 
-  async list(): Promise<RoleDoc[]> {
-    return this.deps.roles.find().sort({ _id: 1 }).lean();
+  async list(): Promise<RoleView[]> {
+    return (await this.deps.roles.find().sort({ _id: 1 }).lean()).map(view);
   }
 
   async upsert(
     name: string,
     input: { parent: string; grants: string[]; description?: string },
     actorId: string,
-  ): Promise<RoleDoc> {
+  ): Promise<RoleView> {
     if (isBaseRole(name)) throw AppError.conflict(`${name} is a built-in role; edit the policy file instead.`);
-    const unknown = input.grants.filter((g) => !KNOWN_PERMISSIONS.has(g));
-    for (const g of input.grants) parsePermission(g);
-    if (unknown.length)
+    // Malformed and unknown names are the caller's mistake (400), checked before anything is written.
+    const problems = input.grants.map(grantProblem).filter((p): p is string => p !== null);
+    if (problems.length)
       throw AppError.validation(
-        'Unknown permissions.',
-        unknown.map((g) => ({ path: 'body.grants', message: `unknown permission ${g}` })),
+        'Unknown or malformed permissions.',
+        problems.map((message) => ({ path: 'body.grants', message })),
       );
     // The parent chain must end in a base role without passing through this role.
     let p = input.parent;
@@ -99,12 +119,17 @@ export class RoleService {
       resourceId: name,
       fields: ['parent', 'grants'],
     });
-    return doc as RoleDoc;
+    return view(doc as RoleDoc);
   }
 
-  async remove(name: string, actorId: string, inUse: (role: string) => Promise<boolean>): Promise<void> {
+  /** Deletes a custom role that no user holds and no other role inherits from. */
+  async remove(name: string, actorId: string): Promise<void> {
     if (isBaseRole(name)) throw AppError.conflict(`${name} is a built-in role.`);
-    if (await inUse(name))
+    const [assigned, parentOf] = await Promise.all([
+      this.deps.users.exists({ role: name }),
+      this.deps.roles.exists({ parent: name }),
+    ]);
+    if (assigned !== null || parentOf !== null)
       throw AppError.conflict(`Role ${name} is still assigned to users or is a parent of another role.`);
     const res = await this.deps.roles.deleteOne({ _id: name });
     if (res.deletedCount === 0) throw AppError.notFound('No such role.');

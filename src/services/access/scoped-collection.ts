@@ -1,8 +1,7 @@
 import type { Model } from 'mongoose';
 import { AppError } from '../../lib/errors';
 import type { AuditTrail } from '../audit/audit-trail';
-import type { AccessService } from './access.service';
-import type { Scope, ScopeFields } from './access-scope';
+import type { AccessPolicy, RecordScope, ScopeFields } from './access-policy';
 import { applyReadPolicy, assertWritable, explainFields, type FieldExplanation } from './field-policy';
 
 export interface PageQuery {
@@ -14,9 +13,9 @@ export interface PageQuery {
 
 /**
  * The access-controlled reads and the write check every resource service shares: loads
- * through the scope filter (404 outside it), lists with the filter in the query, shapes
- * every record through the field policy, and refuses (and audits) writes to fields the
- * caller may not write.
+ * through the policy's scope filter (404 outside it), lists with the filter in the query,
+ * shapes every record through the field policy, and refuses (and audits) writes to fields
+ * the caller may not write.
  */
 export class ScopedCollection<T extends { _id: string }> {
   constructor(
@@ -26,22 +25,22 @@ export class ScopedCollection<T extends { _id: string }> {
       resource: 'employees' | 'invoices';
       auditName: string;
       scopeFields: ScopeFields;
-      access: AccessService;
+      policy: AccessPolicy;
       audit: AuditTrail;
     },
   ) {}
 
-  private ctx(scope: Scope, doc: T) {
-    return this.opts.access.fieldContext(scope, this.opts.scopeFields, doc as unknown as Record<string, unknown>);
+  private ctx(scope: RecordScope, doc: T) {
+    return this.opts.policy.fieldContext(scope, this.opts.scopeFields, doc as unknown as Record<string, unknown>);
   }
 
-  view(scope: Scope, doc: T): Record<string, unknown> {
+  view(scope: RecordScope, doc: T): Record<string, unknown> {
     return applyReadPolicy(this.opts.resource, doc as unknown as Record<string, unknown>, this.ctx(scope, doc));
   }
 
-  async load(scope: Scope, id: string): Promise<T> {
+  async load(scope: RecordScope, id: string): Promise<T> {
     const doc = (await this.opts.model
-      .findOne({ _id: id, ...this.opts.access.filter(scope, this.opts.scopeFields) })
+      .findOne(this.opts.policy.restrict({ _id: id }, scope, this.opts.scopeFields))
       .lean()) as T | null;
     // Out of scope and missing look the same: existence is not confirmed.
     if (!doc) throw AppError.notFound(`No such ${this.opts.auditName}.`);
@@ -49,11 +48,11 @@ export class ScopedCollection<T extends { _id: string }> {
   }
 
   async list(
-    scope: Scope,
+    scope: RecordScope,
     q: PageQuery,
     where: Record<string, unknown>,
   ): Promise<{ items: Record<string, unknown>[]; total: number }> {
-    const filter = { ...where, ...this.opts.access.filter(scope, this.opts.scopeFields) };
+    const filter = this.opts.policy.restrict(where, scope, this.opts.scopeFields);
     const [docs, total] = await Promise.all([
       this.opts.model
         .find(filter)
@@ -66,12 +65,16 @@ export class ScopedCollection<T extends { _id: string }> {
     return { items: (docs as T[]).map((d) => this.view(scope, d)), total };
   }
 
-  async explain(scope: Scope, id: string): Promise<FieldExplanation[]> {
-    return explainFields(this.opts.resource, this.ctx(scope, await this.load(scope, id)));
+  /** The field rules for a record in scope, or null when it is missing or outside the scope (what a request gets as 404). */
+  async explain(scope: RecordScope, id: string): Promise<FieldExplanation[] | null> {
+    const doc = (await this.opts.model.findById(id).lean()) as T | null;
+    if (!doc || !this.opts.policy.covers(scope, this.opts.scopeFields, doc as unknown as Record<string, unknown>))
+      return null;
+    return explainFields(this.opts.resource, this.ctx(scope, doc));
   }
 
   /** Loads the record in scope and refuses (403, audited) a change to any field the caller may not write. */
-  async loadForWrite(scope: Scope, id: string, raw: Record<string, unknown>, actorId: string): Promise<T> {
+  async loadForWrite(scope: RecordScope, id: string, raw: Record<string, unknown>, actorId: string): Promise<T> {
     const current = await this.load(scope, id);
     try {
       assertWritable(this.opts.resource, raw, this.ctx(scope, current));

@@ -44,7 +44,8 @@ export interface VerifiedApiKey {
   scopes: string[];
 }
 
-export type PublicApiKey = Omit<ApiKeyDoc, 'hash' | 'previousHash'>;
+/** A key as its owner sees it: `id` like every other resource, never the stored hashes. */
+export type PublicApiKey = Omit<ApiKeyDoc, '_id' | 'hash' | 'previousHash'> & { id: string };
 
 const KEY_PATTERN = /^erp_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
 
@@ -157,7 +158,8 @@ export class ApiKeyService {
   }
 
   async list(ownerId: string): Promise<PublicApiKey[]> {
-    return this.deps.keys.find({ ownerId }, { hash: 0, previousHash: 0 }).sort({ createdAt: -1 }).lean();
+    const docs = await this.deps.keys.find({ ownerId }, { hash: 0, previousHash: 0 }).sort({ createdAt: -1 }).lean();
+    return docs.map(({ _id, ...k }) => ({ id: _id, ...k }));
   }
 
   /** Revokes one of the owner's keys (admins may pass anyOwner). 404 for keys outside reach. */

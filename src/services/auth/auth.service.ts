@@ -36,7 +36,8 @@ export interface AuthServiceDeps {
   claims: SingleUseClaims;
   audit: AuditTrail;
   logger: Logger;
-  mfaRequiredRoles: string[];
+  /** Whether holders of a role must sign in with a second factor (AccessPolicy.requiresSecondFactor: by grants, not name). */
+  secondFactorRequired: (role: string) => Promise<boolean>;
   /** Called after a successful login, e.g. to clear the auth rate-limit counter for the account. */
   onLoginSuccess?: (emailLower: string, ip: string) => Promise<void>;
   /** Told about guessing spikes and account lockouts (the AlertService hooks in here once it exists). */
@@ -83,15 +84,16 @@ export class AuthService {
     return methods;
   }
 
-  mustEnroll(user: Pick<UserDoc, 'mfa' | 'role'>): boolean {
+  async mustEnroll(user: Pick<UserDoc, 'mfa' | 'role'>): Promise<boolean> {
     return (
-      user.mfa.methods.length === 0 && (user.mfa.enrollmentRequired || this.deps.mfaRequiredRoles.includes(user.role))
+      user.mfa.methods.length === 0 &&
+      (user.mfa.enrollmentRequired || (await this.deps.secondFactorRequired(user.role)))
     );
   }
 
   private async issue(user: UserDoc, mfa: boolean): Promise<TokenPair> {
     const { session, refreshToken } = await this.deps.sessions.create(user._id, mfa);
-    const enrollmentRequired = this.mustEnroll(user);
+    const enrollmentRequired = await this.mustEnroll(user);
     const accessToken = this.deps.tokens.signAccess({
       sub: user._id,
       sid: session._id,
@@ -275,7 +277,7 @@ export class AuthService {
       await this.deps.sessions.revoke(session._id, 'user-inactive');
       throw AppError.unauthorized('The refresh token is invalid or expired.', 'invalid-refresh-token');
     }
-    const enrollmentRequired = this.mustEnroll(user);
+    const enrollmentRequired = await this.mustEnroll(user);
     const accessToken = this.deps.tokens.signAccess({
       sub: user._id,
       sid: session._id,
@@ -395,7 +397,7 @@ export class AuthService {
   async disableSecondFactors(userId: string, password: string, method: MfaMethod, code: string): Promise<void> {
     const user = await this.deps.users.findById(userId).lean();
     if (!user) throw AppError.notFound();
-    if (this.deps.mfaRequiredRoles.includes(user.role))
+    if (await this.deps.secondFactorRequired(user.role))
       throw AppError.forbidden(`Two-factor authentication is mandatory for the ${user.role} role.`);
     await this.confirmPassword(user, password, 'mfa.disable');
     // Codes here count against their own per-factor limit, like a login's.

@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AppError } from '../../lib/errors';
 import type { EmployeeDoc, EmployeeModel } from '../../models/employee.model';
 import type { AuditTrail } from '../audit/audit-trail';
-import type { AccessService } from '../access/access.service';
-import type { Scope } from '../access/access-scope';
+import type { AccessPolicy, RecordScope as Scope } from '../access/access-policy';
 import { assertWritable } from '../access/field-policy';
 import { ScopedCollection } from '../access/scoped-collection';
 
@@ -35,13 +34,13 @@ export interface ListQuery {
 export class EmployeeService {
   private readonly records: ScopedCollection<EmployeeDoc>;
 
-  constructor(private readonly deps: { employees: EmployeeModel; access: AccessService; audit: AuditTrail }) {
+  constructor(private readonly deps: { employees: EmployeeModel; policy: AccessPolicy; audit: AuditTrail }) {
     this.records = new ScopedCollection({
       model: deps.employees,
       resource: 'employees',
       auditName: 'employee',
       scopeFields: EMPLOYEE_SCOPE,
-      access: deps.access,
+      policy: deps.policy,
       audit: deps.audit,
     });
   }
@@ -62,11 +61,13 @@ export class EmployeeService {
   }
 
   async create(scope: Scope, input: EmployeeInput, actorId: string): Promise<Record<string, unknown>> {
-    if (scope.possession !== 'any' && (!scope.departmentWide || input.department !== scope.department)) {
-      throw AppError.forbidden('You may only create employees in your own department.', { fields: ['department'] });
+    if (scope.kind !== 'any') {
+      // The new record as the field rules see it: not yet anyone's, in the department named.
+      const ctx = this.deps.policy.fieldContext(scope, EMPLOYEE_SCOPE, { department: input.department });
+      if (!ctx.managesRecord)
+        throw AppError.forbidden('You may only create employees in your own department.', { fields: ['department'] });
+      assertWritable('employees', pickSensitive(input), ctx);
     }
-    if (scope.possession !== 'any')
-      assertWritable('employees', pickSensitive(input), { scope, isAny: false, isOwner: false, managesRecord: true });
     const doc = await this.deps.employees.create({
       _id: randomUUID(),
       managerId: null,

@@ -2,8 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { AppError } from '../../lib/errors';
 import type { Models } from '../../models';
 import type { AuditTrail } from '../audit/audit-trail';
+import type { AccessPolicy, RecordScope, ScopeFields } from '../access/access-policy';
 import type { SessionService } from '../auth/session.service';
 import type { EncryptionService } from '../encryption/encryption.service';
+
+/** A person's data is theirs: `own` reaches only the caller's account (department reach does not apply). */
+const SUBJECT_SCOPE: ScopeFields = { owner: '_id' };
 
 export interface SubjectExport {
   exportedAt: string;
@@ -24,6 +28,7 @@ export class GdprService {
   constructor(
     private readonly deps: {
       models: Models;
+      policy: AccessPolicy;
       audit: AuditTrail;
       sessions: SessionService;
       encryption: EncryptionService;
@@ -35,9 +40,10 @@ export class GdprService {
     return (this.deps.now ?? (() => new Date()))();
   }
 
-  async export(userId: string, actorId: string): Promise<SubjectExport> {
+  /** Everything about `userId`, for a caller whose granted scope reaches that person (404 otherwise, like a missing user). */
+  async export(userId: string, scope: RecordScope, actorId: string): Promise<SubjectExport> {
     const { User, Employee, Invoice, Session, ApiKey, AuditEvent } = this.deps.models;
-    const user = await User.findById(userId).lean();
+    const user = await User.findOne(this.deps.policy.restrict({ _id: userId }, scope, SUBJECT_SCOPE)).lean();
     if (!user) throw AppError.notFound('No such user.');
     const [employees, invoices, sessions, keys, audit] = await Promise.all([
       Employee.find({ userId }).lean(),

@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AppError } from '../../lib/errors';
 import type { InvoiceDoc, InvoiceModel, InvoiceStatus } from '../../models/invoice.model';
 import type { AuditTrail } from '../audit/audit-trail';
-import type { AccessService } from '../access/access.service';
-import type { Scope } from '../access/access-scope';
+import type { AccessPolicy, RecordScope as Scope } from '../access/access-policy';
 import { ScopedCollection } from '../access/scoped-collection';
 
 export const INVOICE_SCOPE = { owner: 'createdBy', department: 'department' } as const;
@@ -36,14 +35,14 @@ export class InvoiceService {
   private readonly records: ScopedCollection<InvoiceDoc>;
 
   constructor(
-    private readonly deps: { invoices: InvoiceModel; access: AccessService; audit: AuditTrail; now?: () => Date },
+    private readonly deps: { invoices: InvoiceModel; policy: AccessPolicy; audit: AuditTrail; now?: () => Date },
   ) {
     this.records = new ScopedCollection({
       model: deps.invoices,
       resource: 'invoices',
       auditName: 'invoice',
       scopeFields: INVOICE_SCOPE,
-      access: deps.access,
+      policy: deps.policy,
       audit: deps.audit,
     });
   }
@@ -69,7 +68,7 @@ export class InvoiceService {
   }
 
   async create(scope: Scope, input: InvoiceInput, actorId: string): Promise<Record<string, unknown>> {
-    if (scope.possession !== 'any' && input.department !== scope.department) {
+    if (scope.kind !== 'any' && input.department !== scope.department) {
       throw AppError.forbidden('Invoices are created in your own department.', { fields: ['department'] });
     }
     try {
