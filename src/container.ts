@@ -161,6 +161,8 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     logger,
     mfaRequiredRoles: config.auth.mfaRequiredRoles,
     onLoginSuccess: (email, ip) => rateLimiters.resetAuth(ip, email),
+    // The limiter files a second step under `mfa:<user id>` (rate-limit.ts, accountOf).
+    onSecondFactorSuccess: (userId, ip) => rateLimiters.resetAuth(ip, `mfa:${userId}`),
   });
   const users = new UserService({
     users: models.User,

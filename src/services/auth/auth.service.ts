@@ -39,6 +39,11 @@ export interface AuthServiceDeps {
   mfaRequiredRoles: string[];
   /** Called after a successful login, e.g. to clear the auth rate-limit counter for the account. */
   onLoginSuccess?: (emailLower: string, ip: string) => Promise<void>;
+  /**
+   * Called after a successful second step, e.g. to clear the auth rate-limit counter of that
+   * step for the user and address: otherwise a few good sign-ins in a row use it up.
+   */
+  onSecondFactorSuccess?: (userId: string, ip: string) => Promise<void>;
   /** Told about guessing spikes and account lockouts (the AlertService hooks in here once it exists). */
   onSecurityAlert?: (alert: SecurityAlert) => void;
   /** Failed passwords on one account (all addresses, 24 h) that count as an attack on it; alerted at each multiple. */
@@ -75,6 +80,16 @@ export class AuthService {
   private alert(alert: SecurityAlert): void {
     this.deps.logger.warn({ alert: alert.kind, userId: alert.userId, ...alert.details }, 'security alert');
     this.deps.onSecurityAlert?.(alert);
+  }
+
+  /**
+   * Clearing a rate-limit counter after a success is a courtesy: a Redis hiccup must not fail
+   * a sign-in whose credentials were already accepted.
+   */
+  private async courtesy(clearing: Promise<void> | undefined): Promise<void> {
+    await Promise.resolve(clearing).catch((err: unknown) =>
+      this.deps.logger.warn({ err: { message: (err as Error).message } }, 'auth rate-limit counter not cleared'),
+    );
   }
 
   private methodsOf(user: UserDoc): MfaMethod[] {
@@ -149,11 +164,7 @@ export class AuthService {
       throw INVALID_CREDENTIALS();
     }
     await this.deps.guard.passwordSucceeded(email, ip);
-    // Clearing the rate-limit counter is a courtesy: a Redis hiccup must not fail a login
-    // whose password was already accepted.
-    await Promise.resolve(this.deps.onLoginSuccess?.(email, ip)).catch((err: unknown) =>
-      this.deps.logger.warn({ err: { message: (err as Error).message } }, 'auth rate-limit counter not cleared'),
-    );
+    await this.courtesy(this.deps.onLoginSuccess?.(email, ip));
     const methods = this.methodsOf(user);
     if (user.mfa.methods.length > 0) {
       await this.deps.audit.record({
@@ -252,6 +263,7 @@ export class AuthService {
       throw AppError.unauthorized('The sign-in has expired; start again.', 'invalid-token');
     await this.deps.users.updateOne({ _id: user._id }, { $set: { secondFactorFailures: 0 } });
     await this.deps.guard.resetAccountFactorAttempts(user._id);
+    await this.courtesy(this.deps.onSecondFactorSuccess?.(user._id, currentRequestContext()?.ip ?? 'unknown'));
     await this.deps.audit.record({
       action: 'auth.login',
       outcome: 'succeeded',
