@@ -122,7 +122,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     refreshTtlDays: config.auth.refreshTtlDays,
     now: opts.now,
   });
-  const guard = new LoginGuard({ redis, now: opts.now });
+  const guard = new LoginGuard({ redis, now: opts.now, ipv6Subnet: config.rateLimits.ipv6Subnet });
   const rateLimiters = createRateLimiters({
     redis,
     logger,

@@ -127,7 +127,9 @@ export class AuthService {
   async login(emailInput: string, password: string): Promise<LoginResult> {
     const ip = currentRequestContext()?.ip ?? 'unknown';
     const email = emailInput.trim().toLowerCase();
-    await this.deps.guard.checkPassword(email, ip);
+    // Counted before the password is checked (and given back if it is right): parallel
+    // guesses cannot all pass one read of the counter.
+    const { pairFailures, accountFailures } = await this.deps.guard.takePasswordAttempt(email, ip);
     const user = await this.deps.users.findOne({ emailLower: email }).lean();
     // Same bcrypt work whether or not the user exists: timing tells nothing.
     this.dummyHash ??= this.deps.encryption.hashPassword(randomUUID() + randomUUID());
@@ -135,7 +137,6 @@ export class AuthService {
       ? await this.deps.encryption.verifyPassword(password, user.passwordHash)
       : (await this.deps.encryption.verifyPassword(password, await this.dummyHash), false);
     if (!user || !ok || user.status !== 'active') {
-      const { pairFailures, accountFailures } = await this.deps.guard.passwordFailed(email, ip);
       await this.deps.audit.record({
         action: 'auth.login',
         outcome: 'failed',
@@ -373,9 +374,8 @@ export class AuthService {
 
   private async confirmPassword(user: UserDoc, password: string, action: string): Promise<void> {
     const ip = currentRequestContext()?.ip ?? 'unknown';
-    await this.deps.guard.checkPassword(user.emailLower, ip);
+    await this.deps.guard.takePasswordAttempt(user.emailLower, ip);
     if (!(await this.deps.encryption.verifyPassword(password, user.passwordHash))) {
-      await this.deps.guard.passwordFailed(user.emailLower, ip);
       await this.deps.audit.record({
         action,
         outcome: 'failed',
@@ -384,6 +384,7 @@ export class AuthService {
       });
       throw AppError.forbidden('The current password is incorrect.');
     }
+    await this.deps.guard.passwordSucceeded(user.emailLower, ip);
   }
 
   /** Changes the password and ends every other session of the user. */
