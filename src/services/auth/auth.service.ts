@@ -8,7 +8,7 @@ import type { AuditTrail } from '../audit/audit-trail';
 import type { TwoFactorAuthService } from '../two-factor-auth/two-factor-auth.service';
 import type { TokenService } from './token.service';
 import type { SessionService } from './session.service';
-import { accountLocked, type LoginGuard, type Factor } from './login-guard';
+import { accountLocked, type LoginGuard } from './login-guard';
 import type { SingleUseClaims } from './single-use-claims';
 import { assertAcceptablePassword } from './password-policy';
 
@@ -203,7 +203,7 @@ export class AuthService {
     if (!user.mfa.methods.includes(method)) throw AppError.badRequest(`${method} is not enrolled for this account.`);
     // A locked account gets no more codes (each SMS costs money and is another guess).
     if (user.secondFactorFailures >= MAX_CONSECUTIVE_FACTOR_FAILURES) throw accountLocked();
-    await this.deps.guard.checkFactor(user._id, loginId, method);
+    await this.deps.guard.checkFactor(user._id, loginId);
     return this.deps.twoFactor.sendCode(user, method, 'login');
   }
 
@@ -213,11 +213,10 @@ export class AuthService {
     code: string,
   ): Promise<TokenPair & { backupCodesRemaining?: number; warning?: string }> {
     const { user, loginId } = await this.userForMfa(mfaToken);
-    const factor: Factor = method;
     if (user.secondFactorFailures >= MAX_CONSECUTIVE_FACTOR_FAILURES) throw accountLocked();
     // Both counts are taken before the code is checked, atomically in Redis: parallel
     // guesses each use up a try instead of all passing one read of the counter.
-    const attempt = await this.deps.guard.takeFactorAttempt(user._id, loginId, factor);
+    const attempt = await this.deps.guard.takeFactorAttempt(user._id, loginId);
     const consecutive = await this.deps.guard.takeAccountFactorAttempt(
       user._id,
       user.secondFactorFailures,
@@ -411,8 +410,8 @@ export class AuthService {
     if (this.deps.mfaRequiredRoles.includes(user.role))
       throw AppError.forbidden(`Two-factor authentication is mandatory for the ${user.role} role.`);
     await this.confirmPassword(user, password, 'mfa.disable');
-    // Codes here count against their own per-factor limit, like a login's.
-    await this.deps.guard.takeFactorAttempt(user._id, 'step-up', method);
+    // Codes here count against their own limit (all factors together), like a sign-in's.
+    await this.deps.guard.takeFactorAttempt(user._id, 'step-up');
     if (!(await this.checkCode(user, method, code, 'step-up')).ok) {
       await this.deps.audit.record({ action: 'mfa.disable', outcome: 'failed', actorId: userId });
       throw AppError.forbidden('The password or code is incorrect.');

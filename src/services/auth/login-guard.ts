@@ -3,8 +3,6 @@ import { ipKeyGenerator } from 'express-rate-limit';
 import { AppError } from '../../lib/errors';
 import type { RedisClient } from '../../lib/redis';
 
-export type Factor = 'password' | 'totp' | 'sms' | 'email' | 'backup';
-
 export interface LoginGuardOptions {
   redis: RedisClient;
   now?: () => Date;
@@ -15,7 +13,7 @@ export interface LoginGuardOptions {
   /** Failed passwords from one IP (any accounts) in the window before that IP is refused: password spraying. */
   ipFailureLimit?: number;
   windowSeconds?: number;
-  /** Second-factor failures per login attempt before that factor locks. */
+  /** Second-factor failures per sign-in (all factors together) before it locks. */
   factorFailureLimit?: number;
   /** IPv6 addresses count per this prefix length, as in the rate limiter (config rateLimits.ipv6Subnet). */
   ipv6Subnet?: number;
@@ -27,9 +25,9 @@ export interface LoginGuardOptions {
  * Passwords: a growing delay per (account, address) pair and a cap per address, where an
  * IPv6 address means its /56 (or the configured prefix). Never a lock per account alone,
  * so an attacker cannot lock a real user out: the user's own address has its own, clean
- * counter. Second factors: each factor locks after 5 failures within one login
- * (a fresh password login is needed), and the account-wide consecutive count is capped at
- * 100 by the caller (NIST SP 800-63B).
+ * counter. Second factors: a sign-in (one mfaToken) locks after 5 failures at any of its
+ * factors together (a fresh password login is needed), and the account-wide consecutive
+ * count is capped at 100 by the caller (NIST SP 800-63B).
  */
 export class LoginGuard {
   private readonly now: () => Date;
@@ -104,26 +102,28 @@ export class LoginGuard {
     await this.opts.redis.eval(PASSWORD_SUCCEEDED_SCRIPT, 3, ...this.passwordKeys(account, ip));
   }
 
-  private factorKey(userId: string, loginId: string, factor: Factor): string {
-    return `guard:mfa:${userId}:${loginId}:${factor}`;
+  /** One budget per sign-in (one mfaToken), whichever factors its guesses go to. */
+  private signInKey(userId: string, loginId: string): string {
+    return `guard:mfa:${userId}:${loginId}`;
   }
 
-  /** 429-free lock: a locked factor answers 403 until the user signs in with the password again. */
-  async checkFactor(userId: string, loginId: string, factor: Factor): Promise<void> {
-    const n = Number((await this.opts.redis.get(this.factorKey(userId, loginId, factor))) ?? 0);
-    if (n >= this.factorLimit) throw factorLocked(factor);
+  /** 429-free lock: a locked sign-in answers 403 until the user signs in with the password again. */
+  async checkFactor(userId: string, loginId: string): Promise<void> {
+    const n = Number((await this.opts.redis.get(this.signInKey(userId, loginId))) ?? 0);
+    if (n >= this.factorLimit) throw factorLocked();
   }
 
   /**
-   * Takes one try at `factor` within this login and returns its number (1-based). The count
-   * goes up before the code is checked: a burst of parallel guesses cannot all pass a
-   * read-then-check. Beyond the limit the factor is locked for this login (403).
+   * Takes one second-factor try within this sign-in, at any factor, and returns its number
+   * (1-based). The count goes up before the code is checked: a burst of parallel guesses
+   * cannot all pass a read-then-check. Beyond the limit every factor is locked for this
+   * sign-in (403): a lock on one factor must not leave five fresh guesses at the next.
    */
-  async takeFactorAttempt(userId: string, loginId: string, factor: Factor): Promise<number> {
-    const key = this.factorKey(userId, loginId, factor);
+  async takeFactorAttempt(userId: string, loginId: string): Promise<number> {
+    const key = this.signInKey(userId, loginId);
     const res = await this.opts.redis.multi().incr(key).expire(key, 900).exec();
     const attempt = Number(res?.[0]?.[1] ?? Number.POSITIVE_INFINITY);
-    if (attempt > this.factorLimit) throw factorLocked(factor);
+    if (attempt > this.factorLimit) throw factorLocked();
     return attempt;
   }
 
@@ -153,12 +153,12 @@ export class LoginGuard {
   }
 }
 
-function factorLocked(factor: Factor): AppError {
+function factorLocked(): AppError {
   return new AppError({
     code: 'factor-locked',
     status: 403,
     title: 'Factor Locked',
-    detail: `Too many wrong codes; sign in again with your password to retry ${factor}.`,
+    detail: 'Too many wrong codes in this sign-in; sign in again with your password to get new tries.',
   });
 }
 

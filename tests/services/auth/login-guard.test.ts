@@ -61,26 +61,23 @@ describe('LoginGuard (Redis-backed guessing counters)', () => {
     expect(await status(guard, 'alice', '192.0.2.7')).toBe('ok');
   });
 
-  it('when a factor is tried 5 times in one login, then the 6th try is locked for that login only', async () => {
+  it('when second factors are tried 5 times in one login, then the 6th try is locked for that login only, at every factor', async () => {
     const guard = new LoginGuard({ redis, now });
-    for (let i = 1; i <= 5; i++) await expect(guard.takeFactorAttempt('u1', 'login-a', 'totp')).resolves.toBe(i);
-    await expect(guard.takeFactorAttempt('u1', 'login-a', 'totp')).rejects.toMatchObject({
+    for (let i = 1; i <= 5; i++) await expect(guard.takeFactorAttempt('u1', 'login-a')).resolves.toBe(i);
+    await expect(guard.takeFactorAttempt('u1', 'login-a')).rejects.toMatchObject({
       status: 403,
       code: 'factor-locked',
     });
-    await expect(guard.checkFactor('u1', 'login-a', 'totp')).rejects.toMatchObject({
+    await expect(guard.checkFactor('u1', 'login-a')).rejects.toMatchObject({
       status: 403,
       code: 'factor-locked',
     });
-    await expect(guard.checkFactor('u1', 'login-a', 'sms')).resolves.toBeUndefined();
-    await expect(guard.takeFactorAttempt('u1', 'login-b', 'totp')).resolves.toBe(1);
+    await expect(guard.takeFactorAttempt('u1', 'login-b')).resolves.toBe(1);
   });
 
   it('when 40 guesses at one factor arrive at once, then exactly 5 get a try', async () => {
     const guard = new LoginGuard({ redis, now });
-    const results = await Promise.allSettled(
-      Array.from({ length: 40 }, () => guard.takeFactorAttempt('u2', 'burst', 'sms')),
-    );
+    const results = await Promise.allSettled(Array.from({ length: 40 }, () => guard.takeFactorAttempt('u2', 'burst')));
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(5);
   });
 
