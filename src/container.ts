@@ -122,7 +122,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     refreshTtlDays: config.auth.refreshTtlDays,
     now: opts.now,
   });
-  const guard = new LoginGuard({ redis, now: opts.now });
+  const guard = new LoginGuard({ redis, now: opts.now, ipv6Subnet: config.rateLimits.ipv6Subnet });
   const rateLimiters = createRateLimiters({
     redis,
     logger,
@@ -161,6 +161,8 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     logger,
     secondFactorRequired: (role) => policy.requiresSecondFactor(role),
     onLoginSuccess: (email, ip) => rateLimiters.resetAuth(ip, email),
+    // The limiter files a second step under `mfa:<user id>` (rate-limit.ts, accountOf).
+    onSecondFactorSuccess: (userId, ip) => rateLimiters.resetAuth(ip, `mfa:${userId}`),
   });
   const users = new UserService({
     users: models.User,

@@ -8,7 +8,7 @@ import type { AuditTrail } from '../audit/audit-trail';
 import type { TwoFactorAuthService } from '../two-factor-auth/two-factor-auth.service';
 import type { TokenService } from './token.service';
 import type { SessionService } from './session.service';
-import { accountLocked, type LoginGuard, type Factor } from './login-guard';
+import { accountLocked, type LoginGuard } from './login-guard';
 import type { SingleUseClaims } from './single-use-claims';
 import { assertAcceptablePassword } from './password-policy';
 
@@ -40,6 +40,11 @@ export interface AuthServiceDeps {
   secondFactorRequired: (role: string) => Promise<boolean>;
   /** Called after a successful login, e.g. to clear the auth rate-limit counter for the account. */
   onLoginSuccess?: (emailLower: string, ip: string) => Promise<void>;
+  /**
+   * Called after a successful second step, e.g. to clear the auth rate-limit counter of that
+   * step for the user and address: otherwise a few good sign-ins in a row use it up.
+   */
+  onSecondFactorSuccess?: (userId: string, ip: string) => Promise<void>;
   /** Told about guessing spikes and account lockouts (the AlertService hooks in here once it exists). */
   onSecurityAlert?: (alert: SecurityAlert) => void;
   /** Failed passwords on one account (all addresses, 24 h) that count as an attack on it; alerted at each multiple. */
@@ -78,6 +83,16 @@ export class AuthService {
     this.deps.onSecurityAlert?.(alert);
   }
 
+  /**
+   * Clearing a rate-limit counter after a success is a courtesy: a Redis hiccup must not fail
+   * a sign-in whose credentials were already accepted.
+   */
+  private async courtesy(clearing: Promise<void> | undefined): Promise<void> {
+    await Promise.resolve(clearing).catch((err: unknown) =>
+      this.deps.logger.warn({ err: { message: (err as Error).message } }, 'auth rate-limit counter not cleared'),
+    );
+  }
+
   private methodsOf(user: UserDoc): MfaMethod[] {
     const methods: MfaMethod[] = [...user.mfa.methods];
     if (user.mfa.backupCodes.some((c) => c.usedAt === null)) methods.push('backup');
@@ -114,7 +129,9 @@ export class AuthService {
   async login(emailInput: string, password: string): Promise<LoginResult> {
     const ip = currentRequestContext()?.ip ?? 'unknown';
     const email = emailInput.trim().toLowerCase();
-    await this.deps.guard.checkPassword(email, ip);
+    // Counted before the password is checked (and given back if it is right): parallel
+    // guesses cannot all pass one read of the counter.
+    const { pairFailures, accountFailures } = await this.deps.guard.takePasswordAttempt(email, ip);
     const user = await this.deps.users.findOne({ emailLower: email }).lean();
     // Same bcrypt work whether or not the user exists: timing tells nothing.
     this.dummyHash ??= this.deps.encryption.hashPassword(randomUUID() + randomUUID());
@@ -122,7 +139,6 @@ export class AuthService {
       ? await this.deps.encryption.verifyPassword(password, user.passwordHash)
       : (await this.deps.encryption.verifyPassword(password, await this.dummyHash), false);
     if (!user || !ok || user.status !== 'active') {
-      const { pairFailures, accountFailures } = await this.deps.guard.passwordFailed(email, ip);
       await this.deps.audit.record({
         action: 'auth.login',
         outcome: 'failed',
@@ -151,11 +167,7 @@ export class AuthService {
       throw INVALID_CREDENTIALS();
     }
     await this.deps.guard.passwordSucceeded(email, ip);
-    // Clearing the rate-limit counter is a courtesy: a Redis hiccup must not fail a login
-    // whose password was already accepted.
-    await Promise.resolve(this.deps.onLoginSuccess?.(email, ip)).catch((err: unknown) =>
-      this.deps.logger.warn({ err: { message: (err as Error).message } }, 'auth rate-limit counter not cleared'),
-    );
+    await this.courtesy(this.deps.onLoginSuccess?.(email, ip));
     const methods = this.methodsOf(user);
     if (user.mfa.methods.length > 0) {
       await this.deps.audit.record({
@@ -193,7 +205,7 @@ export class AuthService {
     if (!user.mfa.methods.includes(method)) throw AppError.badRequest(`${method} is not enrolled for this account.`);
     // A locked account gets no more codes (each SMS costs money and is another guess).
     if (user.secondFactorFailures >= MAX_CONSECUTIVE_FACTOR_FAILURES) throw accountLocked();
-    await this.deps.guard.checkFactor(user._id, loginId, method);
+    await this.deps.guard.checkFactor(user._id, loginId);
     return this.deps.twoFactor.sendCode(user, method, 'login');
   }
 
@@ -203,11 +215,10 @@ export class AuthService {
     code: string,
   ): Promise<TokenPair & { backupCodesRemaining?: number; warning?: string }> {
     const { user, loginId } = await this.userForMfa(mfaToken);
-    const factor: Factor = method;
     if (user.secondFactorFailures >= MAX_CONSECUTIVE_FACTOR_FAILURES) throw accountLocked();
     // Both counts are taken before the code is checked, atomically in Redis: parallel
     // guesses each use up a try instead of all passing one read of the counter.
-    const attempt = await this.deps.guard.takeFactorAttempt(user._id, loginId, factor);
+    const attempt = await this.deps.guard.takeFactorAttempt(user._id, loginId);
     const consecutive = await this.deps.guard.takeAccountFactorAttempt(
       user._id,
       user.secondFactorFailures,
@@ -254,6 +265,7 @@ export class AuthService {
       throw AppError.unauthorized('The sign-in has expired; start again.', 'invalid-token');
     await this.deps.users.updateOne({ _id: user._id }, { $set: { secondFactorFailures: 0 } });
     await this.deps.guard.resetAccountFactorAttempts(user._id);
+    await this.courtesy(this.deps.onSecondFactorSuccess?.(user._id, currentRequestContext()?.ip ?? 'unknown'));
     await this.deps.audit.record({
       action: 'auth.login',
       outcome: 'succeeded',
@@ -363,9 +375,8 @@ export class AuthService {
 
   private async confirmPassword(user: UserDoc, password: string, action: string): Promise<void> {
     const ip = currentRequestContext()?.ip ?? 'unknown';
-    await this.deps.guard.checkPassword(user.emailLower, ip);
+    await this.deps.guard.takePasswordAttempt(user.emailLower, ip);
     if (!(await this.deps.encryption.verifyPassword(password, user.passwordHash))) {
-      await this.deps.guard.passwordFailed(user.emailLower, ip);
       await this.deps.audit.record({
         action,
         outcome: 'failed',
@@ -374,6 +385,7 @@ export class AuthService {
       });
       throw AppError.forbidden('The current password is incorrect.');
     }
+    await this.deps.guard.passwordSucceeded(user.emailLower, ip);
   }
 
   /** Changes the password and ends every other session of the user. */
@@ -400,8 +412,8 @@ export class AuthService {
     if (await this.deps.secondFactorRequired(user.role))
       throw AppError.forbidden(`Two-factor authentication is mandatory for the ${user.role} role.`);
     await this.confirmPassword(user, password, 'mfa.disable');
-    // Codes here count against their own per-factor limit, like a login's.
-    await this.deps.guard.takeFactorAttempt(user._id, 'step-up', method);
+    // Codes here count against their own limit (all factors together), like a sign-in's.
+    await this.deps.guard.takeFactorAttempt(user._id, 'step-up');
     if (!(await this.checkCode(user, method, code, 'step-up')).ok) {
       await this.deps.audit.record({ action: 'mfa.disable', outcome: 'failed', actorId: userId });
       throw AppError.forbidden('The password or code is incorrect.');

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
+import { ipKeyGenerator } from 'express-rate-limit';
 import { AppError } from '../../lib/errors';
 import type { RedisClient } from '../../lib/redis';
-
-export type Factor = 'password' | 'totp' | 'sms' | 'email' | 'backup';
 
 export interface LoginGuardOptions {
   redis: RedisClient;
@@ -14,18 +13,21 @@ export interface LoginGuardOptions {
   /** Failed passwords from one IP (any accounts) in the window before that IP is refused: password spraying. */
   ipFailureLimit?: number;
   windowSeconds?: number;
-  /** Second-factor failures per login attempt before that factor locks. */
+  /** Second-factor failures per sign-in (all factors together) before it locks. */
   factorFailureLimit?: number;
+  /** IPv6 addresses count per this prefix length, as in the rate limiter (config rateLimits.ipv6Subnet). */
+  ipv6Subnet?: number;
 }
 
 /**
  * Guessing defences, shared by every process through Redis.
  *
- * Passwords: a growing delay per (account, IP) pair and a cap per IP. Never a lock per
- * account alone, so an attacker cannot lock a real user out: the user's own IP has its
- * own, clean counter. Second factors: each factor locks after 5 failures within one login
- * (a fresh password login is needed), and the account-wide consecutive count is capped at
- * 100 by the caller (NIST SP 800-63B).
+ * Passwords: a growing delay per (account, address) pair and a cap per address, where an
+ * IPv6 address means its /56 (or the configured prefix). Never a lock per account alone,
+ * so an attacker cannot lock a real user out: the user's own address has its own, clean
+ * counter. Second factors: a sign-in (one mfaToken) locks after 5 failures at any of its
+ * factors together (a fresh password login is needed), and the account-wide consecutive
+ * count is capped at 100 by the caller (NIST SP 800-63B).
  */
 export class LoginGuard {
   private readonly now: () => Date;
@@ -34,6 +36,7 @@ export class LoginGuard {
   private readonly ipLimit: number;
   private readonly window: number;
   readonly factorLimit: number;
+  private readonly ipv6Subnet: number;
 
   constructor(private readonly opts: LoginGuardOptions) {
     this.now = opts.now ?? (() => new Date());
@@ -42,71 +45,85 @@ export class LoginGuard {
     this.ipLimit = opts.ipFailureLimit ?? 100;
     this.window = opts.windowSeconds ?? 900;
     this.factorLimit = opts.factorFailureLimit ?? 5;
-  }
-
-  private pairKey(account: string, ip: string): string {
-    return `guard:pw:pair:${hashed(account)}:${ip}`;
-  }
-
-  /** Throws 429 when this IP must wait before trying this account again. */
-  async checkPassword(account: string, ip: string): Promise<void> {
-    const { redis } = this.opts;
-    const [pair, ipCount] = await Promise.all([
-      redis.hgetall(this.pairKey(account, ip)),
-      redis.get(`guard:pw:ip:${ip}`),
-    ]);
-    if (Number(ipCount ?? 0) >= this.ipLimit) {
-      throw AppError.tooManyRequests('Too many failed sign-ins from this address; try again later.', this.window);
-    }
-    const failures = Number(pair.count ?? 0);
-    if (failures >= this.freeFailures) {
-      const delay = Math.min(2 ** (failures - this.freeFailures), this.maxDelay);
-      const waited = (this.now().getTime() - Number(pair.last ?? 0)) / 1000;
-      if (waited < delay)
-        throw AppError.tooManyRequests('Too many failed sign-ins; wait before trying again.', delay - waited);
-    }
-  }
-
-  async passwordFailed(account: string, ip: string): Promise<{ pairFailures: number; accountFailures: number }> {
-    const { redis } = this.opts;
-    const key = this.pairKey(account, ip);
-    const res = await redis
-      .multi()
-      .hincrby(key, 'count', 1)
-      .hset(key, 'last', String(this.now().getTime()))
-      .expire(key, this.maxDelay * 2)
-      .incr(`guard:pw:ip:${ip}`)
-      .expire(`guard:pw:ip:${ip}`, this.window)
-      .incr(`guard:pw:acct:${hashed(account)}`)
-      .expire(`guard:pw:acct:${hashed(account)}`, 86_400)
-      .exec();
-    return { pairFailures: Number(res?.[0]?.[1] ?? 0), accountFailures: Number(res?.[5]?.[1] ?? 0) };
-  }
-
-  async passwordSucceeded(account: string, ip: string): Promise<void> {
-    await this.opts.redis.del(this.pairKey(account, ip), `guard:pw:acct:${hashed(account)}`);
-  }
-
-  private factorKey(userId: string, loginId: string, factor: Factor): string {
-    return `guard:mfa:${userId}:${loginId}:${factor}`;
-  }
-
-  /** 429-free lock: a locked factor answers 403 until the user signs in with the password again. */
-  async checkFactor(userId: string, loginId: string, factor: Factor): Promise<void> {
-    const n = Number((await this.opts.redis.get(this.factorKey(userId, loginId, factor))) ?? 0);
-    if (n >= this.factorLimit) throw factorLocked(factor);
+    this.ipv6Subnet = opts.ipv6Subnet ?? 56;
   }
 
   /**
-   * Takes one try at `factor` within this login and returns its number (1-based). The count
-   * goes up before the code is checked: a burst of parallel guesses cannot all pass a
-   * read-then-check. Beyond the limit the factor is locked for this login (403).
+   * The address a count belongs to, grouped exactly as the rate limiter groups it: an IPv6
+   * client usually owns a whole /56 or /64, so one address per guess must not mean a fresh
+   * counter per guess.
    */
-  async takeFactorAttempt(userId: string, loginId: string, factor: Factor): Promise<number> {
-    const key = this.factorKey(userId, loginId, factor);
+  private addressOf(ip: string): string {
+    return ipKeyGenerator(ip, this.ipv6Subnet);
+  }
+
+  private passwordKeys(account: string, ip: string): [pair: string, address: string, account: string] {
+    const address = this.addressOf(ip);
+    return [
+      `guard:pw:pair:${hashed(account)}:${address}`,
+      `guard:pw:ip:${address}`,
+      `guard:pw:acct:${hashed(account)}`,
+    ];
+  }
+
+  /**
+   * Takes one password try for (account, address) before the password is checked, or throws
+   * 429 when this address must wait (growing delay per pair) or is refused (too many failures
+   * from it on any accounts). Decision and count are one Redis script: 20 parallel guesses
+   * get exactly `freeFailures` tries, not 20 reads of the same count. A refused request is
+   * not counted (hammering does not extend the wait). The try counts as a failure until
+   * passwordSucceeded() says otherwise; returns the counts including it.
+   */
+  async takePasswordAttempt(account: string, ip: string): Promise<{ pairFailures: number; accountFailures: number }> {
+    const res = (await this.opts.redis.eval(
+      PASSWORD_ATTEMPT_SCRIPT,
+      3,
+      ...this.passwordKeys(account, ip),
+      String(this.now().getTime()),
+      String(this.freeFailures),
+      String(this.maxDelay),
+      String(this.ipLimit),
+      String(this.window),
+      String(this.maxDelay * 2),
+      String(86_400),
+    )) as [number | string, number | string, number | string];
+    const [admitted, a, b] = res.map(Number);
+    if (admitted === 1) return { pairFailures: a, accountFailures: b };
+    if (a === 0)
+      throw AppError.tooManyRequests(
+        'Too many failed sign-ins from this address; try again later.',
+        b > 0 ? b : this.window,
+      );
+    throw AppError.tooManyRequests('Too many failed sign-ins; wait before trying again.', b / 1000);
+  }
+
+  /** The password was right: that pair and the account's failure count start clean, and this try is given back. */
+  async passwordSucceeded(account: string, ip: string): Promise<void> {
+    await this.opts.redis.eval(PASSWORD_SUCCEEDED_SCRIPT, 3, ...this.passwordKeys(account, ip));
+  }
+
+  /** One budget per sign-in (one mfaToken), whichever factors its guesses go to. */
+  private signInKey(userId: string, loginId: string): string {
+    return `guard:mfa:${userId}:${loginId}`;
+  }
+
+  /** 429-free lock: a locked sign-in answers 403 until the user signs in with the password again. */
+  async checkFactor(userId: string, loginId: string): Promise<void> {
+    const n = Number((await this.opts.redis.get(this.signInKey(userId, loginId))) ?? 0);
+    if (n >= this.factorLimit) throw factorLocked();
+  }
+
+  /**
+   * Takes one second-factor try within this sign-in, at any factor, and returns its number
+   * (1-based). The count goes up before the code is checked: a burst of parallel guesses
+   * cannot all pass a read-then-check. Beyond the limit every factor is locked for this
+   * sign-in (403): a lock on one factor must not leave five fresh guesses at the next.
+   */
+  async takeFactorAttempt(userId: string, loginId: string): Promise<number> {
+    const key = this.signInKey(userId, loginId);
     const res = await this.opts.redis.multi().incr(key).expire(key, 900).exec();
     const attempt = Number(res?.[0]?.[1] ?? Number.POSITIVE_INFINITY);
-    if (attempt > this.factorLimit) throw factorLocked(factor);
+    if (attempt > this.factorLimit) throw factorLocked();
     return attempt;
   }
 
@@ -136,12 +153,12 @@ export class LoginGuard {
   }
 }
 
-function factorLocked(factor: Factor): AppError {
+function factorLocked(): AppError {
   return new AppError({
     code: 'factor-locked',
     status: 403,
     title: 'Factor Locked',
-    detail: `Too many wrong codes; sign in again with your password to retry ${factor}.`,
+    detail: 'Too many wrong codes in this sign-in; sign in again with your password to get new tries.',
   });
 }
 
@@ -164,6 +181,43 @@ if persisted > current then current = persisted end
 current = current + 1
 redis.call('SET', KEYS[1], current, 'EX', tonumber(ARGV[2]))
 return current`;
+
+/**
+ * KEYS: pair hash, address count, account count. ARGV: now (ms), free failures, max delay (s),
+ * address limit, address window (s), pair TTL (s), account TTL (s).
+ * Returns {1, pair count, account count} when admitted and counted; {0, 0, seconds} when the
+ * address is refused; {0, 1, milliseconds} when the pair must wait. Times stay strings or
+ * floats: the in-process fallback's Lua has 32-bit integers.
+ */
+const PASSWORD_ATTEMPT_SCRIPT = `
+local now = tonumber(ARGV[1])
+local addressCount = tonumber(redis.call('GET', KEYS[2]) or '0')
+if addressCount >= tonumber(ARGV[4]) then
+  return {0, 0, redis.call('TTL', KEYS[2])}
+end
+local free = tonumber(ARGV[2])
+local count = tonumber(redis.call('HGET', KEYS[1], 'count') or '0')
+if count >= free then
+  local delay = math.min(2 ^ (count - free), tonumber(ARGV[3])) * 1000.0
+  local waited = now - tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
+  if waited < delay then
+    return {0, 1, tostring(math.ceil(delay - waited))}
+  end
+end
+count = redis.call('HINCRBY', KEYS[1], 'count', 1)
+redis.call('HSET', KEYS[1], 'last', ARGV[1])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[6]))
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
+local account = redis.call('INCR', KEYS[3])
+redis.call('EXPIRE', KEYS[3], tonumber(ARGV[7]))
+return {1, count, account}`;
+
+/** KEYS as above: clears the pair and the account count, gives the address its try back. */
+const PASSWORD_SUCCEEDED_SCRIPT = `
+redis.call('DEL', KEYS[1], KEYS[3])
+if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
+return 1`;
 
 /** Email addresses never appear in Redis keys: a short hash names the account. */
 function hashed(account: string): string {

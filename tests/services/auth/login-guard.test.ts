@@ -22,9 +22,10 @@ describe('LoginGuard (Redis-backed guessing counters)', () => {
     redis.disconnect();
   });
 
+  /** One password try (counted as a failure unless passwordSucceeded follows), or the refusal's status. */
   const status = async (guard: LoginGuard, account: string, ip: string): Promise<number | 'ok'> => {
     try {
-      await guard.checkPassword(account, ip);
+      await guard.takePasswordAttempt(account, ip);
       return 'ok';
     } catch (err) {
       return (err as { status: number }).status;
@@ -33,15 +34,11 @@ describe('LoginGuard (Redis-backed guessing counters)', () => {
 
   it('when one address fails repeatedly on an account, then its waits grow; another address and the account itself stay usable', async () => {
     const guard = new LoginGuard({ redis, now, freeFailures: 3 });
-    for (let i = 0; i < 3; i++) {
-      expect(await status(guard, 'victim', '203.0.113.9')).toBe('ok');
-      await guard.passwordFailed('victim', '203.0.113.9');
-    }
+    for (let i = 0; i < 3; i++) expect(await status(guard, 'victim', '203.0.113.9')).toBe('ok');
     // 3 free failures, then 1 s, 2 s, 4 s ... between tries from that address.
     expect(await status(guard, 'victim', '203.0.113.9')).toBe(429);
     clock += 1_000;
     expect(await status(guard, 'victim', '203.0.113.9')).toBe('ok');
-    await guard.passwordFailed('victim', '203.0.113.9');
     clock += 1_000;
     expect(await status(guard, 'victim', '203.0.113.9')).toBe(429);
     clock += 1_000;
@@ -51,40 +48,36 @@ describe('LoginGuard (Redis-backed guessing counters)', () => {
 
   it('when an address sprays many accounts, then that address is refused, not the accounts', async () => {
     const guard = new LoginGuard({ redis, now, ipFailureLimit: 10 });
-    for (let i = 0; i < 10; i++) await guard.passwordFailed(`user${i}`, '192.0.2.50');
+    for (let i = 0; i < 10; i++) expect(await status(guard, `user${i}`, '192.0.2.50')).toBe('ok');
     expect(await status(guard, 'user99', '192.0.2.50')).toBe(429);
     expect(await status(guard, 'user1', '192.0.2.51')).toBe('ok');
   });
 
   it('when the password is right, then that pair starts clean again', async () => {
     const guard = new LoginGuard({ redis, now, freeFailures: 1 });
-    await guard.passwordFailed('alice', '192.0.2.7');
-    await guard.passwordFailed('alice', '192.0.2.7');
+    expect(await status(guard, 'alice', '192.0.2.7')).toBe('ok');
     expect(await status(guard, 'alice', '192.0.2.7')).toBe(429);
     await guard.passwordSucceeded('alice', '192.0.2.7');
     expect(await status(guard, 'alice', '192.0.2.7')).toBe('ok');
   });
 
-  it('when a factor is tried 5 times in one login, then the 6th try is locked for that login only', async () => {
+  it('when second factors are tried 5 times in one login, then the 6th try is locked for that login only, at every factor', async () => {
     const guard = new LoginGuard({ redis, now });
-    for (let i = 1; i <= 5; i++) await expect(guard.takeFactorAttempt('u1', 'login-a', 'totp')).resolves.toBe(i);
-    await expect(guard.takeFactorAttempt('u1', 'login-a', 'totp')).rejects.toMatchObject({
+    for (let i = 1; i <= 5; i++) await expect(guard.takeFactorAttempt('u1', 'login-a')).resolves.toBe(i);
+    await expect(guard.takeFactorAttempt('u1', 'login-a')).rejects.toMatchObject({
       status: 403,
       code: 'factor-locked',
     });
-    await expect(guard.checkFactor('u1', 'login-a', 'totp')).rejects.toMatchObject({
+    await expect(guard.checkFactor('u1', 'login-a')).rejects.toMatchObject({
       status: 403,
       code: 'factor-locked',
     });
-    await expect(guard.checkFactor('u1', 'login-a', 'sms')).resolves.toBeUndefined();
-    await expect(guard.takeFactorAttempt('u1', 'login-b', 'totp')).resolves.toBe(1);
+    await expect(guard.takeFactorAttempt('u1', 'login-b')).resolves.toBe(1);
   });
 
   it('when 40 guesses at one factor arrive at once, then exactly 5 get a try', async () => {
     const guard = new LoginGuard({ redis, now });
-    const results = await Promise.allSettled(
-      Array.from({ length: 40 }, () => guard.takeFactorAttempt('u2', 'burst', 'sms')),
-    );
+    const results = await Promise.allSettled(Array.from({ length: 40 }, () => guard.takeFactorAttempt('u2', 'burst')));
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(5);
   });
 
@@ -107,7 +100,7 @@ describe('LoginGuard (Redis-backed guessing counters)', () => {
 
   it('when counters are written, then no email address appears in a Redis key', async () => {
     const guard = new LoginGuard({ redis, now });
-    await guard.passwordFailed('someone@example.com', '192.0.2.8');
+    await guard.takePasswordAttempt('someone@example.com', '192.0.2.8');
     const keys = await redis.keys(`${prefix}*`);
     expect(keys.join('\n')).not.toContain('someone@example.com');
   });
