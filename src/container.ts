@@ -20,6 +20,7 @@ import { InvoiceService } from './services/invoices/invoice.service';
 import { GdprService } from './services/gdpr/gdpr.service';
 import { TokenService, type JwtKeyConfig } from './services/auth/token.service';
 import { SessionService } from './services/auth/session.service';
+import { SessionRevocation, sessionFactsFromDb } from './services/auth/session-revocation';
 import { SingleUseClaims } from './services/auth/single-use-claims';
 import { LoginGuard } from './services/auth/login-guard';
 import { EmailSender, SmsSender } from './services/auth/senders';
@@ -112,6 +113,17 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     audience: config.auth.audience,
     accessTtlSeconds: config.auth.accessTtlSeconds,
     redis,
+    revocation: new SessionRevocation({
+      redis,
+      lookup: sessionFactsFromDb({
+        sessions: models.Session,
+        users: models.User,
+        claims,
+        now: opts.now ?? (() => new Date()),
+      }),
+      accessTtlSeconds: config.auth.accessTtlSeconds,
+      logger,
+    }),
     now: opts.now,
   });
   const sessions = new SessionService({
@@ -128,7 +140,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     logger,
     tiers: config.rateLimits.tiers,
     ipv6Subnet: config.rateLimits.ipv6Subnet,
-    bearerSubject: (header) => tokens.subjectOf(header),
+    bearerSubject: (header) => tokens.verifiedSubject(header),
   });
   const email = new EmailSender({ smtpUrl: config.mail.smtpUrl?.reveal(), from: config.mail.from, logger });
   const sms = new SmsSender({

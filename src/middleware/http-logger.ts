@@ -5,7 +5,8 @@ import type { Logger } from '../lib/logger';
  * One access-log line per request when it finishes, at a level from the status (5xx
  * error, 4xx warn, else info). Written by hand rather than with pino-http: the request
  * id already comes from AsyncLocalStorage, and this costs nothing when the level is off.
- * Headers pass through the logger's redaction (authorization, cookies, API keys).
+ * Headers and the URL's query string pass through the logger's redaction (authorization,
+ * cookies, API keys; `?access_token=`, `?password=` and the other REDACTED_QUERY_PARAMS).
  */
 export function httpLogger(logger: Logger): RequestHandler {
   return (req, res, next) => {

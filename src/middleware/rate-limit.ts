@@ -23,8 +23,12 @@ export interface RateLimitOptions {
   tiers: Record<TierName, TierConfig>;
   /** IPv6 clients are grouped by this prefix length (one customer usually owns a /56 or /64). */
   ipv6Subnet: number;
-  /** Signature-checked subject of a bearer token, or undefined: lets the general tier key by user before routers run. */
-  bearerSubject: (authorizationHeader: string) => string | undefined;
+  /**
+   * The user of a fully verified bearer token (signature, lifetime, live session), or
+   * undefined: lets the general tier key by user before routers run. A revoked, forged or
+   * expired token is counted by client address, so nobody can spend another user's budget.
+   */
+  bearerSubject: (authorizationHeader: string) => Promise<string | undefined>;
   /** Told once per outage and tier (the AlertService hooks in here). */
   onRedisDown?: (tier: TierName, err: Error) => void;
 }
@@ -99,7 +103,10 @@ export function clientIp(req: Request, ipv6Subnet: number): string {
  * re-authentication (password change, factor setup), so colleagues behind one office NAT
  * do not share one bucket.
  */
-function accountOf(req: Request, bearerSubject: (header: string) => string | undefined): string {
+async function accountOf(
+  req: Request,
+  bearerSubject: (header: string) => Promise<string | undefined>,
+): Promise<string> {
   const body = req.body as { email?: unknown; mfaToken?: unknown } | undefined;
   if (typeof body?.email === 'string') return body.email.trim().toLowerCase();
   if (typeof body?.mfaToken === 'string') {
@@ -107,7 +114,7 @@ function accountOf(req: Request, bearerSubject: (header: string) => string | und
     if (typeof sub === 'string') return `mfa:${sub}`;
   }
   const header = req.get('authorization');
-  const sub = header ? bearerSubject(header) : undefined;
+  const sub = header ? await bearerSubject(header) : undefined;
   return sub ? `user:${sub}` : '';
 }
 
@@ -118,7 +125,10 @@ function accountOf(req: Request, bearerSubject: (header: string) => string | und
  */
 export function createRateLimiters(opts: RateLimitOptions): RateLimiters {
   const stores = {} as Record<TierName, SlidingWindowStore>;
-  const build = (tier: TierName, keyGenerator: (req: Request, res: Response) => string): RequestHandler => {
+  const build = (
+    tier: TierName,
+    keyGenerator: (req: Request, res: Response) => string | Promise<string>,
+  ): RequestHandler => {
     const cfg = opts.tiers[tier];
     stores[tier] = new SlidingWindowStore({
       redis: opts.redis,
@@ -153,12 +163,12 @@ export function createRateLimiters(opts: RateLimitOptions): RateLimiters {
     return rateLimit(options);
   };
 
-  const authKey = (req: Request): string =>
-    `${clientIp(req, opts.ipv6Subnet)}|${hashAccount(accountOf(req, opts.bearerSubject))}`;
+  const authKey = async (req: Request): Promise<string> =>
+    `${clientIp(req, opts.ipv6Subnet)}|${hashAccount(await accountOf(req, opts.bearerSubject))}`;
   return {
-    general: build('general', (req) => {
+    general: build('general', async (req) => {
       const header = req.get('authorization');
-      const sub = header ? opts.bearerSubject(header) : undefined;
+      const sub = header ? await opts.bearerSubject(header) : undefined;
       return sub ? `u:${sub}` : `ip:${clientIp(req, opts.ipv6Subnet)}`;
     }),
     auth: build('auth', authKey),

@@ -125,7 +125,7 @@ export class SessionService {
       { $set: { revokedAt: this.now(), revokedReason: reason } },
     );
     await this.markEnded(id);
-    await this.deps.tokens.revokeSession(id);
+    await this.deps.tokens.revokeSessions([id]);
   }
 
   /**
@@ -162,10 +162,8 @@ export class SessionService {
       { _id: { $in: ids }, revokedAt: null },
       { $set: { revokedAt: this.now(), revokedReason: reason } },
     );
-    for (const id of ids) {
-      await this.markEnded(id);
-      await this.deps.tokens.revokeSession(id);
-    }
+    await this.deps.tokens.revokeSessions(ids);
+    for (const id of ids) await this.markEnded(id);
     return ids.length;
   }
 }

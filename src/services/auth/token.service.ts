@@ -2,6 +2,7 @@ import { createPrivateKey, createPublicKey, createSecretKey, randomUUID, type Ke
 import jwt, { type JwtPayload } from 'jsonwebtoken';
 import { AppError } from '../../lib/errors';
 import type { RedisClient } from '../../lib/redis';
+import type { SessionRevocation } from './session-revocation';
 
 export interface AccessClaims {
   sub: string;
@@ -31,17 +32,22 @@ export interface TokenServiceDeps {
   audience: string;
   accessTtlSeconds: number;
   redis: RedisClient;
+  /** Whether a token's session still stands (MongoDB, cached in Redis). */
+  revocation: SessionRevocation;
   now?: () => Date;
 }
 
 const MFA_TTL_SECONDS = 300;
+/** How far ahead of our clock a token's `iat` may be (another process's clock, slightly fast). */
+export const MAX_CLOCK_SKEW_SECONDS = 60;
 /** mfaTokens get their own audience: they can never pass as access tokens, and the reverse. */
 const mfaAudience = (aud: string): string => `${aud}:mfa-challenge`;
 
 /**
  * Signs and verifies JWTs with a prepared KeyObject (a raw string secret costs jsonwebtoken
  * far more per call), an allow-list of algorithms and every registered claim checked.
- * Revocation: a session id listed in Redis is refused for the rest of its tokens' lifetime.
+ * A token's lifetime (exp − iat) may not exceed what this service issues, whatever key
+ * signed it. Revocation: the token's session must exist and not have ended (SessionRevocation).
  */
 export class TokenService {
   private readonly signingKey: KeyObject;
@@ -136,7 +142,10 @@ export class TokenService {
       typeof payload.sub !== 'string' ||
       typeof payload.jti !== 'string' ||
       typeof payload.iat !== 'number' ||
-      typeof payload.exp !== 'number'
+      typeof payload.exp !== 'number' ||
+      // A validly signed token with a years-long `exp` (a leaked key, a misconfigured issuer) is refused.
+      payload.exp - payload.iat > (typ === 'access' ? this.deps.accessTtlSeconds : MFA_TTL_SECONDS) ||
+      payload.iat > this.nowSeconds() + MAX_CLOCK_SKEW_SECONDS
     ) {
       throw AppError.unauthorized('The token is invalid or expired.', 'invalid-token');
     }
@@ -148,7 +157,7 @@ export class TokenService {
     if (typeof p.sid !== 'string' || typeof p.role !== 'string' || typeof p.mfa !== 'boolean') {
       throw AppError.unauthorized('The token is invalid or expired.', 'invalid-token');
     }
-    if (await this.isRevoked(p.sid)) throw AppError.unauthorized('The session has ended.', 'session-revoked');
+    await this.deps.revocation.assertLive(p.sid, p.sub as string);
     return {
       sub: p.sub as string,
       sid: p.sid,
@@ -160,15 +169,15 @@ export class TokenService {
   }
 
   /**
-   * The subject of a validly signed, unexpired access token, without the revocation
-   * lookup: cheap enough for rate-limit keys, so one user's limit follows them across IPs.
+   * The user of a fully verified access token (signature, lifetime and session), or
+   * undefined: rate-limit keys may only name a user who is really calling, or anyone
+   * holding a revoked token could spend its owner's budget.
    */
-  subjectOf(authorizationHeader: string): string | undefined {
+  async verifiedSubject(authorizationHeader: string): Promise<string | undefined> {
     const m = /^Bearer (\S+)$/.exec(authorizationHeader);
     if (!m) return undefined;
     try {
-      const p = this.verify(m[1], this.deps.audience, 'access');
-      return p.sub;
+      return (await this.verifyAccess(m[1])).sub;
     } catch {
       return undefined;
     }
@@ -195,17 +204,8 @@ export class TokenService {
     return (await this.deps.redis.exists(`mfa:spent:${jti}`)) === 1;
   }
 
-  /** Refuses the session's access tokens until they would have expired anyway. */
-  async revokeSession(sid: string): Promise<void> {
-    await this.deps.redis.set(`revoked:sid:${sid}`, '1', 'EX', this.deps.accessTtlSeconds + 60);
-  }
-
-  async isRevoked(sid: string): Promise<boolean> {
-    try {
-      return (await this.deps.redis.exists(`revoked:sid:${sid}`)) === 1;
-    } catch (err) {
-      // Without the revocation list a revoked token cannot be told apart: refuse, do not guess.
-      throw AppError.serviceUnavailable('Session checks are temporarily unavailable.', err);
-    }
+  /** Call once the session's end is stored in MongoDB: its access tokens are refused at once, in every process. */
+  async revokeSessions(sids: string[]): Promise<void> {
+    await this.deps.revocation.revoked(sids);
   }
 }

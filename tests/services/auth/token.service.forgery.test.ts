@@ -6,6 +6,7 @@ import { TokenService, type TokenServiceDeps } from '../../../src/services/auth/
 
 type JwtKeyConfig = TokenServiceDeps['key'];
 import { testNamespace, testRedisUrl } from '../../support/env';
+import { revocationOver } from '../../support/revocation';
 
 const b64url = (v: string | Buffer): string => Buffer.from(v).toString('base64url');
 /** Hand-made HS256 token, so nothing in jsonwebtoken stops us from forging what an attacker would. */
@@ -47,7 +48,15 @@ describe('TokenService under HS256 and ES256: forgeries, expiry, mfaTokens, revo
   });
 
   const service = (keys: JwtKeyConfig) =>
-    new TokenService({ key: keys, issuer: 'erp-backend', audience: 'erp-api', accessTtlSeconds: 900, redis, now });
+    new TokenService({
+      key: keys,
+      issuer: 'erp-backend',
+      audience: 'erp-api',
+      accessTtlSeconds: 900,
+      redis,
+      revocation: revocationOver(redis, { s1: { userId: 'u1', ended: false } }),
+      now,
+    });
 
   describe.each(setups)('with %s', (alg, keys) => {
     it('when a token is signed, then it verifies with its claims and names only this algorithm', async () => {
@@ -103,7 +112,7 @@ describe('TokenService under HS256 and ES256: forgeries, expiry, mfaTokens, revo
     clock = new Date('2026-03-01T10:00:00Z');
     const tokens = service(setups[0][1]);
     const token = tokens.signAccess(claims);
-    await tokens.revokeSession('s1');
+    await tokens.revokeSessions(['s1']);
     await expect(tokens.verifyAccess(token)).rejects.toMatchObject({ status: 401, code: 'session-revoked' });
   });
 });

@@ -4,6 +4,7 @@ import Redis from 'ioredis';
 import { TokenService } from '../../../src/services/auth/token.service';
 import { ConfigError, loadConfig } from '../../../src/config';
 import { testNamespace, testRedisUrl } from '../../support/env';
+import { revocationOver } from '../../support/revocation';
 
 const pair = () => {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
@@ -24,6 +25,7 @@ describe('TokenService with ES256', () => {
     audience: 'erp-api',
     accessTtlSeconds: 900,
     redis,
+    revocation: revocationOver(redis, { s1: { userId: 'u1', ended: false } }),
   });
   const claims = { sub: 'u1', sid: 's1', role: 'user', dept: null, mfa: false, enroll: false };
 

@@ -1,0 +1,150 @@
+import { randomUUID } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import request from 'supertest';
+import type { Express } from 'express';
+import { buildTestApp, type TestApp } from '../support/app';
+import { bearer, createUser, login, mfaSession } from '../support/users';
+import { waitFor } from '../support/process';
+import { startRedis, freePort, type LocalService } from '../../scripts/local-services';
+import { createContainer, type Container } from '../../src/container';
+import { createApp } from '../../src/app';
+
+/**
+ * Revocation must survive Redis losing its data: MongoDB is the source of truth. This file
+ * runs its own redis-server (no persistence) so it can flush and restart it, and a second
+ * "process" (another container on the same database and Redis) to show a revocation
+ * reaches every process.
+ */
+describe('durable session revocation', () => {
+  let redis: LocalService;
+  let redisPort: number;
+  let t: TestApp;
+  let other: Container;
+  let appB: Express;
+
+  beforeAll(async () => {
+    redisPort = await freePort();
+    redis = await startRedis({ port: redisPort });
+    t = await buildTestApp(__filename, {
+      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+      BCRYPT_COST: '10',
+      RATE_LIMIT_AUTH: '1000/900',
+      RATE_LIMIT_GENERAL: '10000/60',
+    });
+    other = createContainer(t.config, t.logger);
+    await other.start();
+    appB = createApp(other.deps);
+  }, 60_000);
+  afterAll(async () => {
+    await other.stop();
+    await t.close();
+    await redis.stop?.();
+  });
+
+  const me = (app: Express, token: string) =>
+    request(app)
+      .get('/api/v1/auth/me')
+      .set(...bearer(token));
+  const signIn = async (email: string): Promise<string> => {
+    const res = await login(t, email);
+    expect(res.status).toBe(200);
+    return res.body.accessToken as string;
+  };
+  const bothReady = (): Promise<void> =>
+    waitFor(
+      () => t.container.redis.status === 'ready' && other.redis.status === 'ready',
+      20_000,
+      'both processes reconnected to Redis',
+    );
+  const restartRedis = async (): Promise<void> => {
+    await redis.stop?.();
+    redis = await startRedis({ port: redisPort });
+    await bothReady();
+  };
+
+  it('when a user logs out and Redis then loses everything (FLUSHALL, then a restart without persistence), then the logged-out token stays refused and a live session still works', async () => {
+    await createUser(t, 'lena@revocation.example');
+    const out = await signIn('lena@revocation.example');
+    const keep = await signIn('lena@revocation.example');
+    for (const app of [t.app, appB]) expect((await me(app, out)).status).toBe(200);
+
+    const res = await request(t.app)
+      .post('/api/v1/auth/logout')
+      .set(...bearer(out));
+    expect(res.status).toBe(204);
+    for (const app of [t.app, appB]) expect((await me(app, out)).status).toBe(401);
+
+    await t.container.redis.flushall();
+    for (const app of [t.app, appB]) {
+      const after = await me(app, out);
+      expect(after.status).toBe(401);
+      expect(after.body.type).toMatch(/session-revoked$/);
+      expect((await me(app, keep)).status).toBe(200);
+    }
+    // The cache knew it was cold and warmed itself again.
+    expect(await t.container.redis.exists('sess:epoch')).toBe(1);
+
+    await restartRedis();
+    expect(await t.container.redis.dbsize()).toBe(0);
+    for (const app of [t.app, appB]) {
+      expect((await me(app, out)).status).toBe(401);
+      expect((await me(app, keep)).status).toBe(200);
+    }
+  }, 60_000);
+
+  it('when an admin disables a user, then their token is refused at once in every process, also after a Redis flush', async () => {
+    const admin = await mfaSession(t, await createUser(t, 'root@revocation.example', 'admin', 'it'));
+    const userId = await createUser(t, 'mira@revocation.example');
+    const token = await signIn('mira@revocation.example');
+    // Both processes have seen (and cached) the session as live.
+    for (const app of [t.app, appB]) expect((await me(app, token)).status).toBe(200);
+
+    const res = await request(t.app)
+      .patch(`/api/v1/users/${userId}`)
+      .set(...bearer(admin))
+      .send({ status: 'disabled' });
+    expect(res.status).toBe(200);
+    for (const app of [appB, t.app]) expect((await me(app, token)).status).toBe(401);
+
+    await other.redis.flushall();
+    for (const app of [appB, t.app]) expect((await me(app, token)).status).toBe(401);
+  }, 30_000);
+
+  it('when a validly signed token names a session id that does not exist, or the session of another user, then it is refused', async () => {
+    const userId = await createUser(t, 'ola@revocation.example');
+    const victimId = await createUser(t, 'pia@revocation.example');
+    const { session: victimSession } = await t.container.sessions.create(victimId, false);
+    if (t.config.jwt.algorithm !== 'HS256') throw new Error('the test config signs with HS256');
+    const key = t.config.jwt.secret.reveal();
+    const forge = (sid: string): string =>
+      jwt.sign({ typ: 'access', sid, role: 'user', dept: null, mfa: true }, key, {
+        algorithm: 'HS256',
+        expiresIn: t.config.auth.accessTtlSeconds,
+        issuer: t.config.auth.issuer,
+        audience: t.config.auth.audience,
+        subject: userId,
+        jwtid: randomUUID(),
+      });
+    for (const sid of [randomUUID(), victimSession._id]) {
+      for (const app of [t.app, appB]) {
+        const res = await me(app, forge(sid));
+        expect(res.status).toBe(401);
+        expect(res.body.type).toMatch(/invalid-token$/);
+      }
+    }
+  }, 30_000);
+
+  it('when Redis is unreachable, then bearer requests are refused with 503 (fail closed), and accepted again once it is back', async () => {
+    await createUser(t, 'quinn@revocation.example');
+    const token = await signIn('quinn@revocation.example');
+    expect((await me(t.app, token)).status).toBe(200);
+    await redis.stop?.();
+    await waitFor(() => t.container.redis.status !== 'ready', 10_000, 'the client to notice Redis is gone');
+    const res = await me(t.app, token);
+    expect(res.status).toBe(503);
+    expect(res.headers['retry-after']).toBeDefined();
+    redis = await startRedis({ port: redisPort });
+    await bothReady();
+    expect((await me(t.app, token)).status).toBe(200);
+  }, 60_000);
+});
