@@ -101,7 +101,9 @@ export const envSchema = z.object({
   // --- Redis
   REDIS_URL: optionalString()
     .refine((v) => v === undefined || /^rediss?:\/\//.test(v), 'must be a redis:// or rediss:// URL')
-    .describe('Redis URL (required in production). Unset in development/test: an in-process fallback is used.'),
+    .describe(
+      'Redis URL (required in production). Unset in development/test: redis://127.0.0.1:6379 (npm run dev starts one).',
+    ),
   REDIS_KEY_PREFIX: z.string().default('erp:').describe('Prefix of every key this service writes in Redis.'),
 
   // --- health
