@@ -68,10 +68,7 @@ function jwtKeyOf(config: Config): JwtKeyConfig {
 
 export function createContainer(config: Config, logger: Logger, opts: ContainerOptions = {}): Container {
   const database = new Database({ ...config.mongodb, autoIndex: !config.isProduction }, logger);
-  const redis = createRedis(
-    { url: config.redis.url?.reveal(), allowInProcessFallback: !config.isProduction, logger },
-    { keyPrefix: config.redis.keyPrefix },
-  );
+  const redis = createRedis({ url: config.redis.url.reveal(), logger }, { keyPrefix: config.redis.keyPrefix });
   const encryption = new EncryptionService({
     keyProvider: new StaticKeyProvider(
       config.encryption.keys.map((k) => ({ id: k.id, key: k.key.reveal() })),
@@ -234,7 +231,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
       await encryption.init();
       await auth.warmUp();
       await database.connect();
-      if (config.redis.url && !(await waitForRedis(redis, 5_000)))
+      if (!(await waitForRedis(redis, 5_000)))
         logger.error(
           'redis is not reachable; continuing (readiness reports it, rate limits fail open/closed per tier)',
         );

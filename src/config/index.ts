@@ -31,7 +31,7 @@ export interface Config {
     heartbeatFrequencyMS: number;
     syncIndexesOnBoot: boolean;
   };
-  redis: { url: Secret<string> | undefined; keyPrefix: string };
+  redis: { url: Secret<string>; keyPrefix: string };
   health: { timeoutMs: number };
   cors: { origins: string[] };
   /** HS256 with a secret, or ES256 with a P-256 key pair (PEM). */
@@ -268,7 +268,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       syncIndexesOnBoot: env.MONGODB_SYNC_INDEXES_ON_BOOT,
     },
     redis: {
-      url: env.REDIS_URL === undefined ? undefined : new Secret(env.REDIS_URL),
+      url: new Secret(env.REDIS_URL ?? 'redis://127.0.0.1:6379'),
       keyPrefix: env.REDIS_KEY_PREFIX,
     },
     health: { timeoutMs: env.HEALTH_CHECK_TIMEOUT_MS },

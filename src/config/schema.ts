@@ -26,14 +26,27 @@ const list = (def: string) =>
         .filter((s) => s.length > 0),
     );
 
-/** `<count>/<seconds>`, e.g. `100/60`. */
+const MAX_RATE_LIMIT = 1_000_000;
+const MAX_RATE_WINDOW_SECONDS = 86_400;
+
+/**
+ * `<count>/<seconds>`, e.g. `100/60`. Zero is refused: a zero window admits everything
+ * (every entry has already expired) and a zero limit locks everyone out; both are typos.
+ */
 const rate = (def: string) =>
   z
     .string()
     .regex(/^\d+\/\d+$/, 'must look like <requests>/<seconds>, e.g. 100/60')
     .default(def)
-    .transform((v) => {
+    .transform((v, ctx) => {
       const [limit, seconds] = v.split('/').map(Number);
+      if (limit < 1 || limit > MAX_RATE_LIMIT)
+        ctx.addIssue({ code: 'custom', message: `requests must be at least 1 and at most ${MAX_RATE_LIMIT}` });
+      if (seconds < 1 || seconds > MAX_RATE_WINDOW_SECONDS)
+        ctx.addIssue({
+          code: 'custom',
+          message: `window must be at least 1 second and at most ${MAX_RATE_WINDOW_SECONDS} (one day)`,
+        });
       return { limit, windowMs: seconds * 1000 };
     });
 
@@ -89,7 +102,9 @@ export const envSchema = z.object({
   // --- Redis
   REDIS_URL: optionalString()
     .refine((v) => v === undefined || /^rediss?:\/\//.test(v), 'must be a redis:// or rediss:// URL')
-    .describe('Redis URL (required in production). Unset in development/test: an in-process fallback is used.'),
+    .describe(
+      'Redis URL (required in production). Unset in development/test: redis://127.0.0.1:6379 (npm run dev starts one).',
+    ),
   REDIS_KEY_PREFIX: z.string().default('erp:').describe('Prefix of every key this service writes in Redis.'),
 
   // --- health

@@ -4,9 +4,7 @@ import type { Logger } from './logger';
 export type RedisClient = Redis;
 
 export interface RedisFactoryOptions {
-  url: string | undefined;
-  /** Allow the in-process fallback when url is unset (development and test only). */
-  allowInProcessFallback: boolean;
+  url: string;
   logger: Logger;
 }
 
@@ -17,22 +15,12 @@ export function reconnectDelay(attempt: number): number {
 }
 
 /**
- * The one Redis client of the process. Without REDIS_URL (development/test only) it
- * is an in-process Redis emulation (ioredis-mock, Lua included) so the same code paths
- * run; production requires a real server (enforced by config).
+ * The one Redis client of the process, always a real server: local runs and tests get a
+ * redis-server from scripts/local-services.ts, so they exercise the same Lua and
+ * expiry semantics as production.
  */
 export function createRedis(opts: RedisFactoryOptions, extra: RedisOptions = {}): RedisClient {
   const log = opts.logger.child({ component: 'redis' });
-  if (!opts.url) {
-    if (!opts.allowInProcessFallback) throw new Error('REDIS_URL is required');
-    log.warn(
-      'REDIS_URL is not set: using an in-process Redis; rate limits and sessions are not shared between processes',
-    );
-    // Loaded lazily: a development-only dependency, absent from production images.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const RedisMock = require('ioredis-mock') as new () => Redis;
-    return new RedisMock();
-  }
   const client = new Redis(opts.url, {
     retryStrategy: reconnectDelay,
     // Fail fast while disconnected: a rate limiter or revocation check must answer now

@@ -10,8 +10,7 @@ import type { RedisClient } from './redis';
  */
 const SLIDING_WINDOW_LUA = `
 local t = redis.call('TIME')
--- 1000.0 keeps the product a float: Lua implementations with 32-bit integers (the
--- in-process fallback's) would overflow on seconds * 1000.
+-- 1000.0 keeps the product a float, so no Lua build can overflow on seconds * 1000.
 local now = tonumber(t[1]) * 1000.0 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])

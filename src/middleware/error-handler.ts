@@ -34,6 +34,15 @@ export function toAppError(err: unknown): AppError {
   if (err && typeof err === 'object' && (err as { code?: unknown }).code === 11000) {
     return AppError.conflict('A record with the same unique value already exists.', 'duplicate');
   }
+  // The router's decodeURIComponent of a path parameter (`/employees/%ZZ`): the client's URL is wrong.
+  if (err instanceof URIError) {
+    return new AppError({
+      code: 'malformed-url',
+      status: 400,
+      title: 'Bad Request',
+      detail: 'The request URL contains an invalid percent-encoding.',
+    });
+  }
   const perr = err as HttpParserError;
   switch (perr?.type) {
     case 'entity.parse.failed':

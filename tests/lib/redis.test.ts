@@ -1,7 +1,10 @@
+import Redis from 'ioredis';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/lib/logger';
-import { createRedis, reconnectDelay } from '../../src/lib/redis';
+import { loadConfig } from '../../src/config';
+import { createRedis, reconnectDelay, waitForRedis } from '../../src/lib/redis';
 import { SlidingWindowStore } from '../../src/lib/sliding-window-store';
+import { testNamespace, testRedisUrl } from '../support/env';
 
 function capture(): { stream: Writable; lines: string[] } {
   const lines: string[] = [];
@@ -15,41 +18,40 @@ function capture(): { stream: Writable; lines: string[] } {
 }
 
 describe('createRedis', () => {
-  it('when REDIS_URL is unset outside production, then an in-process Redis (with Lua) is used and a warning logged once', async () => {
+  it('when REDIS_URL is unset outside production, then the client targets the local redis-server, never an in-process emulation', () => {
+    expect(loadConfig({ NODE_ENV: 'development' }).redis.url.reveal()).toBe('redis://127.0.0.1:6379');
+    expect(loadConfig({ NODE_ENV: 'test' }).redis.url.reveal()).toBe('redis://127.0.0.1:6379');
+    const redis = createRedis(
+      { url: 'redis://127.0.0.1:1', logger: createLogger({ level: 'silent' }) },
+      { lazyConnect: true },
+    );
+    expect(redis).toBeInstanceOf(Redis);
+    expect(redis.options.port).toBe(1);
+    redis.disconnect();
+  });
+
+  it('when the sliding-window store runs on the real server, then limits and reset times are right (milliseconds, not 1970)', async () => {
     const { stream, lines } = capture();
-    const redis = createRedis({
-      url: undefined,
-      allowInProcessFallback: true,
-      logger: createLogger({ level: 'warn', destination: stream }),
-    });
-    await redis.set('k', '1');
-    expect(await redis.incr('k')).toBe(2);
-    expect(await redis.eval("return redis.call('INCR', KEYS[1])", 1, 'k')).toBe(3);
-    expect(lines.filter((l) => l.includes('in-process Redis'))).toHaveLength(1);
-    redis.disconnect();
-  });
-
-  it('when the sliding-window store runs on the in-process fallback, then limits and reset times are right (no 32-bit overflow of milliseconds)', async () => {
-    const redis = createRedis({
-      url: undefined,
-      allowInProcessFallback: true,
-      logger: createLogger({ level: 'silent' }),
-    });
-    const store = new SlidingWindowStore({ redis, prefix: 'rl:test:', windowMs: 60_000, limit: 2 });
-    const before = Date.now();
-    const hits = [await store.increment('client'), await store.increment('client'), await store.increment('client')];
-    expect(hits.map((h) => h.totalHits)).toEqual([1, 2, 3]);
-    for (const h of hits) {
-      expect(h.resetTime!.getTime()).toBeGreaterThanOrEqual(before + 59_000);
-      expect(h.resetTime!.getTime()).toBeLessThanOrEqual(Date.now() + 65_000); // the fallback's TIME is coarse; the bug gave dates in 1970
+    const ns = testNamespace(__filename);
+    const redis = createRedis(
+      { url: testRedisUrl(), logger: createLogger({ level: 'info', destination: stream }) },
+      { keyPrefix: ns.redisPrefix },
+    );
+    try {
+      expect(await waitForRedis(redis, 5_000)).toBe(true);
+      const store = new SlidingWindowStore({ redis, prefix: 'rl:test:', windowMs: 60_000, limit: 2 });
+      const before = Date.now();
+      const hits = [await store.increment('client'), await store.increment('client'), await store.increment('client')];
+      expect(hits.map((h) => h.totalHits)).toEqual([1, 2, 3]);
+      for (const h of hits) {
+        expect(h.resetTime!.getTime()).toBeGreaterThanOrEqual(before + 59_000);
+        expect(h.resetTime!.getTime()).toBeLessThanOrEqual(Date.now() + 61_000);
+      }
+      await store.resetKey('client');
+      expect(lines.join('')).toContain('redis ready');
+    } finally {
+      redis.disconnect();
     }
-    redis.disconnect();
-  });
-
-  it('when the fallback is not allowed (production), then a missing URL is an error', () => {
-    expect(() =>
-      createRedis({ url: undefined, allowInProcessFallback: false, logger: createLogger({ level: 'silent' }) }),
-    ).toThrow('REDIS_URL is required');
   });
 
   it('when reconnecting, then the delay grows and stays capped at 5 s', () => {

@@ -10,10 +10,7 @@ describe('LoginGuard (Redis-backed guessing counters)', () => {
   const now = (): Date => new Date(clock);
 
   beforeAll(async () => {
-    redis = createRedis(
-      { url: testRedisUrl(), allowInProcessFallback: false, logger: createLogger({ level: 'silent' }) },
-      { keyPrefix: prefix },
-    );
+    redis = createRedis({ url: testRedisUrl(), logger: createLogger({ level: 'silent' }) }, { keyPrefix: prefix });
     expect(await waitForRedis(redis, 5_000)).toBe(true);
   });
   afterAll(async () => {

@@ -36,7 +36,7 @@ describe('TokenService under HS256 and ES256: forgeries, expiry, mfaTokens, revo
 
   beforeAll(async () => {
     redis = createRedis(
-      { url: testRedisUrl(), allowInProcessFallback: false, logger: createLogger({ level: 'silent' }) },
+      { url: testRedisUrl(), logger: createLogger({ level: 'silent' }) },
       { keyPrefix: testNamespace(__filename).redisPrefix },
     );
     expect(await waitForRedis(redis, 5_000)).toBe(true);
