@@ -9,7 +9,7 @@ import { AuditTrail } from './services/audit/audit-trail';
 import { EncryptionService } from './services/encryption/encryption.service';
 import { StaticKeyProvider } from './services/encryption/keyring';
 import { PasswordHasher } from './services/encryption/password-hasher';
-import { EncryptedFieldRegistry } from './services/encryption/field-encryption.plugin';
+import { EncryptedFieldRegistry, type UndecryptableValue } from './services/encryption/field-encryption.plugin';
 import { KeyRotation } from './services/encryption/key-rotation';
 import { ApiKeyService } from './services/api-keys/api-key.service';
 import { createAuthorize } from './middleware/rbac';
@@ -57,6 +57,8 @@ export interface ContainerOptions {
   now?: () => Date;
   /** Twilio's HTTP client (tests point the real client at a loopback peer). */
   twilioHttpClient?: RequestClient;
+  /** Called once per stored value that fails to decrypt (the alerting hook); it is logged either way. */
+  onUndecryptable?: (value: UndecryptableValue) => void;
 }
 
 /** JWT key material leaves its Secret only here, where the TokenService turns it into KeyObjects. */
@@ -78,7 +80,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     passwords: new PasswordHasher(config.passwords.bcryptCost, config.passwords.pepper?.reveal()),
     logger,
   });
-  const encryptedFields = new EncryptedFieldRegistry();
+  const encryptedFields = new EncryptedFieldRegistry({ logger, onUndecryptable: opts.onUndecryptable });
   const models = registerModels(database.connection, { cipher: encryption, registry: encryptedFields });
   const audit = new AuditTrail({ events: models.AuditEvent, counters: models.AuditCounter, logger, now: opts.now });
   const roles = new RoleService({ roles: models.Role, users: models.User, audit, now: opts.now });

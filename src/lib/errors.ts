@@ -124,3 +124,30 @@ export interface ValidationIssue {
   path: string;
   message: string;
 }
+
+/**
+ * A refusal by the data layer: code asked persistence for something it cannot do safely
+ * (a query the field-encryption plugin cannot serve, a write path that would bypass
+ * encryption). Deliberately not an AppError: it carries no HTTP status, because it is a
+ * bug in the calling service (which must validate client input before building a query),
+ * not something a client can fix. The error handler answers it as a generic 500 and logs
+ * its code.
+ */
+export class PersistenceError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'PersistenceError';
+  }
+}
+
+/** A filter over an encrypted field that cannot be answered (a range, a regex, a condition inside $and/$or/$nor). */
+export class EncryptedFieldQueryError extends PersistenceError {
+  constructor(message: string) {
+    super('encrypted-field-query', message);
+    this.name = 'EncryptedFieldQueryError';
+  }
+}

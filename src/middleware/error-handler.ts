@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { ZodError } from 'zod';
 import mongoose from 'mongoose';
-import { AppError, type ValidationIssue } from '../lib/errors';
+import { AppError, PersistenceError, type ValidationIssue } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 
 /** body-parser errors carry a `type` and `status`; map them to the problems a client can act on. */
@@ -23,6 +23,8 @@ export function toAppError(err: unknown): AppError {
   // A non-operational AppError (e.g. stored data that fails to decrypt) is an internal
   // fault: the client learns nothing about which one.
   if (err instanceof AppError) return err.operational ? err : AppError.internal(err);
+  // A data-layer refusal is a bug in the calling code, never the client's input: a 500.
+  if (err instanceof PersistenceError) return AppError.internal(err);
   if (err instanceof ZodError) return AppError.validation('The request is not valid.', zodIssues(err));
   if (err instanceof mongoose.Error.CastError) return AppError.badRequest(`Invalid value for ${err.path}.`);
   if (err instanceof mongoose.Error.ValidationError) {
@@ -116,7 +118,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, next) => {
     const error = toAppError(err);
     if (error.status >= 500) {
-      const code = err instanceof AppError ? err.code : error.code;
+      const code = err instanceof AppError || err instanceof PersistenceError ? err.code : error.code;
       logger.error({ err: err instanceof Error ? err : { value: String(err) }, code }, 'request failed');
     } else {
       logger.debug({ code: error.code, status: error.status }, 'request rejected');

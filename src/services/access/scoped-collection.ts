@@ -1,5 +1,6 @@
 import type { Model } from 'mongoose';
 import { AppError } from '../../lib/errors';
+import { MARK_UNREADABLE, UNREADABLE } from '../encryption/field-encryption.plugin';
 import type { AuditTrail } from '../audit/audit-trail';
 import type { AccessPolicy, RecordScope, ScopeFields } from './access-policy';
 import { applyReadPolicy, assertWritable, explainFields, type FieldExplanation } from './field-policy';
@@ -59,10 +60,21 @@ export class ScopedCollection<T extends { _id: string }> {
         .sort({ [q.sort]: q.order === 'asc' ? 1 : -1, _id: 1 })
         .skip((q.page - 1) * q.limit)
         .limit(q.limit)
-        .lean(),
+        // One unreadable value must not sink the page: it comes back null and marked.
+        .lean(MARK_UNREADABLE),
       this.opts.model.countDocuments(filter),
     ]);
-    return { items: (docs as T[]).map((d) => this.view(scope, d)), total };
+    return { items: (docs as T[]).map((d) => this.listItem(scope, d)), total };
+  }
+
+  /** A list entry: the policy view, plus `_unreadable` naming the shown fields whose stored value failed to decrypt. */
+  private listItem(scope: Scope, doc: T): Record<string, unknown> {
+    const item = this.view(scope, doc);
+    const unreadable = (doc as unknown as Record<string, unknown>)[UNREADABLE] as string[] | undefined;
+    // A field the caller may not see is not mentioned either.
+    const shown = unreadable?.filter((field) => field in item) ?? [];
+    if (shown.length) item[UNREADABLE] = shown;
+    return item;
   }
 
   /** The field rules for a record in scope, or null when it is missing or outside the scope (what a request gets as 404). */
