@@ -7,5 +7,11 @@ module.exports = {
   globalSetup: '<rootDir>/tests/support/global-setup.ts',
   globalTeardown: '<rootDir>/tests/support/global-teardown.ts',
   testTimeout: 30000,
+  // Collected when --coverage is given (scripts/test.sh does): a summary on the console and
+  // coverage/coverage-summary.json, which scripts/test.sh prints per folder.
+  collectCoverageFrom: ['src/**/*.ts'],
+  coverageProvider: 'v8',
+  coverageReporters: ['text-summary', 'json-summary'],
+  coverageDirectory: '<rootDir>/coverage',
   maxWorkers: 2,
 };
