@@ -68,7 +68,7 @@ export class ScopedCollection<T extends { _id: string }> {
   }
 
   /** A list entry: the policy view, plus `_unreadable` naming the shown fields whose stored value failed to decrypt. */
-  private listItem(scope: Scope, doc: T): Record<string, unknown> {
+  private listItem(scope: RecordScope, doc: T): Record<string, unknown> {
     const item = this.view(scope, doc);
     const unreadable = (doc as unknown as Record<string, unknown>)[UNREADABLE] as string[] | undefined;
     // A field the caller may not see is not mentioned either.

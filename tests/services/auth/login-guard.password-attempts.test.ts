@@ -11,10 +11,7 @@ describe('LoginGuard password tries: counted with the decision, grouped like the
   const now = (): Date => new Date(clock);
 
   beforeAll(async () => {
-    redis = createRedis(
-      { url: testRedisUrl(), allowInProcessFallback: false, logger: createLogger({ level: 'silent' }) },
-      { keyPrefix: prefix },
-    );
+    redis = createRedis({ url: testRedisUrl(), logger: createLogger({ level: 'silent' }) }, { keyPrefix: prefix });
     expect(await waitForRedis(redis, 5_000)).toBe(true);
   });
   afterAll(async () => {

@@ -15,7 +15,7 @@ describe('TokenService: lifetime bounds of validly signed tokens', () => {
 
   beforeAll(async () => {
     redis = createRedis(
-      { url: testRedisUrl(), allowInProcessFallback: false, logger: createLogger({ level: 'silent' }) },
+      { url: testRedisUrl(), logger: createLogger({ level: 'silent' }) },
       { keyPrefix: testNamespace(__filename).redisPrefix },
     );
     expect(await waitForRedis(redis, 5_000)).toBe(true);
