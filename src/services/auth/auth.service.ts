@@ -63,6 +63,20 @@ const INVALID_CREDENTIALS = (): AppError =>
   AppError.unauthorized('The email or password is incorrect.', 'invalid-credentials');
 
 /**
+ * A right TOTP code whose 30-second step this user already spent (enabling the app, or a
+ * sign-in a moment ago): refused for replay protection, but no guess, so it counts toward no
+ * lock. 401 in a sign-in (like invalid-code), 403 when confirming a change (like a wrong code).
+ */
+export const codeAlreadyUsed = (status: 401 | 403): AppError =>
+  new AppError({
+    code: 'code-already-used',
+    status,
+    title: 'Code Already Used',
+    detail:
+      'This authenticator code was already used. Wait for the next code (a new one appears every 30 seconds) and enter that one.',
+  });
+
+/**
  * Password login, second-factor verification, refresh and logout. Unknown users and
  * wrong passwords get the same answer after the same bcrypt work.
  */
@@ -222,7 +236,12 @@ export class AuthService {
       user.secondFactorFailures,
       MAX_CONSECUTIVE_FACTOR_FAILURES,
     );
-    const { ok, remaining } = await this.checkCode(user, method, code, 'login');
+    const { ok, remaining, used } = await this.checkCode(user, method, code, 'login');
+    if (used) {
+      // Replay protection refuses it, but it is the user's own right code, not a guess.
+      await this.deps.guard.giveBackFactorAttempt(user._id, loginId, { account: true });
+      throw codeAlreadyUsed(401);
+    }
     if (!ok) {
       const failures = attempt;
       // Redis holds the running count; the user document keeps only the lock, so it survives a
@@ -350,8 +369,11 @@ export class AuthService {
     method: MfaMethod,
     code: string,
     purpose: 'login' | 'step-up',
-  ): Promise<{ ok: boolean; remaining?: number }> {
-    if (method === 'totp') return { ok: await this.deps.twoFactor.verifyTotpForUser(user, code) };
+  ): Promise<{ ok: boolean; remaining?: number; used?: boolean }> {
+    if (method === 'totp') {
+      const outcome = await this.deps.twoFactor.checkTotpForUser(user, code);
+      return { ok: outcome === 'ok', used: outcome === 'used' };
+    }
     if (method === 'backup') return this.deps.twoFactor.useBackupCode(user, code);
     return {
       ok:
@@ -412,7 +434,12 @@ export class AuthService {
     await this.confirmPassword(user, password, 'mfa.disable');
     // Codes here count against their own limit (all factors together), like a sign-in's.
     await this.deps.guard.takeFactorAttempt(user._id, 'step-up');
-    if (!(await this.checkCode(user, method, code, 'step-up')).ok) {
+    const checked = await this.checkCode(user, method, code, 'step-up');
+    if (checked.used) {
+      await this.deps.guard.giveBackFactorAttempt(user._id, 'step-up', { account: false });
+      throw codeAlreadyUsed(403);
+    }
+    if (!checked.ok) {
       await this.deps.audit.record({ action: 'mfa.disable', outcome: 'failed', actorId: userId });
       throw AppError.forbidden('The password or code is incorrect.');
     }
