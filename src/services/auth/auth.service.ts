@@ -118,24 +118,48 @@ export class AuthService {
     );
   }
 
-  private async issue(user: UserDoc, mfa: boolean): Promise<TokenPair> {
-    const { session, refreshToken } = await this.deps.sessions.create(user._id, mfa);
+  private accessFor(user: UserDoc, sessionId: string, mfa: boolean): Omit<TokenPair, 'refreshToken'> {
     const enrollmentRequired = this.mustEnroll(user);
     const accessToken = this.deps.tokens.signAccess({
       sub: user._id,
-      sid: session._id,
+      sid: sessionId,
       role: user.role,
       dept: user.department,
       mfa,
       enroll: enrollmentRequired,
     });
-    return {
-      accessToken,
-      refreshToken,
-      tokenType: 'Bearer',
-      expiresIn: this.deps.tokens.accessTtlSeconds,
-      enrollmentRequired,
-    };
+    return { accessToken, tokenType: 'Bearer', expiresIn: this.deps.tokens.accessTtlSeconds, enrollmentRequired };
+  }
+
+  private async issue(user: UserDoc, mfa: boolean): Promise<TokenPair> {
+    const { session, refreshToken } = await this.deps.sessions.create(user._id, mfa);
+    return { ...this.accessFor(user, session._id, mfa), refreshToken };
+  }
+
+  /**
+   * The user just proved a second factor by confirming its enrollment from `sessionId`: that
+   * session becomes a 2FA session (its refresh token now refreshes to mfa=true), and a new
+   * access token for it is returned, so a user who had to enroll (an admin) can act at once
+   * instead of signing in again. Null when the session ended meanwhile.
+   */
+  async secondFactorEnrolled(
+    userId: string,
+    sessionId: string,
+    method: SecondFactor,
+  ): Promise<Omit<TokenPair, 'refreshToken'> | null> {
+    const user = await this.deps.users.findById(userId).lean();
+    if (!user || user.status !== 'active' || !user.mfa.methods.includes(method)) return null;
+    if (!(await this.deps.sessions.markMfa(sessionId, userId))) return null;
+    await this.deps.audit.record({
+      action: 'auth.session.mfa-upgraded',
+      outcome: 'succeeded',
+      actorId: userId,
+      actorRole: user.role,
+      resource: 'session',
+      resourceId: sessionId,
+      details: { method },
+    });
+    return this.accessFor(user, sessionId, true);
   }
 
   async login(emailInput: string, password: string): Promise<LoginResult> {
@@ -306,22 +330,7 @@ export class AuthService {
       await this.deps.sessions.revoke(session._id, 'user-inactive');
       throw AppError.unauthorized('The refresh token is invalid or expired.', 'invalid-refresh-token');
     }
-    const enrollmentRequired = this.mustEnroll(user);
-    const accessToken = this.deps.tokens.signAccess({
-      sub: user._id,
-      sid: session._id,
-      role: user.role,
-      dept: user.department,
-      mfa: session.mfa,
-      enroll: enrollmentRequired,
-    });
-    return {
-      accessToken,
-      refreshToken: next,
-      tokenType: 'Bearer',
-      expiresIn: this.deps.tokens.accessTtlSeconds,
-      enrollmentRequired,
-    };
+    return { ...this.accessFor(user, session._id, session.mfa), refreshToken: next };
   }
 
   /** Retention (no TTL indexes on FerretDB): deletes ended sessions and expired one-time codes. */
