@@ -1,10 +1,11 @@
-import { Router, type RequestHandler } from 'express';
+import { Router, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { route } from '../middleware/validate';
 import { requireAuth } from '../lib/auth-context';
 import { AppError } from '../lib/errors';
 import type { Authenticate } from '../middleware/authenticate';
 import type { AuthService } from '../services/auth/auth.service';
+import type { SecondFactor } from '../models/user.model';
 import type { TwoFactorAuthService } from '../services/two-factor-auth/two-factor-auth.service';
 import type { UserService } from '../services/users/user.service';
 import { toPublicUser } from '../services/users/user.service';
@@ -38,6 +39,11 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
   };
   const user = [deps.authenticate(), peopleOnly];
   const enrolling = [deps.authenticate({ allowEnrollmentOnly: true }), peopleOnly];
+  // Confirming a factor proves it: the session it was enrolled from becomes a 2FA session.
+  const upgradeSession = async (res: Response, method: SecondFactor) => {
+    const a = requireAuth(res);
+    return a.sessionId ? ((await deps.auth.secondFactorEnrolled(a.userId, a.sessionId, method)) ?? {}) : {};
+  };
   router.use((_req, res, next) => {
     res.setHeader('Cache-Control', 'no-store');
     next();
@@ -161,7 +167,8 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
     limit,
     enrolling,
     route({ body: z.strictObject({ code }) }, async ({ body, res }) => {
-      res.json(await deps.twoFactor.enableTotp(await deps.users.get(requireAuth(res).userId), body.code));
+      const enrolled = await deps.twoFactor.enableTotp(await deps.users.get(requireAuth(res).userId), body.code);
+      res.json({ ...enrolled, ...(await upgradeSession(res, 'totp')) });
     }),
   );
 
@@ -186,7 +193,11 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
     limit,
     enrolling,
     route({ body: z.strictObject({ code }) }, async ({ body, res }) => {
-      res.json(await deps.twoFactor.confirmSmsEnrollment(await deps.users.get(requireAuth(res).userId), body.code));
+      const enrolled = await deps.twoFactor.confirmSmsEnrollment(
+        await deps.users.get(requireAuth(res).userId),
+        body.code,
+      );
+      res.json({ ...enrolled, ...(await upgradeSession(res, 'sms')) });
     }),
   );
 
@@ -210,7 +221,11 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
     limit,
     enrolling,
     route({ body: z.strictObject({ code }) }, async ({ body, res }) => {
-      res.json(await deps.twoFactor.confirmEmailEnrollment(await deps.users.get(requireAuth(res).userId), body.code));
+      const enrolled = await deps.twoFactor.confirmEmailEnrollment(
+        await deps.users.get(requireAuth(res).userId),
+        body.code,
+      );
+      res.json({ ...enrolled, ...(await upgradeSession(res, 'email')) });
     }),
   );
 

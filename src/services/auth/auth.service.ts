@@ -64,6 +64,20 @@ const INVALID_CREDENTIALS = (): AppError =>
   AppError.unauthorized('The email or password is incorrect.', 'invalid-credentials');
 
 /**
+ * A right TOTP code whose 30-second step this user already spent (enabling the app, or a
+ * sign-in a moment ago): refused for replay protection, but no guess, so it counts toward no
+ * lock. 401 in a sign-in (like invalid-code), 403 when confirming a change (like a wrong code).
+ */
+export const codeAlreadyUsed = (status: 401 | 403): AppError =>
+  new AppError({
+    code: 'code-already-used',
+    status,
+    title: 'Code Already Used',
+    detail:
+      'This authenticator code was already used. Wait for the next code (a new one appears every 30 seconds) and enter that one.',
+  });
+
+/**
  * Password login, second-factor verification, refresh and logout. Unknown users and
  * wrong passwords get the same answer after the same bcrypt work.
  */
@@ -106,24 +120,48 @@ export class AuthService {
     );
   }
 
-  private async issue(user: UserDoc, mfa: boolean): Promise<TokenPair> {
-    const { session, refreshToken } = await this.deps.sessions.create(user._id, mfa);
+  private async accessFor(user: UserDoc, sessionId: string, mfa: boolean): Promise<Omit<TokenPair, 'refreshToken'>> {
     const enrollmentRequired = await this.mustEnroll(user);
     const accessToken = this.deps.tokens.signAccess({
       sub: user._id,
-      sid: session._id,
+      sid: sessionId,
       role: user.role,
       dept: user.department,
       mfa,
       enroll: enrollmentRequired,
     });
-    return {
-      accessToken,
-      refreshToken,
-      tokenType: 'Bearer',
-      expiresIn: this.deps.tokens.accessTtlSeconds,
-      enrollmentRequired,
-    };
+    return { accessToken, tokenType: 'Bearer', expiresIn: this.deps.tokens.accessTtlSeconds, enrollmentRequired };
+  }
+
+  private async issue(user: UserDoc, mfa: boolean): Promise<TokenPair> {
+    const { session, refreshToken } = await this.deps.sessions.create(user._id, mfa);
+    return { ...(await this.accessFor(user, session._id, mfa)), refreshToken };
+  }
+
+  /**
+   * The user just proved a second factor by confirming its enrollment from `sessionId`: that
+   * session becomes a 2FA session (its refresh token now refreshes to mfa=true), and a new
+   * access token for it is returned, so a user who had to enroll (an admin) can act at once
+   * instead of signing in again. Null when the session ended meanwhile.
+   */
+  async secondFactorEnrolled(
+    userId: string,
+    sessionId: string,
+    method: SecondFactor,
+  ): Promise<Omit<TokenPair, 'refreshToken'> | null> {
+    const user = await this.deps.users.findById(userId).lean();
+    if (!user || user.status !== 'active' || !user.mfa.methods.includes(method)) return null;
+    if (!(await this.deps.sessions.markMfa(sessionId, userId))) return null;
+    await this.deps.audit.record({
+      action: 'auth.session.mfa-upgraded',
+      outcome: 'succeeded',
+      actorId: userId,
+      actorRole: user.role,
+      resource: 'session',
+      resourceId: sessionId,
+      details: { method },
+    });
+    return this.accessFor(user, sessionId, true);
   }
 
   async login(emailInput: string, password: string): Promise<LoginResult> {
@@ -224,7 +262,12 @@ export class AuthService {
       user.secondFactorFailures,
       MAX_CONSECUTIVE_FACTOR_FAILURES,
     );
-    const { ok, remaining } = await this.checkCode(user, method, code, 'login');
+    const { ok, remaining, used } = await this.checkCode(user, method, code, 'login');
+    if (used) {
+      // Replay protection refuses it, but it is the user's own right code, not a guess.
+      await this.deps.guard.giveBackFactorAttempt(user._id, loginId, { account: true });
+      throw codeAlreadyUsed(401);
+    }
     if (!ok) {
       const failures = attempt;
       // Redis holds the running count; the user document keeps only the lock, so it survives a
@@ -289,22 +332,7 @@ export class AuthService {
       await this.deps.sessions.revoke(session._id, 'user-inactive');
       throw AppError.unauthorized('The refresh token is invalid or expired.', 'invalid-refresh-token');
     }
-    const enrollmentRequired = await this.mustEnroll(user);
-    const accessToken = this.deps.tokens.signAccess({
-      sub: user._id,
-      sid: session._id,
-      role: user.role,
-      dept: user.department,
-      mfa: session.mfa,
-      enroll: enrollmentRequired,
-    });
-    return {
-      accessToken,
-      refreshToken: next,
-      tokenType: 'Bearer',
-      expiresIn: this.deps.tokens.accessTtlSeconds,
-      enrollmentRequired,
-    };
+    return { ...(await this.accessFor(user, session._id, session.mfa)), refreshToken: next };
   }
 
   /** Retention (no TTL indexes on FerretDB): deletes ended sessions and expired one-time codes. */
@@ -352,8 +380,11 @@ export class AuthService {
     method: MfaMethod,
     code: string,
     purpose: 'login' | 'step-up',
-  ): Promise<{ ok: boolean; remaining?: number }> {
-    if (method === 'totp') return { ok: await this.deps.twoFactor.verifyTotpForUser(user, code) };
+  ): Promise<{ ok: boolean; remaining?: number; used?: boolean }> {
+    if (method === 'totp') {
+      const outcome = await this.deps.twoFactor.checkTotpForUser(user, code);
+      return { ok: outcome === 'ok', used: outcome === 'used' };
+    }
     if (method === 'backup') return this.deps.twoFactor.useBackupCode(user, code);
     return {
       ok:
@@ -414,7 +445,12 @@ export class AuthService {
     await this.confirmPassword(user, password, 'mfa.disable');
     // Codes here count against their own limit (all factors together), like a sign-in's.
     await this.deps.guard.takeFactorAttempt(user._id, 'step-up');
-    if (!(await this.checkCode(user, method, code, 'step-up')).ok) {
+    const checked = await this.checkCode(user, method, code, 'step-up');
+    if (checked.used) {
+      await this.deps.guard.giveBackFactorAttempt(user._id, 'step-up', { account: false });
+      throw codeAlreadyUsed(403);
+    }
+    if (!checked.ok) {
       await this.deps.audit.record({ action: 'mfa.disable', outcome: 'failed', actorId: userId });
       throw AppError.forbidden('The password or code is incorrect.');
     }

@@ -128,6 +128,17 @@ export class LoginGuard {
   }
 
   /**
+   * Gives back a try taken by takeFactorAttempt (and, with `account`, by
+   * takeAccountFactorAttempt) that turned out to be no guess: a right TOTP code whose step
+   * this user already spent. Counts are taken before the check so parallel guesses stay
+   * exact; this undoes only this request's.
+   */
+  async giveBackFactorAttempt(userId: string, loginId: string, opts: { account: boolean }): Promise<void> {
+    const keys = [this.signInKey(userId, loginId), ...(opts.account ? [`guard:mfa:acct:${userId}`] : [])];
+    await this.opts.redis.eval(GIVE_BACK_SCRIPT, keys.length, ...keys);
+  }
+
+  /**
    * Takes one second-factor try against the account-wide cap (NIST SP 800-63B: at most
    * `cap` consecutive failures) and returns the consecutive count including this try.
    * Counted atomically in Redis, seeded from the count persisted on the user (`persisted`)
@@ -217,6 +228,13 @@ return {1, count, account}`;
 const PASSWORD_SUCCEEDED_SCRIPT = `
 redis.call('DEL', KEYS[1], KEYS[3])
 if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
+return 1`;
+
+/** Decrements each key that holds a positive count (a reset in between must not go negative). */
+const GIVE_BACK_SCRIPT = `
+for _, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end
+end
 return 1`;
 
 /** Email addresses never appear in Redis keys: a short hash names the account. */

@@ -115,6 +115,20 @@ export class SessionService {
     return { session: updated, refreshToken: `${id}.${generation + 1}.${nextSecret}` };
   }
 
+  /**
+   * Marks a live session of `userId` as having passed a second factor (the user just proved
+   * a factor by enrolling it). False when the session is gone or ended. On FerretDB 1.x a
+   * rotation racing with this can write the old value back: the session then merely stays
+   * without 2FA (fails safe).
+   */
+  async markMfa(id: string, userId: string): Promise<boolean> {
+    const res = await this.deps.sessions.updateOne(
+      { _id: id, userId, revokedAt: null, expiresAt: { $gt: this.now() } },
+      { $set: { mfa: true } },
+    );
+    return res.matchedCount === 1 && !(await this.deps.claims.has(`session-ended:${id}`));
+  }
+
   async get(id: string): Promise<SessionDoc | null> {
     return this.deps.sessions.findById(id).lean();
   }

@@ -27,6 +27,9 @@ export interface TotpCheck {
 
 export const TOTP_STEP_SECONDS = 30;
 
+/** A user's TOTP code: accepted, wrong, or right but its time step already spent by this user. */
+export type TotpOutcome = 'ok' | 'invalid' | 'used';
+
 /**
  * The one TOTP verification path (RFC 6238): used for user codes and by the RFC test
  * vectors alike. Candidates are compared in constant time; returns the matched step.
@@ -170,7 +173,16 @@ export class TwoFactorAuthService {
 
   /** Verifies a login code; each time step is accepted once (stored atomically), a replay is refused and audited. */
   async verifyTotpForUser(user: UserDoc, code: string): Promise<boolean> {
-    if (!user.mfa.methods.includes('totp') || !user.mfa.totpSecret) return false;
+    return (await this.checkTotpForUser(user, code)) === 'ok';
+  }
+
+  /**
+   * As verifyTotpForUser, telling a wrong code ('invalid') from a right one whose time step
+   * this user already spent ('used': the code that enabled the app or just signed in, or a
+   * concurrent request with it won). A used code is no guess: callers need not count it.
+   */
+  async checkTotpForUser(user: UserDoc, code: string): Promise<TotpOutcome> {
+    if (!user.mfa.methods.includes('totp') || !user.mfa.totpSecret) return 'invalid';
     const secret = this.deps.encryption.decrypt(user.mfa.totpSecret, this.totpAad(user._id));
     const fresh = await this.deps.users.findById(user._id, { 'mfa.totpLastStep': 1 }).lean();
     const lastUsedStep = fresh?.mfa.totpLastStep ?? user.mfa.totpLastStep;
@@ -185,8 +197,9 @@ export class TwoFactorAuthService {
           resource: 'user',
           resourceId: user._id,
         });
+        return 'used';
       }
-      return false;
+      return 'invalid';
     }
     // Exactly one of several concurrent requests with this step's code wins the claim...
     if (
@@ -201,7 +214,7 @@ export class TwoFactorAuthService {
         resourceId: user._id,
         details: { concurrent: true },
       });
-      return false;
+      return 'used';
     }
     // ...and the stored step only moves forward, so later replays are refused without the claim.
     const claimed = await this.deps.users.updateOne(
@@ -216,9 +229,9 @@ export class TwoFactorAuthService {
         resource: 'user',
         resourceId: user._id,
       });
-      return false;
+      return 'used';
     }
-    return true;
+    return 'ok';
   }
 
   // --- SMS and email one-time codes
