@@ -592,7 +592,8 @@ describe('authentication and 2FA over HTTP', () => {
         ),
       ),
     );
-    expect(guesses.every((r) => r.status === 401)).toBe(true);
+    // Listed, so a failure shows which statuses came back instead of `false`.
+    expect(guesses.map((r) => r.status)).toEqual(guesses.map(() => 401));
     const late = track((await login(t, 'guessed@example.com')).body);
     const right = await request(t.app)
       .post('/api/v1/auth/2fa/verify')
