@@ -99,6 +99,7 @@ export function createApp(deps: AppDeps): Express {
       twoFactor: deps.twoFactor,
       users: deps.users,
       authenticate: deps.authenticate,
+      authorize: deps.authorize,
       authLimiter: deps.rateLimiters.auth,
     }),
   );

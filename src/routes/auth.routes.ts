@@ -4,17 +4,21 @@ import { route } from '../middleware/validate';
 import { requireAuth } from '../lib/auth-context';
 import { AppError } from '../lib/errors';
 import type { Authenticate } from '../middleware/authenticate';
+import type { Authorize } from '../middleware/rbac';
+import { maskPhone } from '../services/encryption/masking';
 import type { AuthService } from '../services/auth/auth.service';
 import type { SecondFactor } from '../models/user.model';
 import type { TwoFactorAuthService } from '../services/two-factor-auth/two-factor-auth.service';
 import type { UserService } from '../services/users/user.service';
 import { toPublicUser } from '../services/users/user.service';
+import type { UserDoc } from '../models/user.model';
 
 export interface AuthRoutesDeps {
   auth: AuthService;
   twoFactor: TwoFactorAuthService;
   users: UserService;
   authenticate: Authenticate;
+  authorize: Authorize;
   /** The auth rate-limit tier (login, 2FA verify, password change); pass-through when absent. */
   authLimiter?: RequestHandler;
 }
@@ -25,6 +29,13 @@ const mfaToken = z.string().min(20).max(2048);
 const password = z.string().min(1).max(1024);
 const method = z.enum(['totp', 'sms', 'email', 'backup']);
 const e164 = z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number such as +4930123456');
+
+/** The caller's own account: the public fields plus their phone, masked like everywhere else it leaves. */
+const ownProfile = (u: UserDoc) => ({
+  ...toPublicUser(u),
+  phone: u.phone ? maskPhone(u.phone) : null,
+  phoneVerified: u.phoneVerified,
+});
 
 /** /api/v1/auth: sign-in, sessions and second-factor enrollment. Every answer is no-store. */
 export function authRoutes(deps: AuthRoutesDeps): Router {
@@ -119,12 +130,29 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
       const a = requireAuth(res);
       const u = await deps.users.get(a.userId);
       res.json({
-        ...toPublicUser(u),
+        ...ownProfile(u),
         sessionMfa: a.mfa,
         enrollmentRequired: a.enrollmentOnly,
         backupCodesRemaining: u.mfa.backupCodes.filter((c) => c.usedAt === null).length,
       });
     }),
+  );
+
+  // Password changes stay at POST /password (they need the current one and end other sessions).
+  router.patch(
+    '/me',
+    user,
+    deps.authorize('profile:update:own'),
+    route(
+      {
+        body: z
+          .strictObject({ name: z.string().trim().min(1).max(200).optional(), phone: e164.nullable().optional() })
+          .refine((b) => b.name !== undefined || b.phone !== undefined, 'give name and/or phone'),
+      },
+      async ({ body, res }) => {
+        res.json(ownProfile(await deps.users.updateOwnProfile(requireAuth(res).userId, body)));
+      },
+    ),
   );
 
   // --- second step of a login

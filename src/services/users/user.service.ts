@@ -167,6 +167,45 @@ export class UserService {
     return toPublicUser(updated);
   }
 
+  /**
+   * A user's own name and phone. A phone that receives SMS sign-in codes is not changed here:
+   * a stolen access token must not redirect them; SMS enrollment verifies a new number by code.
+   * A phone set here is contact data and unverified. Audited by field names, never values.
+   */
+  async updateOwnProfile(id: string, changes: { name?: string; phone?: string | null }): Promise<UserDoc> {
+    const before = await this.get(id);
+    const phoneChanges = changes.phone !== undefined && changes.phone !== before.phone;
+    if (phoneChanges && before.mfa.methods.includes('sms'))
+      throw AppError.conflict(
+        'This number receives your sign-in codes. Change it with POST /api/v1/auth/2fa/sms/setup, which verifies the new number.',
+        'phone-is-second-factor',
+      );
+    const $set: Partial<UserDoc> = {};
+    if (changes.name !== undefined) $set.name = changes.name;
+    if (phoneChanges) Object.assign($set, { phone: changes.phone ?? null, phoneVerified: false });
+    const updated = await this.deps.users
+      .findOneAndUpdate(
+        // The SMS check holds at the write too (an SMS enrollment may have landed in between).
+        phoneChanges ? { _id: id, 'mfa.methods': { $ne: 'sms' } } : { _id: id },
+        { $set },
+        { returnDocument: 'after' },
+      )
+      .lean();
+    if (!updated) throw AppError.conflict('Your second factors changed meanwhile; try again.');
+    const fields = (['name', 'phone'] as const).filter((f) =>
+      f === 'phone' ? phoneChanges : changes[f] !== undefined && changes[f] !== before[f],
+    );
+    await this.deps.audit.record({
+      action: 'profile.updated',
+      outcome: 'succeeded',
+      actorId: id,
+      resource: 'user',
+      resourceId: id,
+      fields,
+    });
+    return updated;
+  }
+
   /** An administrator's reset of another user's 2FA: audited, the user is told, and must enroll again. */
   async resetSecondFactors(id: string, actorId: string): Promise<void> {
     if (id === actorId) throw AppError.forbidden('Reset your own second factor through the regular disable flow.');
