@@ -21,6 +21,7 @@ import { GdprService } from './services/gdpr/gdpr.service';
 import { TokenService, type JwtKeyConfig } from './services/auth/token.service';
 import { SessionService } from './services/auth/session.service';
 import { SessionRevocation, sessionFactsFromDb } from './services/auth/session-revocation';
+import { SecurityEvents, type SecurityEventListener } from './services/auth/security-events';
 import { SingleUseClaims } from './services/auth/single-use-claims';
 import { LoginGuard } from './services/auth/login-guard';
 import { EmailSender, SmsSender } from './services/auth/senders';
@@ -57,6 +58,8 @@ export interface ContainerOptions {
   now?: () => Date;
   /** Twilio's HTTP client (tests point the real client at a loopback peer). */
   twilioHttpClient?: RequestClient;
+  /** Told of every refused credential (the AlertService hooks in here; tests listen too). */
+  onSecurityEvent?: SecurityEventListener;
 }
 
 /** JWT key material leaves its Secret only here, where the TokenService turns it into KeyObjects. */
@@ -185,7 +188,20 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     roleExists: (role) => roles.exists(role),
   });
   const gdpr = new GdprService({ models, audit, sessions, encryption, now: opts.now });
-  const authenticate = authenticator({ tokens, apiKeys, users: models.User, apiKeyLimiter: rateLimiters.apiKey });
+  const securityEvents = new SecurityEvents({
+    redis,
+    audit,
+    logger,
+    onSecurityEvent: opts.onSecurityEvent,
+    now: opts.now,
+  });
+  const authenticate = authenticator({
+    tokens,
+    apiKeys,
+    users: models.User,
+    apiKeyLimiter: rateLimiters.apiKey,
+    securityEvents,
+  });
   const health = new HealthCheckService({
     database,
     redis,
