@@ -187,7 +187,16 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     logger,
     roleExists: (role) => roles.exists(role),
   });
-  const gdpr = new GdprService({ models, audit, sessions, encryption, now: opts.now });
+  const gdpr = new GdprService({
+    models,
+    audit,
+    sessions,
+    encryption,
+    email,
+    logger,
+    confirmPassword: async (userId, password) => void (await auth.reauthenticate(userId, password, 'gdpr.export')),
+    now: opts.now,
+  });
   const securityEvents = new SecurityEvents({
     redis,
     audit,
