@@ -131,7 +131,10 @@ export function createApp(deps: AppDeps): Express {
   );
   app.use('/api/v1/roles', rolesRoutes({ roles: deps.roles, authenticate, authorize }));
   app.use('/api/v1/audit', auditRoutes({ audit: deps.audit, authenticate, authorize }));
-  app.use('/api/v1/gdpr', gdprRoutes({ gdpr: deps.gdpr, authenticate, authorize }));
+  app.use(
+    '/api/v1/gdpr',
+    gdprRoutes({ gdpr: deps.gdpr, authenticate, authorize, authLimiter: deps.rateLimiters.auth }),
+  );
   app.use(
     '/api/v1/encryption',
     encryptionRoutes({ keyRotation: deps.keyRotation, encryption: deps.encryption, authenticate, authorize, logger }),

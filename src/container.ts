@@ -21,6 +21,7 @@ import { GdprService } from './services/gdpr/gdpr.service';
 import { TokenService, type JwtKeyConfig } from './services/auth/token.service';
 import { SessionService } from './services/auth/session.service';
 import { SessionRevocation, sessionFactsFromDb } from './services/auth/session-revocation';
+import { SecurityEvents, type SecurityEventListener } from './services/auth/security-events';
 import { SingleUseClaims } from './services/auth/single-use-claims';
 import { LoginGuard } from './services/auth/login-guard';
 import { EmailSender, SmsSender } from './services/auth/senders';
@@ -59,6 +60,8 @@ export interface ContainerOptions {
   twilioHttpClient?: RequestClient;
   /** Called once per stored value that fails to decrypt (the alerting hook); it is logged either way. */
   onUndecryptable?: (value: UndecryptableValue) => void;
+  /** Told of every refused credential (the AlertService hooks in here; tests listen too). */
+  onSecurityEvent?: SecurityEventListener;
 }
 
 /** JWT key material leaves its Secret only here, where the TokenService turns it into KeyObjects. */
@@ -185,8 +188,31 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     logger,
     roleExists: (role) => roles.exists(role),
   });
-  const gdpr = new GdprService({ models, policy, audit, sessions, encryption, now: opts.now });
-  const authenticate = authenticator({ tokens, apiKeys, users: models.User, apiKeyLimiter: rateLimiters.apiKey });
+  const gdpr = new GdprService({
+    models,
+    policy,
+    audit,
+    sessions,
+    encryption,
+    email,
+    logger,
+    confirmPassword: async (userId, password) => void (await auth.reauthenticate(userId, password, 'gdpr.export')),
+    now: opts.now,
+  });
+  const securityEvents = new SecurityEvents({
+    redis,
+    audit,
+    logger,
+    onSecurityEvent: opts.onSecurityEvent,
+    now: opts.now,
+  });
+  const authenticate = authenticator({
+    tokens,
+    apiKeys,
+    users: models.User,
+    apiKeyLimiter: rateLimiters.apiKey,
+    securityEvents,
+  });
   const health = new HealthCheckService({
     database,
     redis,

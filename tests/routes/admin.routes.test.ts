@@ -44,9 +44,9 @@ describe('GDPR export and erasure, key rotation, and API keys over HTTP', () => 
   });
   afterAll(() => t.close());
 
-  it('when a user exports their data, then it holds their profile, employee record and audit entries; another user gets 404', async () => {
+  it('when a user exports their data (2FA session), then it holds their profile, employee record and audit entries; another user gets 404', async () => {
     const res = await request(t.app)
-      .get(`/api/v1/gdpr/users/${ids.dana}/export`)
+      .post(`/api/v1/gdpr/users/${ids.dana}/export`)
       .set(...bearer(tok.dana));
     expect(res.status).toBe(200);
     expect(res.headers['content-disposition']).toMatch(/attachment/);
@@ -60,14 +60,14 @@ describe('GDPR export and erasure, key rotation, and API keys over HTTP', () => 
     expect(
       (
         await request(t.app)
-          .get(`/api/v1/gdpr/users/${ids.dana}/export`)
+          .post(`/api/v1/gdpr/users/${ids.dana}/export`)
           .set(...bearer(tok.erik))
       ).status,
     ).toBe(404);
     expect(
       (
         await request(t.app)
-          .get(`/api/v1/gdpr/users/${ids.dana}/export`)
+          .post(`/api/v1/gdpr/users/${ids.dana}/export`)
           .set(...bearer(tok.admin))
       ).status,
     ).toBe(200);

@@ -84,7 +84,7 @@ describe('audit entries written by API-key, GDPR, rotation, refresh-reuse and 2F
     expect(
       (
         await request(t.app)
-          .get(`/api/v1/gdpr/users/${danaId}/export`)
+          .post(`/api/v1/gdpr/users/${danaId}/export`)
           .set(...bearer(dana))
           .set('X-Request-Id', 'audit-gdpr-self')
       ).status,
@@ -92,7 +92,7 @@ describe('audit entries written by API-key, GDPR, rotation, refresh-reuse and 2F
     expect(
       (
         await request(t.app)
-          .get(`/api/v1/gdpr/users/${danaId}/export`)
+          .post(`/api/v1/gdpr/users/${danaId}/export`)
           .set(...bearer(admin))
           .set('X-Request-Id', 'audit-gdpr-admin')
       ).status,

@@ -1,5 +1,8 @@
 /**
- * PII masking for every way data leaves the system (responses, exports, audit, alerts).
+ * PII masking for every read path (responses, lists, access explanations, alerts; the audit
+ * trail holds field names, never values). One deliberate exception: the GDPR data-subject
+ * export returns the person's full values (right of access), behind a 2FA session or a
+ * fresh password, audited, with the person e-mailed (GdprService.export).
  * Pure functions; they never reveal more than the stated tail.
  */
 export function maskTail(value: string | null | undefined, visible = 4): string {

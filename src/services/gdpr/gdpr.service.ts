@@ -5,6 +5,17 @@ import type { AuditTrail } from '../audit/audit-trail';
 import type { AccessPolicy, RecordScope, ScopeFields } from '../access/access-policy';
 import type { SessionService } from '../auth/session.service';
 import type { EncryptionService } from '../encryption/encryption.service';
+import type { EmailSender } from '../auth/senders';
+import type { Logger } from '../../lib/logger';
+
+/** Who asks for an export, as authenticate() and authorize() established it. */
+export interface ExportRequester {
+  userId: string;
+  /** The record scope `gdpr:export` was granted with: `own` reaches only the caller. */
+  scope: RecordScope;
+  /** The session passed a second factor. */
+  mfa: boolean;
+}
 
 /** A person's data is theirs: `own` reaches only the caller's account (department reach does not apply). */
 const SUBJECT_SCOPE: ScopeFields = { owner: '_id' };
@@ -23,6 +34,10 @@ export interface SubjectExport {
  * Data-subject rights (GDPR arts. 15, 17, 20): everything held about one person as JSON,
  * and erasure by irreversible anonymisation. The audit trail holds ids, never personal
  * values, so erasure leaves its hash chain intact.
+ *
+ * The export is deliberately unmasked (the right of access covers the full values: salary,
+ * national ID, IBAN), which makes it the most valuable read in the system: it needs a 2FA
+ * session or the caller's password given again, is audited, and the person is e-mailed.
  */
 export class GdprService {
   constructor(
@@ -32,6 +47,13 @@ export class GdprService {
       audit: AuditTrail;
       sessions: SessionService;
       encryption: EncryptionService;
+      email: EmailSender;
+      logger: Logger;
+      /**
+       * Re-authentication of a signed-in user: throws 403 on a wrong password, counted with
+       * sign-in failures (AuthService.reauthenticate).
+       */
+      confirmPassword: (userId: string, password: string) => Promise<void>;
       now?: () => Date;
     },
   ) {}
@@ -40,10 +62,24 @@ export class GdprService {
     return (this.deps.now ?? (() => new Date()))();
   }
 
-  /** Everything about `userId`, for a caller whose granted scope reaches that person (404 otherwise, like a missing user). */
-  async export(userId: string, scope: RecordScope, actorId: string): Promise<SubjectExport> {
+  /**
+   * Everything held about `userId`. Callers with `own` reach export only themselves (anyone
+   * else looks absent: 404). A session without 2FA must give its password again.
+   */
+  async export(userId: string, actor: ExportRequester, confirmation: { password?: string }): Promise<SubjectExport> {
     const { User, Employee, Invoice, Session, ApiKey, AuditEvent } = this.deps.models;
-    const user = await User.findOne(this.deps.policy.restrict({ _id: userId }, scope, SUBJECT_SCOPE)).lean();
+    if (!this.deps.policy.covers(actor.scope, SUBJECT_SCOPE, { _id: userId })) throw AppError.notFound('No such user.');
+    if (!actor.mfa) {
+      if (confirmation.password === undefined)
+        throw new AppError({
+          code: 'reauthentication-required',
+          status: 403,
+          title: 'Confirmation Required',
+          detail: 'Exporting personal data needs a session that passed two-factor authentication, or your password.',
+        });
+      await this.deps.confirmPassword(actor.userId, confirmation.password);
+    }
+    const user = await User.findOne(this.deps.policy.restrict({ _id: userId }, actor.scope, SUBJECT_SCOPE)).lean();
     if (!user) throw AppError.notFound('No such user.');
     const [employees, invoices, sessions, keys, audit] = await Promise.all([
       Employee.find({ userId }).lean(),
@@ -52,15 +88,18 @@ export class GdprService {
       ApiKey.find({ ownerId: userId }, { hash: 0, previousHash: 0 }).lean(),
       AuditEvent.find({ actorId: userId }, { _id: 0, prevHash: 0, hash: 0 }).sort({ seq: 1 }).lean(),
     ]);
+    const exportedAt = this.now();
+    const notified = await this.notifyExport(user.email, exportedAt, actor.userId === userId);
     await this.deps.audit.record({
       action: 'gdpr.exported',
       outcome: 'succeeded',
-      actorId,
+      actorId: actor.userId,
       resource: 'user',
       resourceId: userId,
+      details: { confirmedBy: actor.mfa ? 'second-factor' : 'password', subjectNotified: notified },
     });
     return {
-      exportedAt: this.now().toISOString(),
+      exportedAt: exportedAt.toISOString(),
       user: {
         id: user._id,
         email: user.email,
@@ -79,6 +118,28 @@ export class GdprService {
       apiKeys: keys.map(({ _id, ...k }) => ({ id: _id, ...k })),
       auditEntries: audit as unknown as Record<string, unknown>[],
     };
+  }
+
+  /**
+   * Tells the person a copy of their data left the system: a stolen session or password
+   * shows up here. Mail trouble does not withhold the data (the right of access); the audit
+   * entry records whether the notice went out.
+   */
+  private async notifyExport(to: string, at: Date, byThemself: boolean): Promise<boolean> {
+    try {
+      await this.deps.email.send({
+        to,
+        subject: 'A copy of your personal data was exported',
+        text:
+          `A complete copy of the personal data the ERP system holds about you was exported at ${at.toISOString()}` +
+          (byThemself ? ' from your account.' : ' by an administrator.') +
+          ' If you did not expect this, contact your security team.',
+      });
+      return true;
+    } catch (err) {
+      this.deps.logger.warn({ err: { message: (err as Error).message } }, 'export notice not delivered');
+      return false;
+    }
   }
 
   /**
