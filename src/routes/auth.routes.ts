@@ -7,11 +7,10 @@ import type { Authenticate } from '../middleware/authenticate';
 import type { Authorize } from '../middleware/rbac';
 import { maskPhone } from '../services/encryption/masking';
 import type { AuthService } from '../services/auth/auth.service';
-import type { SecondFactor } from '../models/user.model';
+import type { SecondFactor, UserDoc } from '../models/user.model';
 import type { TwoFactorAuthService } from '../services/two-factor-auth/two-factor-auth.service';
 import type { UserService } from '../services/users/user.service';
 import { toPublicUser } from '../services/users/user.service';
-import type { UserDoc } from '../models/user.model';
 
 export interface AuthRoutesDeps {
   auth: AuthService;
