@@ -243,6 +243,8 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     },
     async stop() {
       await scheduler.stop();
+      // A background key rotation stops after its batch (resumable) before the database closes.
+      await keyRotation.stop();
       email.close();
       redis.disconnect();
       await database.close();
