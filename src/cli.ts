@@ -57,6 +57,19 @@ const COMMANDS: Record<string, Command> = {
           io.out(`${p.collection}: scanned ${p.scanned}, re-encrypted ${p.reEncrypted}${p.done ? ' (done)' : ''}`),
       });
       io.out(JSON.stringify(report, null, 2));
+      if (report.status === 'finished-with-errors')
+        throw new Error(`${report.skippedCount} values could not be decrypted and keep their old key (see "skipped")`);
+    },
+  },
+  'audit:verify': {
+    summary: 'Check the audit chain (entries, keys, counter and the head kept in Redis); exit 0 only when intact.',
+    async run(container, _flags, io) {
+      const v = await container.deps.audit.verify();
+      if (!v.intact && v.breakAt)
+        throw new Error(
+          `audit trail broken at seq ${v.breakAt.seq}: ${v.breakAt.reason} (${v.checked} entries verified)`,
+        );
+      io.out(`audit trail intact: ${v.checked} entries verified, head at seq ${v.externalHeadSeq ?? v.headSeq}`);
     },
   },
   'keys:usage': {
@@ -103,13 +116,29 @@ export function parseFlags(args: string[]): CliFlags {
   return flags;
 }
 
+function usage(): string {
+  return [
+    'usage: cli <command> [--flag value]',
+    '       cli help | --help | -h',
+    '',
+    'commands:',
+    ...Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(20)} ${c.summary}`),
+  ].join('\n');
+}
+
+const HELP = new Set(['help', '--help', '-h']);
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  const command = name ? COMMANDS[name] : undefined;
+  // Asking for help is a success (stdout, exit 0); an unknown command is a usage error (stderr, exit 2).
+  if (name === undefined || HELP.has(name)) {
+    process.stdout.write(usage() + '\n');
+    return 0;
+  }
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!command) {
-    console.error('usage: cli <command> [--flag value]\n\ncommands:');
-    for (const [n, c] of Object.entries(COMMANDS)) console.error(`  ${n.padEnd(20)} ${c.summary}`);
-    return name ? 2 : 0;
+    console.error(`unknown command "${name}"\n\n${usage()}`);
+    return 2;
   }
   let config;
   try {

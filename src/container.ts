@@ -5,7 +5,7 @@ import { createRedis, waitForRedis, type RedisClient } from './lib/redis';
 import { HealthCheckService } from './services/health/health-check.service';
 import { Scheduler } from './jobs/scheduler';
 import { registerModels, type Models } from './models';
-import { AuditTrail } from './services/audit/audit-trail';
+import { AuditTrail, RedisAuditHead } from './services/audit/audit-trail';
 import { EncryptionService } from './services/encryption/encryption.service';
 import { StaticKeyProvider } from './services/encryption/keyring';
 import { PasswordHasher } from './services/encryption/password-hasher';
@@ -85,7 +85,15 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
   });
   const encryptedFields = new EncryptedFieldRegistry({ logger, onUndecryptable: opts.onUndecryptable });
   const models = registerModels(database.connection, { cipher: encryption, registry: encryptedFields });
-  const audit = new AuditTrail({ events: models.AuditEvent, counters: models.AuditCounter, logger, now: opts.now });
+  const audit = new AuditTrail({
+    events: models.AuditEvent,
+    counters: models.AuditCounter,
+    keys: config.audit.hmacKeys.map((k) => ({ id: k.id, key: k.key.reveal() })),
+    activeKeyId: config.audit.activeHmacKeyId,
+    head: new RedisAuditHead(redis),
+    logger,
+    now: opts.now,
+  });
   const roles = new RoleService({ roles: models.Role, users: models.User, audit, now: opts.now });
   const policy = new AccessPolicy({ roles, mfaRequiredRoles: config.auth.mfaRequiredRoles });
   const authorize = createAuthorize({ policy, audit });
@@ -280,6 +288,8 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     },
     async stop() {
       await scheduler.stop();
+      // A background key rotation stops after its batch (resumable) before the database closes.
+      await keyRotation.stop();
       email.close();
       redis.disconnect();
       await database.close();

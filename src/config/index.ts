@@ -39,6 +39,8 @@ export interface Config {
     | { algorithm: 'HS256'; secret: Secret<Buffer> }
     | { algorithm: 'ES256'; privateKeyPem: Secret<string>; publicKeyPem: string };
   encryption: { keys: KeyMaterial[]; activeKeyId: string; blindIndexKey: Secret<Buffer> };
+  /** HMAC-SHA256 keys of the audit chain (entries and its external head), by id; one signs new entries. */
+  audit: { hmacKeys: KeyMaterial[]; activeHmacKeyId: string };
   passwords: { bcryptCost: number; pepper: Secret<Buffer> | undefined };
   apiKeys: { maxLifetimeDays: number };
   auth: {
@@ -84,7 +86,13 @@ function decodeBase64(value: string): Buffer | undefined {
   return Buffer.from(value.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
 }
 
-function parseKeyring(raw: string, problems: string[]): KeyMaterial[] {
+/** `id:base64,id:base64`: every key of `name` must decode to `bytes.exact` bytes, or at least `bytes.min`. */
+function parseKeyring(
+  raw: string,
+  problems: string[],
+  name: 'ENCRYPTION_KEYS' | 'AUDIT_HMAC_KEYS' = 'ENCRYPTION_KEYS',
+  bytes: { exact: number } | { min: number } = { exact: 32 },
+): KeyMaterial[] {
   const keys: KeyMaterial[] = [];
   for (const entry of raw
     .split(',')
@@ -95,14 +103,14 @@ function parseKeyring(raw: string, problems: string[]): KeyMaterial[] {
     const key = sep > 0 ? decodeBase64(entry.slice(sep + 1)) : undefined;
     if (!KEY_ID_PATTERN.test(id)) {
       problems.push(
-        `ENCRYPTION_KEYS: entry ${keys.length + 1} must look like <id>:<base64 key> with an id of 1-32 [A-Za-z0-9_-]`,
+        `${name}: entry ${keys.length + 1} must look like <id>:<base64 key> with an id of 1-32 [A-Za-z0-9_-]`,
       );
-    } else if (!key || key.length !== 32) {
+    } else if (!key || ('exact' in bytes ? key.length !== bytes.exact : key.length < bytes.min)) {
       problems.push(
-        `ENCRYPTION_KEYS: key "${id}" must decode from base64 to exactly 32 bytes (got ${key?.length ?? 0})`,
+        `${name}: key "${id}" must decode from base64 to ${'exact' in bytes ? `exactly ${bytes.exact}` : `at least ${bytes.min}`} bytes (got ${key?.length ?? 0})`,
       );
     } else if (keys.some((k) => k.id === id)) {
-      problems.push(`ENCRYPTION_KEYS: key id "${id}" appears twice`);
+      problems.push(`${name}: key id "${id}" appears twice`);
     } else {
       keys.push({ id, key: new Secret(key) });
     }
@@ -207,6 +215,25 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     problems.push(`ENCRYPTION_ACTIVE_KEY_ID: "${activeKeyId}" is not one of the ENCRYPTION_KEYS ids`);
   }
 
+  requireInProduction(
+    'AUDIT_HMAC_KEYS',
+    env.AUDIT_HMAC_KEYS,
+    'the audit chain is keyed so that database access alone cannot rewrite it',
+  );
+  let auditKeys: KeyMaterial[];
+  if (env.AUDIT_HMAC_KEYS !== undefined) {
+    auditKeys = parseKeyring(env.AUDIT_HMAC_KEYS, problems, 'AUDIT_HMAC_KEYS', { min: MIN_SECRET_BYTES });
+    if (auditKeys.length === 0 && !problems.some((p) => p.startsWith('AUDIT_HMAC_KEYS')))
+      problems.push('AUDIT_HMAC_KEYS: no keys given');
+  } else {
+    auditKeys = [{ id: 'dev1', key: new Secret(devSecret('AUDIT_HMAC_KEYS')) }];
+    devDefaultsUsed.push('AUDIT_HMAC_KEYS');
+  }
+  const auditActiveKeyId = env.AUDIT_HMAC_ACTIVE_KEY_ID ?? auditKeys[auditKeys.length - 1]?.id ?? '';
+  if (auditKeys.length > 0 && !auditKeys.some((k) => k.id === auditActiveKeyId)) {
+    problems.push(`AUDIT_HMAC_ACTIVE_KEY_ID: "${auditActiveKeyId}" is not one of the AUDIT_HMAC_KEYS ids`);
+  }
+
   let blindIndexKey: Buffer;
   if (env.BLIND_INDEX_KEY !== undefined) {
     const decoded = decodeBase64(env.BLIND_INDEX_KEY);
@@ -277,6 +304,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       ? { algorithm: 'ES256', privateKeyPem: new Secret(jwtPems.privateKeyPem), publicKeyPem: jwtPems.publicKeyPem }
       : { algorithm: 'HS256', secret: new Secret(jwtSecret) },
     encryption: { keys, activeKeyId, blindIndexKey: new Secret(blindIndexKey) },
+    audit: { hmacKeys: auditKeys, activeHmacKeyId: auditActiveKeyId },
     passwords: { bcryptCost: env.BCRYPT_COST, pepper: pepper === undefined ? undefined : new Secret(pepper) },
     apiKeys: { maxLifetimeDays: env.API_KEY_MAX_LIFETIME_DAYS },
     auth: {

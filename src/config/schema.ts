@@ -138,6 +138,12 @@ export const envSchema = z.object({
   BLIND_INDEX_KEY: optionalString().describe(
     'base64 HMAC-SHA256 key (>= 32 bytes) for blind indexes of encrypted fields and API-key hashes (required in production).',
   ),
+  AUDIT_HMAC_KEYS: optionalString().describe(
+    'Audit-chain MAC keyring: comma-separated id:base64key pairs, each key at least 32 bytes (required in production); keep an id for as long as entries it signed are kept.',
+  ),
+  AUDIT_HMAC_ACTIVE_KEY_ID: optionalString().describe(
+    'AUDIT_HMAC_KEYS id that signs new audit entries; defaults to the last key listed.',
+  ),
   BCRYPT_COST: int(12, 10, 15).describe('bcrypt work factor for password hashes (10-15).'),
   PASSWORD_PEPPER: optionalString().describe(
     'Optional server secret (>= 32 bytes) keying the HMAC pre-hash of passwords; changing it invalidates every password.',
@@ -214,6 +220,7 @@ export const ENV_EXAMPLES: Partial<Record<keyof Env, string>> = {
   JWT_SECRET: '',
   ENCRYPTION_KEYS: '',
   BLIND_INDEX_KEY: '',
+  AUDIT_HMAC_KEYS: '',
   SMTP_URL: 'smtp://127.0.0.1:2525',
   TWILIO_FROM_NUMBER: '+15005550006',
 };

@@ -2,7 +2,7 @@ import { Schema, type Connection, type Model } from 'mongoose';
 
 export type AuditOutcome = 'allowed' | 'denied' | 'failed' | 'succeeded';
 
-/** One entry of the append-only, hash-chained audit trail. */
+/** One entry of the append-only, HMAC-chained audit trail. */
 export interface AuditEventDoc {
   /** The same number as `seq`: the primary key makes "entry n" a point lookup on any server. */
   _id?: number;
@@ -22,6 +22,9 @@ export interface AuditEventDoc {
   userAgent: string | null;
   requestId: string | null;
   prevHash: string;
+  /** Id of the AUDIT_HMAC_KEYS key whose HMAC-SHA256 is `hash`, so the key can rotate. */
+  keyId: string;
+  /** HMAC-SHA256 (hex) over every other field, this entry's key id and prevHash included. */
   hash: string;
 }
 
@@ -47,6 +50,7 @@ const auditEventSchema = new Schema<AuditEventDoc>(
     userAgent: { type: String, default: null },
     requestId: { type: String, default: null },
     prevHash: { type: String, required: true, unique: true },
+    keyId: { type: String, required: true },
     hash: { type: String, required: true },
   },
   { collection: 'audit_events', versionKey: false, minimize: false },

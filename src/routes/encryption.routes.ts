@@ -19,7 +19,6 @@ export function encryptionRoutes(deps: {
 
   const encryption = Router();
   encryption.use(deps.authenticate());
-  let running: Promise<unknown> | null = null;
   encryption.get(
     '/rotation',
     authorize('encryption:read'),
@@ -29,7 +28,7 @@ export function encryptionRoutes(deps: {
         keyIds: deps.encryption.keyIds,
         usage: await deps.keyRotation.keyUsage(deps.encryption.keyIds),
         rotation: await deps.keyRotation.status(),
-        runningHere: running !== null,
+        runningHere: deps.keyRotation.runningHere,
       });
     }),
   );
@@ -38,14 +37,9 @@ export function encryptionRoutes(deps: {
     '/rotation',
     authorize('encryption:rotate'),
     route({}, ({ res }) => {
-      if (!running) {
-        const actorId = requireAuth(res).userId;
-        running = deps.keyRotation
-          .rotate({ actorId })
-          .catch((err: unknown) => deps.logger.error({ err }, 'key rotation failed; POST again to resume'))
-          .finally(() => (running = null));
-      }
-      res.status(202).json({ accepted: true, activeKeyId: deps.encryption.activeKeyId });
+      // The job (and what becomes of it, failures included) belongs to KeyRotation; the route only asks.
+      const started = deps.keyRotation.start({ actorId: requireAuth(res).userId });
+      res.status(202).json({ accepted: true, started, activeKeyId: deps.encryption.activeKeyId });
     }),
   );
 

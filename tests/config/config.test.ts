@@ -10,6 +10,7 @@ const strongProduction = (): Record<string, string> => ({
   JWT_SECRET: randomBytes(32).toString('hex'),
   ENCRYPTION_KEYS: `k1:${key32()},k2:${key32()}`,
   BLIND_INDEX_KEY: key32(),
+  AUDIT_HMAC_KEYS: `a1:${key32()}`,
   TRUST_PROXY: '1',
   SMTP_URL: 'smtps://mailer:secret@mail.internal:465',
 });
@@ -54,7 +55,15 @@ describe('config', () => {
 
   it('when production lacks secrets and servers, then one problem per variable is reported', () => {
     const problems = problemsOf({ NODE_ENV: 'production' });
-    for (const name of ['MONGODB_URI', 'REDIS_URL', 'JWT_SECRET', 'ENCRYPTION_KEYS', 'BLIND_INDEX_KEY', 'SMTP_URL']) {
+    for (const name of [
+      'MONGODB_URI',
+      'REDIS_URL',
+      'JWT_SECRET',
+      'ENCRYPTION_KEYS',
+      'BLIND_INDEX_KEY',
+      'AUDIT_HMAC_KEYS',
+      'SMTP_URL',
+    ]) {
       expect(problems.filter((p) => p.startsWith(name + ':'))).toHaveLength(1);
     }
   });
@@ -90,7 +99,7 @@ describe('config', () => {
   it('when development runs without secrets, then deterministic dev defaults are used and listed', () => {
     const a = loadConfig({ NODE_ENV: 'development' });
     const b = loadConfig({ NODE_ENV: 'development' });
-    expect(a.devDefaultsUsed).toEqual(['JWT_SECRET', 'ENCRYPTION_KEYS', 'BLIND_INDEX_KEY']);
+    expect(a.devDefaultsUsed).toEqual(['JWT_SECRET', 'ENCRYPTION_KEYS', 'AUDIT_HMAC_KEYS', 'BLIND_INDEX_KEY']);
     if (a.jwt.algorithm !== 'HS256' || b.jwt.algorithm !== 'HS256') throw new Error('expected HS256');
     expect(a.jwt.secret.reveal().equals(b.jwt.secret.reveal())).toBe(true);
   });
@@ -104,7 +113,14 @@ describe('config', () => {
     const code = await proc.exited;
     expect(code).toBe(1);
     const lines = proc.stderr().trim().split('\n');
-    for (const name of ['MONGODB_URI', 'REDIS_URL', 'JWT_SECRET', 'ENCRYPTION_KEYS', 'BLIND_INDEX_KEY']) {
+    for (const name of [
+      'MONGODB_URI',
+      'REDIS_URL',
+      'JWT_SECRET',
+      'ENCRYPTION_KEYS',
+      'BLIND_INDEX_KEY',
+      'AUDIT_HMAC_KEYS',
+    ]) {
       expect(lines.filter((l) => l.startsWith(`config error: ${name}:`))).toHaveLength(1);
     }
     expect(proc.stderr()).not.toContain('too-short');

@@ -64,6 +64,7 @@ describe('configuration defaults in the real app', () => {
         JWT_SECRET: randomBytes(32).toString('hex'),
         ENCRYPTION_KEYS: `k1:${key32()}`,
         BLIND_INDEX_KEY: key32(),
+        AUDIT_HMAC_KEYS: `a1:${key32()}`,
         TRUST_PROXY: '1',
         SMTP_URL: smtp.url,
         HSTS_PRELOAD: 'true',

@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { buildTestApp, type TestApp } from '../../support/app';
-import { testMongoUri } from '../../support/env';
+import { testMongoUri, testRedisUrl } from '../../support/env';
 import { runTs } from '../../support/process';
 import { createUser, mfaSession, bearer } from '../../support/users';
 
@@ -17,7 +17,11 @@ describe('audit trail across processes and through the API', () => {
     const uri = testMongoUri(t.dbName);
     const before = (await t.container.deps.audit.verify()).checked;
     const procs = ['A', 'B'].map((tag) =>
-      runTs('tests/fixtures/audit-appender.ts', { PATH: process.env.PATH ?? '' }, [uri, '500', tag]),
+      runTs(
+        'tests/fixtures/audit-appender.ts',
+        { PATH: process.env.PATH ?? '', REDIS_URL: testRedisUrl(), REDIS_KEY_PREFIX: t.redisPrefix },
+        [uri, '500', tag],
+      ),
     );
     const codes = await Promise.all(procs.map((p) => p.exited));
     expect(codes).toEqual([0, 0]);

@@ -1,5 +1,5 @@
 import { buildTestApp, type TestApp } from '../../support/app';
-import { AuditTrail } from '../../../src/services/audit/audit-trail';
+import { AuditTrail, RedisAuditHead } from '../../../src/services/audit/audit-trail';
 
 describe('AuditTrail', () => {
   let t: TestApp;
@@ -18,7 +18,7 @@ describe('AuditTrail', () => {
       ),
     );
     const v = await audit().verify();
-    expect(v).toEqual({ intact: true, checked: 60, headSeq: 60 });
+    expect(v).toEqual({ intact: true, checked: 60, headSeq: 60, externalHeadSeq: 60 });
   });
 
   it('when an entry is edited directly in MongoDB, then verify reports a hash mismatch at its seq', async () => {
@@ -46,7 +46,14 @@ describe('AuditTrail', () => {
   it('when the last entry is cut and a freshly started process appends, then the gap is still reported, not papered over', async () => {
     await raw().deleteOne({ seq: 60 });
     const { AuditEvent, AuditCounter } = t.container.models;
-    const restarted = new AuditTrail({ events: AuditEvent, counters: AuditCounter, logger: t.logger });
+    const restarted = new AuditTrail({
+      events: AuditEvent,
+      counters: AuditCounter,
+      keys: t.config.audit.hmacKeys.map((k) => ({ id: k.id, key: k.key.reveal() })),
+      activeKeyId: t.config.audit.activeHmacKeyId,
+      head: new RedisAuditHead(t.container.redis),
+      logger: t.logger,
+    });
     const next = await restarted.record({ action: 'test.after-cut', outcome: 'succeeded' });
     expect(next.seq).toBe(61);
     expect(await restarted.verify()).toMatchObject({ intact: false, breakAt: { seq: 60, reason: 'missing' } });
