@@ -2,6 +2,7 @@ import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import { Secret } from '../lib/secret';
 import { KEY_ID_PATTERN } from '../services/encryption/keyring';
 import { envSchema, type Env } from './schema';
+import { keyMaterialProblems, type KeyMaterialEntry } from './key-strength';
 
 export { envSchema, type Env };
 
@@ -84,8 +85,9 @@ function decodeBase64(value: string): Buffer | undefined {
   return Buffer.from(value.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
 }
 
-function parseKeyring(raw: string, problems: string[]): KeyMaterial[] {
-  const keys: KeyMaterial[] = [];
+/** Keyring entries with the base64 text they came from (for the reuse check). */
+function parseKeyring(raw: string, problems: string[]): Array<KeyMaterial & { raw: string }> {
+  const keys: Array<KeyMaterial & { raw: string }> = [];
   for (const entry of raw
     .split(',')
     .map((s) => s.trim())
@@ -104,7 +106,7 @@ function parseKeyring(raw: string, problems: string[]): KeyMaterial[] {
     } else if (keys.some((k) => k.id === id)) {
       problems.push(`ENCRYPTION_KEYS: key id "${id}" appears twice`);
     } else {
-      keys.push({ id, key: new Secret(key) });
+      keys.push({ id, key: new Secret(key), raw: entry.slice(sep + 1) });
     }
   }
   return keys;
@@ -194,8 +196,20 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   }
 
   let keys: KeyMaterial[];
+  const material: KeyMaterialEntry[] = [];
+  if (jwtSecret.length >= MIN_SECRET_BYTES && env.JWT_SECRET !== undefined)
+    material.push({ label: 'JWT_SECRET', variable: 'JWT_SECRET', kind: 'text', bytes: jwtSecret, raw: env.JWT_SECRET });
   if (env.ENCRYPTION_KEYS !== undefined) {
-    keys = parseKeyring(env.ENCRYPTION_KEYS, problems);
+    const parsed = parseKeyring(env.ENCRYPTION_KEYS, problems);
+    for (const k of parsed)
+      material.push({
+        label: `ENCRYPTION_KEYS key "${k.id}"`,
+        variable: 'ENCRYPTION_KEYS',
+        kind: 'binary',
+        bytes: k.key.reveal(),
+        raw: k.raw,
+      });
+    keys = parsed.map(({ id, key }) => ({ id, key }));
     if (keys.length === 0 && !problems.some((p) => p.startsWith('ENCRYPTION_KEYS')))
       problems.push('ENCRYPTION_KEYS: no keys given');
   } else {
@@ -215,6 +229,14 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       problems.push(
         `BLIND_INDEX_KEY: must be base64 of at least ${MIN_SECRET_BYTES} bytes (got ${decoded?.length ?? 0})`,
       );
+    } else {
+      material.push({
+        label: 'BLIND_INDEX_KEY',
+        variable: 'BLIND_INDEX_KEY',
+        kind: 'binary',
+        bytes: decoded,
+        raw: env.BLIND_INDEX_KEY,
+      });
     }
   } else {
     blindIndexKey = devSecret('BLIND_INDEX_KEY');
@@ -224,6 +246,16 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const pepper = env.PASSWORD_PEPPER === undefined ? undefined : Buffer.from(env.PASSWORD_PEPPER, 'utf8');
   if (pepper && pepper.length < MIN_SECRET_BYTES)
     problems.push(`PASSWORD_PEPPER: must be at least ${MIN_SECRET_BYTES} bytes when set (got ${pepper.length})`);
+  else if (pepper && env.PASSWORD_PEPPER !== undefined)
+    material.push({
+      label: 'PASSWORD_PEPPER',
+      variable: 'PASSWORD_PEPPER',
+      kind: 'text',
+      bytes: pepper,
+      raw: env.PASSWORD_PEPPER,
+    });
+  // Outside production, tests and local runs may use fixed keys; production gets a floor under them.
+  if (isProduction) problems.push(...keyMaterialProblems(material));
 
   requireInProduction('SMTP_URL', env.SMTP_URL, 'one-time codes and security notices are sent by mail');
   const twilio = [env.TWILIO_ACCOUNT_SID, env.TWILIO_AUTH_TOKEN, env.TWILIO_FROM_NUMBER];
