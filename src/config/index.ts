@@ -19,6 +19,7 @@ export interface Config {
     port: number;
     trustProxy: number | string[] | false;
     bodyLimit: string;
+    maxHeaderBytes: number;
     shutdownTimeoutMs: number;
   };
   log: { level: Env['LOG_LEVEL'] };
@@ -287,6 +288,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       port: env.PORT,
       trustProxy,
       bodyLimit: env.BODY_LIMIT,
+      maxHeaderBytes: env.HTTP_MAX_HEADER_BYTES,
       shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     },
     log: { level: env.LOG_LEVEL },
