@@ -3,6 +3,7 @@ import { ConfigError, loadConfig, type Config } from './config';
 import { createLogger, type Logger } from './lib/logger';
 import { createApp } from './app';
 import { createContainer } from './container';
+import { createHttpServer } from './http-server';
 
 /**
  * Starts the API: parse config (exit 1 with one line per problem), build the container,
@@ -24,11 +25,11 @@ async function main(): Promise<void> {
   await container.start();
 
   const app = createApp(container.deps);
-  const server = http.createServer(app);
-  // Behind nginx: keep-alive longer than the proxy's so it never reuses a closed socket.
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  server.requestTimeout = 30_000;
+  const server = createHttpServer(app, {
+    maxHeaderBytes: config.http.maxHeaderBytes,
+    securityHeaders: { hsts: config.edge.hsts, hstsPreload: config.edge.hstsPreload },
+    logger,
+  });
   await new Promise<void>((resolve) => server.listen(config.http.port, config.http.host, resolve));
   const addr = server.address();
   logger.info(

@@ -2,6 +2,7 @@ import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import { Secret } from '../lib/secret';
 import { KEY_ID_PATTERN } from '../services/encryption/keyring';
 import { envSchema, type Env } from './schema';
+import { keyMaterialProblems, type KeyMaterialEntry } from './key-strength';
 
 export { envSchema, type Env };
 
@@ -18,6 +19,7 @@ export interface Config {
     port: number;
     trustProxy: number | string[] | false;
     bodyLimit: string;
+    maxHeaderBytes: number;
     shutdownTimeoutMs: number;
   };
   log: { level: Env['LOG_LEVEL'] };
@@ -86,14 +88,17 @@ function decodeBase64(value: string): Buffer | undefined {
   return Buffer.from(value.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
 }
 
-/** `id:base64,id:base64`: every key of `name` must decode to `bytes.exact` bytes, or at least `bytes.min`. */
+/**
+ * `id:base64,id:base64`: every key of `name` must decode to `bytes.exact` bytes, or at least
+ * `bytes.min`; entries keep the base64 text they came from (for the reuse check).
+ */
 function parseKeyring(
   raw: string,
   problems: string[],
   name: 'ENCRYPTION_KEYS' | 'AUDIT_HMAC_KEYS' = 'ENCRYPTION_KEYS',
   bytes: { exact: number } | { min: number } = { exact: 32 },
-): KeyMaterial[] {
-  const keys: KeyMaterial[] = [];
+): Array<KeyMaterial & { raw: string }> {
+  const keys: Array<KeyMaterial & { raw: string }> = [];
   for (const entry of raw
     .split(',')
     .map((s) => s.trim())
@@ -112,7 +117,7 @@ function parseKeyring(
     } else if (keys.some((k) => k.id === id)) {
       problems.push(`${name}: key id "${id}" appears twice`);
     } else {
-      keys.push({ id, key: new Secret(key) });
+      keys.push({ id, key: new Secret(key), raw: entry.slice(sep + 1) });
     }
   }
   return keys;
@@ -202,8 +207,20 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   }
 
   let keys: KeyMaterial[];
+  const material: KeyMaterialEntry[] = [];
+  if (jwtSecret.length >= MIN_SECRET_BYTES && env.JWT_SECRET !== undefined)
+    material.push({ label: 'JWT_SECRET', variable: 'JWT_SECRET', kind: 'text', bytes: jwtSecret, raw: env.JWT_SECRET });
   if (env.ENCRYPTION_KEYS !== undefined) {
-    keys = parseKeyring(env.ENCRYPTION_KEYS, problems);
+    const parsed = parseKeyring(env.ENCRYPTION_KEYS, problems);
+    for (const k of parsed)
+      material.push({
+        label: `ENCRYPTION_KEYS key "${k.id}"`,
+        variable: 'ENCRYPTION_KEYS',
+        kind: 'binary',
+        bytes: k.key.reveal(),
+        raw: k.raw,
+      });
+    keys = parsed.map(({ id, key }) => ({ id, key }));
     if (keys.length === 0 && !problems.some((p) => p.startsWith('ENCRYPTION_KEYS')))
       problems.push('ENCRYPTION_KEYS: no keys given');
   } else {
@@ -222,7 +239,16 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   );
   let auditKeys: KeyMaterial[];
   if (env.AUDIT_HMAC_KEYS !== undefined) {
-    auditKeys = parseKeyring(env.AUDIT_HMAC_KEYS, problems, 'AUDIT_HMAC_KEYS', { min: MIN_SECRET_BYTES });
+    const parsed = parseKeyring(env.AUDIT_HMAC_KEYS, problems, 'AUDIT_HMAC_KEYS', { min: MIN_SECRET_BYTES });
+    for (const k of parsed)
+      material.push({
+        label: `AUDIT_HMAC_KEYS key "${k.id}"`,
+        variable: 'AUDIT_HMAC_KEYS',
+        kind: 'binary',
+        bytes: k.key.reveal(),
+        raw: k.raw,
+      });
+    auditKeys = parsed.map(({ id, key }) => ({ id, key }));
     if (auditKeys.length === 0 && !problems.some((p) => p.startsWith('AUDIT_HMAC_KEYS')))
       problems.push('AUDIT_HMAC_KEYS: no keys given');
   } else {
@@ -242,6 +268,14 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       problems.push(
         `BLIND_INDEX_KEY: must be base64 of at least ${MIN_SECRET_BYTES} bytes (got ${decoded?.length ?? 0})`,
       );
+    } else {
+      material.push({
+        label: 'BLIND_INDEX_KEY',
+        variable: 'BLIND_INDEX_KEY',
+        kind: 'binary',
+        bytes: decoded,
+        raw: env.BLIND_INDEX_KEY,
+      });
     }
   } else {
     blindIndexKey = devSecret('BLIND_INDEX_KEY');
@@ -251,6 +285,16 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const pepper = env.PASSWORD_PEPPER === undefined ? undefined : Buffer.from(env.PASSWORD_PEPPER, 'utf8');
   if (pepper && pepper.length < MIN_SECRET_BYTES)
     problems.push(`PASSWORD_PEPPER: must be at least ${MIN_SECRET_BYTES} bytes when set (got ${pepper.length})`);
+  else if (pepper && env.PASSWORD_PEPPER !== undefined)
+    material.push({
+      label: 'PASSWORD_PEPPER',
+      variable: 'PASSWORD_PEPPER',
+      kind: 'text',
+      bytes: pepper,
+      raw: env.PASSWORD_PEPPER,
+    });
+  // Outside production, tests and local runs may use fixed keys; production gets a floor under them.
+  if (isProduction) problems.push(...keyMaterialProblems(material));
 
   requireInProduction('SMTP_URL', env.SMTP_URL, 'one-time codes and security notices are sent by mail');
   const twilio = [env.TWILIO_ACCOUNT_SID, env.TWILIO_AUTH_TOKEN, env.TWILIO_FROM_NUMBER];
@@ -282,6 +326,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       port: env.PORT,
       trustProxy,
       bodyLimit: env.BODY_LIMIT,
+      maxHeaderBytes: env.HTTP_MAX_HEADER_BYTES,
       shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     },
     log: { level: env.LOG_LEVEL },

@@ -78,6 +78,9 @@ export const envSchema = z.object({
     .describe(
       "Express 'trust proxy': hop count of the reverse proxy (e.g. 1) or comma-separated addresses/subnets/keywords (loopback, uniquelocal); 'true' is refused.",
     ),
+  HTTP_MAX_HEADER_BYTES: int(16_384, 2_048, 65_536).describe(
+    'Largest request line plus headers in bytes; larger requests get 431 problem+json. Keep it at or above what the proxy forwards.',
+  ),
   BODY_LIMIT: z
     .string()
     .regex(/^\d+(b|kb|mb)$/i)
