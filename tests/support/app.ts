@@ -35,6 +35,16 @@ export interface TestApp {
 }
 
 /**
+ * Settings for tests that are about neither password hashing nor rate limits: the cheapest
+ * bcrypt cost config allows, and limits no test run comes near.
+ */
+export const ROUTE_TEST_ENV: Readonly<Record<string, string>> = {
+  BCRYPT_COST: '10',
+  RATE_LIMIT_AUTH: '1000/900',
+  RATE_LIMIT_GENERAL: '10000/60',
+};
+
+/**
  * Builds the real app through the real composition root, on the test servers, with this
  * file's own database name and Redis key prefix. `env` overrides configuration.
  */
@@ -125,9 +135,7 @@ export async function buildAppWithSenders(
       TWILIO_ACCOUNT_SID: twilioSid,
       TWILIO_AUTH_TOKEN: TWILIO_TEST_AUTH_TOKEN,
       TWILIO_FROM_NUMBER: '+15005550006',
-      BCRYPT_COST: '10',
-      RATE_LIMIT_AUTH: '1000/900',
-      RATE_LIMIT_GENERAL: '10000/60',
+      ...ROUTE_TEST_ENV,
       ...env,
     },
     { twilioHttpClient: twilioPeer.httpClient, now: clock.now },
