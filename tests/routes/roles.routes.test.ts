@@ -6,7 +6,7 @@ describe('custom roles', () => {
   let t: TestApp;
   let admin: string;
   beforeAll(async () => {
-    t = await buildTestApp(__filename, { BCRYPT_COST: '10', RATE_LIMIT_GENERAL: '10000/60' });
+    t = await buildTestApp(__filename, ROUTE_TEST_ENV);
     admin = await mfaSession(t, await createUser(t, 'roles-admin@corp.example', 'admin', 'it'));
   });
   afterAll(() => t.close());
