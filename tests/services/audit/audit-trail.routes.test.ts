@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import request from 'supertest';
-import { buildTestApp, ROUTE_TEST_ENV, type TestApp } from '../support/app';
-import { auditEvents } from '../support/audit';
-import { waitFor } from '../support/wait';
-import { bearer, createUser, login, mfaSession, PASSWORD } from '../support/users';
+import { buildTestApp, ROUTE_TEST_ENV, type TestApp } from '../../support/app';
+import { auditEvents } from '../../support/audit';
+import { waitFor } from '../../support/wait';
+import { bearer, createUser, login, mfaSession, PASSWORD } from '../../support/users';
 
 /**
  * The audit entry each security-relevant action writes, checked field by field against
