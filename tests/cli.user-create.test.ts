@@ -33,12 +33,12 @@ describe('npm run cli -- user:create', () => {
     expect(p.stdout()).toMatch(/created admin Ops@Example.com/);
     expect(p.stdout() + p.stderr()).not.toContain('orchid-lantern-river-4417');
     expect((await login(t, 'ops@example.com', 'orchid-lantern-river-4417')).status).toBe(200);
-  }, 120_000);
+  }, 180_000);
 
   it('when the password is a common one, then the command fails and says why', async () => {
     const p = cli(['--email', 'weak@example.com', '--role', 'user'], 'password1234\n');
     expect(await p.exited).not.toBe(0);
     expect(p.stderr()).toMatch(/commonly used/);
     expect(await t.container.models.User.countDocuments({ emailLower: 'weak@example.com' })).toBe(0);
-  }, 120_000);
+  }, 180_000);
 });

@@ -50,7 +50,7 @@ describe('server process', () => {
   it('when SIGTERM arrives during a slow request, then the request finishes and the process exits 0', async () => {
     const port = await freePort();
     const proc = runTs('src/server.ts', serverEnv(port, { SHUTDOWN_TIMEOUT_MS: '15000' }));
-    await waitFor(() => proc.stdout().includes('erp-backend listening'), 30_000, 'server to listen');
+    await waitFor(() => proc.stdout().includes('erp-backend listening'), 120_000, 'server to listen');
 
     // A request whose body is still to come while the signal arrives.
     const held = heldRequest(port, '/api/v1/slow-upload');
@@ -70,12 +70,12 @@ describe('server process', () => {
         http.get({ host: '127.0.0.1', port, path: '/health/live' }, resolve).on('error', reject),
       ),
     ).rejects.toThrow();
-  }, 60_000);
+  }, 180_000);
 
   it('when a request never finishes, then shutdown gives up after SHUTDOWN_TIMEOUT_MS and exits 1', async () => {
     const port = await freePort();
     const proc = runTs('src/server.ts', serverEnv(port, { SHUTDOWN_TIMEOUT_MS: '1500' }));
-    await waitFor(() => proc.stdout().includes('erp-backend listening'), 30_000, 'server to listen');
+    await waitFor(() => proc.stdout().includes('erp-backend listening'), 120_000, 'server to listen');
     const held = heldRequest(port, '/api/v1/stuck');
     held.response.catch(() => undefined);
     await held.accepted;
@@ -86,7 +86,7 @@ describe('server process', () => {
     expect(Date.now() - signalledAt).toBeGreaterThanOrEqual(1400);
     expect(proc.stdout()).toContain('graceful shutdown timed out');
     held.req.destroy();
-  }, 60_000);
+  }, 180_000);
 
   it('when run under PM2 (an IPC channel), then it sends ready once listening and stops cleanly on the shutdown message', async () => {
     const port = await freePort();
@@ -100,7 +100,7 @@ describe('server process', () => {
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     const messages: unknown[] = [];
     child.on('message', (m) => messages.push(m));
-    await waitFor(() => messages.includes('ready'), 30_000, 'the ready message');
+    await waitFor(() => messages.includes('ready'), 120_000, 'the ready message');
     // Ready means listening: the very next request is served (log lines may still be in flight).
     const live = await new Promise<number>((resolve, reject) =>
       http
@@ -111,5 +111,5 @@ describe('server process', () => {
     child.send('shutdown');
     expect(await exited).toBe(0);
     expect(out).toContain('shutdown complete');
-  }, 60_000);
+  }, 180_000);
 });

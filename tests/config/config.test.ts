@@ -99,5 +99,5 @@ describe('config', () => {
       expect(lines.filter((l) => l.startsWith(`config error: ${name}:`))).toHaveLength(1);
     }
     expect(proc.stderr()).not.toContain('too-short');
-  }, 30_000);
+  }, 180_000);
 });
