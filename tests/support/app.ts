@@ -99,9 +99,24 @@ async function deleteKeys(container: Container, prefix: string): Promise<void> {
 /** The app's clock in tests: real time plus an offset the tests move forward instead of sleeping. */
 export class TestClock {
   private offsetMs = 0;
-  readonly now = (): Date => new Date(Date.now() + this.offsetMs);
+  private frozenAt: number | null = null;
+  readonly now = (): Date => new Date(this.frozenAt ?? Date.now() + this.offsetMs);
   advance(ms: number): void {
-    this.offsetMs += ms;
+    if (this.frozenAt !== null) this.frozenAt += ms;
+    else this.offsetMs += ms;
+  }
+  /**
+   * Stops the clock where it is until thaw(): for checks that count exact 30 s TOTP steps,
+   * which real time passing between computing a code and verifying it would shift.
+   */
+  freeze(): void {
+    this.frozenAt ??= Date.now() + this.offsetMs;
+  }
+  /** Lets the clock run again from where it stood (never backwards). */
+  thaw(): void {
+    if (this.frozenAt === null) return;
+    this.offsetMs = this.frozenAt - Date.now();
+    this.frozenAt = null;
   }
 }
 
