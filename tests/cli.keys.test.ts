@@ -83,7 +83,7 @@ describe('operator CLI: keys:usage and keys:check-retire', () => {
     expect(active.code).not.toBe(0);
     expect(active.err).toMatch(/kA is the active key/);
     expect(active.out).not.toMatch(/can be removed/);
-  }, 120_000);
+  }, 180_000);
 
   it('when key B is added but nothing rotated yet, then check-retire of A exits non-zero saying how much A still encrypts', async () => {
     const usage = await cli(ringAB, 'keys:usage');
@@ -98,7 +98,7 @@ describe('operator CLI: keys:usage and keys:check-retire', () => {
     const noKey = await cli(ringAB, 'keys:check-retire');
     expect(noKey.code).not.toBe(0);
     expect(noKey.err).toMatch(/--key <id> is required/);
-  }, 60_000);
+  }, 180_000);
 
   it('when an admin rotates to B over HTTP, then check-retire of A exits 0, usage is all B, and with A removed the TOTP user still signs in', async () => {
     const both = await appWith(ringAB);
@@ -140,5 +140,5 @@ describe('operator CLI: keys:usage and keys:check-retire', () => {
     await expect(onlyB.container.deps.twoFactor.verifyTotpForUser(user, code)).resolves.toBe(true);
     const stored = JSON.stringify(await onlyB.container.database.db().collection('employees').find().toArray());
     expect(stored).not.toMatch(/v1\.kA\.|NID-CLI-/);
-  }, 120_000);
+  }, 180_000);
 });

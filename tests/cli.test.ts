@@ -39,7 +39,7 @@ describe('operator CLI', () => {
     const dup = await create('granite-orchard-41-sideways');
     expect(dup.code).toBe(1);
     expect(dup.err).toMatch(/already exists/);
-  }, 60_000);
+  }, 180_000);
 
   it('when run on a terminal, then it prompts for the password with echo off and creates the account', async () => {
     // `script` gives the CLI a real pseudo-terminal, as an operator's shell would.
@@ -66,12 +66,12 @@ describe('operator CLI', () => {
     child.stdout.on('data', (d: Buffer) => (seen += d.toString()));
     child.stderr.on('data', (d: Buffer) => (seen += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    await waitFor(() => seen.includes('Password:'), 30_000, 'the password prompt');
+    await waitFor(() => seen.includes('Password:'), 120_000, 'the password prompt');
     child.stdin.write('quartz-meadow-58-backwards\r');
     expect(await exited).toBe(0);
     expect(seen).toMatch(/created admin tty\.admin@example\.com/);
     expect(seen).not.toContain('quartz-meadow-58-backwards');
-  }, 60_000);
+  }, 180_000);
 
   it('when a key is to be retired, then keys:usage counts it, keys:check-retire refuses until keys:rotate has moved everything off it', async () => {
     const keyA = `kA:${randomBytes(32).toString('base64')}`;
@@ -121,5 +121,5 @@ describe('operator CLI', () => {
     expect(JSON.stringify(await conn.db!.collection('employees').find().toArray())).not.toMatch(/v1\.kA\.|NID-/);
     await conn.dropDatabase();
     await conn.close();
-  }, 120_000);
+  }, 180_000);
 });

@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { buildTestApp, type TestApp } from '../support/app';
+import { expectProblem } from '../support/problems';
 import { bearer, createUser, mfaSession } from '../support/users';
 
 describe('hostile input screening (through the real app)', () => {
@@ -10,12 +11,6 @@ describe('hostile input screening (through the real app)', () => {
     t = await buildTestApp(__filename);
   });
   afterAll(() => t.close());
-
-  const expectProblem = (res: request.Response, status: number): void => {
-    expect(res.status).toBe(status);
-    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(res.body.status).toBe(status);
-  };
 
   it.each([
     ['an operator object', { email: { $gt: '' }, password: 'x' }, 'body.email.$gt'],

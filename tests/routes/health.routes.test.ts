@@ -3,16 +3,8 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import request from 'supertest';
 import { buildTestApp, type TestApp } from '../support/app';
+import { waitFor } from '../support/wait';
 import { startFerretDb, startRedis, freePort, type LocalService } from '../../scripts/local-services';
-
-async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error('condition not met within ' + timeoutMs + ' ms');
-}
 
 describe('health endpoints', () => {
   describe('with the shared test servers', () => {
@@ -76,22 +68,22 @@ describe('health endpoints', () => {
     it('when MongoDB stops, then ready is 503; when it returns, then ready is 200 again', async () => {
       expect(await ready()).toBe(200);
       await mongo.stop?.();
-      await eventually(async () => (await ready()) === 503, 10_000);
+      await waitFor(async () => (await ready()) === 503, 20_000, 'ready to answer 503', 250);
       const res = await request(t.app).get('/health');
       expect(res.status).toBe(503);
       expect(JSON.parse(res.text).checks['mongodb:responseTime'][0].status).toBe('fail');
       mongo = await startFerretDb({ dataDir, port: mongoPort });
-      await eventually(async () => (await ready()) === 200, 20_000);
-    }, 60_000);
+      await waitFor(async () => (await ready()) === 200, 30_000, 'ready to answer 200 again', 250);
+    }, 90_000);
 
     it('when Redis stops, then ready is 503; when it returns, then ready is 200 again', async () => {
       expect(await ready()).toBe(200);
       await redis.stop?.();
-      await eventually(async () => (await ready()) === 503, 10_000);
+      await waitFor(async () => (await ready()) === 503, 20_000, 'ready to answer 503', 250);
       const res = await request(t.app).get('/health/ready');
       expect(JSON.parse(res.text).checks['redis:responseTime'][0].status).toBe('fail');
       redis = await startRedis({ port: redisPort });
-      await eventually(async () => (await ready()) === 200, 20_000);
-    }, 60_000);
+      await waitFor(async () => (await ready()) === 200, 30_000, 'ready to answer 200 again', 250);
+    }, 90_000);
   });
 });

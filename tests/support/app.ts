@@ -35,6 +35,16 @@ export interface TestApp {
 }
 
 /**
+ * Settings for tests that are about neither password hashing nor rate limits: the cheapest
+ * bcrypt cost config allows, and limits no test run comes near.
+ */
+export const ROUTE_TEST_ENV: Readonly<Record<string, string>> = {
+  BCRYPT_COST: '10',
+  RATE_LIMIT_AUTH: '1000/900',
+  RATE_LIMIT_GENERAL: '10000/60',
+};
+
+/**
  * Builds the real app through the real composition root, on the test servers, with this
  * file's own database name and Redis key prefix. `env` overrides configuration.
  */
@@ -89,9 +99,24 @@ async function deleteKeys(container: Container, prefix: string): Promise<void> {
 /** The app's clock in tests: real time plus an offset the tests move forward instead of sleeping. */
 export class TestClock {
   private offsetMs = 0;
-  readonly now = (): Date => new Date(Date.now() + this.offsetMs);
+  private frozenAt: number | null = null;
+  readonly now = (): Date => new Date(this.frozenAt ?? Date.now() + this.offsetMs);
   advance(ms: number): void {
-    this.offsetMs += ms;
+    if (this.frozenAt !== null) this.frozenAt += ms;
+    else this.offsetMs += ms;
+  }
+  /**
+   * Stops the clock where it is until thaw(): for checks that count exact 30 s TOTP steps,
+   * which real time passing between computing a code and verifying it would shift.
+   */
+  freeze(): void {
+    this.frozenAt ??= Date.now() + this.offsetMs;
+  }
+  /** Lets the clock run again from where it stood (never backwards). */
+  thaw(): void {
+    if (this.frozenAt === null) return;
+    this.offsetMs = this.frozenAt - Date.now();
+    this.frozenAt = null;
   }
 }
 
@@ -125,9 +150,7 @@ export async function buildAppWithSenders(
       TWILIO_ACCOUNT_SID: twilioSid,
       TWILIO_AUTH_TOKEN: TWILIO_TEST_AUTH_TOKEN,
       TWILIO_FROM_NUMBER: '+15005550006',
-      BCRYPT_COST: '10',
-      RATE_LIMIT_AUTH: '1000/900',
-      RATE_LIMIT_GENERAL: '10000/60',
+      ...ROUTE_TEST_ENV,
       ...env,
     },
     { twilioHttpClient: twilioPeer.httpClient, now: clock.now },

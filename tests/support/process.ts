@@ -25,10 +25,4 @@ export function runTs(entry: string, env: Record<string, string>, args: string[]
   return { child, stdout: () => out, stderr: () => err, exited };
 }
 
-export async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { waitFor } from './wait';

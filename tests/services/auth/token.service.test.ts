@@ -2,7 +2,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import Redis from 'ioredis';
 import { TokenService } from '../../../src/services/auth/token.service';
-import { ConfigError, loadConfig } from '../../../src/config';
+import { loadConfig } from '../../../src/config';
+import { configProblems } from '../../support/config';
 import { testNamespace, testRedisUrl } from '../../support/env';
 import { revocationOver } from '../../support/revocation';
 
@@ -53,14 +54,7 @@ describe('TokenService with ES256', () => {
   });
 
   it('when config asks for ES256, then keys are required, must be P-256 and must match', () => {
-    const problems = (env: Record<string, string>): string[] => {
-      try {
-        loadConfig(env);
-        return [];
-      } catch (err) {
-        return (err as ConfigError).problems;
-      }
-    };
+    const problems = configProblems;
     expect(problems({ JWT_ALGORITHM: 'ES256' })).toEqual([expect.stringMatching(/both are required/)]);
     expect(
       problems({ JWT_ALGORITHM: 'ES256', JWT_PRIVATE_KEY: keys.privateKeyPem, JWT_PUBLIC_KEY: pair().publicKeyPem }),

@@ -1,6 +1,7 @@
 import request from 'supertest';
 import type { Express, RequestHandler } from 'express';
 import { buildTestApp, type TestApp } from '../support/app';
+import { auditCount } from '../support/audit';
 import { createUser, mfaSession } from '../support/users';
 import { BASE_ROLES, baseRoleGrants, parsePermission } from '../../src/services/access/policy';
 
@@ -149,8 +150,12 @@ describe('every route × every role against the policy file', () => {
   }, 60_000);
 
   it('when a denial happens, then it is in the audit trail', async () => {
-    expect(
-      await t.container.database.db().collection('audit_events').countDocuments({ action: 'access.denied' }),
-    ).toBeGreaterThan(10);
+    const userId = await createUser(t, 'denied@table.example', 'user', 'sales');
+    const res = await request(t.app)
+      .get('/api/v1/audit')
+      .set('Authorization', `Bearer ${await mfaSession(t, userId)}`)
+      .set('X-Request-Id', 'denied-audit-read');
+    expect(res.status).toBe(403);
+    expect(await auditCount(t, { action: 'access.denied', actorId: userId, requestId: 'denied-audit-read' })).toBe(1);
   });
 });

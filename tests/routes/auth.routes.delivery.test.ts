@@ -1,23 +1,10 @@
 import request from 'supertest';
 import { buildAppWithSenders, buildTestApp, type SenderTestApp, type TestApp } from '../support/app';
-import { lastSmsCode, type CapturedMail } from '../support/peers';
+import { lastCodeFor, lastSmsCode } from '../support/peers';
+import { expectProblem } from '../support/problems';
 import { bearer, createUser, login, PASSWORD } from '../support/users';
 
 const TWILIO_SID = 'AC' + '2'.repeat(32);
-
-/** The code in the last message to `to`, delivered or refused as asked. */
-function codeIn(smtp: { messages: CapturedMail[]; refused: CapturedMail[] }, to: string, accepted: boolean): string {
-  const mine = (accepted ? smtp.messages : smtp.refused).filter((m) => m.to.includes(to));
-  const m = /code is (\d{6})/.exec(mine[mine.length - 1]?.raw.replace(/=\r?\n/g, '') ?? '');
-  if (!m) throw new Error(`no ${accepted ? 'delivered' : 'refused'} code to ${to}`);
-  return m[1];
-}
-
-const expectProblem = (res: request.Response, status: number, type: RegExp) => {
-  expect(res.status).toBe(status);
-  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-  expect(res.body).toMatchObject({ status, type: expect.stringMatching(type), requestId: res.headers['x-request-id'] });
-};
 
 describe('one-time code delivery over HTTP', () => {
   let t: TestApp;
@@ -61,7 +48,7 @@ describe('one-time code delivery over HTTP', () => {
         await request(t.app)
           .post('/api/v1/auth/2fa/email/enable')
           .set(...bearer(token))
-          .send({ code: codeIn(smtp, email, true) })
+          .send({ code: lastCodeFor(smtp.messages, email) })
       ).status,
     ).toBe(200);
     return id;
@@ -76,7 +63,7 @@ describe('one-time code delivery over HTTP', () => {
       .set(...bearer(token))
       .send({ password: PASSWORD });
     expectProblem(failed, 502, /bad-gateway$/);
-    const refusedCode = codeIn(smtp, 'refused.setup@delivery.example', false);
+    const refusedCode = lastCodeFor(smtp.refused, 'refused.setup@delivery.example');
     const enable = await request(t.app)
       .post('/api/v1/auth/2fa/email/enable')
       .set(...bearer(token))
@@ -93,7 +80,7 @@ describe('one-time code delivery over HTTP', () => {
           .send({ password: PASSWORD })
       ).status,
     ).toBe(202);
-    const fresh = codeIn(smtp, 'refused.setup@delivery.example', true);
+    const fresh = lastCodeFor(smtp.messages, 'refused.setup@delivery.example');
     if (fresh !== refusedCode) {
       expect(
         (
@@ -121,7 +108,7 @@ describe('one-time code delivery over HTTP', () => {
     smtp.failNext(1);
     const failed = await request(t.app).post('/api/v1/auth/2fa/challenge').send({ mfaToken: mfa, method: 'email' });
     expectProblem(failed, 502, /bad-gateway$/);
-    const refusedCode = codeIn(smtp, 'refused.login@delivery.example', false);
+    const refusedCode = lastCodeFor(smtp.refused, 'refused.login@delivery.example');
     const verify = await request(t.app)
       .post('/api/v1/auth/2fa/verify')
       .send({ mfaToken: mfa, method: 'email', code: refusedCode });
@@ -169,7 +156,7 @@ describe('one-time code delivery over HTTP', () => {
           .send({ mfaToken: await mfaToken('clock@delivery.example'), method: 'email' })
       ).status,
     ).toBe(202);
-    const young = codeIn(smtp, 'clock@delivery.example', true);
+    const young = lastCodeFor(smtp.messages, 'clock@delivery.example');
     clock.advance(9.5 * 60_000);
     const ok = await request(t.app)
       .post('/api/v1/auth/2fa/verify')
@@ -185,7 +172,7 @@ describe('one-time code delivery over HTTP', () => {
           .send({ mfaToken: await mfaToken('clock@delivery.example'), method: 'email' })
       ).status,
     ).toBe(202);
-    const old = codeIn(smtp, 'clock@delivery.example', true);
+    const old = lastCodeFor(smtp.messages, 'clock@delivery.example');
     clock.advance(10 * 60_000 + 1_000);
     const late = await request(t.app)
       .post('/api/v1/auth/2fa/verify')
