@@ -17,6 +17,7 @@ import { RoleService } from './services/access/role.service';
 import { AccessService } from './services/access/access.service';
 import { EmployeeService } from './services/employees/employee.service';
 import { InvoiceService } from './services/invoices/invoice.service';
+import { VersionedWriter } from './services/versioning/versioned-writer';
 import { GdprService } from './services/gdpr/gdpr.service';
 import { TokenService, type JwtKeyConfig } from './services/auth/token.service';
 import { SessionService } from './services/auth/session.service';
@@ -86,8 +87,16 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
   const roles = new RoleService({ roles: models.Role, audit, now: opts.now });
   const authorize = createAuthorize({ roles, audit });
   const access = new AccessService(roles);
-  const employees = new EmployeeService({ employees: models.Employee, access, audit });
-  const invoices = new InvoiceService({ invoices: models.Invoice, access, audit, now: opts.now });
+  const writer = new VersionedWriter({ claims: models.VersionClaim, now: opts.now });
+  const employees = new EmployeeService({ employees: models.Employee, access, audit, writer });
+  const invoices = new InvoiceService({
+    invoices: models.Invoice,
+    access,
+    audit,
+    writer,
+    approverMayPay: config.invoices.approverMayPay,
+    now: opts.now,
+  });
   const keyRotation = new KeyRotation({
     db: () => database.db(),
     cipher: encryption,

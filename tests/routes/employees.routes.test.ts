@@ -279,6 +279,7 @@ describe('invoices: approve and pay', () => {
       ['clerk', 'user', 'sales'],
       ['mgr', 'manager', 'sales'],
       ['other', 'manager', 'finance'],
+      ['payer', 'manager', 'sales'],
       ['admin', 'admin', 'it'],
     ] as const) {
       tok[k] = await mfaSession(t, await createUser(t, `${k}@corp.example`, role, dept));
@@ -338,9 +339,10 @@ describe('invoices: approve and pay', () => {
           .send({ status: 'paid' })
       ).status,
     ).toBe(403);
+    // Not the approver (INVOICE_APPROVER_MAY_PAY is false by default).
     const paid = await request(t.app)
       .post(`/api/v1/invoices/${id}/pay`)
-      .set(...bearer(tok.mgr));
+      .set(...bearer(tok.payer));
     expect(paid.body.status).toBe('paid');
   });
 
@@ -365,7 +367,7 @@ describe('invoices: approve and pay', () => {
     for (const id of ids)
       await request(t.app)
         .post(`/api/v1/invoices/${id}/approve`)
-        .set(...bearer(tok.admin));
+        .set(...bearer(tok.mgr));
     const statuses = [];
     for (const id of ids)
       statuses.push(
