@@ -110,6 +110,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     keys: models.ApiKey,
     audit,
     claims,
+    writer,
     secret: config.encryption.blindIndexKey.reveal(),
     grantsOf: (role) => roles.grantsOf(role),
     maxLifetimeDays: config.apiKeys.maxLifetimeDays,
