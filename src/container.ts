@@ -182,7 +182,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     logger,
     roleExists: (role) => roles.exists(role),
   });
-  const gdpr = new GdprService({ models, audit, sessions, encryption, now: opts.now });
+  const gdpr = new GdprService({ models, audit, sessions, encryption, writer, now: opts.now });
   const authenticate = authenticator({ tokens, apiKeys, users: models.User, apiKeyLimiter: rateLimiters.apiKey });
   const health = new HealthCheckService({
     database,
