@@ -80,6 +80,7 @@ async function main(): Promise<void> {
     keys: undefined as never, // the CPU check below touches no database
     audit: undefined as never,
     claims: undefined as never,
+    writer: undefined as never,
     secret: randomBytes(32),
     grantsOf: async () => new Set<string>(),
   });

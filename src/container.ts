@@ -17,6 +17,7 @@ import { RoleService } from './services/access/role.service';
 import { AccessPolicy } from './services/access/access-policy';
 import { EmployeeService } from './services/employees/employee.service';
 import { InvoiceService } from './services/invoices/invoice.service';
+import { VersionedWriter } from './services/versioning/versioned-writer';
 import { GdprService } from './services/gdpr/gdpr.service';
 import { TokenService, type JwtKeyConfig } from './services/auth/token.service';
 import { SessionService } from './services/auth/session.service';
@@ -97,8 +98,16 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
   const roles = new RoleService({ roles: models.Role, users: models.User, audit, now: opts.now });
   const policy = new AccessPolicy({ roles, mfaRequiredRoles: config.auth.mfaRequiredRoles });
   const authorize = createAuthorize({ policy, audit });
-  const employees = new EmployeeService({ employees: models.Employee, policy, audit });
-  const invoices = new InvoiceService({ invoices: models.Invoice, policy, audit, now: opts.now });
+  const writer = new VersionedWriter({ claims: models.VersionClaim, now: opts.now });
+  const employees = new EmployeeService({ employees: models.Employee, policy, audit, writer });
+  const invoices = new InvoiceService({
+    invoices: models.Invoice,
+    policy,
+    audit,
+    writer,
+    approverMayPay: config.invoices.approverMayPay,
+    now: opts.now,
+  });
   const keyRotation = new KeyRotation({
     db: () => database.db(),
     cipher: encryption,
@@ -112,6 +121,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     keys: models.ApiKey,
     audit,
     claims,
+    writer,
     secret: config.encryption.blindIndexKey.reveal(),
     grantsOf: (role) => roles.grantsOf(role),
     maxLifetimeDays: config.apiKeys.maxLifetimeDays,
@@ -202,6 +212,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     audit,
     sessions,
     encryption,
+    writer,
     email,
     logger,
     confirmPassword: async (userId, password) => void (await auth.reauthenticate(userId, password, 'gdpr.export')),

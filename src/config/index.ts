@@ -45,6 +45,8 @@ export interface Config {
   audit: { hmacKeys: KeyMaterial[]; activeHmacKeyId: string };
   passwords: { bcryptCost: number; pepper: Secret<Buffer> | undefined };
   apiKeys: { maxLifetimeDays: number };
+  /** Segregation of duties on invoices (the creator never approves or pays; this decides for the approver). */
+  invoices: { approverMayPay: boolean };
   auth: {
     issuer: string;
     audience: string;
@@ -352,6 +354,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     audit: { hmacKeys: auditKeys, activeHmacKeyId: auditActiveKeyId },
     passwords: { bcryptCost: env.BCRYPT_COST, pepper: pepper === undefined ? undefined : new Secret(pepper) },
     apiKeys: { maxLifetimeDays: env.API_KEY_MAX_LIFETIME_DAYS },
+    invoices: { approverMayPay: env.INVOICE_APPROVER_MAY_PAY },
     auth: {
       issuer: env.JWT_ISSUER,
       audience: env.JWT_AUDIENCE,

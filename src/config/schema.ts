@@ -152,6 +152,9 @@ export const envSchema = z.object({
     'Optional server secret (>= 32 bytes) keying the HMAC pre-hash of passwords; changing it invalidates every password.',
   ),
   API_KEY_MAX_LIFETIME_DAYS: int(365, 1, 3650).describe('Longest expiry an API key may be given.'),
+  INVOICE_APPROVER_MAY_PAY: bool(false).describe(
+    'Segregation of duties: whether the person who approved an invoice may also pay it (its creator never may).',
+  ),
 
   // --- edge protection
   // Tri-state (unset = by environment), but only the boolean spellings: `on` or `TRUE` must not silently turn HSTS off.

@@ -80,6 +80,11 @@ export class AppError extends Error {
     return new AppError({ code, status: 409, title: 'Conflict', detail });
   }
 
+  /** The request's If-Match names a version the record no longer has (RFC 9110 §13.1.1). */
+  static preconditionFailed(detail: string): AppError {
+    return new AppError({ code: 'precondition-failed', status: 412, title: 'Precondition Failed', detail });
+  }
+
   static tooManyRequests(detail: string, retryAfterSeconds: number): AppError {
     return new AppError({
       code: 'rate-limited',

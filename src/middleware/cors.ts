@@ -18,8 +18,17 @@ export const CORS_ALLOWED_HEADERS: readonly string[] = [
   'X-Request-Id',
   'X-API-Key',
   'Idempotency-Key',
+  // Optimistic concurrency: frontends send back the ETag they read (docs/RESOURCES.md).
+  'If-Match',
+  'If-None-Match',
 ];
-export const CORS_EXPOSED_HEADERS: readonly string[] = ['RateLimit', 'RateLimit-Policy', 'Retry-After', 'X-Request-Id'];
+export const CORS_EXPOSED_HEADERS: readonly string[] = [
+  'RateLimit',
+  'RateLimit-Policy',
+  'Retry-After',
+  'X-Request-Id',
+  'ETag',
+];
 export const DEFAULT_CORS_MAX_AGE_SECONDS = 600;
 
 /**

@@ -15,6 +15,8 @@ export interface ApiKeyDoc {
   expiresAt: Date;
   lastUsedAt: Date | null;
   revokedAt: Date | null;
+  /** Count of changes (VersionedWriter): revocation, rotation and last-use refreshes never overwrite each other. */
+  version: number;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -32,6 +34,7 @@ const apiKeySchema = new Schema<ApiKeyDoc>(
     expiresAt: { type: Date, required: true },
     lastUsedAt: { type: Date, default: null },
     revokedAt: { type: Date, default: null },
+    version: { type: Number, default: 0, min: 0 },
   },
   { collection: 'api_keys', timestamps: true, versionKey: false },
 );

@@ -19,6 +19,8 @@ export interface EmployeeDoc {
   bankAccount: string | null;
   /** Yearly gross, minor units. */
   salary: number | null;
+  /** Count of changes; every change goes through VersionedWriter and sets it +1 (the ETag). */
+  version: number;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -35,6 +37,7 @@ const schema = new Schema<EmployeeDoc>(
     nationalId: { type: String, default: null },
     bankAccount: { type: String, default: null },
     salary: { type: Number, default: null, min: 0 },
+    version: { type: Number, default: 0, min: 0 },
   },
   { collection: 'employees', timestamps: true, versionKey: false },
 );

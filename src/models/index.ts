@@ -6,6 +6,7 @@ import { registerUserModels } from './user.model';
 import { registerSessionModels } from './session.model';
 import { registerOtpModels } from './otp-challenge.model';
 import { registerSingleUseClaimModels } from './single-use-claim.model';
+import { registerVersionClaimModels } from './version-claim.model';
 import { registerRoleModels } from './role.model';
 import { registerEmployeeModels } from './employee.model';
 import { registerInvoiceModels } from './invoice.model';
@@ -25,6 +26,7 @@ export function registerModels(conn: Connection, deps: ModelDeps) {
     ...registerSessionModels(conn),
     ...registerOtpModels(conn, deps),
     ...registerSingleUseClaimModels(conn),
+    ...registerVersionClaimModels(conn),
     ...registerRoleModels(conn),
     ...registerEmployeeModels(conn, deps),
     ...registerInvoiceModels(conn),

@@ -15,6 +15,8 @@ export interface InvoiceDoc {
   approvedBy: string | null;
   approvedAt: Date | null;
   paidAt: Date | null;
+  /** Count of changes; every change goes through VersionedWriter and sets it +1 (the ETag). */
+  version: number;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -32,6 +34,7 @@ const schema = new Schema<InvoiceDoc>(
     approvedBy: { type: String, default: null },
     approvedAt: { type: Date, default: null },
     paidAt: { type: Date, default: null },
+    version: { type: Number, default: 0, min: 0 },
   },
   { collection: 'invoices', timestamps: true, versionKey: false },
 );

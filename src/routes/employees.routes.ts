@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { route } from '../middleware/validate';
+import { ifMatchOf, sendRecord } from '../lib/preconditions';
 import { grantedAccess, type Authorize } from '../middleware/rbac';
 import { requireAuth } from '../lib/auth-context';
 import type { Authenticate } from '../middleware/authenticate';
@@ -74,7 +75,7 @@ export function employeeRoutes(deps: {
     '/:id',
     authorize('employee:read'),
     route({ params: id }, async ({ params, res }) => {
-      res.json(await deps.employees.get(scope(res), params.id));
+      sendRecord(res, await deps.employees.get(scope(res), params.id));
     }),
   );
 
@@ -82,7 +83,7 @@ export function employeeRoutes(deps: {
     '/',
     authorize('employee:create'),
     route({ body: createBody }, async ({ body, res }) => {
-      res.status(201).json(await deps.employees.create(scope(res), body, requireAuth(res).userId));
+      sendRecord(res, await deps.employees.create(scope(res), body, requireAuth(res).userId), 201);
     }),
   );
 
@@ -91,9 +92,17 @@ export function employeeRoutes(deps: {
   router.patch(
     '/:id',
     authorize('employee:update'),
-    route({ params: id, body: z.record(z.string(), z.unknown()) }, async ({ params, body, res }) => {
-      res.json(
-        await deps.employees.update(scope(res), params.id, body, requireAuth(res).userId, (b) => patchBody.parse(b)),
+    route({ params: id, body: z.record(z.string(), z.unknown()) }, async ({ params, body, req, res }) => {
+      sendRecord(
+        res,
+        await deps.employees.update(
+          scope(res),
+          params.id,
+          body,
+          requireAuth(res).userId,
+          (b) => patchBody.parse(b),
+          ifMatchOf(req),
+        ),
       );
     }),
   );
@@ -101,8 +110,8 @@ export function employeeRoutes(deps: {
   router.delete(
     '/:id',
     authorize('employee:delete'),
-    route({ params: id }, async ({ params, res }) => {
-      await deps.employees.remove(scope(res), params.id, requireAuth(res).userId);
+    route({ params: id }, async ({ params, req, res }) => {
+      await deps.employees.remove(scope(res), params.id, requireAuth(res).userId, ifMatchOf(req));
       res.status(204).end();
     }),
   );

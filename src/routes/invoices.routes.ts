@@ -1,6 +1,7 @@
 import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
 import { route } from '../middleware/validate';
+import { ifMatchOf, sendRecord } from '../lib/preconditions';
 import { grantedAccess, type Authorize } from '../middleware/rbac';
 import { requireAuth } from '../lib/auth-context';
 import type { Authenticate } from '../middleware/authenticate';
@@ -62,7 +63,7 @@ export function invoiceRoutes(deps: {
     '/:id',
     authorize('invoice:read'),
     route({ params: id }, async ({ params, res }) => {
-      res.json(await deps.invoices.get(scope(res), params.id));
+      sendRecord(res, await deps.invoices.get(scope(res), params.id));
     }),
   );
 
@@ -70,16 +71,24 @@ export function invoiceRoutes(deps: {
     '/',
     authorize('invoice:create'),
     route({ body: createBody }, async ({ body, res }) => {
-      res.status(201).json(await deps.invoices.create(scope(res), body, requireAuth(res).userId));
+      sendRecord(res, await deps.invoices.create(scope(res), body, requireAuth(res).userId), 201);
     }),
   );
 
   router.patch(
     '/:id',
     authorize('invoice:update'),
-    route({ params: id, body: z.record(z.string(), z.unknown()) }, async ({ params, body, res }) => {
-      res.json(
-        await deps.invoices.update(scope(res), params.id, body, requireAuth(res).userId, (b) => patchBody.parse(b)),
+    route({ params: id, body: z.record(z.string(), z.unknown()) }, async ({ params, body, req, res }) => {
+      sendRecord(
+        res,
+        await deps.invoices.update(
+          scope(res),
+          params.id,
+          body,
+          requireAuth(res).userId,
+          (b) => patchBody.parse(b),
+          ifMatchOf(req),
+        ),
       );
     }),
   );
@@ -87,8 +96,8 @@ export function invoiceRoutes(deps: {
   router.post(
     '/:id/approve',
     authorize('invoice:approve'),
-    route({ params: id }, async ({ params, res }) => {
-      res.json(await deps.invoices.approve(scope(res), params.id, requireAuth(res).userId));
+    route({ params: id }, async ({ params, req, res }) => {
+      sendRecord(res, await deps.invoices.approve(scope(res), params.id, requireAuth(res).userId, ifMatchOf(req)));
     }),
   );
 
@@ -96,16 +105,16 @@ export function invoiceRoutes(deps: {
     '/:id/pay',
     authorize('invoice:pay'),
     paymentLimiter,
-    route({ params: id }, async ({ params, res }) => {
-      res.json(await deps.invoices.pay(scope(res), params.id, requireAuth(res).userId));
+    route({ params: id }, async ({ params, req, res }) => {
+      sendRecord(res, await deps.invoices.pay(scope(res), params.id, requireAuth(res).userId, ifMatchOf(req)));
     }),
   );
 
   router.delete(
     '/:id',
     authorize('invoice:delete'),
-    route({ params: id }, async ({ params, res }) => {
-      await deps.invoices.remove(scope(res), params.id, requireAuth(res).userId);
+    route({ params: id }, async ({ params, req, res }) => {
+      await deps.invoices.remove(scope(res), params.id, requireAuth(res).userId, ifMatchOf(req));
       res.status(204).end();
     }),
   );

@@ -11,6 +11,7 @@ describe('invoices: approve and pay', () => {
       ['clerk', 'user', 'sales'],
       ['mgr', 'manager', 'sales'],
       ['other', 'manager', 'finance'],
+      ['payer', 'manager', 'sales'],
       ['admin', 'admin', 'it'],
     ] as const) {
       tok[k] = await mfaSession(t, await createUser(t, `${k}@corp.example`, role, dept));
@@ -74,7 +75,8 @@ describe('invoices: approve and pay', () => {
     ).toBe(403);
     const paid = await request(t.app)
       .post(`/api/v1/invoices/${id}/pay`)
-      .set(...bearer(tok.mgr));
+      // Not the approver (INVOICE_APPROVER_MAY_PAY is false by default).
+      .set(...bearer(tok.payer));
     expect(paid.body.status).toBe('paid');
   });
 

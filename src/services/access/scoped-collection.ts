@@ -3,6 +3,7 @@ import { AppError } from '../../lib/errors';
 import { MARK_UNREADABLE, UNREADABLE } from '../encryption/field-encryption.plugin';
 import type { AuditTrail } from '../audit/audit-trail';
 import type { AccessPolicy, RecordScope, ScopeFields } from './access-policy';
+import { versionOf, type Versioned } from '../versioning/versioned-writer';
 import { applyReadPolicy, assertWritable, explainFields, type FieldExplanation } from './field-policy';
 
 export interface PageQuery {
@@ -18,7 +19,7 @@ export interface PageQuery {
  * shapes every record through the field policy, and refuses (and audits) writes to fields
  * the caller may not write.
  */
-export class ScopedCollection<T extends { _id: string }> {
+export class ScopedCollection<T extends Versioned> {
   constructor(
     private readonly opts: {
       model: Model<T>;
@@ -35,8 +36,12 @@ export class ScopedCollection<T extends { _id: string }> {
     return this.opts.policy.fieldContext(scope, this.opts.scopeFields, doc as unknown as Record<string, unknown>);
   }
 
+  /** The record as this caller may see it, with its `version` (the ETag; lists have no per-item headers). */
   view(scope: RecordScope, doc: T): Record<string, unknown> {
-    return applyReadPolicy(this.opts.resource, doc as unknown as Record<string, unknown>, this.ctx(scope, doc));
+    return {
+      ...applyReadPolicy(this.opts.resource, doc as unknown as Record<string, unknown>, this.ctx(scope, doc)),
+      version: versionOf(doc),
+    };
   }
 
   async load(scope: RecordScope, id: string): Promise<T> {

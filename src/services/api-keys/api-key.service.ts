@@ -11,12 +11,19 @@ import { AppError } from '../../lib/errors';
 import type { ApiKeyDoc, ApiKeyModel } from '../../models/api-key.model';
 import type { AuditTrail } from '../audit/audit-trail';
 import type { SingleUseClaims } from '../auth/single-use-claims';
+import type { VersionedWriter } from '../versioning/versioned-writer';
 
 export interface ApiKeyServiceDeps {
   keys: ApiKeyModel;
   audit: AuditTrail;
   /** Decides which of two concurrent rotations of one key wins. */
   claims: SingleUseClaims;
+  /**
+   * Every change of a key record (last use, revocation, rotation) goes through it: FerretDB 1.x
+   * writes an updated document back whole, so two unserialised updates of different fields
+   * can undo each other (a lastUsedAt refresh could un-revoke a key).
+   */
+  writer: VersionedWriter;
   /** Secret from which the API-key HMAC key is derived (HKDF, its own label). */
   secret: Buffer;
   /** Permissions the owner may delegate to a key (the owner's effective grants). */
@@ -47,6 +54,7 @@ export interface VerifiedApiKey {
 /** A key as its owner sees it: `id` like every other resource, never the stored hashes. */
 export type PublicApiKey = Omit<ApiKeyDoc, '_id' | 'hash' | 'previousHash'> & { id: string };
 
+const REVOKE_ATTEMPTS = 5;
 const KEY_PATTERN = /^erp_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
 
 /**
@@ -140,7 +148,10 @@ export class ApiKeyService {
     if ((!current && !previous) || doc.revokedAt !== null || doc.expiresAt <= now) throw invalid;
     const resolution = this.deps.lastUsedResolutionMs ?? 60_000;
     if (!doc.lastUsedAt || now.getTime() - doc.lastUsedAt.getTime() >= resolution) {
-      await this.deps.keys.updateOne({ _id: doc._id }, { $set: { lastUsedAt: now } });
+      // Best effort: losing to a concurrent change (another request's refresh, a revocation) skips it.
+      await this.deps.writer.update(this.deps.keys, doc, { lastUsedAt: now }, 'API key').catch((err: unknown) => {
+        if (!(err instanceof AppError && err.status === 409)) throw err;
+      });
     }
     return { id: doc._id, ownerId: doc.ownerId, scopes: doc.scopes };
   }
@@ -165,8 +176,18 @@ export class ApiKeyService {
   /** Revokes one of the owner's keys (admins may pass anyOwner). 404 for keys outside reach. */
   async revoke(id: string, actor: { userId: string; anyOwner: boolean }): Promise<void> {
     const filter = actor.anyOwner ? { _id: id } : { _id: id, ownerId: actor.userId };
-    const res = await this.deps.keys.updateOne({ ...filter, revokedAt: null }, { $set: { revokedAt: this.now() } });
-    if (res.matchedCount === 0) throw AppError.notFound('No such API key.');
+    // A revocation must not fail because a request was refreshing lastUsedAt at that moment: retry briefly.
+    for (let attempt = 1; ; attempt++) {
+      const doc = await this.deps.keys.findOne({ ...filter, revokedAt: null }).lean();
+      if (!doc) throw AppError.notFound('No such API key.');
+      try {
+        await this.deps.writer.update(this.deps.keys, doc, { revokedAt: this.now() }, 'API key');
+        break;
+      } catch (err) {
+        if (!(err instanceof AppError && err.code === 'stale-version') || attempt >= REVOKE_ATTEMPTS) throw err;
+        await new Promise((r) => setTimeout(r, 10 * attempt));
+      }
+    }
     await this.deps.audit.record({
       action: 'apikey.revoked',
       outcome: 'succeeded',
@@ -194,11 +215,19 @@ export class ApiKeyService {
     // read-then-write on FerretDB, so two rotations could both "win" and one key be lost).
     const won = await this.deps.claims.claim(`apikey-rotate:${id}:${doc.hash}`, doc.expiresAt);
     if (!won) throw AppError.conflict('The key was rotated concurrently; try again.');
-    const res = await this.deps.keys.updateOne(
-      { _id: id, hash: doc.hash },
-      { $set: { hash: this.hash(key), previousHash: doc.hash, previousValidUntil: validUntil } },
-    );
-    if (res.modifiedCount !== 1) throw AppError.conflict('The key was rotated concurrently; try again.');
+    // Through the writer too, so the rotation cannot overwrite a concurrent revocation (409 instead).
+    try {
+      await this.deps.writer.update(
+        this.deps.keys,
+        doc,
+        { hash: this.hash(key), previousHash: doc.hash, previousValidUntil: validUntil },
+        'API key',
+      );
+    } catch (err) {
+      // Nothing rotated: the secret may be rotated again.
+      await this.deps.claims.release(`apikey-rotate:${id}:${doc.hash}`);
+      throw err;
+    }
     await this.deps.audit.record({
       action: 'apikey.rotated',
       outcome: 'succeeded',

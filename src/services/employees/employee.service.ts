@@ -5,6 +5,8 @@ import type { AuditTrail } from '../audit/audit-trail';
 import type { AccessPolicy, RecordScope as Scope } from '../access/access-policy';
 import { assertWritable } from '../access/field-policy';
 import { ScopedCollection } from '../access/scoped-collection';
+import { assertIfMatch, type IfMatch } from '../../lib/preconditions';
+import { versionOf, type VersionedWriter } from '../versioning/versioned-writer';
 
 export const EMPLOYEE_SCOPE = { owner: 'userId', department: 'department' } as const;
 export const EMPLOYEE_SORTS = ['name', 'department', 'createdAt'] as const;
@@ -30,11 +32,21 @@ export interface ListQuery {
   name?: string;
 }
 
-/** Employee records, with scope and field rules applied on every read and write. */
+/**
+ * Employee records, with scope and field rules applied on every read and write. Changes go
+ * through the VersionedWriter: of racing edits exactly one wins, the others get 409.
+ */
 export class EmployeeService {
   private readonly records: ScopedCollection<EmployeeDoc>;
 
-  constructor(private readonly deps: { employees: EmployeeModel; policy: AccessPolicy; audit: AuditTrail }) {
+  constructor(
+    private readonly deps: {
+      employees: EmployeeModel;
+      policy: AccessPolicy;
+      audit: AuditTrail;
+      writer: VersionedWriter;
+    },
+  ) {
     this.records = new ScopedCollection({
       model: deps.employees,
       resource: 'employees',
@@ -96,13 +108,13 @@ export class EmployeeService {
     raw: Record<string, unknown>,
     actorId: string,
     parse: (body: unknown) => Record<string, unknown>,
+    ifMatch?: IfMatch,
   ): Promise<Record<string, unknown>> {
-    await this.records.loadForWrite(scope, id, raw, actorId);
+    const current = await this.records.loadForWrite(scope, id, raw, actorId);
+    assertIfMatch(ifMatch, versionOf(current), 'employee record');
     const changes = parse(raw);
-    const doc = await this.deps.employees.findById(id);
-    if (!doc) throw AppError.notFound('No such employee.');
-    doc.set(changes);
-    await doc.save();
+    // The update path of the encryption plugin encrypts the changed fields, bound to this id.
+    const updated = await this.deps.writer.update(this.deps.employees, current, changes, 'employee record');
     await this.deps.audit.record({
       action: 'employee.updated',
       outcome: 'succeeded',
@@ -111,12 +123,13 @@ export class EmployeeService {
       resourceId: id,
       fields: Object.keys(changes),
     });
-    return this.records.view(scope, doc.toObject());
+    return this.records.view(scope, updated);
   }
 
-  async remove(scope: Scope, id: string, actorId: string): Promise<void> {
-    await this.records.load(scope, id);
-    await this.deps.employees.deleteOne({ _id: id });
+  async remove(scope: Scope, id: string, actorId: string, ifMatch?: IfMatch): Promise<void> {
+    const current = await this.records.load(scope, id);
+    assertIfMatch(ifMatch, versionOf(current), 'employee record');
+    await this.deps.writer.remove(this.deps.employees, current, 'employee record');
     await this.deps.audit.record({
       action: 'employee.deleted',
       outcome: 'succeeded',

@@ -19,6 +19,7 @@ export interface ExportRequester {
 
 /** A person's data is theirs: `own` reaches only the caller's account (department reach does not apply). */
 const SUBJECT_SCOPE: ScopeFields = { owner: '_id' };
+import type { VersionedWriter } from '../versioning/versioned-writer';
 
 export interface SubjectExport {
   exportedAt: string;
@@ -54,6 +55,8 @@ export class GdprService {
        * sign-in failures (AuthService.reauthenticate).
        */
       confirmPassword: (userId: string, password: string) => Promise<void>;
+      /** Employee records are versioned: erasure is a change like any other (new ETag, never undone by a racing edit). */
+      writer: VersionedWriter;
       now?: () => Date;
     },
   ) {}
@@ -171,17 +174,28 @@ export class GdprService {
       },
     });
     await user.save();
-    const employees = await Employee.find({ userId });
-    for (const e of employees) {
-      e.set({
+    const employees = await Employee.find({ userId }, { _id: 1 }).lean();
+    for (const { _id } of employees) {
+      const erased = {
         name: 'Erased employee',
-        workEmail: `erased-${e._id}@erased.invalid`,
+        workEmail: `erased-${_id}@erased.invalid`,
         phone: null,
         nationalId: null,
         bankAccount: null,
         salary: null,
-      });
-      await e.save();
+      };
+      // Erasure must happen: a concurrent edit that won the record's version only delays it.
+      for (let attempt = 1; ; attempt++) {
+        const current = await Employee.findById(_id).lean();
+        if (!current) break;
+        try {
+          await this.deps.writer.update(Employee, current, erased, 'employee record');
+          break;
+        } catch (err) {
+          if (!(err instanceof AppError && err.code === 'stale-version') || attempt >= 5) throw err;
+          await new Promise((r) => setTimeout(r, 10 * attempt));
+        }
+      }
     }
     await this.deps.sessions.revokeAllForUser(userId, 'erased');
     // Where and from what device the person signed in is personal data too.

@@ -4,6 +4,8 @@ import type { InvoiceDoc, InvoiceModel, InvoiceStatus } from '../../models/invoi
 import type { AuditTrail } from '../audit/audit-trail';
 import type { AccessPolicy, RecordScope as Scope } from '../access/access-policy';
 import { ScopedCollection } from '../access/scoped-collection';
+import { assertIfMatch, type IfMatch } from '../../lib/preconditions';
+import { versionOf, type VersionedWriter } from '../versioning/versioned-writer';
 
 export const INVOICE_SCOPE = { owner: 'createdBy', department: 'department' } as const;
 export const INVOICE_SORTS = ['createdAt', 'amount', 'number', 'status'] as const;
@@ -28,14 +30,23 @@ export interface InvoiceListQuery {
 
 /**
  * Invoices: drafts are edited by their creator, approved by a manager of their department
- * (never by their creator: segregation of duties) or an admin, then paid. Each status
- * change is one conditional update, so two racing approvals cannot both succeed.
+ * or an admin, then paid. Segregation of duties: nobody approves or pays an invoice they
+ * created, and (unless `approverMayPay`) nobody pays one they approved. Every change of a
+ * stored invoice goes through the VersionedWriter, so of racing changes exactly one wins.
  */
 export class InvoiceService {
   private readonly records: ScopedCollection<InvoiceDoc>;
 
   constructor(
-    private readonly deps: { invoices: InvoiceModel; policy: AccessPolicy; audit: AuditTrail; now?: () => Date },
+    private readonly deps: {
+      invoices: InvoiceModel;
+      policy: AccessPolicy;
+      audit: AuditTrail;
+      writer: VersionedWriter;
+      /** INVOICE_APPROVER_MAY_PAY: the approver may also pay (never the creator). */
+      approverMayPay: boolean;
+      now?: () => Date;
+    },
   ) {
     this.records = new ScopedCollection({
       model: deps.invoices,
@@ -104,17 +115,13 @@ export class InvoiceService {
     raw: Record<string, unknown>,
     actorId: string,
     parse: (body: unknown) => Record<string, unknown>,
+    ifMatch?: IfMatch,
   ): Promise<Record<string, unknown>> {
-    await this.records.loadForWrite(scope, id, raw, actorId);
+    const current = await this.records.loadForWrite(scope, id, raw, actorId);
+    assertIfMatch(ifMatch, versionOf(current), 'invoice');
     const changes = parse(raw);
-    const updated = await this.deps.invoices
-      .findOneAndUpdate(
-        { _id: id, status: 'draft' },
-        { $set: changes },
-        { returnDocument: 'after', runValidators: true },
-      )
-      .lean();
-    if (!updated) throw AppError.conflict('Only draft invoices can be edited.', 'invalid-state');
+    if (current.status !== 'draft') throw AppError.conflict('Only draft invoices can be edited.', 'invalid-state');
+    const updated = await this.deps.writer.update(this.deps.invoices, current, changes, 'invoice');
     await this.deps.audit.record({
       action: 'invoice.updated',
       outcome: 'succeeded',
@@ -133,23 +140,14 @@ export class InvoiceService {
     from: InvoiceStatus,
     to: InvoiceStatus,
     set: Record<string, unknown>,
+    ifMatch: IfMatch | undefined,
   ): Promise<Record<string, unknown>> {
     const current = await this.records.load(scope, id);
-    if (to === 'approved' && current.createdBy === actorId) {
-      await this.deps.audit.record({
-        action: 'invoice.approve',
-        outcome: 'denied',
-        actorId,
-        resource: 'invoice',
-        resourceId: id,
-        details: { reason: 'self-approval' },
-      });
-      throw AppError.forbidden('You cannot approve an invoice you created.');
-    }
-    const updated = await this.deps.invoices
-      .findOneAndUpdate({ _id: id, status: from }, { $set: { status: to, ...set } }, { returnDocument: 'after' })
-      .lean();
-    if (!updated) throw AppError.conflict(`The invoice is ${current.status}; it must be ${from}.`, 'invalid-state');
+    assertIfMatch(ifMatch, versionOf(current), 'invoice');
+    await this.assertDutiesSegregated(current, to, actorId);
+    if (current.status !== from)
+      throw AppError.conflict(`The invoice is ${current.status}; it must be ${from}.`, 'invalid-state');
+    const updated = await this.deps.writer.update(this.deps.invoices, current, { status: to, ...set }, 'invoice');
     await this.deps.audit.record({
       action: `invoice.${to}`,
       outcome: 'succeeded',
@@ -161,18 +159,50 @@ export class InvoiceService {
     return this.records.view(scope, updated);
   }
 
-  approve(scope: Scope, id: string, actorId: string) {
-    return this.transition(scope, id, actorId, 'draft', 'approved', { approvedBy: actorId, approvedAt: this.now() });
+  /** Refuses (403, audited) the creator approving or paying, and the approver paying unless configured. */
+  private async assertDutiesSegregated(current: InvoiceDoc, to: InvoiceStatus, actorId: string): Promise<void> {
+    const verb = to === 'approved' ? 'approve' : 'pay';
+    let reason: string | null = null;
+    if (current.createdBy === actorId) reason = to === 'approved' ? 'self-approval' : 'creator-pays';
+    else if (to === 'paid' && !this.deps.approverMayPay && current.approvedBy === actorId) reason = 'approver-pays';
+    if (!reason) return;
+    await this.deps.audit.record({
+      action: `invoice.${verb}`,
+      outcome: 'denied',
+      actorId,
+      resource: 'invoice',
+      resourceId: current._id,
+      details: { reason },
+    });
+    throw AppError.forbidden(
+      reason === 'approver-pays'
+        ? 'You cannot pay an invoice you approved.'
+        : `You cannot ${verb} an invoice you created.`,
+      { reason },
+    );
   }
 
-  pay(scope: Scope, id: string, actorId: string) {
-    return this.transition(scope, id, actorId, 'approved', 'paid', { paidAt: this.now() });
+  approve(scope: Scope, id: string, actorId: string, ifMatch?: IfMatch) {
+    return this.transition(
+      scope,
+      id,
+      actorId,
+      'draft',
+      'approved',
+      { approvedBy: actorId, approvedAt: this.now() },
+      ifMatch,
+    );
   }
 
-  async remove(scope: Scope, id: string, actorId: string): Promise<void> {
-    await this.records.load(scope, id);
-    const res = await this.deps.invoices.deleteOne({ _id: id, status: 'draft' });
-    if (res.deletedCount === 0) throw AppError.conflict('Only draft invoices can be deleted.', 'invalid-state');
+  pay(scope: Scope, id: string, actorId: string, ifMatch?: IfMatch) {
+    return this.transition(scope, id, actorId, 'approved', 'paid', { paidAt: this.now() }, ifMatch);
+  }
+
+  async remove(scope: Scope, id: string, actorId: string, ifMatch?: IfMatch): Promise<void> {
+    const current = await this.records.load(scope, id);
+    assertIfMatch(ifMatch, versionOf(current), 'invoice');
+    if (current.status !== 'draft') throw AppError.conflict('Only draft invoices can be deleted.', 'invalid-state');
+    await this.deps.writer.remove(this.deps.invoices, current, 'invoice');
     await this.deps.audit.record({
       action: 'invoice.deleted',
       outcome: 'succeeded',

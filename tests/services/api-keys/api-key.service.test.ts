@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { buildTestApp, type TestApp } from '../../support/app';
 import { ApiKeyService } from '../../../src/services/api-keys/api-key.service';
 import { SingleUseClaims } from '../../../src/services/auth/single-use-claims';
+import { VersionedWriter } from '../../../src/services/versioning/versioned-writer';
 import { baseRoleGrants, type BaseRole } from '../../../src/services/access/policy';
 
 describe('ApiKeyService', () => {
@@ -15,6 +16,7 @@ describe('ApiKeyService', () => {
       keys: t.container.models.ApiKey,
       audit: t.container.deps.audit,
       claims: new SingleUseClaims({ claims: t.container.models.SingleUseClaim, now: () => clock }),
+      writer: new VersionedWriter({ claims: t.container.models.VersionClaim, now: () => clock }),
       secret: randomBytes(32),
       grantsOf: async (role) => baseRoleGrants(role as BaseRole),
       now: () => clock,
