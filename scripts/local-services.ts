@@ -5,7 +5,7 @@
  * else a `redis-server` started here. Used by scripts/dev.sh and the jest global setup.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
@@ -109,19 +109,65 @@ export async function startFerretDb(opts: StartOptions): Promise<LocalService> {
   };
 }
 
+/** What a server started here for a data folder leaves behind, so a later run can recognise it. */
+interface ServerRecord {
+  pid: number;
+  port: number;
+  url: string;
+  description: string;
+}
+
+const recordFile = (dataDir: string): string => path.join(dataDir, 'server.json');
+
+/** The command line of a live process, or undefined (gone, or not ours to see). */
+function commandLineOf(pid: number): string | undefined {
+  const ps = spawnSync('ps', ['-o', 'args=', '-p', String(pid)], { encoding: 'utf8' });
+  return ps.status === 0 ? ps.stdout.trim() : undefined;
+}
+
+/**
+ * The server an earlier run started for `dataDir`, if it still runs: its pid is alive, its
+ * command line names this data folder, and it answers on the recorded port. Anything else
+ * listening on that port (another project's FerretDB or mongod) is not reused.
+ */
+export async function ownServer(dataDir: string): Promise<ServerRecord | undefined> {
+  let record: ServerRecord;
+  try {
+    record = JSON.parse(readFileSync(recordFile(dataDir), 'utf8')) as ServerRecord;
+  } catch {
+    return undefined;
+  }
+  const cmd = commandLineOf(record.pid);
+  if (!cmd || !cmd.includes(dataDir) || !cmd.includes(String(record.port))) return undefined;
+  return (await portAnswers('127.0.0.1', record.port)) ? record : undefined;
+}
+
+function remember(dataDir: string, service: LocalService): void {
+  if (service.pid === undefined) return;
+  const port = Number(new URL(service.url).port);
+  const record: ServerRecord = { pid: service.pid, port, url: service.url, description: service.description };
+  writeFileSync(recordFile(dataDir), JSON.stringify(record, null, 2) + '\n');
+}
+
 export async function ensureMongo(
   env: NodeJS.ProcessEnv,
-  opts: StartOptions & { reuseIfListening?: boolean },
+  opts: StartOptions & { reuseOwn?: boolean },
 ): Promise<LocalService> {
   if (env.MONGODB_URI) return { url: env.MONGODB_URI, description: 'MONGODB_URI from the environment' };
-  if (opts.reuseIfListening && opts.port && (await portAnswers('127.0.0.1', opts.port))) {
-    return {
-      url: `mongodb://127.0.0.1:${opts.port}/`,
-      description: `the server already listening on 127.0.0.1:${opts.port} (started by an earlier run)`,
-    };
+  if (opts.reuseOwn) {
+    const own = await ownServer(opts.dataDir);
+    if (own) return { url: own.url, description: `${own.description} (started by an earlier run)`, pid: own.pid };
   }
+  // The preferred port may be held by someone else's server: never adopt it, take a free port instead.
+  let port = opts.port;
+  let note = '';
+  if (port !== undefined && (await portAnswers('127.0.0.1', port))) {
+    note = ` (port ${port} is in use by another process)`;
+    port = await freePort();
+  }
+  let service: LocalService;
   if (onPath('mongod')) {
-    const port = opts.port ?? (await freePort());
+    port = port ?? (await freePort());
     mkdirSync(opts.dataDir, { recursive: true });
     const child = spawn('mongod', ['--dbpath', opts.dataDir, '--bind_ip', '127.0.0.1', '--port', String(port)], {
       stdio: 'ignore',
@@ -129,14 +175,17 @@ export async function ensureMongo(
     });
     if (opts.detached) child.unref();
     await waitForPort('127.0.0.1', port, 'mongod');
-    return {
+    service = {
       url: `mongodb://127.0.0.1:${port}/`,
-      description: `mongod on 127.0.0.1:${port}`,
+      description: `mongod (data in ${opts.dataDir}) on 127.0.0.1:${port}, pid ${child.pid}`,
       stop: stopChild(child),
       pid: child.pid,
     };
+  } else {
+    service = await startFerretDb({ ...opts, port });
   }
-  return startFerretDb(opts);
+  if (opts.reuseOwn) remember(opts.dataDir, service);
+  return { ...service, description: service.description + note };
 }
 
 /** Starts a redis-server on 127.0.0.1 that keeps nothing on disk. Also used by tests that stop their own Redis. */

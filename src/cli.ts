@@ -3,7 +3,9 @@
  * `node dist/cli.js <command>` in production. Each command is a thin door onto a
  * service method, built through the same composition root as the server.
  */
-import { ConfigError, loadConfig } from './config';
+import { ConfigError, loadConfig, type Config } from './config';
+import { withLocalServices, type ResolvedServices } from './config/local-services';
+import { redactUri } from './lib/database';
 import { createLogger } from './lib/logger';
 import { createContainer, type Container } from './container';
 
@@ -140,9 +142,17 @@ async function main(argv: string[]): Promise<number> {
     console.error(`unknown command "${name}"\n\n${usage()}`);
     return 2;
   }
+  // A second terminal beside `npm run dev` uses the servers that the dev script recorded.
+  const services = withLocalServices(process.env);
+  if (services.missing.length > 0) {
+    console.error(
+      `cli: ${services.missing.join(' and ')} ${services.missing.length > 1 ? 'are' : 'is'} not set and npm run dev has not recorded its servers in ${services.file}: start \`npm run dev\` in another terminal, or set ${services.missing.join(' and ')}`,
+    );
+    return 1;
+  }
   let config;
   try {
-    config = loadConfig();
+    config = loadConfig(services.env);
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const p of err.problems) console.error(`config error: ${p}`);
@@ -150,12 +160,19 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
+  // The CLI speaks through its own one-line messages; the service's log lines (with driver
+  // stack traces on connection trouble) only when LOG_LEVEL asks for something other than the default.
   const logger = createLogger({
-    level: config.log.level === 'info' ? 'warn' : config.log.level,
+    level: config.log.level === 'info' ? 'fatal' : config.log.level,
     destination: process.stderr,
   });
   const container = createContainer(config, logger);
-  await container.start();
+  const unreachable = await startOrExplain(container, config, services);
+  if (unreachable) {
+    console.error(`cli: ${unreachable}`);
+    await container.stop().catch(() => undefined);
+    return 1;
+  }
   try {
     await command.run(container, parseFlags(rest), {
       out: (line) => process.stdout.write(line + '\n'),
@@ -168,6 +185,29 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     await container.stop();
   }
+}
+
+const firstLine = (err: unknown): string => (err instanceof Error ? err.message : String(err)).split('\n')[0];
+
+/** Starts the container; on a connection failure returns one line saying what to check (never a stack). */
+async function startOrExplain(
+  container: Container,
+  config: Config,
+  services: ResolvedServices,
+): Promise<string | undefined> {
+  const hint = (origin: string, variable: string): string =>
+    origin === variable ? `check ${variable}` : `is \`npm run dev\` running? (or set ${variable})`;
+  try {
+    await container.start();
+  } catch (err) {
+    const name = err instanceof Error ? err.name : '';
+    if (/^Mongo(ose)?(ServerSelection|Network|Parse)Error$/.test(name))
+      return `cannot reach MongoDB at ${redactUri(config.mongodb.uri.reveal())} (from ${services.origin.mongodb}): ${firstLine(err)}; ${hint(services.origin.mongodb, 'MONGODB_URI')}`;
+    return `startup failed: ${firstLine(err)}`;
+  }
+  if (container.redis.status !== 'ready')
+    return `cannot reach Redis at ${redactUri(config.redis.url.reveal())} (from ${services.origin.redis}); ${hint(services.origin.redis, 'REDIS_URL')}`;
+  return undefined;
 }
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {

@@ -110,6 +110,13 @@ export const envSchema = z.object({
     ),
   REDIS_KEY_PREFIX: z.string().default('erp:').describe('Prefix of every key this service writes in Redis.'),
 
+  LOCAL_SERVICES_FILE: z
+    .string()
+    .default('.data/local-services.json')
+    .describe(
+      'Outside production: where `npm run dev` records the MongoDB and Redis URLs it uses; `npm run cli` reads them when MONGODB_URI/REDIS_URL are unset (relative to the repository root).',
+    ),
+
   // --- health
   HEALTH_CHECK_TIMEOUT_MS: int(2_000, 50, 60_000).describe(
     'Time each readiness probe (MongoDB ping, Redis ping) may take.',
