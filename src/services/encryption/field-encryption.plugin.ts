@@ -131,7 +131,9 @@ export function fieldEncryption(schema: Schema, opts: FieldEncryptionOptions): v
   const encryptInto = (target: Plain, id: unknown, f: EncryptedFieldSpec, value: unknown): void => {
     if (value === null || value === undefined) {
       target[f.path] = value;
-      if (f.blindIndex) target[blindIndexPath(f.path)] = value;
+      // No value, no blind index: a stored null would collide under the unique index (MongoDB
+      // indexes nulls even when the index is sparse), so a second record without the value failed.
+      if (f.blindIndex) delete target[blindIndexPath(f.path)];
       return;
     }
     const plain = String(value);
@@ -189,6 +191,7 @@ export function fieldEncryption(schema: Schema, opts: FieldEncryptionOptions): v
       const enc: Plain = {};
       encryptInto(enc, this._id, f, value);
       this.set(f.path, enc[f.path]);
+      // undefined unsets an index left from an earlier value.
       if (f.blindIndex) this.set(blindIndexPath(f.path), enc[blindIndexPath(f.path)]);
     }
     this.$locals.encryptedPlain = plainValues;
@@ -333,6 +336,8 @@ export function fieldEncryption(schema: Schema, opts: FieldEncryptionOptions): v
           continue;
         }
         encryptInto($set, id, f, $set[f.path]);
+        // Set to null: the blind index goes (see encryptInto).
+        if (f.blindIndex && !(blindIndexPath(f.path) in $set)) $unset[blindIndexPath(f.path)] = '';
       }
       const next: Plain = { ...update };
       if (Object.keys($set).length) next.$set = $set;

@@ -100,6 +100,28 @@ describe('field encryption plugin: failed writes, query shapes and unreadable va
     });
   });
 
+  it('when several records have no value for a uniquely indexed encrypted field, then all are stored, and clearing a value frees it', async () => {
+    // A stored null blind index collided under the unique index: the second record without
+    // a national ID failed with a duplicate key (on MongoDB too, sparse or not).
+    await Members.create({ handle: 'none-1' });
+    await Members.create({ handle: 'none-2', nationalId: null });
+    await Members.insertMany([{ handle: 'none-3' }, { handle: 'none-4', nationalId: null }]);
+    const withValue = await Members.create({ handle: 'none-5', nationalId: 'CLEAR-NID-5' });
+    await Members.updateOne({ _id: withValue._id }, { $set: { nationalId: null } });
+    const saved = await Members.create({ handle: 'none-6', nationalId: 'CLEAR-NID-6' });
+    saved.nationalId = null;
+    await saved.save();
+    const stored = await raw()
+      .find({ handle: { $in: ['none-1', 'none-2', 'none-3', 'none-4', 'none-5', 'none-6'] } })
+      .toArray();
+    expect(stored).toHaveLength(6);
+    for (const doc of stored) expect(doc).not.toHaveProperty('nationalIdBidx');
+    // The cleared values are free again for another record.
+    await Members.create({ handle: 'reuse-5', nationalId: 'CLEAR-NID-5' });
+    await Members.create({ handle: 'reuse-6', nationalId: 'CLEAR-NID-6' });
+    expect(await Members.countDocuments({ nationalId: 'CLEAR-NID-5' })).toBe(1);
+  });
+
   it('when an encrypted field appears inside $and/$or/$nor at any depth, then the query is refused with a persistence error, not an HTTP error', async () => {
     await Members.create({ handle: 'nested', nationalId: 'NESTED-1' });
     const shapes = [
