@@ -59,11 +59,11 @@ async function main(): Promise<void> {
   await container.start();
   await container.database.connection.dropDatabase();
   await container.database.syncIndexes();
-  await container.deps.users.create(
+  await container.deps.identity.users.create(
     { email: 'bench@example.com', name: 'Bench', role: 'user', password: 'bench-password-very-long-1' },
     null,
   );
-  const login = await container.deps.auth.login('bench@example.com', 'bench-password-very-long-1');
+  const login = await container.deps.identity.auth.login('bench@example.com', 'bench-password-very-long-1');
   if (login.mfaRequired) throw new Error('unexpected MFA');
 
   const full = await listen(createApp(container.deps));

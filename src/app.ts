@@ -44,22 +44,18 @@ import { apiKeyRoutes } from './routes/api-keys.routes';
 export interface AppDeps {
   config: Config;
   logger: Logger;
-  health: HealthCheckService;
-  audit: AuditTrail;
-  encryption: EncryptionService;
-  apiKeys: ApiKeyService;
-  keyRotation: KeyRotation;
-  auth: AuthService;
-  twoFactor: TwoFactorAuthService;
-  users: UserService;
-  authenticate: Authenticate;
-  rateLimiters: RateLimiters;
-  roles: RoleService;
-  authorize: Authorize;
-  policy: AccessPolicy;
-  employees: EmployeeService;
-  invoices: InvoiceService;
-  gdpr: GdprService;
+  /** What every router puts in front of its handlers: who is calling, may they, how often. */
+  gates: { authenticate: Authenticate; authorize: Authorize; rateLimiters: RateLimiters };
+  /** Sign-in, sessions and second factors, user accounts, API keys. */
+  identity: { auth: AuthService; twoFactor: TwoFactorAuthService; users: UserService; apiKeys: ApiKeyService };
+  /** Who may do what: the one access policy and the custom roles it reads. */
+  access: { policy: AccessPolicy; roles: RoleService };
+  /** Data protection: field encryption and key rotation, the audit trail, data-subject rights. */
+  protection: { encryption: EncryptionService; keyRotation: KeyRotation; audit: AuditTrail; gdpr: GdprService };
+  /** The ERP records. */
+  resources: { employees: EmployeeService; invoices: InvoiceService };
+  /** What operators watch (alerts and backups join here). */
+  operations: { health: HealthCheckService };
 }
 
 /**
@@ -69,6 +65,11 @@ export interface AppDeps {
  */
 export function createApp(deps: AppDeps): Express {
   const { config, logger } = deps;
+  const { authenticate, authorize, rateLimiters } = deps.gates;
+  const { auth, twoFactor, users, apiKeys } = deps.identity;
+  const { policy, roles } = deps.access;
+  const { encryption, keyRotation, audit, gdpr } = deps.protection;
+  const { employees, invoices } = deps.resources;
   const app = express();
   app.disable('x-powered-by');
   // Responses are per-user and mostly no-store; weak ETags would only cost hashing.
@@ -83,10 +84,10 @@ export function createApp(deps: AppDeps): Express {
   app.use(corsPolicy({ allowedOrigins: config.cors.origins, logger, maxAgeSeconds: config.edge.corsMaxAgeSeconds }));
   app.use(rejectUnusedMethods());
 
-  app.use('/health', healthRoutes(deps.health));
+  app.use('/health', healthRoutes(deps.operations.health));
 
   // Everything under /api is per-user data or auth state: never cached, and rate limited.
-  app.use('/api', noStore, deps.rateLimiters.general);
+  app.use('/api', noStore, rateLimiters.general);
   app.use(requireJsonBody());
   app.use(express.json({ limit: config.http.bodyLimit, strict: true, type: 'application/json' }));
   app.use(rejectHostileInput());
@@ -95,51 +96,41 @@ export function createApp(deps: AppDeps): Express {
   app.use(
     '/api/v1/auth',
     authRoutes({
-      auth: deps.auth,
-      twoFactor: deps.twoFactor,
-      users: deps.users,
-      authenticate: deps.authenticate,
-      authorize: deps.authorize,
-      authLimiter: deps.rateLimiters.auth,
+      auth,
+      twoFactor,
+      users,
+      authenticate,
+      authorize,
+      authLimiter: rateLimiters.auth,
     }),
   );
-  app.use(
-    '/api/v1/users',
-    userRoutes({ users: deps.users, authenticate: deps.authenticate, authorize: deps.authorize }),
-  );
-  const { authenticate, authorize } = deps;
-  app.use('/api/v1/employees', employeeRoutes({ employees: deps.employees, authenticate, authorize }));
+  app.use('/api/v1/users', userRoutes({ users, authenticate, authorize }));
+  app.use('/api/v1/employees', employeeRoutes({ employees, authenticate, authorize }));
   app.use(
     '/api/v1/invoices',
     invoiceRoutes({
-      invoices: deps.invoices,
+      invoices,
       authenticate,
       authorize,
-      paymentLimiter: deps.rateLimiters.payment,
+      paymentLimiter: rateLimiters.payment,
     }),
   );
   app.use(
     '/api/v1/access',
     accessRoutes({
-      policy: deps.policy,
-      employees: deps.employees,
-      invoices: deps.invoices,
-      users: deps.users,
+      policy,
+      employees,
+      invoices,
+      users,
       authenticate,
       authorize,
     }),
   );
-  app.use('/api/v1/roles', rolesRoutes({ roles: deps.roles, authenticate, authorize }));
-  app.use('/api/v1/audit', auditRoutes({ audit: deps.audit, authenticate, authorize }));
-  app.use(
-    '/api/v1/gdpr',
-    gdprRoutes({ gdpr: deps.gdpr, authenticate, authorize, authLimiter: deps.rateLimiters.auth }),
-  );
-  app.use(
-    '/api/v1/encryption',
-    encryptionRoutes({ keyRotation: deps.keyRotation, encryption: deps.encryption, authenticate, authorize, logger }),
-  );
-  app.use('/api/v1/api-keys', apiKeyRoutes({ apiKeys: deps.apiKeys, policy: deps.policy, authenticate, authorize }));
+  app.use('/api/v1/roles', rolesRoutes({ roles, authenticate, authorize }));
+  app.use('/api/v1/audit', auditRoutes({ audit, authenticate, authorize }));
+  app.use('/api/v1/gdpr', gdprRoutes({ gdpr, authenticate, authorize, authLimiter: rateLimiters.auth }));
+  app.use('/api/v1/encryption', encryptionRoutes({ keyRotation, encryption, authenticate, authorize, logger }));
+  app.use('/api/v1/api-keys', apiKeyRoutes({ apiKeys, policy, authenticate, authorize }));
 
   answerWrongMethods(app.router);
   app.use(notFound());

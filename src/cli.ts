@@ -40,7 +40,7 @@ const COMMANDS: Record<string, Command> = {
       const department = typeof flags.department === 'string' ? flags.department : null;
       const password = (await io.readStdin()).replace(/\r?\n$/, '');
       try {
-        const user = await container.deps.users.create({ email, name, role, department, password }, null);
+        const user = await container.deps.identity.users.create({ email, name, role, department, password }, null);
         io.out(`created ${user.role} ${user.email} (${user.id})`);
       } catch (err) {
         // Validation problems carry the reason (e.g. a common password); print it plainly.
@@ -54,7 +54,7 @@ const COMMANDS: Record<string, Command> = {
   'keys:rotate': {
     summary: 'Re-encrypt every encrypted field under the active key (resumable; prints progress).',
     async run(container, _flags, io) {
-      const report = await container.deps.keyRotation.rotate({
+      const report = await container.deps.protection.keyRotation.rotate({
         onProgress: (p) =>
           io.out(`${p.collection}: scanned ${p.scanned}, re-encrypted ${p.reEncrypted}${p.done ? ' (done)' : ''}`),
       });
@@ -66,7 +66,7 @@ const COMMANDS: Record<string, Command> = {
   'audit:verify': {
     summary: 'Check the audit chain (entries, keys, counter and the head kept in Redis); exit 0 only when intact.',
     async run(container, _flags, io) {
-      const v = await container.deps.audit.verify();
+      const v = await container.deps.protection.audit.verify();
       if (!v.intact && v.breakAt)
         throw new Error(
           `audit trail broken at seq ${v.breakAt.seq}: ${v.breakAt.reason} (${v.checked} entries verified)`,
@@ -77,7 +77,13 @@ const COMMANDS: Record<string, Command> = {
   'keys:usage': {
     summary: 'Count stored values under each key of the ring.',
     async run(container, _flags, io) {
-      io.out(JSON.stringify(await container.deps.keyRotation.keyUsage(container.deps.encryption.keyIds), null, 2));
+      io.out(
+        JSON.stringify(
+          await container.deps.protection.keyRotation.keyUsage(container.deps.protection.encryption.keyIds),
+          null,
+          2,
+        ),
+      );
     },
   },
   'keys:check-retire': {
@@ -86,10 +92,10 @@ const COMMANDS: Record<string, Command> = {
       const key = flags.key;
       if (typeof key !== 'string') throw new Error('--key <id> is required');
       // A typo must not read as "safe to remove": only a key in the ring can be checked.
-      const ring = container.deps.encryption.keyIds;
+      const ring = container.deps.protection.encryption.keyIds;
       if (!ring.includes(key))
         throw new Error(`key ${key} is not in ENCRYPTION_KEYS (${ring.join(', ')}); check the id`);
-      await container.deps.keyRotation.assertRetirable(key);
+      await container.deps.protection.keyRotation.assertRetirable(key);
       io.out(`key ${key} encrypts no stored data: it can be removed from ENCRYPTION_KEYS`);
     },
   },

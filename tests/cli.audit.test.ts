@@ -37,7 +37,8 @@ describe('operator CLI: help and audit:verify', () => {
   }, 120_000);
 
   it('when the chain is intact, then audit:verify exits 0; once its tail is cut (counter rewound too), it exits 1 with a one-line reason', async () => {
-    for (let i = 0; i < 6; i++) await t.container.deps.audit.record({ action: 'test.cli', outcome: 'succeeded' });
+    for (let i = 0; i < 6; i++)
+      await t.container.deps.protection.audit.record({ action: 'test.cli', outcome: 'succeeded' });
     const ok = await cli('audit:verify');
     expect(ok.code).toBe(0);
     expect(ok.out.trim()).toBe('audit trail intact: 6 entries verified, head at seq 6');

@@ -64,12 +64,12 @@ describe('operator CLI: keys:usage and keys:check-retire', () => {
       });
     }
     totpUserId = await createUser(seeded, 'totp@cli-keys.example');
-    const setup = await seeded.container.deps.twoFactor.setupTotp(
+    const setup = await seeded.container.deps.identity.twoFactor.setupTotp(
       (await seeded.container.models.User.findById(totpUserId).lean())!,
     );
     totpSecret = setup.secret;
     const code = execFileSync('oathtool', ['--totp', '-b', totpSecret], { encoding: 'utf8' }).trim();
-    await seeded.container.deps.twoFactor.enableTotp(
+    await seeded.container.deps.identity.twoFactor.enableTotp(
       (await seeded.container.models.User.findById(totpUserId).lean())!,
       code,
     );
@@ -137,7 +137,7 @@ describe('operator CLI: keys:usage and keys:check-retire', () => {
       { encoding: 'utf8' },
     ).trim();
     const user = (await onlyB.container.models.User.findById(totpUserId).lean())!;
-    await expect(onlyB.container.deps.twoFactor.verifyTotpForUser(user, code)).resolves.toBe(true);
+    await expect(onlyB.container.deps.identity.twoFactor.verifyTotpForUser(user, code)).resolves.toBe(true);
     const stored = JSON.stringify(await onlyB.container.database.db().collection('employees').find().toArray());
     expect(stored).not.toMatch(/v1\.kA\.|NID-CLI-/);
   }, 180_000);

@@ -43,7 +43,8 @@ describe('composition root: no secret is printable', () => {
   });
 
   it('when the key-holding services are inspected, then no secret shows in any encoding', () => {
-    const { encryption, apiKeys, twoFactor, auth } = t.container.deps;
+    const { encryption } = t.container.deps.protection;
+    const { apiKeys, twoFactor, auth } = t.container.deps.identity;
     const services = { encryption, apiKeys, tokens: t.container.tokens, sessions: t.container.sessions };
     const shown = [inspect(services, { depth: 6 }), inspect(twoFactor, { depth: 2 }), inspect(auth, { depth: 2 })].join(
       '\n',

@@ -27,7 +27,7 @@ describe('second factor required at sign-in, by grants, in production', () => {
       RATE_LIMIT_AUTH: '1000/900',
       RATE_LIMIT_GENERAL: '10000/60',
     });
-    const roles = t.container.deps.roles;
+    const roles = t.container.deps.access.roles;
     await roles.upsert('team-lead', { parent: 'manager', grants: [] }, 'test');
     await roles.upsert('approver', { parent: 'user', grants: ['invoice:approve:own'] }, 'test');
     await roles.upsert('clerk-plus', { parent: 'user', grants: ['invoice:create:own'] }, 'test');

@@ -43,7 +43,7 @@ describe('access explain matches the real request', () => {
       RATE_LIMIT_API_KEY: '100000/3600',
     });
     // A custom role: a user who approves the department's invoices, and reaches the department.
-    await t.container.deps.roles.upsert(
+    await t.container.deps.access.roles.upsert(
       'dept-approver',
       { parent: 'user', grants: ['invoice:approve:own', 'scope:department:own'] },
       'test',

@@ -118,7 +118,7 @@ describe('PATCH /api/v1/auth/me: a user edits their own name and phone', () => {
     expect((await s.t.container.models.User.findById(guestId).lean())!.name).toBe('guest');
 
     const ownerId = await createUser(s.t, 'keyholder@profile.example');
-    const key = await s.t.container.deps.apiKeys.create({
+    const key = await s.t.container.deps.identity.apiKeys.create({
       ownerId,
       ownerRole: 'user',
       name: 'profile key',

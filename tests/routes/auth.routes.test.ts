@@ -936,7 +936,7 @@ describe('authentication and 2FA over HTTP', () => {
     const sessions = await db.collection('sessions').countDocuments();
     expect(sessions).toBeGreaterThan(0);
     clock.advance((t.config.auth.refreshTtlDays + 1) * 86_400_000);
-    const purged = await t.container.deps.auth.purgeExpired();
+    const purged = await t.container.deps.identity.auth.purgeExpired();
     expect(purged.sessions).toBe(sessions);
     expect(purged.challenges).toBeGreaterThan(0);
     expect(await db.collection('sessions').countDocuments()).toBe(0);

@@ -61,7 +61,7 @@ describe('POST /api/v1/encryption/rotation with an undecryptable value', () => {
       .set(...bearer(admin));
     expect(post.status).toBe(202);
     expect(post.body).toMatchObject({ accepted: true, started: true, activeKeyId: 'kB' });
-    await t.container.deps.keyRotation.idle();
+    await t.container.deps.protection.keyRotation.idle();
 
     const status = await request(t.app)
       .get('/api/v1/encryption/rotation')

@@ -46,7 +46,7 @@ describe('key rotation over HTTP', () => {
     // Values the TwoFactorAuthService encrypts itself (not through the plugin) must rotate too:
     // erik's authenticator secret, and a phone number in a pending enrollment code.
     const erik = (await t.container.models.User.findById(ids.erik).lean())!;
-    const { secret: totpSecret } = await t.container.deps.twoFactor.setupTotp(erik);
+    const { secret: totpSecret } = await t.container.deps.identity.twoFactor.setupTotp(erik);
     await t.container.models.User.updateOne(
       { _id: ids.erik },
       { $set: { 'mfa.totpPending': false, 'mfa.methods': ['totp'] } },
@@ -61,7 +61,10 @@ describe('key rotation over HTTP', () => {
         purpose: 'enroll',
         channel: 'sms',
         codeHash: 'x',
-        target: t.container.deps.encryption.encrypt('+4915112345678', `otp_challenges/${challengeId}/target`),
+        target: t.container.deps.protection.encryption.encrypt(
+          '+4915112345678',
+          `otp_challenges/${challengeId}/target`,
+        ),
         sentAt: new Date(),
         expiresAt: new Date(Date.now() + 600_000),
         attempts: 0,
@@ -129,13 +132,16 @@ describe('key rotation over HTTP', () => {
       expect(await auditCount(onlyB, { action: 'encryption.rotation.started', actorId: ids.admin })).toBe(1);
       const code = execFileSync('oathtool', ['--totp', '-b', totpSecret], { encoding: 'utf8' }).trim();
       const erikNow = (await onlyB.container.models.User.findById(ids.erik).lean())!;
-      await expect(onlyB.container.deps.twoFactor.verifyTotpForUser(erikNow, code)).resolves.toBe(true);
+      await expect(onlyB.container.deps.identity.twoFactor.verifyTotpForUser(erikNow, code)).resolves.toBe(true);
       const challenge = await onlyB.container.database
         .db()
         .collection('otp_challenges')
         .findOne({ _id: challengeId as never });
       expect(
-        onlyB.container.deps.encryption.decrypt(challenge!.target as string, `otp_challenges/${challengeId}/target`),
+        onlyB.container.deps.protection.encryption.decrypt(
+          challenge!.target as string,
+          `otp_challenges/${challengeId}/target`,
+        ),
       ).toBe('+4915112345678');
     } finally {
       await onlyB.container.stop();

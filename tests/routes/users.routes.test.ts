@@ -33,7 +33,9 @@ describe('user administration over HTTP and the bootstrap admin', () => {
   it('when the bootstrap settings are given and no admin exists, then one admin is created once; later boots ignore them', async () => {
     expect(t.logs.text).toContain('bootstrap admin created');
     expect((await login(t, 'root@example.com', BOOTSTRAP_PASSWORD)).status).toBe(200);
-    expect(await t.container.deps.users.bootstrapAdmin('other-root@example.com', BOOTSTRAP_PASSWORD)).toBeNull();
+    expect(
+      await t.container.deps.identity.users.bootstrapAdmin('other-root@example.com', BOOTSTRAP_PASSWORD),
+    ).toBeNull();
     expect(await t.container.models.User.countDocuments({ role: 'admin' })).toBe(1);
   });
 

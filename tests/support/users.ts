@@ -11,7 +11,10 @@ export async function createUser(
   department: string | null = null,
   password = PASSWORD,
 ): Promise<string> {
-  const u = await t.container.deps.users.create({ email, name: email.split('@')[0], role, department, password }, null);
+  const u = await t.container.deps.identity.users.create(
+    { email, name: email.split('@')[0], role, department, password },
+    null,
+  );
   return u.id;
 }
 
@@ -30,7 +33,7 @@ export const bearer = (token: string): [string, string] => ['Authorization', `Be
  * a second factor in every test.
  */
 export async function mfaSession(t: TestApp, userId: string): Promise<string> {
-  const user = await t.container.deps.users.get(userId);
+  const user = await t.container.deps.identity.users.get(userId);
   const { session } = await t.container.sessions.create(userId, true);
   return t.container.tokens.signAccess({
     sub: userId,

@@ -16,12 +16,12 @@ describe('AccessPolicy', () => {
   let t: TestApp;
   let policy: AccessPolicy;
   const withThresholds = (roles: string[]) =>
-    new AccessPolicy({ roles: t.container.deps.roles, mfaRequiredRoles: roles });
+    new AccessPolicy({ roles: t.container.deps.access.roles, mfaRequiredRoles: roles });
 
   beforeAll(async () => {
     t = await buildTestApp(__filename, { BCRYPT_COST: '10' });
-    policy = t.container.deps.policy;
-    const roles = t.container.deps.roles;
+    policy = t.container.deps.access.policy;
+    const roles = t.container.deps.access.roles;
     await roles.upsert('team-lead', { parent: 'manager', grants: [] }, 'test');
     await roles.upsert('approver', { parent: 'user', grants: ['invoice:approve:own'] }, 'test');
     await roles.upsert('clerk-plus', { parent: 'user', grants: ['invoice:create:own'] }, 'test');

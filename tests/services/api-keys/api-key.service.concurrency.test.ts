@@ -19,7 +19,7 @@ describe('ApiKeyService under concurrent writes to one key', () => {
     t = await buildTestApp(__filename);
     const deps: ApiKeyServiceDeps = {
       keys: t.container.models.ApiKey,
-      audit: t.container.deps.audit,
+      audit: t.container.deps.protection.audit,
       claims: new SingleUseClaims({ claims: t.container.models.SingleUseClaim }),
       writer: new VersionedWriter({ claims: t.container.models.VersionClaim }),
       secret: randomBytes(32),

@@ -14,7 +14,7 @@ describe('ApiKeyService', () => {
     clock = new Date('2026-01-01T00:00:00Z');
     svc = new ApiKeyService({
       keys: t.container.models.ApiKey,
-      audit: t.container.deps.audit,
+      audit: t.container.deps.protection.audit,
       claims: new SingleUseClaims({ claims: t.container.models.SingleUseClaim, now: () => clock }),
       writer: new VersionedWriter({ claims: t.container.models.VersionClaim, now: () => clock }),
       secret: randomBytes(32),

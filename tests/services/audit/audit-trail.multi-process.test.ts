@@ -15,7 +15,7 @@ describe('audit trail across processes and through the API', () => {
 
   it('when two processes append 500 entries each at once, then the chain is intact and linear', async () => {
     const uri = testMongoUri(t.dbName);
-    const before = (await t.container.deps.audit.verify()).checked;
+    const before = (await t.container.deps.protection.audit.verify()).checked;
     const procs = ['A', 'B'].map((tag) =>
       runTs(
         'tests/fixtures/audit-appender.ts',

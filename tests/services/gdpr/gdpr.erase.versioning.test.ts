@@ -26,7 +26,7 @@ describe('GDPR erasure of employee records is a versioned change', () => {
       });
     expect(created.headers.etag).toBe('W/"0"');
     const id = created.body.id as string;
-    await t.container.deps.gdpr.erase(personId, adminId);
+    await t.container.deps.protection.gdpr.erase(personId, adminId);
     const erased = await t.container.models.Employee.findById(id).lean();
     expect(erased).toMatchObject({ name: 'Erased employee', bankAccount: null, version: 1 });
     const stale = await request(t.app)
