@@ -13,6 +13,7 @@ const strongProduction = (): Record<string, string> => ({
   JWT_SECRET: randomBytes(32).toString('hex'),
   ENCRYPTION_KEYS: `k1:${key32()},k2:${key32()}`,
   BLIND_INDEX_KEY: key32(),
+  AUDIT_HMAC_KEYS: `a1:${key32()}`,
   PASSWORD_PEPPER: randomBytes(32).toString('base64'),
   TRUST_PROXY: '1',
   SMTP_URL: 'smtps://mailer:secret@mail.internal:465',
@@ -92,6 +93,13 @@ describe('production key material strength', () => {
         shared,
       ),
     ).toMatch(/ENCRYPTION_KEYS key "k1"/);
+    // The audit chain's HMAC key is key material like the others: reusing an encryption key is refused.
+    const reused = onlyProblem(
+      { ...strongProduction(), ENCRYPTION_KEYS: `k1:${shared}`, AUDIT_HMAC_KEYS: `a1:${shared}` },
+      'AUDIT_HMAC_KEYS',
+      shared,
+    );
+    expect(reused).toMatch(/ENCRYPTION_KEYS key "k1"/);
     expect(
       onlyProblem(
         { ...strongProduction(), ENCRYPTION_KEYS: `k1:${key32()},k2:${shared},k3:${shared}` },

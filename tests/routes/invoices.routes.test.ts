@@ -11,7 +11,7 @@ describe('invoices: approve and pay', () => {
       ['clerk', 'user', 'sales'],
       ['mgr', 'manager', 'sales'],
       ['other', 'manager', 'finance'],
-      ['payer', 'manager', 'sales'],
+      ['cashier', 'manager', 'sales'],
       ['admin', 'admin', 'it'],
     ] as const) {
       tok[k] = await mfaSession(t, await createUser(t, `${k}@corp.example`, role, dept));
@@ -76,7 +76,7 @@ describe('invoices: approve and pay', () => {
     const paid = await request(t.app)
       .post(`/api/v1/invoices/${id}/pay`)
       // Not the approver (INVOICE_APPROVER_MAY_PAY is false by default).
-      .set(...bearer(tok.payer));
+      .set(...bearer(tok.cashier));
     expect(paid.body.status).toBe('paid');
   });
 
