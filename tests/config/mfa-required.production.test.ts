@@ -21,6 +21,7 @@ describe('second factor required at sign-in, by grants, in production', () => {
       JWT_SECRET: randomBytes(32).toString('hex'),
       ENCRYPTION_KEYS: `k1:${key32()}`,
       BLIND_INDEX_KEY: key32(),
+      AUDIT_HMAC_KEYS: `a1:${key32()}`,
       TRUST_PROXY: '1',
       SMTP_URL: smtp.url,
       BCRYPT_COST: '10',
