@@ -1,13 +1,10 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { route } from '../middleware/validate';
-import { ifMatchOf, sendRecord } from '../lib/preconditions';
-import { grantedAccess, type Authorize } from '../middleware/rbac';
-import { requireAuth } from '../lib/auth-context';
+import type { Authorize } from '../middleware/rbac';
 import type { Authenticate } from '../middleware/authenticate';
+import { mountRecordRoutes } from './record-routes';
 import { EMPLOYEE_SORTS, type EmployeeService } from '../services/employees/employee.service';
 
-const id = z.strictObject({ id: z.string().uuid() });
 const text = (max: number) => z.string().trim().min(1).max(max);
 const fields = {
   name: text(200),
@@ -57,63 +54,14 @@ export function employeeRoutes(deps: {
   authorize: Authorize;
 }): Router {
   const router = Router();
-  const { authorize } = deps;
   router.use(deps.authenticate());
-  // The record scope authorize() decided for this request.
-  const scope = (res: Parameters<typeof grantedAccess>[0]) => grantedAccess(res).scope;
-
-  router.get(
-    '/',
-    authorize('employee:read'),
-    route({ query: listQuery }, async ({ query, res }) => {
-      const { items, total } = await deps.employees.list(scope(res), query);
-      res.json({ items, page: query.page, limit: query.limit, total });
-    }),
-  );
-
-  router.get(
-    '/:id',
-    authorize('employee:read'),
-    route({ params: id }, async ({ params, res }) => {
-      sendRecord(res, await deps.employees.get(scope(res), params.id));
-    }),
-  );
-
-  router.post(
-    '/',
-    authorize('employee:create'),
-    route({ body: createBody }, async ({ body, res }) => {
-      sendRecord(res, await deps.employees.create(scope(res), body, requireAuth(res).userId), 201);
-    }),
-  );
-
-  // The body is checked against the field rules before the strict schema, so a forbidden
-  // field (salary, role, owner) is a 403 naming it, not a 400.
-  router.patch(
-    '/:id',
-    authorize('employee:update'),
-    route({ params: id, body: z.record(z.string(), z.unknown()) }, async ({ params, body, req, res }) => {
-      sendRecord(
-        res,
-        await deps.employees.update(
-          scope(res),
-          params.id,
-          body,
-          requireAuth(res).userId,
-          (b) => patchBody.parse(b),
-          ifMatchOf(req),
-        ),
-      );
-    }),
-  );
-
-  router.delete(
-    '/:id',
-    authorize('employee:delete'),
-    route({ params: id }, async ({ params, req, res }) => {
-      await deps.employees.remove(scope(res), params.id, requireAuth(res).userId, ifMatchOf(req));
-      res.status(204).end();
-    }),
-  );
+  mountRecordRoutes(router, {
+    permission: 'employee',
+    service: deps.employees,
+    authorize: deps.authorize,
+    listQuery,
+    createBody,
+    patchBody,
+  });
   return router;
 }

@@ -2,12 +2,12 @@ import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
 import { route } from '../middleware/validate';
 import { ifMatchOf, sendRecord } from '../lib/preconditions';
-import { grantedAccess, type Authorize } from '../middleware/rbac';
+import type { Authorize } from '../middleware/rbac';
 import { requireAuth } from '../lib/auth-context';
 import type { Authenticate } from '../middleware/authenticate';
+import { mountRecordRoutes, recordId, recordScope } from './record-routes';
 import { INVOICE_SORTS, type InvoiceService } from '../services/invoices/invoice.service';
 
-const id = z.strictObject({ id: z.string().uuid() });
 const fields = {
   number: z
     .string()
@@ -46,58 +46,25 @@ export function invoiceRoutes(deps: {
   const router = Router();
   const { authorize } = deps;
   router.use(deps.authenticate());
-  // The record scope authorize() decided for this request.
-  const scope = (res: Parameters<typeof grantedAccess>[0]) => grantedAccess(res).scope;
   const paymentLimiter: RequestHandler = deps.paymentLimiter ?? ((_req, _res, next) => next());
 
-  router.get(
-    '/',
-    authorize('invoice:read'),
-    route({ query: listQuery }, async ({ query, res }) => {
-      const { items, total } = await deps.invoices.list(scope(res), query);
-      res.json({ items, page: query.page, limit: query.limit, total });
-    }),
-  );
-
-  router.get(
-    '/:id',
-    authorize('invoice:read'),
-    route({ params: id }, async ({ params, res }) => {
-      sendRecord(res, await deps.invoices.get(scope(res), params.id));
-    }),
-  );
-
-  router.post(
-    '/',
-    authorize('invoice:create'),
-    route({ body: createBody }, async ({ body, res }) => {
-      sendRecord(res, await deps.invoices.create(scope(res), body, requireAuth(res).userId), 201);
-    }),
-  );
-
-  router.patch(
-    '/:id',
-    authorize('invoice:update'),
-    route({ params: id, body: z.record(z.string(), z.unknown()) }, async ({ params, body, req, res }) => {
-      sendRecord(
-        res,
-        await deps.invoices.update(
-          scope(res),
-          params.id,
-          body,
-          requireAuth(res).userId,
-          (b) => patchBody.parse(b),
-          ifMatchOf(req),
-        ),
-      );
-    }),
-  );
+  mountRecordRoutes(router, {
+    permission: 'invoice',
+    service: deps.invoices,
+    authorize,
+    listQuery,
+    createBody,
+    patchBody,
+  });
 
   router.post(
     '/:id/approve',
     authorize('invoice:approve'),
-    route({ params: id }, async ({ params, req, res }) => {
-      sendRecord(res, await deps.invoices.approve(scope(res), params.id, requireAuth(res).userId, ifMatchOf(req)));
+    route({ params: recordId }, async ({ params, req, res }) => {
+      sendRecord(
+        res,
+        await deps.invoices.approve(recordScope(res), params.id, requireAuth(res).userId, ifMatchOf(req)),
+      );
     }),
   );
 
@@ -105,18 +72,10 @@ export function invoiceRoutes(deps: {
     '/:id/pay',
     authorize('invoice:pay'),
     paymentLimiter,
-    route({ params: id }, async ({ params, req, res }) => {
-      sendRecord(res, await deps.invoices.pay(scope(res), params.id, requireAuth(res).userId, ifMatchOf(req)));
+    route({ params: recordId }, async ({ params, req, res }) => {
+      sendRecord(res, await deps.invoices.pay(recordScope(res), params.id, requireAuth(res).userId, ifMatchOf(req)));
     }),
   );
 
-  router.delete(
-    '/:id',
-    authorize('invoice:delete'),
-    route({ params: id }, async ({ params, req, res }) => {
-      await deps.invoices.remove(scope(res), params.id, requireAuth(res).userId, ifMatchOf(req));
-      res.status(204).end();
-    }),
-  );
   return router;
 }
