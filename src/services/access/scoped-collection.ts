@@ -3,7 +3,8 @@ import { AppError } from '../../lib/errors';
 import { MARK_UNREADABLE, UNREADABLE } from '../encryption/field-encryption.plugin';
 import type { AuditTrail } from '../audit/audit-trail';
 import type { AccessPolicy, RecordScope, ScopeFields } from './access-policy';
-import { versionOf, type Versioned } from '../versioning/versioned-writer';
+import { versionOf, type Versioned, type VersionedWriter } from '../versioning/versioned-writer';
+import { assertIfMatch, type IfMatch } from '../../lib/preconditions';
 import { applyReadPolicy, assertWritable, explainFields, type FieldExplanation } from './field-policy';
 
 export interface PageQuery {
@@ -14,10 +15,10 @@ export interface PageQuery {
 }
 
 /**
- * The access-controlled reads and the write check every resource service shares: loads
- * through the policy's scope filter (404 outside it), lists with the filter in the query,
- * shapes every record through the field policy, and refuses (and audits) writes to fields
- * the caller may not write.
+ * The access-controlled reads and writes every resource service shares: loads through the
+ * policy's scope filter (404 outside it), lists with the filter in the query, shapes every
+ * record through the field policy, refuses (and audits) writes to fields the caller may not
+ * write, and edits and deletes through the versioned writer (one winner per version).
  */
 export class ScopedCollection<T extends Versioned> {
   constructor(
@@ -27,8 +28,11 @@ export class ScopedCollection<T extends Versioned> {
       resource: 'employees' | 'invoices';
       auditName: string;
       scopeFields: ScopeFields;
+      /** What the record is called in messages ("invoice", "employee record"). */
+      label: string;
       policy: AccessPolicy;
       audit: AuditTrail;
+      writer: VersionedWriter;
     },
   ) {}
 
@@ -107,5 +111,60 @@ export class ScopedCollection<T extends Versioned> {
       throw err;
     }
     return current;
+  }
+
+  async get(scope: RecordScope, id: string): Promise<Record<string, unknown>> {
+    return this.view(scope, await this.load(scope, id));
+  }
+
+  /**
+   * An edit: field rules (403), If-Match (412), `parse` of the values (400), then `check`
+   * of the record's own rules (e.g. 409 for a wrong state), all before anything is written;
+   * the versioned write and its audit entry happen only for the winner.
+   */
+  async update(
+    scope: RecordScope,
+    id: string,
+    edit: {
+      raw: Record<string, unknown>;
+      actorId: string;
+      parse: (body: unknown) => Record<string, unknown>;
+      ifMatch?: IfMatch;
+      check?: (current: T) => void;
+    },
+  ): Promise<Record<string, unknown>> {
+    const current = await this.loadForWrite(scope, id, edit.raw, edit.actorId);
+    assertIfMatch(edit.ifMatch, versionOf(current), this.opts.label);
+    const changes = edit.parse(edit.raw);
+    edit.check?.(current);
+    const updated = await this.opts.writer.update(this.opts.model, current, changes, this.opts.label);
+    await this.opts.audit.record({
+      action: `${this.opts.auditName}.updated`,
+      outcome: 'succeeded',
+      actorId: edit.actorId,
+      resource: this.opts.auditName,
+      resourceId: id,
+      fields: Object.keys(changes),
+    });
+    return this.view(scope, updated);
+  }
+
+  /** A delete: If-Match (412) and `check` first, then the versioned removal and its audit entry. */
+  async remove(
+    scope: RecordScope,
+    id: string,
+    del: { actorId: string; ifMatch?: IfMatch; check?: (current: T) => void },
+  ): Promise<void> {
+    const current = await this.load(scope, id);
+    assertIfMatch(del.ifMatch, versionOf(current), this.opts.label);
+    del.check?.(current);
+    await this.opts.writer.remove(this.opts.model, current, this.opts.label);
+    await this.opts.audit.record({
+      action: `${this.opts.auditName}.deleted`,
+      outcome: 'succeeded',
+      actorId: del.actorId,
+      resource: this.opts.auditName,
+      resourceId: id,
+    });
   }
 }

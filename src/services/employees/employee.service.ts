@@ -5,8 +5,8 @@ import type { AuditTrail } from '../audit/audit-trail';
 import type { AccessPolicy, RecordScope as Scope } from '../access/access-policy';
 import { assertWritable } from '../access/field-policy';
 import { ScopedCollection } from '../access/scoped-collection';
-import { assertIfMatch, type IfMatch } from '../../lib/preconditions';
-import { versionOf, type VersionedWriter } from '../versioning/versioned-writer';
+import type { IfMatch } from '../../lib/preconditions';
+import type { VersionedWriter } from '../versioning/versioned-writer';
 
 export const EMPLOYEE_SCOPE = { owner: 'userId', department: 'department' } as const;
 export const EMPLOYEE_SORTS = ['name', 'department', 'createdAt'] as const;
@@ -51,9 +51,11 @@ export class EmployeeService {
       model: deps.employees,
       resource: 'employees',
       auditName: 'employee',
+      label: 'employee record',
       scopeFields: EMPLOYEE_SCOPE,
       policy: deps.policy,
       audit: deps.audit,
+      writer: deps.writer,
     });
   }
 
@@ -64,8 +66,8 @@ export class EmployeeService {
     return this.records.list(scope, q, where);
   }
 
-  async get(scope: Scope, id: string): Promise<Record<string, unknown>> {
-    return this.records.view(scope, await this.records.load(scope, id));
+  get(scope: Scope, id: string): Promise<Record<string, unknown>> {
+    return this.records.get(scope, id);
   }
 
   explain(scope: Scope, id: string) {
@@ -102,7 +104,7 @@ export class EmployeeService {
   }
 
   /** `parse` validates the values (400) once the field rules allowed the keys (403 otherwise); nothing is written before both pass. */
-  async update(
+  update(
     scope: Scope,
     id: string,
     raw: Record<string, unknown>,
@@ -110,33 +112,11 @@ export class EmployeeService {
     parse: (body: unknown) => Record<string, unknown>,
     ifMatch?: IfMatch,
   ): Promise<Record<string, unknown>> {
-    const current = await this.records.loadForWrite(scope, id, raw, actorId);
-    assertIfMatch(ifMatch, versionOf(current), 'employee record');
-    const changes = parse(raw);
-    // The update path of the encryption plugin encrypts the changed fields, bound to this id.
-    const updated = await this.deps.writer.update(this.deps.employees, current, changes, 'employee record');
-    await this.deps.audit.record({
-      action: 'employee.updated',
-      outcome: 'succeeded',
-      actorId,
-      resource: 'employee',
-      resourceId: id,
-      fields: Object.keys(changes),
-    });
-    return this.records.view(scope, updated);
+    return this.records.update(scope, id, { raw, actorId, parse, ifMatch });
   }
 
-  async remove(scope: Scope, id: string, actorId: string, ifMatch?: IfMatch): Promise<void> {
-    const current = await this.records.load(scope, id);
-    assertIfMatch(ifMatch, versionOf(current), 'employee record');
-    await this.deps.writer.remove(this.deps.employees, current, 'employee record');
-    await this.deps.audit.record({
-      action: 'employee.deleted',
-      outcome: 'succeeded',
-      actorId,
-      resource: 'employee',
-      resourceId: id,
-    });
+  remove(scope: Scope, id: string, actorId: string, ifMatch?: IfMatch): Promise<void> {
+    return this.records.remove(scope, id, { actorId, ifMatch });
   }
 }
 

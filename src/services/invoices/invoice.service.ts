@@ -52,9 +52,11 @@ export class InvoiceService {
       model: deps.invoices,
       resource: 'invoices',
       auditName: 'invoice',
+      label: 'invoice',
       scopeFields: INVOICE_SCOPE,
       policy: deps.policy,
       audit: deps.audit,
+      writer: deps.writer,
     });
   }
 
@@ -70,8 +72,8 @@ export class InvoiceService {
     return this.records.list(scope, q, where);
   }
 
-  async get(scope: Scope, id: string): Promise<Record<string, unknown>> {
-    return this.records.view(scope, await this.records.load(scope, id));
+  get(scope: Scope, id: string): Promise<Record<string, unknown>> {
+    return this.records.get(scope, id);
   }
 
   explain(scope: Scope, id: string) {
@@ -109,7 +111,7 @@ export class InvoiceService {
   }
 
   /** `parse` validates the values (400) once the field rules allowed the keys (403 otherwise); nothing is written before both pass. */
-  async update(
+  update(
     scope: Scope,
     id: string,
     raw: Record<string, unknown>,
@@ -117,20 +119,13 @@ export class InvoiceService {
     parse: (body: unknown) => Record<string, unknown>,
     ifMatch?: IfMatch,
   ): Promise<Record<string, unknown>> {
-    const current = await this.records.loadForWrite(scope, id, raw, actorId);
-    assertIfMatch(ifMatch, versionOf(current), 'invoice');
-    const changes = parse(raw);
-    if (current.status !== 'draft') throw AppError.conflict('Only draft invoices can be edited.', 'invalid-state');
-    const updated = await this.deps.writer.update(this.deps.invoices, current, changes, 'invoice');
-    await this.deps.audit.record({
-      action: 'invoice.updated',
-      outcome: 'succeeded',
+    return this.records.update(scope, id, {
+      raw,
       actorId,
-      resource: 'invoice',
-      resourceId: id,
-      fields: Object.keys(changes),
+      parse,
+      ifMatch,
+      check: (current) => assertDraft(current, 'edited'),
     });
-    return this.records.view(scope, updated);
   }
 
   private async transition(
@@ -198,17 +193,12 @@ export class InvoiceService {
     return this.transition(scope, id, actorId, 'approved', 'paid', { paidAt: this.now() }, ifMatch);
   }
 
-  async remove(scope: Scope, id: string, actorId: string, ifMatch?: IfMatch): Promise<void> {
-    const current = await this.records.load(scope, id);
-    assertIfMatch(ifMatch, versionOf(current), 'invoice');
-    if (current.status !== 'draft') throw AppError.conflict('Only draft invoices can be deleted.', 'invalid-state');
-    await this.deps.writer.remove(this.deps.invoices, current, 'invoice');
-    await this.deps.audit.record({
-      action: 'invoice.deleted',
-      outcome: 'succeeded',
-      actorId,
-      resource: 'invoice',
-      resourceId: id,
-    });
+  remove(scope: Scope, id: string, actorId: string, ifMatch?: IfMatch): Promise<void> {
+    return this.records.remove(scope, id, { actorId, ifMatch, check: (current) => assertDraft(current, 'deleted') });
   }
+}
+
+/** Only drafts may be edited or deleted: an approved or paid invoice is a record of what happened. */
+function assertDraft(invoice: InvoiceDoc, action: 'edited' | 'deleted'): void {
+  if (invoice.status !== 'draft') throw AppError.conflict(`Only draft invoices can be ${action}.`, 'invalid-state');
 }
