@@ -68,6 +68,15 @@ const userSchema = new Schema<UserDoc>(
   },
   { collection: 'users', timestamps: true, versionKey: false },
 );
+/** The second-factor state of an account without any factor (a new user, or one erased). */
+export const noSecondFactor = (): UserDoc['mfa'] => ({
+  methods: [],
+  totpSecret: null,
+  totpPending: false,
+  totpLastStep: 0,
+  backupCodes: [],
+  enrollmentRequired: false,
+});
 userSchema.index({ role: 1 });
 userSchema.index({ department: 1 });
 

@@ -63,39 +63,13 @@ export class SessionService {
     const session = await this.deps.sessions.findById(id).lean();
     if (!session || session.revokedAt !== null || session.expiresAt <= this.now()) throw invalid;
     if (await this.deps.claims.has(`session-ended:${id}`)) throw invalid;
-    if (generation < session.generation) {
-      await this.revoke(id, 'refresh-token-reuse');
-      await this.deps.audit.record({
-        action: 'auth.refresh.reuse-detected',
-        outcome: 'denied',
-        actorId: session.userId,
-        resource: 'session',
-        resourceId: id,
-      });
-      throw AppError.unauthorized(
-        'The refresh token was already used; the session has been ended.',
-        'refresh-token-reused',
-      );
-    }
+    if (generation < session.generation) throw await this.endReused(session);
     const presented = Buffer.from(sha256(secret), 'hex');
     if (generation !== session.generation || !timingSafeEqual(presented, Buffer.from(session.refreshHash, 'hex')))
       throw invalid;
     // Two requests with the same token can both get this far: the claim lets exactly one rotate.
-    if (!(await this.deps.claims.claim(`refresh:${id}:${generation}`, session.expiresAt))) {
-      await this.revoke(id, 'refresh-token-reuse');
-      await this.deps.audit.record({
-        action: 'auth.refresh.reuse-detected',
-        outcome: 'denied',
-        actorId: session.userId,
-        resource: 'session',
-        resourceId: id,
-        details: { concurrent: true },
-      });
-      throw AppError.unauthorized(
-        'The refresh token was already used; the session has been ended.',
-        'refresh-token-reused',
-      );
-    }
+    if (!(await this.deps.claims.claim(`refresh:${id}:${generation}`, session.expiresAt)))
+      throw await this.endReused(session, { concurrent: true });
     const nextSecret = randomBytes(32).toString('base64url');
     const updated = await this.deps.sessions
       .findOneAndUpdate(
@@ -179,5 +153,25 @@ export class SessionService {
     await this.deps.tokens.revokeSessions(ids);
     for (const id of ids) await this.markEnded(id);
     return ids.length;
+  }
+
+  /** A refresh token used twice (a stolen copy, or a race): the whole session ends and the reuse is audited. */
+  private async endReused(
+    session: { _id: string; userId: string },
+    details?: Record<string, unknown>,
+  ): Promise<AppError> {
+    await this.revoke(session._id, 'refresh-token-reuse');
+    await this.deps.audit.record({
+      action: 'auth.refresh.reuse-detected',
+      outcome: 'denied',
+      actorId: session.userId,
+      resource: 'session',
+      resourceId: session._id,
+      ...(details ? { details } : {}),
+    });
+    return AppError.unauthorized(
+      'The refresh token was already used; the session has been ended.',
+      'refresh-token-reused',
+    );
   }
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { AppError } from '../../lib/errors';
 import type { Models } from '../../models';
+import { noSecondFactor } from '../../models/user.model';
 import type { AuditTrail } from '../audit/audit-trail';
 import type { AccessPolicy, RecordScope, ScopeFields } from '../access/access-policy';
 import type { SessionService } from '../auth/session.service';
@@ -164,14 +165,7 @@ export class GdprService {
       phoneVerified: false,
       status: 'disabled',
       passwordHash: await this.deps.encryption.hashPassword(randomBytes(32).toString('base64url')),
-      mfa: {
-        methods: [],
-        totpSecret: null,
-        totpPending: false,
-        totpLastStep: 0,
-        backupCodes: [],
-        enrollmentRequired: false,
-      },
+      mfa: noSecondFactor(),
     });
     await user.save();
     const employees = await Employee.find({ userId }, { _id: 1 }).lean();

@@ -188,50 +188,31 @@ export class TwoFactorAuthService {
     const lastUsedStep = fresh?.mfa.totpLastStep ?? user.mfa.totpLastStep;
     const result = verifyTotp({ secret, code, at: this.now(), lastUsedStep });
     if (!result.ok) {
-      if (result.replay) {
-        this.deps.logger.warn({ userId: user._id }, 'replayed TOTP code refused');
-        await this.deps.audit.record({
-          action: 'mfa.totp.replay',
-          outcome: 'denied',
-          actorId: user._id,
-          resource: 'user',
-          resourceId: user._id,
-        });
-        return 'used';
-      }
-      return 'invalid';
+      return result.replay ? this.refuseReplay(user._id) : 'invalid';
     }
     // Exactly one of several concurrent requests with this step's code wins the claim...
-    if (
-      !(await this.deps.claims.claim(`totp:${user._id}:${result.step}`, new Date(this.now().getTime() + 5 * 60_000)))
-    ) {
-      this.deps.logger.warn({ userId: user._id }, 'replayed TOTP code refused');
-      await this.deps.audit.record({
-        action: 'mfa.totp.replay',
-        outcome: 'denied',
-        actorId: user._id,
-        resource: 'user',
-        resourceId: user._id,
-        details: { concurrent: true },
-      });
-      return 'used';
-    }
+    if (!(await this.deps.claims.claim(`totp:${user._id}:${result.step}`, new Date(this.now().getTime() + 5 * 60_000))))
+      return this.refuseReplay(user._id, { concurrent: true });
     // ...and the stored step only moves forward, so later replays are refused without the claim.
     const claimed = await this.deps.users.updateOne(
       { _id: user._id, 'mfa.totpLastStep': { $lt: result.step } },
       { $set: { 'mfa.totpLastStep': result.step } },
     );
-    if (claimed.modifiedCount !== 1) {
-      await this.deps.audit.record({
-        action: 'mfa.totp.replay',
-        outcome: 'denied',
-        actorId: user._id,
-        resource: 'user',
-        resourceId: user._id,
-      });
-      return 'used';
-    }
-    return 'ok';
+    return claimed.modifiedCount === 1 ? 'ok' : this.refuseReplay(user._id);
+  }
+
+  /** A TOTP code whose time step this user already spent: logged, audited, answered 'used'. */
+  private async refuseReplay(userId: string, details?: Record<string, unknown>): Promise<'used'> {
+    this.deps.logger.warn({ userId }, 'replayed TOTP code refused');
+    await this.deps.audit.record({
+      action: 'mfa.totp.replay',
+      outcome: 'denied',
+      actorId: userId,
+      resource: 'user',
+      resourceId: userId,
+      ...(details ? { details } : {}),
+    });
+    return 'used';
   }
 
   // --- SMS and email one-time codes

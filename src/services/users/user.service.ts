@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
-import type { UserDoc, UserModel, UserStatus } from '../../models/user.model';
+import { noSecondFactor, type UserDoc, type UserModel, type UserStatus } from '../../models/user.model';
 import type { EncryptionService } from '../encryption/encryption.service';
 import type { AuditTrail } from '../audit/audit-trail';
 import type { SessionService } from '../auth/session.service';
@@ -80,14 +80,7 @@ export class UserService {
         passwordChangedAt: now,
         phone: null,
         phoneVerified: false,
-        mfa: {
-          methods: [],
-          totpSecret: null,
-          totpPending: false,
-          totpLastStep: 0,
-          backupCodes: [],
-          enrollmentRequired: false,
-        },
+        mfa: noSecondFactor(),
         secondFactorFailures: 0,
       });
       await this.deps.audit.record({
