@@ -99,13 +99,22 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
   const policy = new AccessPolicy({ roles, mfaRequiredRoles: config.auth.mfaRequiredRoles });
   const authorize = createAuthorize({ policy, audit });
   const writer = new VersionedWriter({ claims: models.VersionClaim, now: opts.now });
-  const employees = new EmployeeService({ employees: models.Employee, policy, audit, writer });
+  const securityEvents = new SecurityEvents({
+    redis,
+    audit,
+    logger,
+    onSecurityEvent: opts.onSecurityEvent,
+    now: opts.now,
+  });
+  const onOutOfScope = (e: { resource: string; resourceId: string }) => securityEvents.outOfScope(e);
+  const employees = new EmployeeService({ employees: models.Employee, policy, audit, writer, onOutOfScope });
   const invoices = new InvoiceService({
     invoices: models.Invoice,
     policy,
     audit,
     writer,
     approverMayPay: config.invoices.approverMayPay,
+    onOutOfScope,
     now: opts.now,
   });
   const keyRotation = new KeyRotation({
@@ -216,13 +225,6 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     email,
     logger,
     confirmPassword: async (userId, password) => void (await auth.reauthenticate(userId, password, 'gdpr.export')),
-    now: opts.now,
-  });
-  const securityEvents = new SecurityEvents({
-    redis,
-    audit,
-    logger,
-    onSecurityEvent: opts.onSecurityEvent,
     now: opts.now,
   });
   const authenticate = authenticator({

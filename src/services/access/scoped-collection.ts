@@ -33,6 +33,8 @@ export class ScopedCollection<T extends Versioned> {
       policy: AccessPolicy;
       audit: AuditTrail;
       writer: VersionedWriter;
+      /** Told of a read that missed because the record lies outside the caller's scope (throttled security events). */
+      onOutOfScope?: (e: { resource: string; resourceId: string }) => Promise<void>;
     },
   ) {}
 
@@ -52,8 +54,13 @@ export class ScopedCollection<T extends Versioned> {
     const doc = (await this.opts.model
       .findOne(this.opts.policy.restrict({ _id: id }, scope, this.opts.scopeFields))
       .lean()) as T | null;
-    // Out of scope and missing look the same: existence is not confirmed.
-    if (!doc) throw AppError.notFound(`No such ${this.opts.auditName}.`);
+    if (!doc) {
+      // Out of scope and missing look the same to the caller (existence is not confirmed);
+      // a record that exists outside the scope is a security event all the same.
+      if (scope.kind !== 'any' && this.opts.onOutOfScope && (await this.opts.model.exists({ _id: id })))
+        await this.opts.onOutOfScope({ resource: this.opts.resource, resourceId: id });
+      throw AppError.notFound(`No such ${this.opts.auditName}.`);
+    }
     return doc;
   }
 

@@ -45,6 +45,8 @@ export class EmployeeService {
       policy: AccessPolicy;
       audit: AuditTrail;
       writer: VersionedWriter;
+      /** Reads outside the caller's scope, for the security events (optional: tests build services without). */
+      onOutOfScope?: (e: { resource: string; resourceId: string }) => Promise<void>;
     },
   ) {
     this.records = new ScopedCollection({
@@ -56,6 +58,7 @@ export class EmployeeService {
       policy: deps.policy,
       audit: deps.audit,
       writer: deps.writer,
+      onOutOfScope: deps.onOutOfScope,
     });
   }
 

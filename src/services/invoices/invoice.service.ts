@@ -43,6 +43,8 @@ export class InvoiceService {
       policy: AccessPolicy;
       audit: AuditTrail;
       writer: VersionedWriter;
+      /** Reads outside the caller's scope, for the security events (optional: tests build services without). */
+      onOutOfScope?: (e: { resource: string; resourceId: string }) => Promise<void>;
       /** INVOICE_APPROVER_MAY_PAY: the approver may also pay (never the creator). */
       approverMayPay: boolean;
       now?: () => Date;
@@ -57,6 +59,7 @@ export class InvoiceService {
       policy: deps.policy,
       audit: deps.audit,
       writer: deps.writer,
+      onOutOfScope: deps.onOutOfScope,
     });
   }
 
