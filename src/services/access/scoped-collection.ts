@@ -175,3 +175,39 @@ export class ScopedCollection<T extends Versioned> {
     });
   }
 }
+
+/** What every record service shares: its scoped collection and the plain reads through it. */
+export abstract class ScopedRecordService<T extends Versioned> {
+  protected constructor(protected readonly records: ScopedCollection<T>) {}
+
+  get(scope: RecordScope, id: string): Promise<Record<string, unknown>> {
+    return this.records.get(scope, id);
+  }
+
+  /** The field rules for a record in scope, or null when a read would answer 404 (access explain). */
+  explain(scope: RecordScope, id: string): Promise<FieldExplanation[] | null> {
+    return this.records.explain(scope, id);
+  }
+
+  /** `parse` validates the values (400) once the field rules allowed the keys (403 otherwise); nothing is written before both pass. */
+  update(
+    scope: RecordScope,
+    id: string,
+    raw: Record<string, unknown>,
+    actorId: string,
+    parse: (body: unknown) => Record<string, unknown>,
+    ifMatch?: IfMatch,
+  ): Promise<Record<string, unknown>> {
+    return this.records.update(scope, id, { raw, actorId, parse, ifMatch, check: (c) => this.assertEditable(c) });
+  }
+
+  remove(scope: RecordScope, id: string, actorId: string, ifMatch?: IfMatch): Promise<void> {
+    return this.records.remove(scope, id, { actorId, ifMatch, check: (c) => this.assertRemovable(c) });
+  }
+
+  /** The record's own rules for an edit (e.g. its state); none by default. */
+  protected assertEditable(_current: T): void {}
+
+  /** The record's own rules for a delete; none by default. */
+  protected assertRemovable(_current: T): void {}
+}

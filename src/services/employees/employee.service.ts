@@ -4,8 +4,7 @@ import type { EmployeeDoc, EmployeeModel } from '../../models/employee.model';
 import type { AuditTrail } from '../audit/audit-trail';
 import type { AccessPolicy, RecordScope as Scope } from '../access/access-policy';
 import { assertWritable } from '../access/field-policy';
-import { ScopedCollection } from '../access/scoped-collection';
-import type { IfMatch } from '../../lib/preconditions';
+import { ScopedRecordService, ScopedCollection } from '../access/scoped-collection';
 import type { VersionedWriter } from '../versioning/versioned-writer';
 
 export const EMPLOYEE_SCOPE = { owner: 'userId', department: 'department' } as const;
@@ -36,9 +35,7 @@ export interface ListQuery {
  * Employee records, with scope and field rules applied on every read and write. Changes go
  * through the VersionedWriter: of racing edits exactly one wins, the others get 409.
  */
-export class EmployeeService {
-  private readonly records: ScopedCollection<EmployeeDoc>;
-
+export class EmployeeService extends ScopedRecordService<EmployeeDoc> {
   constructor(
     private readonly deps: {
       employees: EmployeeModel;
@@ -49,17 +46,19 @@ export class EmployeeService {
       onOutOfScope?: (e: { resource: string; resourceId: string }) => Promise<void>;
     },
   ) {
-    this.records = new ScopedCollection({
-      model: deps.employees,
-      resource: 'employees',
-      auditName: 'employee',
-      label: 'employee record',
-      scopeFields: EMPLOYEE_SCOPE,
-      policy: deps.policy,
-      audit: deps.audit,
-      writer: deps.writer,
-      onOutOfScope: deps.onOutOfScope,
-    });
+    super(
+      new ScopedCollection({
+        model: deps.employees,
+        resource: 'employees',
+        auditName: 'employee',
+        label: 'employee record',
+        scopeFields: EMPLOYEE_SCOPE,
+        policy: deps.policy,
+        audit: deps.audit,
+        writer: deps.writer,
+        onOutOfScope: deps.onOutOfScope,
+      }),
+    );
   }
 
   list(scope: Scope, q: ListQuery): Promise<{ items: Record<string, unknown>[]; total: number }> {
@@ -67,14 +66,6 @@ export class EmployeeService {
     if (q.department) where.department = q.department;
     if (q.name) where.name = q.name;
     return this.records.list(scope, q, where);
-  }
-
-  get(scope: Scope, id: string): Promise<Record<string, unknown>> {
-    return this.records.get(scope, id);
-  }
-
-  explain(scope: Scope, id: string) {
-    return this.records.explain(scope, id);
   }
 
   async create(scope: Scope, input: EmployeeInput, actorId: string): Promise<Record<string, unknown>> {
@@ -104,22 +95,6 @@ export class EmployeeService {
       fields: Object.keys(input),
     });
     return this.records.view(scope, doc.toObject());
-  }
-
-  /** `parse` validates the values (400) once the field rules allowed the keys (403 otherwise); nothing is written before both pass. */
-  update(
-    scope: Scope,
-    id: string,
-    raw: Record<string, unknown>,
-    actorId: string,
-    parse: (body: unknown) => Record<string, unknown>,
-    ifMatch?: IfMatch,
-  ): Promise<Record<string, unknown>> {
-    return this.records.update(scope, id, { raw, actorId, parse, ifMatch });
-  }
-
-  remove(scope: Scope, id: string, actorId: string, ifMatch?: IfMatch): Promise<void> {
-    return this.records.remove(scope, id, { actorId, ifMatch });
   }
 }
 

@@ -3,7 +3,7 @@ import { AppError } from '../../lib/errors';
 import type { InvoiceDoc, InvoiceModel, InvoiceStatus } from '../../models/invoice.model';
 import type { AuditTrail } from '../audit/audit-trail';
 import type { AccessPolicy, RecordScope as Scope } from '../access/access-policy';
-import { ScopedCollection } from '../access/scoped-collection';
+import { ScopedCollection, ScopedRecordService } from '../access/scoped-collection';
 import { assertIfMatch, type IfMatch } from '../../lib/preconditions';
 import { versionOf, type VersionedWriter } from '../versioning/versioned-writer';
 
@@ -34,9 +34,7 @@ export interface InvoiceListQuery {
  * created, and (unless `approverMayPay`) nobody pays one they approved. Every change of a
  * stored invoice goes through the VersionedWriter, so of racing changes exactly one wins.
  */
-export class InvoiceService {
-  private readonly records: ScopedCollection<InvoiceDoc>;
-
+export class InvoiceService extends ScopedRecordService<InvoiceDoc> {
   constructor(
     private readonly deps: {
       invoices: InvoiceModel;
@@ -50,17 +48,19 @@ export class InvoiceService {
       now?: () => Date;
     },
   ) {
-    this.records = new ScopedCollection({
-      model: deps.invoices,
-      resource: 'invoices',
-      auditName: 'invoice',
-      label: 'invoice',
-      scopeFields: INVOICE_SCOPE,
-      policy: deps.policy,
-      audit: deps.audit,
-      writer: deps.writer,
-      onOutOfScope: deps.onOutOfScope,
-    });
+    super(
+      new ScopedCollection({
+        model: deps.invoices,
+        resource: 'invoices',
+        auditName: 'invoice',
+        label: 'invoice',
+        scopeFields: INVOICE_SCOPE,
+        policy: deps.policy,
+        audit: deps.audit,
+        writer: deps.writer,
+        onOutOfScope: deps.onOutOfScope,
+      }),
+    );
   }
 
   private now(): Date {
@@ -73,14 +73,6 @@ export class InvoiceService {
     if (q.department) where.department = q.department;
     if (q.currency) where.currency = q.currency;
     return this.records.list(scope, q, where);
-  }
-
-  get(scope: Scope, id: string): Promise<Record<string, unknown>> {
-    return this.records.get(scope, id);
-  }
-
-  explain(scope: Scope, id: string) {
-    return this.records.explain(scope, id);
   }
 
   async create(scope: Scope, input: InvoiceInput, actorId: string): Promise<Record<string, unknown>> {
@@ -113,22 +105,12 @@ export class InvoiceService {
     }
   }
 
-  /** `parse` validates the values (400) once the field rules allowed the keys (403 otherwise); nothing is written before both pass. */
-  update(
-    scope: Scope,
-    id: string,
-    raw: Record<string, unknown>,
-    actorId: string,
-    parse: (body: unknown) => Record<string, unknown>,
-    ifMatch?: IfMatch,
-  ): Promise<Record<string, unknown>> {
-    return this.records.update(scope, id, {
-      raw,
-      actorId,
-      parse,
-      ifMatch,
-      check: (current) => assertDraft(current, 'edited'),
-    });
+  protected override assertEditable(current: InvoiceDoc): void {
+    assertDraft(current, 'edited');
+  }
+
+  protected override assertRemovable(current: InvoiceDoc): void {
+    assertDraft(current, 'deleted');
   }
 
   private async transition(
@@ -194,10 +176,6 @@ export class InvoiceService {
 
   pay(scope: Scope, id: string, actorId: string, ifMatch?: IfMatch) {
     return this.transition(scope, id, actorId, 'approved', 'paid', { paidAt: this.now() }, ifMatch);
-  }
-
-  remove(scope: Scope, id: string, actorId: string, ifMatch?: IfMatch): Promise<void> {
-    return this.records.remove(scope, id, { actorId, ifMatch, check: (current) => assertDraft(current, 'deleted') });
   }
 }
 
