@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ConfigError, loadConfig } from '../../src/config';
+import { configProblems } from '../support/config';
 import { runTs } from '../support/process';
 import { leakedIn } from '../support/secrets';
 
@@ -19,19 +19,9 @@ const strongProduction = (): Record<string, string> => ({
   SMTP_URL: 'smtps://mailer:secret@mail.internal:465',
 });
 
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
-
 /** The one problem reported, checked to name the variable and to carry none of the secret. */
 function onlyProblem(env: Record<string, string>, name: string, secret: string): string {
-  const problems = problemsOf(env);
+  const problems = configProblems(env);
   expect(problems).toHaveLength(1);
   expect(problems[0].startsWith(`${name}:`)).toBe(true);
   expect(leakedIn(problems[0], { secret })).toEqual([]);
@@ -40,10 +30,10 @@ function onlyProblem(env: Record<string, string>, name: string, secret: string):
 
 describe('production key material strength', () => {
   it('when production has independently generated random keys (hex, base64, base64url), then config accepts them', () => {
-    expect(problemsOf(strongProduction())).toEqual([]);
+    expect(configProblems(strongProduction())).toEqual([]);
     for (let i = 0; i < 20; i++) {
       expect(
-        problemsOf({
+        configProblems({
           ...strongProduction(),
           JWT_SECRET: randomBytes(48).toString(i % 2 ? 'base64' : 'base64url'),
           PASSWORD_PEPPER: randomBytes(16).toString('hex'),
@@ -119,9 +109,9 @@ describe('production key material strength', () => {
 
   it('when outside production, then weak or shared keys are still accepted (tests and local runs use fixed ones)', () => {
     const shared = b64(Buffer.alloc(32));
-    expect(problemsOf({ NODE_ENV: 'development', ENCRYPTION_KEYS: `k1:${shared}`, BLIND_INDEX_KEY: shared })).toEqual(
-      [],
-    );
+    expect(
+      configProblems({ NODE_ENV: 'development', ENCRYPTION_KEYS: `k1:${shared}`, BLIND_INDEX_KEY: shared }),
+    ).toEqual([]);
   });
 
   it('when the server starts in production with a weak key, then it exits 1 with one line naming the variable and not its value', async () => {

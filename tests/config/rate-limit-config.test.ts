@@ -1,14 +1,5 @@
-import { ConfigError, loadConfig } from '../../src/config';
-
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
+import { loadConfig } from '../../src/config';
+import { configProblems } from '../support/config';
 
 describe('rate-limit tier configuration', () => {
   it('when a tier has a zero window or a zero limit, then config refuses it at startup naming the variable', () => {
@@ -18,7 +9,7 @@ describe('rate-limit tier configuration', () => {
       ['RATE_LIMIT_PAYMENT', '0/0'],
       ['RATE_LIMIT_API_KEY', '00/3600'],
     ] as const) {
-      const problems = problemsOf({ NODE_ENV: 'development', [name]: value });
+      const problems = configProblems({ NODE_ENV: 'development', [name]: value });
       expect(problems.length).toBeGreaterThan(0);
       for (const p of problems) expect(p).toMatch(new RegExp(`^${name}: .*at least 1`));
     }
@@ -31,10 +22,10 @@ describe('rate-limit tier configuration', () => {
   });
 
   it('when a window exceeds one day or a limit one million, then it is refused (a typo, not a policy)', () => {
-    expect(problemsOf({ NODE_ENV: 'development', RATE_LIMIT_AUTH: '5/9000000' })).toEqual([
+    expect(configProblems({ NODE_ENV: 'development', RATE_LIMIT_AUTH: '5/9000000' })).toEqual([
       expect.stringMatching(/^RATE_LIMIT_AUTH: .*86400/),
     ]);
-    expect(problemsOf({ NODE_ENV: 'development', RATE_LIMIT_GENERAL: '99999999/60' })).toEqual([
+    expect(configProblems({ NODE_ENV: 'development', RATE_LIMIT_GENERAL: '99999999/60' })).toEqual([
       expect.stringMatching(/^RATE_LIMIT_GENERAL: .*1000000/),
     ]);
   });
