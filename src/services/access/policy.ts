@@ -63,6 +63,13 @@ export const ROLE_GRANTS: Record<BaseRole, readonly string[]> = {
     'access:explain:any',
     'gdpr:export:any',
     'gdpr:erase:any',
+    // Operations: alerts, backups and the detailed health view (anonymous callers get statuses only).
+    'alert:read:any',
+    'alert:manage:any',
+    'backup:read:any',
+    'backup:create:any',
+    'backup:restore:any',
+    'health:read:any',
   ],
 };
 

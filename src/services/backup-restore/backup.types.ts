@@ -1,0 +1,87 @@
+/**
+ * Contract between the backup engine (mongodump-format writer/reader, verification, restore,
+ * encryption at rest: backup-engine.ts) and the orchestration around it (BackupRestoreService:
+ * cluster lease, schedule, S3 copy, retention, jobs, API and CLI).
+ *
+ * A backup is a directory `<root>/<backupId>/` holding `manifest.json` and `dump/<db>/...`
+ * in mongodump's `--gzip` layout. The engine writes it under a temporary name in the same
+ * root and renames it into place only when complete, so a listed backup is never partial.
+ */
+export const BACKUP_KINDS = ['daily', 'weekly', 'manual', 'safety'] as const;
+export type BackupKind = (typeof BACKUP_KINDS)[number];
+
+export type BackupStatus = 'complete' | 'failed';
+
+export interface BackupFileEntry {
+  /** Path relative to the backup directory, e.g. `dump/erp/users.bson.gz`. */
+  path: string;
+  /** Size of the file as stored (compressed, and encrypted when encryption is on). */
+  bytes: number;
+  /** SHA-256 (hex) of the file as stored. */
+  sha256: string;
+}
+
+export interface CollectionEntry {
+  db: string;
+  collection: string;
+  documents: number;
+  /** SHA-256 over the canonical EJSON of every document sorted by `_id`: compared after a restore. */
+  digest: string;
+  bson: BackupFileEntry;
+  metadata: BackupFileEntry;
+}
+
+export interface VerificationRecord {
+  at: string;
+  ok: boolean;
+  /** `checksums` re-reads every file; `restore` also restores into a scratch database and compares. */
+  method: 'checksums' | 'restore';
+  problems: string[];
+}
+
+export interface BackupManifest {
+  formatVersion: 1;
+  id: string;
+  kind: BackupKind;
+  status: BackupStatus;
+  startedAt: string;
+  finishedAt: string;
+  serverVersion: string;
+  appVersion: string;
+  /** Replica sets only: the cluster operation time the backup started at. */
+  operationTime?: { t: number; i: number };
+  databases: string[];
+  collections: CollectionEntry[];
+  totals: { documents: number; bytes: number };
+  /** Client-side encryption at rest: the data key wrapped by the EncryptionService keyring. */
+  encryption?: { algorithm: 'aes-256-gcm'; keyId: string; wrappedDataKey: string };
+  verification?: VerificationRecord;
+  error?: string;
+}
+
+export interface BackupProgress {
+  phase: 'preparing' | 'dumping' | 'uploading' | 'verifying' | 'restoring' | 'indexing' | 'done' | 'failed';
+  collectionsDone: number;
+  collectionsTotal: number;
+  documentsDone: number;
+  documentsTotal: number;
+  bytes: number;
+  /** Seconds left, estimated from the documents done so far; null until there is a rate. */
+  etaSeconds: number | null;
+}
+
+export type ProgressListener = (progress: BackupProgress) => void;
+
+export interface RestoreOptions {
+  /** Target database name; defaults to the one recorded in the backup. Required to differ unless `overwrite`. */
+  toDb?: string;
+  collections?: string[];
+  /** Restoring over the live database needs this explicit confirmation (the caller takes a safety backup first). */
+  overwrite?: boolean;
+  onProgress?: ProgressListener;
+}
+
+export interface RestoreResult {
+  db: string;
+  collections: Array<{ collection: string; documents: number; indexes: number }>;
+}
