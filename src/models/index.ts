@@ -10,6 +10,7 @@ import { registerVersionClaimModels } from './version-claim.model';
 import { registerRoleModels } from './role.model';
 import { registerEmployeeModels } from './employee.model';
 import { registerInvoiceModels } from './invoice.model';
+import { registerAlertModels } from './alert.model';
 
 /** What models with encrypted fields need: the cipher, and the registry key rotation reads. */
 export interface ModelDeps {
@@ -30,6 +31,7 @@ export function registerModels(conn: Connection, deps: ModelDeps) {
     ...registerRoleModels(conn),
     ...registerEmployeeModels(conn, deps),
     ...registerInvoiceModels(conn),
+    ...registerAlertModels(conn),
   };
 }
 

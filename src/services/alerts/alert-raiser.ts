@@ -43,3 +43,14 @@ export interface AlertRaiser {
    */
   resolveByKey(key: AlertKey, note?: string): Promise<boolean>;
 }
+
+/** What changed about an alert; published by AlertService, relayed to live dashboards by the alert stream. */
+export interface AlertChange {
+  type: 'raised' | 'repeated' | 'acknowledged' | 'resolved' | 'delivery-failed';
+  alertId: string;
+}
+
+/** Where AlertService announces changes (the Redis pub/sub relay behind `GET /api/v1/alerts/stream`). */
+export interface AlertChangePublisher {
+  publish(change: AlertChange): Promise<void>;
+}
