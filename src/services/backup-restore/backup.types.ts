@@ -85,3 +85,21 @@ export interface RestoreResult {
   db: string;
   collections: Array<{ collection: string; documents: number; indexes: number }>;
 }
+
+/**
+ * What BackupRestoreService needs from the engine (BackupEngine in backup-engine.ts implements it).
+ * Paths are local directories; the S3 copy is the service's business.
+ */
+export interface BackupEngineApi {
+  /** Writes a complete backup to `<root>/<id>/`, through a temporary directory renamed at the end. */
+  create(opts: { id: string; kind: BackupKind; root: string; onProgress?: ProgressListener }): Promise<BackupManifest>;
+  readManifest(dir: string): Promise<BackupManifest>;
+  /** Re-reads every file and checks sizes and SHA-256 against the manifest. */
+  verifyChecksums(dir: string): Promise<VerificationRecord>;
+  /** verifyChecksums, then a restore into `scratchDb` comparing counts and digests; drops `scratchDb` after. */
+  verifyByRestore(dir: string, scratchDb: string, onProgress?: ProgressListener): Promise<VerificationRecord>;
+  /** Refuses (throws) when checksums fail. Also accepts a plain `mongodump --gzip --out` directory (no manifest). */
+  restore(dir: string, opts: RestoreOptions): Promise<RestoreResult>;
+  /** Writes the plain mongodump directory of an encrypted backup to `outDir`, for mongorestore. */
+  decrypt(dir: string, outDir: string): Promise<void>;
+}
