@@ -12,6 +12,7 @@ import { registerEmployeeModels } from './employee.model';
 import { registerInvoiceModels } from './invoice.model';
 import { registerAlertModels } from './alert.model';
 import { registerJobLeaseModels } from './job-lease.model';
+import { registerBackupJobModels } from './backup-job.model';
 
 /** What models with encrypted fields need: the cipher, and the registry key rotation reads. */
 export interface ModelDeps {
@@ -34,6 +35,7 @@ export function registerModels(conn: Connection, deps: ModelDeps) {
     ...registerInvoiceModels(conn),
     ...registerAlertModels(conn),
     ...registerJobLeaseModels(conn),
+    ...registerBackupJobModels(conn),
   };
 }
 
