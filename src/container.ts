@@ -252,6 +252,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     version: VERSION,
     now: opts.now,
   });
+  const startupChecks: Array<Promise<unknown>> = [];
   const leases = new LeaseManager({ leases: models.JobLease, now: opts.now });
   const holderId = processHolderId();
   const { backups, jobs: backupJobs } = createBackupRestore({
@@ -317,10 +318,13 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
       }
       scheduler.start();
       if (config.backups.enabled)
-        void backups.checkMissed().catch((err: unknown) => logger.error({ err }, 'missed-backup check failed'));
+        startupChecks.push(
+          backups.checkMissed().catch((err: unknown) => logger.error({ err }, 'missed-backup check failed')),
+        );
     },
     async stop() {
       await scheduler.stop();
+      await Promise.allSettled(startupChecks);
       await backups.stop();
       // A background key rotation stops after its batch (resumable) before the database closes.
       await keyRotation.stop();
