@@ -74,6 +74,16 @@ export class Scheduler {
       this.logger.info({ jobs: this.jobs.map((j) => `${j.name} (${j.schedule})`) }, 'scheduler started');
   }
 
+  /** The registered jobs (for operators and tests): name, cron, timezone, cluster-wide or per process. */
+  describe(): Array<{ name: string; schedule: string; timezone: string; clusterWide: boolean }> {
+    return this.jobs.map((j) => ({
+      name: j.name,
+      schedule: j.schedule,
+      timezone: j.timezone ?? this.timezone,
+      clusterWide: j.clusterWide === true,
+    }));
+  }
+
   /** One tick of `name` (cron calls this; tests and operators may too). */
   async fire(name: string, scheduledAt: Date): Promise<FireOutcome> {
     const job = this.jobs.find((j) => j.name === name);

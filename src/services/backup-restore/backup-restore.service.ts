@@ -30,7 +30,7 @@ export const DB_NAME_PATTERN = /^[A-Za-z0-9_-]{1,63}$/;
 const LEASE_NAME = 'backup';
 const LEASE_TTL_MS = 120_000;
 const HOUR_MS = 3_600_000;
-/** list()/lastVerifiedBackupAt() results are reused this long: health probes call it often, S3 listing is slow. */
+/** lastVerifiedBackupAt() reuses the last listing this long: health probes call it often, S3 listing is slow. */
 const CATALOG_CACHE_MS = 60_000;
 
 export interface BackupRestoreConfig {
@@ -404,8 +404,6 @@ export class BackupRestoreService {
 
   /** Complete backups, local and in S3, newest first. */
   async list(): Promise<BackupSummary[]> {
-    const t = this.now().getTime();
-    if (this.catalogCache && t - this.catalogCache.at < CATALOG_CACHE_MS) return this.catalogCache.value;
     const byId = new Map<string, BackupSummary>();
     const summary = (m: BackupManifest): BackupSummary => ({
       id: m.id,
@@ -432,19 +430,20 @@ export class BackupRestoreService {
       byId.set(s.id, s);
     }
     const value = [...byId.values()].sort((a, b) => b.startedAt.localeCompare(a.startedAt));
-    this.catalogCache = { at: t, value };
+    this.catalogCache = { at: this.now().getTime(), value };
     return value;
   }
 
   async get(id: string): Promise<BackupSummary | null> {
     if (!BACKUP_ID_PATTERN.test(id)) return null;
-    this.catalogCache = null;
     return (await this.list()).find((b) => b.id === id) ?? null;
   }
 
   /** When the newest backup whose last verification passed was taken; null when none is verified. */
   async lastVerifiedBackupAt(): Promise<Date | null> {
-    const verified = (await this.list()).filter((b) => b.verification?.ok);
+    const t = this.now().getTime();
+    const cached = this.catalogCache && t - this.catalogCache.at < CATALOG_CACHE_MS ? this.catalogCache.value : null;
+    const verified = (cached ?? (await this.list())).filter((b) => b.verification?.ok);
     if (!verified.length) return null;
     return new Date(
       verified
@@ -478,7 +477,6 @@ export class BackupRestoreService {
    * Raises a critical alert per missed kind; returns the kinds missed.
    */
   async checkMissed(kinds: Array<'daily' | 'weekly'> = ['daily', 'weekly']): Promise<string[]> {
-    this.catalogCache = null;
     const backups = await this.list();
     const missed: string[] = [];
     for (const kind of kinds) {
