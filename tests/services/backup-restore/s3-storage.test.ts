@@ -5,7 +5,7 @@ import path from 'node:path';
 import { GetObjectRetentionCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createLogger } from '../../../src/lib/logger';
 import { S3Storage, type S3StorageConfig } from '../../../src/services/backup-restore/s3-storage';
-import { writeFixtureBackup } from '../../support/backup-fixture';
+import { writeFixtureBackup } from '../../support/backup-dir-fixture';
 import { startVersitygw, VERSITYGW_ACCESS_KEY, VERSITYGW_SECRET_KEY, type VersityPeer } from '../../support/versitygw';
 
 const logger = createLogger({ level: 'silent' });
