@@ -16,17 +16,20 @@ export interface VersityPeer {
   /** A client for the test's own checks (the code under test builds its own from config). */
   client: S3Client;
   createBucket(name: string, opts?: { objectLock?: boolean }): Promise<void>;
-  stop(): Promise<void>;
+  /** Stops the server; `keepData` leaves its directories for a restart on the same port. */
+  stop(opts?: { keepData?: boolean }): Promise<void>;
+  port: number;
+  dataDir: string;
 }
 
 /** The real S3 peer (versitygw v1.7.0, POSIX backend in temp dirs), built once by scripts/ensure-versitygw.sh. */
-export async function startVersitygw(): Promise<VersityPeer> {
+export async function startVersitygw(opts: { port?: number; dataDir?: string } = {}): Promise<VersityPeer> {
   const bin = path.join(ROOT, '.cache/bin/versitygw');
   if (!existsSync(bin)) execFileSync(path.join(ROOT, 'scripts/ensure-versitygw.sh'), { stdio: 'inherit' });
-  const base = await mkdtemp(path.join(tmpdir(), 'versitygw-'));
+  const base = opts.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'versitygw-')));
   const dirs = ['data', 'meta', 'versions'].map((d) => path.join(base, d));
   execFileSync('mkdir', ['-p', ...dirs]);
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const child: ChildProcess = spawn(
     bin,
     ['--port', `127.0.0.1:${port}`, 'posix', '--sidecar', dirs[1], '--versioning-dir', dirs[2], dirs[0]],
@@ -65,11 +68,13 @@ export async function startVersitygw(): Promise<VersityPeer> {
     async createBucket(name, opts = {}) {
       await client.send(new CreateBucketCommand({ Bucket: name, ObjectLockEnabledForBucket: opts.objectLock }));
     },
-    async stop() {
+    port,
+    dataDir: base,
+    async stop(stopOpts = {}) {
       client.destroy();
       child.kill('SIGTERM');
       await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
-      await rm(base, { recursive: true, force: true });
+      if (!stopOpts.keepData) await rm(base, { recursive: true, force: true });
     },
   };
 }

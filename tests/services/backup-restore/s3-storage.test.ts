@@ -146,4 +146,27 @@ describe('S3Storage against a real S3 server (versitygw)', () => {
     ).rejects.toMatchObject({ $metadata: { httpStatusCode: 404 } });
     s3.destroy();
   });
+
+  it('when the S3 server is unreachable at first, then the upload is retried with growing backoff and succeeds once it is back', async () => {
+    await peer.createBucket('flaky');
+    const port = peer.port;
+    const dataDir = peer.dataDir;
+    await peer.stop({ keepData: true });
+    const delays: number[] = [];
+    const s3 = new S3Storage({
+      config: config('flaky', { endpoint: `http://127.0.0.1:${port}` }),
+      logger,
+      attempts: 4,
+      sleep: async (ms) => {
+        delays.push(ms);
+        // the server comes back during the second backoff
+        if (delays.length === 2) peer = await startVersitygw({ port, dataDir });
+      },
+    });
+    const manifest = await writeFixtureBackup(root, 'b-flaky', { collections: { a: 100 } });
+    await s3.upload(path.join(root, 'b-flaky'), manifest);
+    expect(delays).toEqual([200, 400]);
+    expect((await s3.list()).map((b) => b.manifest.id)).toEqual(['b-flaky']);
+    s3.destroy();
+  });
 });
