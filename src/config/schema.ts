@@ -1,5 +1,15 @@
 import { z } from 'zod';
+import cron from 'node-cron';
 import { BASE_ROLES, isBaseRole } from '../services/access/policy';
+
+const isTimeZone = (tz: string): boolean => {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 /**
  * Every environment variable the service reads, in one zod object. Each key's
@@ -133,13 +143,20 @@ export const envSchema = z.object({
     .string()
     .min(9)
     .default('0 2 * * *')
+    .refine((v) => cron.validate(v), 'must be a valid cron expression')
     .describe('When the daily backup runs (cron, BACKUP_TIMEZONE).'),
   BACKUP_WEEKLY_CRON: z
     .string()
     .min(9)
     .default('0 3 * * 0')
+    .refine((v) => cron.validate(v), 'must be a valid cron expression')
     .describe('When the weekly backup runs (cron, BACKUP_TIMEZONE).'),
-  BACKUP_TIMEZONE: z.string().min(1).default('UTC').describe('IANA timezone of the backup cron expressions.'),
+  BACKUP_TIMEZONE: z
+    .string()
+    .min(1)
+    .default('UTC')
+    .refine(isTimeZone, 'must be an IANA timezone, e.g. Europe/Berlin')
+    .describe('IANA timezone of the backup cron expressions.'),
   BACKUP_VERIFY_AFTER: bool(true).describe('Verify every scheduled backup by restoring it into a scratch database.'),
   BACKUP_KEEP_DAILY_DAYS: int(30, 1, 3650).describe('How long daily (and manual) backups are kept.'),
   BACKUP_KEEP_WEEKLY_WEEKS: int(12, 1, 520).describe('How long weekly backups are kept.'),

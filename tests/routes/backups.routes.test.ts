@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import request from 'supertest';
+import { LeaseManager } from '../../src/jobs/lease';
 import { buildTestApp, ROUTE_TEST_ENV, type TestApp } from '../support/app';
 import { tempDir } from '../support/backup-fixtures';
 import { expectProblem } from '../support/problems';
@@ -145,6 +146,20 @@ describe('/api/v1/admin/backups', () => {
       .get('/api/v1/admin/backups/jobs/00000000-0000-4000-8000-000000000000')
       .set(...bearer(tok.admin));
     expectProblem(noJob, 404);
+  });
+
+  it('when another backup operation holds the cluster lease, then starting one answers 409 backup-busy at once', async () => {
+    const other = new LeaseManager({ leases: t.container.models.JobLease });
+    const lease = await other.acquire('backup', 'another-host', 60_000);
+    try {
+      const res = await request(t.app)
+        .post('/api/v1/admin/backups')
+        .set(...bearer(tok.admin))
+        .send({});
+      expectProblem(res, 409, /backup-busy$/);
+    } finally {
+      await other.release(lease!);
+    }
   });
 
   it('when a non-admin calls, then 403; when an admin session lacks 2FA, then the mfa-required problem; anonymous gets 401', async () => {

@@ -110,7 +110,8 @@ export class BackupRestoreService {
 
   // --- jobs (what the API and the CLI start)
 
-  startCreate(kind: BackupKind, actor: Actor = SYSTEM): Promise<string> {
+  async startCreate(kind: BackupKind, actor: Actor = SYSTEM): Promise<string> {
+    await this.assertIdle();
     return this.deps.jobs.start('create', { requestedBy: actor.id }, async (report) => {
       const m = await this.create(kind, { actor, onProgress: report });
       return { backupId: m.id, documents: m.totals.documents, bytes: m.totals.bytes };
@@ -119,6 +120,7 @@ export class BackupRestoreService {
 
   async startVerify(id: string, actor: Actor = SYSTEM): Promise<string> {
     await this.require(id);
+    await this.assertIdle();
     return this.deps.jobs.start('verify', { backupId: id, requestedBy: actor.id }, async (report) => ({
       verification: await this.verify(id, { actor, onProgress: report }),
     }));
@@ -127,6 +129,7 @@ export class BackupRestoreService {
   async startRestore(id: string, req: RestoreRequest, actor: Actor = SYSTEM): Promise<string> {
     this.checkRestoreRequest(id, req);
     await this.require(id);
+    await this.assertIdle();
     return this.deps.jobs.start('restore', { backupId: id, requestedBy: actor.id }, async (report) => ({
       ...(await this.restore(id, req, { actor, onProgress: report })),
     }));
@@ -520,6 +523,16 @@ export class BackupRestoreService {
     if (!out)
       throw AppError.conflict('Another backup operation is running in the cluster; try again later.', 'backup-busy');
     return out.value;
+  }
+
+  /**
+   * A 409 at once when another backup operation holds the lease, instead of a job that fails
+   * a moment later. Only a courtesy: the job itself still takes the lease (the real guard).
+   */
+  private async assertIdle(): Promise<void> {
+    const current = await this.deps.leases.current(LEASE_NAME);
+    if (current && current.releasedAt === null && current.expiresAt.getTime() > this.now().getTime())
+      throw AppError.conflict('Another backup operation is running in the cluster; try again later.', 'backup-busy');
   }
 
   private async require(id: string): Promise<BackupSummary> {
