@@ -39,6 +39,8 @@ import { securityHeaders, noStore } from './middleware/security-headers';
 import { corsPolicy } from './middleware/cors';
 import { userRoutes } from './routes/users.routes';
 import { apiKeyRoutes } from './routes/api-keys.routes';
+import { backupRoutes } from './routes/backups.routes';
+import type { BackupRestoreService } from './services/backup-restore/backup-restore.service';
 
 /** Everything the HTTP layer needs, built by the composition root (src/container.ts) or a test. */
 export interface AppDeps {
@@ -55,7 +57,7 @@ export interface AppDeps {
   /** The ERP records. */
   resources: { employees: EmployeeService; invoices: InvoiceService };
   /** What operators watch (alerts and backups join here). */
-  operations: { health: HealthCheckService };
+  operations: { health: HealthCheckService; backups: BackupRestoreService };
 }
 
 /**
@@ -131,6 +133,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/api/v1/gdpr', gdprRoutes({ gdpr, authenticate, authorize, authLimiter: rateLimiters.auth }));
   app.use('/api/v1/encryption', encryptionRoutes({ keyRotation, encryption, authenticate, authorize, logger }));
   app.use('/api/v1/api-keys', apiKeyRoutes({ apiKeys, policy, authenticate, authorize }));
+  app.use('/api/v1/admin/backups', backupRoutes({ backups: deps.operations.backups, authenticate, authorize }));
 
   answerWrongMethods(app.router);
   app.use(notFound());

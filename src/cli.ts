@@ -8,12 +8,15 @@ import { withLocalServices, type ResolvedServices } from './config/local-service
 import { redactUri } from './lib/database';
 import { createLogger } from './lib/logger';
 import { createContainer, type Container } from './container';
+import { BACKUP_USAGE, runBackupCommand } from './services/backup-restore/backup-cli';
 
 export type CliFlags = Record<string, string | true>;
 
 interface Command {
   summary: string;
-  run: (container: Container, flags: CliFlags, io: CliIo) => Promise<void>;
+  /** Takes its own positional arguments (`args`) instead of --flags only. */
+  positional?: boolean;
+  run: (container: Container, flags: CliFlags, io: CliIo, args: string[]) => Promise<void>;
 }
 
 export interface CliIo {
@@ -23,6 +26,16 @@ export interface CliIo {
 }
 
 const COMMANDS: Record<string, Command> = {
+  backup: {
+    summary: BACKUP_USAGE,
+    positional: true,
+    async run(container, _flags, io, args) {
+      await runBackupCommand(container.backups, args, {
+        out: io.out,
+        tty: process.stderr.isTTY ? process.stderr : undefined,
+      });
+    },
+  },
   'db:sync-indexes': {
     summary: 'Create the indexes every model declares (run on deploy when MONGODB_SYNC_INDEXES_ON_BOOT=false).',
     async run(container, _flags, io) {
@@ -180,10 +193,15 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   try {
-    await command.run(container, parseFlags(rest), {
-      out: (line) => process.stdout.write(line + '\n'),
-      readStdin: async () => (process.stdin.isTTY ? promptHidden('Password: ') : readAll(process.stdin)),
-    });
+    await command.run(
+      container,
+      command.positional ? {} : parseFlags(rest),
+      {
+        out: (line) => process.stdout.write(line + '\n'),
+        readStdin: async () => (process.stdin.isTTY ? promptHidden('Password: ') : readAll(process.stdin)),
+      },
+      rest,
+    );
     return 0;
   } catch (err) {
     console.error(`${name}: ${err instanceof Error ? err.message : String(err)}`);

@@ -34,6 +34,14 @@ import type { RequestClient } from 'twilio';
 import { createRateLimiters } from './middleware/rate-limit';
 import type { AppDeps } from './app';
 import { VERSION } from './lib/version';
+import { LeaseManager } from './jobs/lease';
+import type { AlertRaiser } from './services/alerts/alert-raiser';
+import { BackupRestoreService } from './services/backup-restore/backup-restore.service';
+import {
+  createBackupRestore,
+  loggingAlertRaiser,
+  processHolderId,
+} from './services/backup-restore/backup-restore.factory';
 
 export interface Container {
   deps: AppDeps;
@@ -44,6 +52,7 @@ export interface Container {
   /** Session and token services (for operator tooling and tests that need a session of a given shape). */
   sessions: SessionService;
   tokens: TokenService;
+  backups: BackupRestoreService;
   /** Connects to the datastores and prepares indexes. */
   start(): Promise<void>;
   /** Stops jobs, then closes Redis and MongoDB (reverse boot order). */
@@ -63,6 +72,8 @@ export interface ContainerOptions {
   onUndecryptable?: (value: UndecryptableValue) => void;
   /** Told of every refused credential (the AlertService hooks in here; tests listen too). */
   onSecurityEvent?: SecurityEventListener;
+  /** Where backup failures are raised (AlertService at merge; tests record them). Logged when absent. */
+  backupAlerts?: AlertRaiser;
 }
 
 /** JWT key material leaves its Secret only here, where the TokenService turns it into KeyObjects. */
@@ -241,9 +252,26 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     version: VERSION,
     now: opts.now,
   });
-  const scheduler = new Scheduler(
-    [{ name: 'auth-retention', schedule: config.auth.retentionCron, run: () => auth.purgeExpired() }],
+  const startupChecks: Array<Promise<unknown>> = [];
+  const leases = new LeaseManager({ leases: models.JobLease, now: opts.now });
+  const holderId = processHolderId();
+  const { backups, jobs: backupJobs } = createBackupRestore({
+    config,
+    database,
+    models,
+    encryption,
+    audit,
+    alerts: opts.backupAlerts ?? loggingAlertRaiser(logger),
+    leases,
     logger,
+    holderId,
+    now: opts.now,
+  });
+  const scheduler = new Scheduler(
+    [{ name: 'auth-retention', schedule: config.auth.retentionCron, run: () => auth.purgeExpired() }, ...backupJobs],
+    logger,
+    'UTC',
+    { leases, holderId },
   );
 
   return {
@@ -255,7 +283,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
       access: { policy, roles },
       protection: { encryption, keyRotation, audit, gdpr },
       resources: { employees, invoices },
-      operations: { health },
+      operations: { health, backups },
     },
     database,
     redis,
@@ -263,6 +291,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     scheduler,
     sessions,
     tokens,
+    backups,
     async start() {
       if (config.devDefaultsUsed.length) {
         logger.warn({ keys: config.devDefaultsUsed }, 'using insecure development defaults (refused in production)');
@@ -288,9 +317,15 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
         );
       }
       scheduler.start();
+      if (config.backups.enabled)
+        startupChecks.push(
+          backups.checkMissed().catch((err: unknown) => logger.error({ err }, 'missed-backup check failed')),
+        );
     },
     async stop() {
       await scheduler.stop();
+      await Promise.allSettled(startupChecks);
+      await backups.stop();
       // A background key rotation stops after its batch (resumable) before the database closes.
       await keyRotation.stop();
       email.close();

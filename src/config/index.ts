@@ -35,6 +35,31 @@ export interface Config {
   };
   redis: { url: Secret<string>; keyPrefix: string };
   health: { timeoutMs: number };
+  backups: {
+    enabled: boolean;
+    dir: string;
+    dailyCron: string;
+    weeklyCron: string;
+    timezone: string;
+    verifyAfter: boolean;
+    keepDailyDays: number;
+    keepWeeklyWeeks: number;
+    missedGraceHours: number;
+    encrypt: boolean;
+    s3:
+      | {
+          bucket: string;
+          prefix: string;
+          region: string;
+          endpoint: string | undefined;
+          forcePathStyle: boolean;
+          credentials: { accessKeyId: string; secretAccessKey: Secret<string> } | undefined;
+          sse: 'none' | 'AES256' | 'aws:kms';
+          kmsKeyId: string | undefined;
+          objectLock: { days: number; mode: 'COMPLIANCE' | 'GOVERNANCE' } | undefined;
+        }
+      | undefined;
+  };
   cors: { origins: string[] };
   /** HS256 with a secret, or ES256 with a P-256 key pair (PEM). */
   jwt:
@@ -346,6 +371,40 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       keyPrefix: env.REDIS_KEY_PREFIX,
     },
     health: { timeoutMs: env.HEALTH_CHECK_TIMEOUT_MS },
+    backups: {
+      enabled: env.BACKUP_ENABLED,
+      dir: env.BACKUP_DIR,
+      dailyCron: env.BACKUP_DAILY_CRON,
+      weeklyCron: env.BACKUP_WEEKLY_CRON,
+      timezone: env.BACKUP_TIMEZONE,
+      verifyAfter: env.BACKUP_VERIFY_AFTER,
+      keepDailyDays: env.BACKUP_KEEP_DAILY_DAYS,
+      keepWeeklyWeeks: env.BACKUP_KEEP_WEEKLY_WEEKS,
+      missedGraceHours: env.BACKUP_MISSED_GRACE_HOURS,
+      encrypt: env.BACKUP_ENCRYPT === undefined ? isProduction : ['true', '1', 'yes'].includes(env.BACKUP_ENCRYPT),
+      s3: env.BACKUP_S3_BUCKET
+        ? {
+            bucket: env.BACKUP_S3_BUCKET,
+            prefix: env.BACKUP_S3_PREFIX,
+            region: env.BACKUP_S3_REGION,
+            endpoint: env.BACKUP_S3_ENDPOINT,
+            forcePathStyle: env.BACKUP_S3_FORCE_PATH_STYLE,
+            credentials:
+              env.BACKUP_S3_ACCESS_KEY_ID && env.BACKUP_S3_SECRET_ACCESS_KEY
+                ? {
+                    accessKeyId: env.BACKUP_S3_ACCESS_KEY_ID,
+                    secretAccessKey: new Secret(env.BACKUP_S3_SECRET_ACCESS_KEY),
+                  }
+                : undefined,
+            sse: env.BACKUP_S3_SSE,
+            kmsKeyId: env.BACKUP_S3_KMS_KEY_ID,
+            objectLock:
+              env.BACKUP_S3_OBJECT_LOCK_DAYS > 0
+                ? { days: env.BACKUP_S3_OBJECT_LOCK_DAYS, mode: env.BACKUP_S3_OBJECT_LOCK_MODE }
+                : undefined,
+          }
+        : undefined,
+    },
     cors: { origins: env.CORS_ORIGINS },
     jwt: jwtPems
       ? { algorithm: 'ES256', privateKeyPem: new Secret(jwtPems.privateKeyPem), publicKeyPem: jwtPems.publicKeyPem }

@@ -1,5 +1,15 @@
 import { z } from 'zod';
+import cron from 'node-cron';
 import { BASE_ROLES, isBaseRole } from '../services/access/policy';
+
+const isTimeZone = (tz: string): boolean => {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 /**
  * Every environment variable the service reads, in one zod object. Each key's
@@ -121,6 +131,62 @@ export const envSchema = z.object({
   HEALTH_CHECK_TIMEOUT_MS: int(2_000, 50, 60_000).describe(
     'Time each readiness probe (MongoDB ping, Redis ping) may take.',
   ),
+
+  // --- backups (docs/BACKUP_RESTORE.md)
+  BACKUP_ENABLED: bool(true).describe('Run the scheduled daily and weekly backups (once per cluster, under a lease).'),
+  BACKUP_DIR: z
+    .string()
+    .min(1)
+    .default('.data/backups')
+    .describe('Local directory of backups (kept until the S3 copy is verified).'),
+  BACKUP_DAILY_CRON: z
+    .string()
+    .min(9)
+    .default('0 2 * * *')
+    .refine((v) => cron.validate(v), 'must be a valid cron expression')
+    .describe('When the daily backup runs (cron, BACKUP_TIMEZONE).'),
+  BACKUP_WEEKLY_CRON: z
+    .string()
+    .min(9)
+    .default('0 3 * * 0')
+    .refine((v) => cron.validate(v), 'must be a valid cron expression')
+    .describe('When the weekly backup runs (cron, BACKUP_TIMEZONE).'),
+  BACKUP_TIMEZONE: z
+    .string()
+    .min(1)
+    .default('UTC')
+    .refine(isTimeZone, 'must be an IANA timezone, e.g. Europe/Berlin')
+    .describe('IANA timezone of the backup cron expressions.'),
+  BACKUP_VERIFY_AFTER: bool(true).describe('Verify every scheduled backup by restoring it into a scratch database.'),
+  BACKUP_KEEP_DAILY_DAYS: int(30, 1, 3650).describe('How long daily (and manual) backups are kept.'),
+  BACKUP_KEEP_WEEKLY_WEEKS: int(12, 1, 520).describe('How long weekly backups are kept.'),
+  BACKUP_MISSED_GRACE_HOURS: int(3, 1, 48).describe(
+    'A scheduled backup older than its period plus this grace counts as missed (critical alert).',
+  ),
+  BACKUP_ENCRYPT: z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .optional()
+    .describe(
+      'Encrypt backup files at rest (AES-256-GCM, data key wrapped by the keyring). Default: true in production.',
+    ),
+  BACKUP_S3_BUCKET: optionalString().describe('S3 bucket for the off-site copy; no S3 copy without it.'),
+  BACKUP_S3_PREFIX: z.string().default('backups/').describe('Key prefix of backups in the bucket.'),
+  BACKUP_S3_REGION: z.string().min(1).default('us-east-1').describe('S3 region.'),
+  BACKUP_S3_ENDPOINT: optionalString().describe('S3-compatible endpoint URL (MinIO, versitygw, ...); AWS when unset.'),
+  BACKUP_S3_FORCE_PATH_STYLE: bool(false).describe(
+    'Path-style bucket addressing (most S3-compatible servers need it).',
+  ),
+  BACKUP_S3_ACCESS_KEY_ID: optionalString().describe('S3 access key id; the AWS default credential chain when unset.'),
+  BACKUP_S3_SECRET_ACCESS_KEY: optionalString().describe('S3 secret access key.'),
+  BACKUP_S3_SSE: z.enum(['none', 'AES256', 'aws:kms']).default('AES256').describe('Server-side encryption of uploads.'),
+  BACKUP_S3_KMS_KEY_ID: optionalString().describe('KMS key id when BACKUP_S3_SSE=aws:kms.'),
+  BACKUP_S3_OBJECT_LOCK_DAYS: int(0, 0, 3650).describe(
+    'Object Lock retention of uploads in days (0 = off; the bucket must have Object Lock enabled).',
+  ),
+  BACKUP_S3_OBJECT_LOCK_MODE: z
+    .enum(['COMPLIANCE', 'GOVERNANCE'])
+    .default('COMPLIANCE')
+    .describe('Object Lock mode of uploads.'),
 
   // --- security
   CORS_ORIGINS: list('').describe(

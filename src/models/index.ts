@@ -11,6 +11,8 @@ import { registerRoleModels } from './role.model';
 import { registerEmployeeModels } from './employee.model';
 import { registerInvoiceModels } from './invoice.model';
 import { registerAlertModels } from './alert.model';
+import { registerJobLeaseModels } from './job-lease.model';
+import { registerBackupJobModels } from './backup-job.model';
 
 /** What models with encrypted fields need: the cipher, and the registry key rotation reads. */
 export interface ModelDeps {
@@ -32,6 +34,8 @@ export function registerModels(conn: Connection, deps: ModelDeps) {
     ...registerEmployeeModels(conn, deps),
     ...registerInvoiceModels(conn),
     ...registerAlertModels(conn),
+    ...registerJobLeaseModels(conn),
+    ...registerBackupJobModels(conn),
   };
 }
 
