@@ -3,6 +3,9 @@ import type { Logger } from './lib/logger';
 import { Database } from './lib/database';
 import { createRedis, waitForRedis, type RedisClient } from './lib/redis';
 import { HealthCheckService } from './services/health/health-check.service';
+import { standardChecks } from './services/health/checks';
+import { AppMetrics } from './services/health/metrics';
+import type { AlertRaiser } from './services/alerts/alert-raiser';
 import { Scheduler } from './jobs/scheduler';
 import { registerModels, type Models } from './models';
 import { AuditTrail, RedisAuditHead } from './services/audit/audit-trail';
@@ -63,6 +66,10 @@ export interface ContainerOptions {
   onUndecryptable?: (value: UndecryptableValue) => void;
   /** Told of every refused credential (the AlertService hooks in here; tests listen too). */
   onSecurityEvent?: SecurityEventListener;
+  /** Where health threshold alerts go (the lead wires AlertService; tests pass RecordingAlerts). */
+  healthAlerts?: AlertRaiser;
+  /** When the last verified backup was taken (BackupRestoreService); enables the backup age check. */
+  lastVerifiedBackupAt?: () => Promise<Date | null>;
 }
 
 /** JWT key material leaves its Secret only here, where the TokenService turns it into KeyObjects. */
@@ -164,7 +171,9 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     now: opts.now,
   });
   const guard = new LoginGuard({ redis, now: opts.now, ipv6Subnet: config.rateLimits.ipv6Subnet });
+  const metrics = new AppMetrics();
   const rateLimiters = createRateLimiters({
+    onRejected: (tier) => metrics.rateLimitRejected(tier),
     redis,
     logger,
     tiers: config.rateLimits.tiers,
@@ -235,14 +244,33 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     securityEvents,
   });
   const health = new HealthCheckService({
-    database,
-    redis,
+    ...standardChecks({
+      config,
+      database,
+      redis,
+      auditEvents: models.AuditEvent,
+      lastVerifiedBackupAt: opts.lastVerifiedBackupAt,
+      now: opts.now ?? (() => new Date()),
+    }),
     timeoutMs: config.health.timeoutMs,
+    sampleIntervalMs: config.health.sampleIntervalMs,
+    readyPingMinIntervalMs: config.health.readyPingMinIntervalMs,
+    thresholds: config.health.thresholds,
+    alertAfterSamples: config.health.alertAfterSamples,
+    alerts: opts.healthAlerts,
+    metrics,
+    samples: models.HealthSample,
+    snapshotIntervalMs: config.health.snapshotIntervalMs,
+    historyRetentionDays: config.health.historyRetentionDays,
     version: VERSION,
+    logger,
     now: opts.now,
   });
   const scheduler = new Scheduler(
-    [{ name: 'auth-retention', schedule: config.auth.retentionCron, run: () => auth.purgeExpired() }],
+    [
+      { name: 'auth-retention', schedule: config.auth.retentionCron, run: () => auth.purgeExpired() },
+      { name: 'health-retention', schedule: config.health.retentionCron, run: () => health.purgeExpired() },
+    ],
     logger,
   );
 
@@ -255,7 +283,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
       access: { policy, roles },
       protection: { encryption, keyRotation, audit, gdpr },
       resources: { employees, invoices },
-      operations: { health },
+      operations: { health, metrics },
     },
     database,
     redis,
@@ -287,9 +315,11 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
             : 'BOOTSTRAP_ADMIN_* ignored: an admin already exists',
         );
       }
+      await health.start();
       scheduler.start();
     },
     async stop() {
+      await health.stop();
       await scheduler.stop();
       // A background key rotation stops after its batch (resumable) before the database closes.
       await keyRotation.stop();
