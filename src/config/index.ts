@@ -57,6 +57,7 @@ export interface Config {
     serverSelectionTimeoutMS: number;
     socketTimeoutMS: number;
     heartbeatFrequencyMS: number;
+    monitorCommands: boolean;
     syncIndexesOnBoot: boolean;
   };
   redis: { url: Secret<string>; keyPrefix: string };
@@ -380,6 +381,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       serverSelectionTimeoutMS: env.MONGODB_SERVER_SELECTION_TIMEOUT_MS,
       socketTimeoutMS: env.MONGODB_SOCKET_TIMEOUT_MS,
       heartbeatFrequencyMS: env.MONGODB_HEARTBEAT_FREQUENCY_MS,
+      monitorCommands: env.MONGODB_MONITOR_COMMANDS,
       syncIndexesOnBoot: env.MONGODB_SYNC_INDEXES_ON_BOOT,
     },
     redis: {

@@ -110,6 +110,9 @@ export const envSchema = z.object({
   ),
   MONGODB_SOCKET_TIMEOUT_MS: int(45_000, 1_000, 600_000).describe('Socket inactivity timeout.'),
   MONGODB_HEARTBEAT_FREQUENCY_MS: int(10_000, 500, 120_000).describe('Server monitoring heartbeat interval.'),
+  MONGODB_MONITOR_COMMANDS: bool(false).describe(
+    'Emit the driver command monitoring events (commandStarted/Succeeded/Failed), for diagnosis and tests that count commands.',
+  ),
   MONGODB_SYNC_INDEXES_ON_BOOT: bool(true).describe(
     'Create missing indexes at boot (autoIndex is off in production); if false run `npm run db:sync-indexes` on deploy.',
   ),

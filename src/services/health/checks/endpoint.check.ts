@@ -26,9 +26,15 @@ export class EndpointCheck implements HealthCheck {
       componentType: this.componentType,
       observedUnit: 'ms',
     };
+    const abort = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      abort.abort();
+    }, timeoutMs);
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
-      await res.arrayBuffer().catch(() => undefined);
+      const res = await fetch(url, { signal: abort.signal, redirect: 'manual' });
+      await res.arrayBuffer();
       const ms = performance.now() - started;
       if (res.status !== expectedStatus)
         return [
@@ -51,7 +57,6 @@ export class EndpointCheck implements HealthCheck {
       ];
     } catch (err) {
       const ms = performance.now() - started;
-      const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
       return [
         {
           ...base,
@@ -61,6 +66,8 @@ export class EndpointCheck implements HealthCheck {
           details: { url },
         },
       ];
+    } finally {
+      clearTimeout(timer);
     }
   }
 }
