@@ -1,7 +1,13 @@
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AlertSeverity } from '../alerts/alert-raiser';
 import { keyOf, type HealthStatus, type Measurement } from './types';
+
+const LINT_FAILING_DEFAULTS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
 
 const STATUS_VALUE: Record<HealthStatus, number> = { pass: 0, warn: 1, fail: 2 };
 
@@ -22,6 +28,9 @@ export class AppMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    // Gauges named like counters fail `promtool check metrics`; their unsuffixed siblings
+    // (nodejs_active_handles, nodejs_active_requests, nodejs_active_resources) carry the same totals by type.
+    for (const name of LINT_FAILING_DEFAULTS) this.registry.removeSingleMetric(name);
     this.httpDuration = new Histogram({
       name: 'http_request_duration_seconds',
       help: 'HTTP request duration by method, route pattern and status code.',
@@ -74,9 +83,7 @@ export class AppMetrics {
     return (req, res, next) => {
       const end = this.httpDuration.startTimer();
       res.once('finish', () => {
-        const pattern = (req.route as { path?: unknown } | undefined)?.path;
-        const route = typeof pattern === 'string' ? (req.baseUrl + pattern).replace(/(.)\/$/, '$1') : 'unmatched';
-        end({ method: req.method, route, status_code: String(res.statusCode) });
+        end({ method: req.method, route: routeLabel(req), status_code: String(res.statusCode) });
       });
       next();
     };
@@ -110,4 +117,22 @@ export class AppMetrics {
   render(): Promise<string> {
     return this.registry.metrics();
   }
+}
+
+/**
+ * The matched route as a pattern. When a handler failed, Express has already restored
+ * req.baseUrl by the time the response finishes, so the mount prefix is then taken from the
+ * URL: every router is mounted at a literal path (no parameters), and the route pattern
+ * accounts for the remaining segments. Requests no route matched are `unmatched`.
+ */
+export function routeLabel(req: Request): string {
+  const pattern = (req.route as { path?: unknown } | undefined)?.path;
+  if (typeof pattern !== 'string') return 'unmatched';
+  const trim = (p: string): string => (p.length > 1 ? p.replace(/\/$/, '') : p);
+  if (req.baseUrl) return trim(req.baseUrl + pattern);
+  if (/[*?()]/.test(pattern)) return trim(pattern);
+  const urlSegments = (req.originalUrl.split('?')[0] ?? '').split('/').filter(Boolean);
+  const patternSegments = pattern.split('/').filter(Boolean);
+  const prefix = urlSegments.slice(0, Math.max(0, urlSegments.length - patternSegments.length));
+  return trim('/' + [...prefix, ...patternSegments].join('/'));
 }
