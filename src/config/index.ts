@@ -74,7 +74,8 @@ export interface Config {
     historyRetentionDays: number;
     retentionCron: string;
   };
-  metrics: { token: Secret<string> | undefined };
+  /** /metrics on the app (token required) and optionally on an internal listener. */
+  metrics: { token: Secret<string> | undefined; host: string; port: number | undefined };
   cors: { origins: string[] };
   /** HS256 with a secret, or ES256 with a P-256 key pair (PEM). */
   jwt:
@@ -410,7 +411,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       historyRetentionDays: env.HEALTH_HISTORY_RETENTION_DAYS,
       retentionCron: env.HEALTH_RETENTION_CRON,
     },
-    metrics: { token: env.METRICS_TOKEN === undefined ? undefined : new Secret(env.METRICS_TOKEN) },
+    metrics: {
+      token: env.METRICS_TOKEN === undefined ? undefined : new Secret(env.METRICS_TOKEN),
+      host: env.METRICS_HOST,
+      port: env.METRICS_PORT,
+    },
     cors: { origins: env.CORS_ORIGINS },
     jwt: jwtPems
       ? { algorithm: 'ES256', privateKeyPem: new Secret(jwtPems.privateKeyPem), publicKeyPem: jwtPems.publicKeyPem }

@@ -174,6 +174,20 @@ export const envSchema = z.object({
     .string()
     .default('23 * * * *')
     .describe('Cron schedule (UTC) of the job that deletes expired health samples.'),
+  METRICS_HOST: z
+    .string()
+    .min(1)
+    .default('127.0.0.1')
+    .describe('Interface of the internal metrics listener (only with METRICS_PORT): keep it on a private network.'),
+  METRICS_PORT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(65535)
+    .optional()
+    .describe(
+      'Port of an internal listener that serves only GET /metrics (token still required when METRICS_TOKEN is set). Unset: no listener.',
+    ),
   METRICS_TOKEN: optionalString()
     .refine((v) => v === undefined || v.length >= 24, 'must be at least 24 characters')
     .describe('Bearer token Prometheus sends to GET /metrics (at least 24 characters). Unset: /metrics answers 404.'),
