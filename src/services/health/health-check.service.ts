@@ -112,7 +112,8 @@ export class HealthCheckService {
   async start(): Promise<void> {
     await this.sampleNow();
     this.timer = setInterval(() => {
-      if (!this.running) void this.sampleNow();
+      if (!this.running)
+        this.sampleNow().catch((err: unknown) => this.deps.logger.error({ err }, 'health sample failed'));
     }, this.deps.sampleIntervalMs);
     this.timer.unref();
   }
