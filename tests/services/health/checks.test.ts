@@ -91,6 +91,23 @@ describe('health checks', () => {
       expect(await failedLogins()).toMatchObject({ observedValue: 3, status: 'fail' });
     });
 
+    it('when operations wait for a pooled connection (driver CMAP events), then mongodb:poolWaiting counts them and warns', async () => {
+      const client = t.container.database.connection.getClient();
+      const health = t.container.deps.operations.health;
+      const waiting = async () => {
+        await health.sampleNow();
+        return health.report().checks['mongodb:poolWaiting'][0];
+      };
+      expect(await waiting()).toMatchObject({ observedValue: 0, status: 'pass' });
+      // Three check-outs start and the pool answers none of them yet; one then gives up.
+      for (let i = 0; i < 3; i++) client.emit('connectionCheckOutStarted', { address: '127.0.0.1:1' } as never);
+      client.emit('connectionCheckOutFailed', { address: '127.0.0.1:1', reason: 'timeout' } as never);
+      expect(await waiting()).toMatchObject({ observedValue: 2, status: 'warn', observedUnit: 'requests' });
+      for (let i = 0; i < 2; i++)
+        client.emit('connectionCheckOutFailed', { address: '127.0.0.1:1', reason: 'timeout' } as never);
+      expect(await waiting()).toMatchObject({ observedValue: 0, status: 'pass' });
+    });
+
     it('when the backup service reports its last verified backup, then backups:age shows it to admins', async () => {
       backupAt = new Date(Date.now() - 2 * 3_600_000);
       await t.container.deps.operations.health.sampleNow();
