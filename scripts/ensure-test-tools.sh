@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Debian tools the tests use as independent peers: oathtool (TOTP codes), python3 with
-# `cryptography` (an independent AES-GCM), redis-server (tests that stop their own Redis).
+# `cryptography` (an independent AES-GCM), redis-server (tests that stop their own Redis),
+# prometheus (promtool checks /metrics and the alert rules; a real Prometheus scrapes the app).
 set -euo pipefail
 missing=()
 command -v oathtool >/dev/null || missing+=(oathtool)
 command -v redis-server >/dev/null || missing+=(redis-server)
+{ command -v promtool >/dev/null && command -v prometheus >/dev/null; } || missing+=(prometheus)
 python3 -c 'import cryptography' 2>/dev/null || missing+=(python3-cryptography)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "ensure-test-tools: installing ${missing[*]}" >&2
   if [ "$(id -u)" -ne 0 ]; then echo "ensure-test-tools: need root (or sudo) to apt-get install ${missing[*]}" >&2; exit 1; fi
-  (apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1) || { apt-get update -qq >/dev/null && apt-get install -y -qq "${missing[@]}" >/dev/null; }
+  (apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1) || { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
 fi

@@ -4,7 +4,7 @@ import type { Logger } from './lib/logger';
 import { requestId } from './middleware/request-id';
 import { httpLogger } from './middleware/http-logger';
 import { errorHandler, notFound } from './middleware/error-handler';
-import { healthRoutes } from './routes/health.routes';
+import { healthApiRoutes, healthRoutes, metricsHandler } from './routes/health.routes';
 import {
   answerWrongMethods,
   rejectHostileInput,
@@ -12,6 +12,7 @@ import {
   requireJsonBody,
 } from './middleware/hostile-input';
 import type { HealthCheckService } from './services/health/health-check.service';
+import type { AppMetrics } from './services/health/metrics';
 import type { AuditTrail } from './services/audit/audit-trail';
 import type { EncryptionService } from './services/encryption/encryption.service';
 import type { ApiKeyService } from './services/api-keys/api-key.service';
@@ -57,7 +58,7 @@ export interface AppDeps {
   /** The ERP records. */
   resources: { employees: EmployeeService; invoices: InvoiceService };
   /** What operators watch (alerts and backups join here). */
-  operations: { health: HealthCheckService; backups: BackupRestoreService };
+  operations: { health: HealthCheckService; metrics: AppMetrics; backups: BackupRestoreService };
 }
 
 /**
@@ -81,12 +82,14 @@ export function createApp(deps: AppDeps): Express {
   app.set('query parser', 'simple');
 
   app.use(requestId());
+  app.use(deps.operations.metrics.httpMiddleware());
   app.use(httpLogger(logger));
   app.use(securityHeaders({ hsts: config.edge.hsts, hstsPreload: config.edge.hstsPreload }));
   app.use(corsPolicy({ allowedOrigins: config.cors.origins, logger, maxAgeSeconds: config.edge.corsMaxAgeSeconds }));
   app.use(rejectUnusedMethods());
 
-  app.use('/health', healthRoutes(deps.operations.health));
+  app.use('/health', healthRoutes({ health: deps.operations.health, authenticate, policy }));
+  app.get('/metrics', metricsHandler(deps.operations.metrics, config.metrics.token));
 
   // Everything under /api is per-user data or auth state: never cached, and rate limited.
   app.use('/api', noStore, rateLimiters.general);
@@ -134,6 +137,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/api/v1/encryption', encryptionRoutes({ keyRotation, encryption, authenticate, authorize, logger }));
   app.use('/api/v1/api-keys', apiKeyRoutes({ apiKeys, policy, authenticate, authorize }));
   app.use('/api/v1/admin/backups', backupRoutes({ backups: deps.operations.backups, authenticate, authorize }));
+  app.use('/api/v1/health', healthApiRoutes({ health: deps.operations.health, authenticate, authorize }));
 
   answerWrongMethods(app.router);
   app.use(notFound());

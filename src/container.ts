@@ -3,6 +3,9 @@ import type { Logger } from './lib/logger';
 import { Database } from './lib/database';
 import { createRedis, waitForRedis, type RedisClient } from './lib/redis';
 import { HealthCheckService } from './services/health/health-check.service';
+import { standardChecks } from './services/health/checks';
+import { AppMetrics } from './services/health/metrics';
+import type { AlertRaiser } from './services/alerts/alert-raiser';
 import { Scheduler } from './jobs/scheduler';
 import { registerModels, type Models } from './models';
 import { AuditTrail, RedisAuditHead } from './services/audit/audit-trail';
@@ -35,7 +38,6 @@ import { createRateLimiters } from './middleware/rate-limit';
 import type { AppDeps } from './app';
 import { VERSION } from './lib/version';
 import { LeaseManager } from './jobs/lease';
-import type { AlertRaiser } from './services/alerts/alert-raiser';
 import { BackupRestoreService } from './services/backup-restore/backup-restore.service';
 import {
   createBackupRestore,
@@ -74,6 +76,10 @@ export interface ContainerOptions {
   onSecurityEvent?: SecurityEventListener;
   /** Where backup failures are raised (AlertService at merge; tests record them). Logged when absent. */
   backupAlerts?: AlertRaiser;
+  /** Where health threshold alerts go (the lead wires AlertService; tests pass RecordingAlerts). */
+  healthAlerts?: AlertRaiser;
+  /** When the last verified backup was taken (BackupRestoreService); enables the backup age check. */
+  lastVerifiedBackupAt?: () => Promise<Date | null>;
 }
 
 /** JWT key material leaves its Secret only here, where the TokenService turns it into KeyObjects. */
@@ -175,7 +181,9 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     now: opts.now,
   });
   const guard = new LoginGuard({ redis, now: opts.now, ipv6Subnet: config.rateLimits.ipv6Subnet });
+  const metrics = new AppMetrics();
   const rateLimiters = createRateLimiters({
+    onRejected: (tier) => metrics.rateLimitRejected(tier),
     redis,
     logger,
     tiers: config.rateLimits.tiers,
@@ -245,13 +253,6 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     apiKeyLimiter: rateLimiters.apiKey,
     securityEvents,
   });
-  const health = new HealthCheckService({
-    database,
-    redis,
-    timeoutMs: config.health.timeoutMs,
-    version: VERSION,
-    now: opts.now,
-  });
   const startupChecks: Array<Promise<unknown>> = [];
   const leases = new LeaseManager({ leases: models.JobLease, now: opts.now });
   const holderId = processHolderId();
@@ -267,8 +268,37 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     holderId,
     now: opts.now,
   });
+  const health = new HealthCheckService({
+    ...standardChecks({
+      config,
+      database,
+      redis,
+      auditEvents: models.AuditEvent,
+      lastVerifiedBackupAt:
+        opts.lastVerifiedBackupAt ?? (config.backups.enabled ? () => backups.lastVerifiedBackupAt() : undefined),
+      backupDir: config.health.diskPath ?? config.backups.dir,
+      now: opts.now ?? (() => new Date()),
+    }),
+    timeoutMs: config.health.timeoutMs,
+    sampleIntervalMs: config.health.sampleIntervalMs,
+    readyPingMinIntervalMs: config.health.readyPingMinIntervalMs,
+    thresholds: config.health.thresholds,
+    alertAfterSamples: config.health.alertAfterSamples,
+    alerts: opts.healthAlerts,
+    metrics,
+    samples: models.HealthSample,
+    snapshotIntervalMs: config.health.snapshotIntervalMs,
+    historyRetentionDays: config.health.historyRetentionDays,
+    version: VERSION,
+    logger,
+    now: opts.now,
+  });
   const scheduler = new Scheduler(
-    [{ name: 'auth-retention', schedule: config.auth.retentionCron, run: () => auth.purgeExpired() }, ...backupJobs],
+    [
+      { name: 'auth-retention', schedule: config.auth.retentionCron, run: () => auth.purgeExpired() },
+      { name: 'health-retention', schedule: config.health.retentionCron, run: () => health.purgeExpired() },
+      ...backupJobs,
+    ],
     logger,
     'UTC',
     { leases, holderId },
@@ -283,7 +313,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
       access: { policy, roles },
       protection: { encryption, keyRotation, audit, gdpr },
       resources: { employees, invoices },
-      operations: { health, backups },
+      operations: { health, metrics, backups },
     },
     database,
     redis,
@@ -316,6 +346,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
             : 'BOOTSTRAP_ADMIN_* ignored: an admin already exists',
         );
       }
+      await health.start();
       scheduler.start();
       if (config.backups.enabled)
         startupChecks.push(
@@ -323,6 +354,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
         );
     },
     async stop() {
+      await health.stop();
       await scheduler.stop();
       await Promise.allSettled(startupChecks);
       await backups.stop();

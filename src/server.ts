@@ -4,6 +4,7 @@ import { createLogger, type Logger } from './lib/logger';
 import { createApp } from './app';
 import { createContainer } from './container';
 import { createHttpServer } from './http-server';
+import { createMetricsListener } from './services/health/metrics-listener';
 
 /**
  * Starts the API: parse config (exit 1 with one line per problem), build the container,
@@ -36,9 +37,24 @@ async function main(): Promise<void> {
     { address: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : addr, env: config.env },
     'erp-backend listening',
   );
+  const metricsServer =
+    config.metrics.port === undefined
+      ? undefined
+      : createMetricsListener(container.deps.operations.metrics, { token: config.metrics.token, logger });
+  if (metricsServer) {
+    await new Promise<void>((resolve) => metricsServer.listen(config.metrics.port, config.metrics.host, resolve));
+    logger.info({ address: `${config.metrics.host}:${config.metrics.port}` }, 'metrics listener started');
+  }
   if (process.send) process.send('ready');
 
-  installShutdown(server, container.stop, logger, config.http.shutdownTimeoutMs);
+  const stop = async (): Promise<void> => {
+    if (metricsServer) {
+      metricsServer.closeAllConnections();
+      await new Promise((resolve) => metricsServer.close(resolve));
+    }
+    await container.stop();
+  };
+  installShutdown(server, stop, logger, config.http.shutdownTimeoutMs);
 }
 
 function installShutdown(

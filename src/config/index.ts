@@ -6,6 +6,32 @@ import { keyMaterialProblems, type KeyMaterialEntry } from './key-strength';
 
 export { envSchema, type Env };
 
+/** Warn and fail limits of one measurement (a value at or above a limit reaches it). */
+export interface Limits {
+  warn: number;
+  fail: number;
+}
+
+export interface HealthThresholds {
+  dbLatencyMs: Limits;
+  redisLatencyMs: Limits;
+  eventLoopDelayMs: Limits;
+  memoryPercent: Limits;
+  diskPercent: Limits;
+  cpuLoadPerCore: Limits;
+  backupAgeHours: Limits;
+  failedLogins: Limits;
+}
+
+/** One HTTP dependency the health sampler probes. */
+export interface HealthEndpoint {
+  name: string;
+  url: string;
+  expectedStatus: number;
+  timeoutMs: number;
+  warnMs: number;
+}
+
 export interface KeyMaterial {
   id: string;
   key: Secret<Buffer>;
@@ -31,10 +57,10 @@ export interface Config {
     serverSelectionTimeoutMS: number;
     socketTimeoutMS: number;
     heartbeatFrequencyMS: number;
+    monitorCommands: boolean;
     syncIndexesOnBoot: boolean;
   };
   redis: { url: Secret<string>; keyPrefix: string };
-  health: { timeoutMs: number };
   backups: {
     enabled: boolean;
     dir: string;
@@ -60,6 +86,21 @@ export interface Config {
         }
       | undefined;
   };
+  health: {
+    timeoutMs: number;
+    sampleIntervalMs: number;
+    readyPingMinIntervalMs: number;
+    thresholds: HealthThresholds;
+    failedLoginWindowMinutes: number;
+    diskPath: string | undefined;
+    endpoints: HealthEndpoint[];
+    alertAfterSamples: number;
+    snapshotIntervalMs: number;
+    historyRetentionDays: number;
+    retentionCron: string;
+  };
+  /** /metrics on the app (token required) and optionally on an internal listener. */
+  metrics: { token: Secret<string> | undefined; host: string; port: number | undefined };
   cors: { origins: string[] };
   /** HS256 with a secret, or ES256 with a P-256 key pair (PEM). */
   jwt:
@@ -343,6 +384,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       );
   }
 
+  const healthEndpoints = parseHealthEndpoints(env.HEALTH_ENDPOINTS, problems);
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   const config: Config = {
@@ -364,13 +407,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       serverSelectionTimeoutMS: env.MONGODB_SERVER_SELECTION_TIMEOUT_MS,
       socketTimeoutMS: env.MONGODB_SOCKET_TIMEOUT_MS,
       heartbeatFrequencyMS: env.MONGODB_HEARTBEAT_FREQUENCY_MS,
+      monitorCommands: env.MONGODB_MONITOR_COMMANDS,
       syncIndexesOnBoot: env.MONGODB_SYNC_INDEXES_ON_BOOT,
     },
     redis: {
       url: new Secret(env.REDIS_URL ?? 'redis://127.0.0.1:6379'),
       keyPrefix: env.REDIS_KEY_PREFIX,
     },
-    health: { timeoutMs: env.HEALTH_CHECK_TIMEOUT_MS },
     backups: {
       enabled: env.BACKUP_ENABLED,
       dir: env.BACKUP_DIR,
@@ -404,6 +447,33 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
                 : undefined,
           }
         : undefined,
+    },
+    health: {
+      timeoutMs: env.HEALTH_CHECK_TIMEOUT_MS,
+      sampleIntervalMs: env.HEALTH_SAMPLE_INTERVAL_MS,
+      readyPingMinIntervalMs: env.HEALTH_READY_PING_MIN_INTERVAL_MS,
+      thresholds: {
+        dbLatencyMs: env.HEALTH_DB_LATENCY_MS,
+        redisLatencyMs: env.HEALTH_REDIS_LATENCY_MS,
+        eventLoopDelayMs: env.HEALTH_EVENT_LOOP_DELAY_MS,
+        memoryPercent: env.HEALTH_MEMORY_PERCENT,
+        diskPercent: env.HEALTH_DISK_PERCENT,
+        cpuLoadPerCore: env.HEALTH_CPU_LOAD_PER_CORE,
+        backupAgeHours: env.HEALTH_BACKUP_AGE_HOURS,
+        failedLogins: env.HEALTH_FAILED_LOGINS,
+      },
+      failedLoginWindowMinutes: env.HEALTH_FAILED_LOGIN_WINDOW_MINUTES,
+      diskPath: env.HEALTH_DISK_PATH,
+      endpoints: healthEndpoints,
+      alertAfterSamples: env.HEALTH_ALERT_AFTER_SAMPLES,
+      snapshotIntervalMs: env.HEALTH_SNAPSHOT_INTERVAL_MS,
+      historyRetentionDays: env.HEALTH_HISTORY_RETENTION_DAYS,
+      retentionCron: env.HEALTH_RETENTION_CRON,
+    },
+    metrics: {
+      token: env.METRICS_TOKEN === undefined ? undefined : new Secret(env.METRICS_TOKEN),
+      host: env.METRICS_HOST,
+      port: env.METRICS_PORT,
     },
     cors: { origins: env.CORS_ORIGINS },
     jwt: jwtPems
@@ -464,4 +534,34 @@ function deepFreeze<T>(obj: T): T {
     Object.freeze(obj);
   }
   return obj;
+}
+
+/** HEALTH_ENDPOINTS: `name=url[|expectedStatus[|timeoutMs[|warnMs]]]`, comma-separated. */
+export function parseHealthEndpoints(raw: string | undefined, problems: string[]): HealthEndpoint[] {
+  if (!raw) return [];
+  const out: HealthEndpoint[] = [];
+  for (const entry of raw
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
+    const m = /^([a-z0-9][a-z0-9_-]{0,40})=([^|\s]+)(?:\|(\d{3}))?(?:\|(\d{2,6}))?(?:\|(\d{1,6}))?$/i.exec(entry);
+    let url: URL | undefined;
+    try {
+      url = m ? new URL(m[2]) : undefined;
+    } catch {
+      url = undefined;
+    }
+    if (!m || !url || !/^https?:$/.test(url.protocol)) {
+      problems.push(
+        `HEALTH_ENDPOINTS: "${entry}" must look like name=http(s)://host/path[|status[|timeoutMs[|warnMs]]]`,
+      );
+      continue;
+    }
+    const timeoutMs = m[4] ? Number(m[4]) : 5_000;
+    const warnMs = m[5] ? Number(m[5]) : Math.floor(timeoutMs / 2);
+    if (warnMs > timeoutMs) problems.push(`HEALTH_ENDPOINTS: "${m[1]}" warns after its timeout`);
+    if (out.some((e) => e.name === m[1])) problems.push(`HEALTH_ENDPOINTS: "${m[1]}" is named twice`);
+    out.push({ name: m[1], url: url.toString(), expectedStatus: m[3] ? Number(m[3]) : 200, timeoutMs, warnMs });
+  }
+  return out;
 }

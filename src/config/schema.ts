@@ -60,6 +60,18 @@ const rate = (def: string) =>
       return { limit, windowMs: seconds * 1000 };
     });
 
+/** `<warn>/<fail>` thresholds, e.g. `100/500`; warn must not exceed fail. */
+const limits = (def: string) =>
+  z
+    .string()
+    .regex(/^\d+(\.\d+)?\/\d+(\.\d+)?$/, 'must look like <warn>/<fail>, e.g. 100/500')
+    .default(def)
+    .transform((v, ctx) => {
+      const [warn, fail] = v.split('/').map(Number);
+      if (warn > fail) ctx.addIssue({ code: 'custom', message: 'the warn limit must not exceed the fail limit' });
+      return { warn, fail };
+    });
+
 /** Empty strings in a .env file mean "unset". */
 const optionalString = () =>
   z
@@ -108,6 +120,9 @@ export const envSchema = z.object({
   ),
   MONGODB_SOCKET_TIMEOUT_MS: int(45_000, 1_000, 600_000).describe('Socket inactivity timeout.'),
   MONGODB_HEARTBEAT_FREQUENCY_MS: int(10_000, 500, 120_000).describe('Server monitoring heartbeat interval.'),
+  MONGODB_MONITOR_COMMANDS: bool(false).describe(
+    'Emit the driver command monitoring events (commandStarted/Succeeded/Failed), for diagnosis and tests that count commands.',
+  ),
   MONGODB_SYNC_INDEXES_ON_BOOT: bool(true).describe(
     'Create missing indexes at boot (autoIndex is off in production); if false run `npm run db:sync-indexes` on deploy.',
   ),
@@ -131,6 +146,61 @@ export const envSchema = z.object({
   HEALTH_CHECK_TIMEOUT_MS: int(2_000, 50, 60_000).describe(
     'Time each readiness probe (MongoDB ping, Redis ping) may take.',
   ),
+  HEALTH_SAMPLE_INTERVAL_MS: int(15_000, 1_000, 3_600_000).describe(
+    'How often the health sampler runs every check; the /health endpoints serve its latest results.',
+  ),
+  HEALTH_READY_PING_MIN_INTERVAL_MS: int(1_000, 100, 60_000).describe(
+    '/health/ready pings MongoDB and Redis afresh at most this often; between pings it serves the last answer.',
+  ),
+  HEALTH_DB_LATENCY_MS: limits('100/500').describe('MongoDB ping latency thresholds in ms, <warn>/<fail>.'),
+  HEALTH_REDIS_LATENCY_MS: limits('100/500').describe('Redis PING latency thresholds in ms, <warn>/<fail>.'),
+  HEALTH_EVENT_LOOP_DELAY_MS: limits('50/200').describe('Event-loop delay p99 thresholds in ms, <warn>/<fail>.'),
+  HEALTH_MEMORY_PERCENT: limits('80/90').describe(
+    'System memory, and V8 heap against its limit, in percent used, <warn>/<fail>.',
+  ),
+  HEALTH_DISK_PERCENT: limits('80/90').describe(
+    'Disk use of the file system holding HEALTH_DISK_PATH (the backup directory), in percent, <warn>/<fail>.',
+  ),
+  HEALTH_CPU_LOAD_PER_CORE: limits('1.5/3').describe('1-minute load average divided by CPU cores, <warn>/<fail>.'),
+  HEALTH_BACKUP_AGE_HOURS: limits('26/50').describe('Age of the last verified backup in hours, <warn>/<fail>.'),
+  HEALTH_FAILED_LOGINS: limits('20/100').describe(
+    'Failed logins (audit trail) within HEALTH_FAILED_LOGIN_WINDOW_MINUTES, <warn>/<fail>.',
+  ),
+  HEALTH_FAILED_LOGIN_WINDOW_MINUTES: int(15, 1, 1_440).describe('Window of the failed-login rate check.'),
+  HEALTH_DISK_PATH: optionalString().describe(
+    'Directory whose file system the disk check measures: where backups are written (default: the working directory).',
+  ),
+  HEALTH_ENDPOINTS: optionalString().describe(
+    'HTTP dependencies to probe, comma-separated `name=url[|expectedStatus[|timeoutMs[|warnMs]]]` (default status 200, timeout 5000 ms, warn at half the timeout).',
+  ),
+  HEALTH_ALERT_AFTER_SAMPLES: int(3, 1, 100).describe(
+    'A check must hold a new status for this many consecutive samples before an alert is raised or resolved (flap damping).',
+  ),
+  HEALTH_SNAPSHOT_INTERVAL_MS: int(60_000, 1_000, 3_600_000).describe(
+    'How often a sample is also stored in MongoDB (health_samples) for history beyond this process.',
+  ),
+  HEALTH_HISTORY_RETENTION_DAYS: int(7, 1, 366).describe('Stored health samples older than this are deleted.'),
+  HEALTH_RETENTION_CRON: z
+    .string()
+    .default('23 * * * *')
+    .describe('Cron schedule (UTC) of the job that deletes expired health samples.'),
+  METRICS_HOST: z
+    .string()
+    .min(1)
+    .default('127.0.0.1')
+    .describe('Interface of the internal metrics listener (only with METRICS_PORT): keep it on a private network.'),
+  METRICS_PORT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(65535)
+    .optional()
+    .describe(
+      'Port of an internal listener that serves only GET /metrics (token still required when METRICS_TOKEN is set). Unset: no listener.',
+    ),
+  METRICS_TOKEN: optionalString()
+    .refine((v) => v === undefined || v.length >= 24, 'must be at least 24 characters')
+    .describe('Bearer token Prometheus sends to GET /metrics (at least 24 characters). Unset: /metrics answers 404.'),
 
   // --- backups (docs/BACKUP_RESTORE.md)
   BACKUP_ENABLED: bool(true).describe('Run the scheduled daily and weekly backups (once per cluster, under a lease).'),

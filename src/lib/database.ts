@@ -56,6 +56,7 @@ export class Database {
       serverSelectionTimeoutMS: opts.serverSelectionTimeoutMS,
       socketTimeoutMS: opts.socketTimeoutMS,
       heartbeatFrequencyMS: opts.heartbeatFrequencyMS,
+      monitorCommands: opts.monitorCommands,
       retryWrites: true,
       writeConcern: { w: 'majority' },
       autoIndex: opts.autoIndex,

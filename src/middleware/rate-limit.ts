@@ -31,6 +31,8 @@ export interface RateLimitOptions {
   bearerSubject: (authorizationHeader: string) => Promise<string | undefined>;
   /** Told once per outage and tier (the AlertService hooks in here). */
   onRedisDown?: (tier: TierName, err: Error) => void;
+  /** Told of every request refused with 429 (the rate-limit rejection metric). */
+  onRejected?: (tier: TierName) => void;
 }
 
 export interface RateLimiters {
@@ -148,6 +150,7 @@ export function createRateLimiters(opts: RateLimitOptions): RateLimiters {
       // Our key generators already group IPv6 addresses; the library's check would misfire on composite keys.
       validate: { keyGeneratorIpFallback: false, trustProxy: false, xForwardedForHeader: false },
       handler: (req, _res, next) => {
+        opts.onRejected?.(tier);
         const reset = (req as Request & { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
         const retryAfter = reset
           ? Math.max(1, Math.ceil((reset.getTime() - Date.now()) / 1000))

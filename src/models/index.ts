@@ -13,6 +13,7 @@ import { registerInvoiceModels } from './invoice.model';
 import { registerAlertModels } from './alert.model';
 import { registerJobLeaseModels } from './job-lease.model';
 import { registerBackupJobModels } from './backup-job.model';
+import { registerHealthSampleModels } from './health-sample.model';
 
 /** What models with encrypted fields need: the cipher, and the registry key rotation reads. */
 export interface ModelDeps {
@@ -36,6 +37,7 @@ export function registerModels(conn: Connection, deps: ModelDeps) {
     ...registerAlertModels(conn),
     ...registerJobLeaseModels(conn),
     ...registerBackupJobModels(conn),
+    ...registerHealthSampleModels(conn),
   };
 }
 

@@ -21,6 +21,8 @@ const NO_PERMISSION: Record<string, 'public' | 'session'> = {
   'GET /health': 'public',
   'GET /health/live': 'public',
   'GET /health/ready': 'public',
+  // Guarded by METRICS_TOKEN (a scraper credential), not by a user permission.
+  'GET /metrics': 'public',
   'POST /api/v1/auth/login': 'public',
   'POST /api/v1/auth/refresh': 'public',
   'POST /api/v1/auth/2fa/challenge': 'public',
@@ -99,6 +101,7 @@ describe('every route × every role against the policy file', () => {
         '/api/v1/api-keys',
         '/api/v1/gdpr',
         '/api/v1/encryption',
+        '/api/v1/health',
       ]) {
         if (layer.matchers?.[0]?.(p) && !mounts.has(layer.handle)) mounts.set(layer.handle, p);
       }
