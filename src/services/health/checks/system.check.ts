@@ -1,5 +1,6 @@
 import os from 'node:os';
-import { statfs } from 'node:fs/promises';
+import { access, statfs } from 'node:fs/promises';
+import path from 'node:path';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import type { Limits } from '../../../config';
@@ -44,7 +45,7 @@ export class SystemCheck implements HealthCheck {
     // The histogram counts nanoseconds; reset so each sample covers the interval since the last.
     const loopP99 = this.loop.count > 0 ? this.loop.percentile(99) / 1e6 : 0;
     this.loop.reset();
-    const fs = await withTimeout(statfs(this.deps.diskPath), timeoutMs, 'statfs');
+    const fs = await withTimeout(existingAncestor(this.deps.diskPath).then((dir) => statfs(dir)), timeoutMs, 'statfs');
     const used = fs.blocks - fs.bfree;
     const diskPercent = used + fs.bavail > 0 ? (used / (used + fs.bavail)) * 100 : 0;
     const m = (
@@ -94,5 +95,20 @@ export class SystemCheck implements HealthCheck {
         'process',
       ),
     ];
+  }
+}
+
+/** The backup directory may not exist yet (no backup taken): measure the file system it will be created on. */
+async function existingAncestor(dir: string): Promise<string> {
+  let current = path.resolve(dir);
+  for (;;) {
+    try {
+      await access(current);
+      return current;
+    } catch {
+      const parent = path.dirname(current);
+      if (parent === current) return current;
+      current = parent;
+    }
   }
 }
