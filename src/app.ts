@@ -12,6 +12,7 @@ import {
   requireJsonBody,
 } from './middleware/hostile-input';
 import type { HealthCheckService } from './services/health/health-check.service';
+import type { AlertService } from './services/alerts/alert.service';
 import type { AuditTrail } from './services/audit/audit-trail';
 import type { EncryptionService } from './services/encryption/encryption.service';
 import type { ApiKeyService } from './services/api-keys/api-key.service';
@@ -55,7 +56,7 @@ export interface AppDeps {
   /** The ERP records. */
   resources: { employees: EmployeeService; invoices: InvoiceService };
   /** What operators watch (alerts and backups join here). */
-  operations: { health: HealthCheckService };
+  operations: { health: HealthCheckService; alerts: AlertService };
 }
 
 /**
@@ -134,6 +135,6 @@ export function createApp(deps: AppDeps): Express {
 
   answerWrongMethods(app.router);
   app.use(notFound());
-  app.use(errorHandler(logger));
+  app.use(errorHandler(logger, () => deps.operations.alerts.recordServerError()));
   return app;
 }

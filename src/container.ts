@@ -34,6 +34,14 @@ import type { RequestClient } from 'twilio';
 import { createRateLimiters } from './middleware/rate-limit';
 import type { AppDeps } from './app';
 import { VERSION } from './lib/version';
+import { AlertService } from './services/alerts/alert.service';
+import { AlertDeliveryWorker } from './services/alerts/alert-delivery';
+import { AlertRouting, RecipientResolver } from './services/alerts/routing';
+import { AlertSources } from './services/alerts/alert-sources';
+import { EmailChannel } from './services/alerts/email.channel';
+import { SmsChannel } from './services/alerts/sms.channel';
+import { SlackChannel } from './services/alerts/slack.channel';
+import { DashboardChannel, PublisherSlot } from './services/alerts/dashboard.channel';
 
 export interface Container {
   deps: AppDeps;
@@ -44,6 +52,10 @@ export interface Container {
   /** Session and token services (for operator tooling and tests that need a session of a given shape). */
   sessions: SessionService;
   tokens: TokenService;
+  /** Sends the alert outbox; start()/stop() run it, tests drive it with runOnce(). */
+  alertDelivery: AlertDeliveryWorker;
+  /** Where alert changes go live: connect the alert stream (AlertChangePublisher) here. */
+  alertPublisher: PublisherSlot;
   /** Connects to the datastores and prepares indexes. */
   start(): Promise<void>;
   /** Stops jobs, then closes Redis and MongoDB (reverse boot order). */
@@ -73,6 +85,9 @@ function jwtKeyOf(config: Config): JwtKeyConfig {
 }
 
 export function createContainer(config: Config, logger: Logger, opts: ContainerOptions = {}): Container {
+  // Signals detected by services built before the AlertService (audit, auth) reach it through here.
+  // eslint-disable-next-line prefer-const
+  let alertSources: AlertSources | undefined;
   const database = new Database({ ...config.mongodb, autoIndex: !config.isProduction }, logger);
   const redis = createRedis({ url: config.redis.url.reveal(), logger }, { keyPrefix: config.redis.keyPrefix });
   const encryption = new EncryptionService({
@@ -94,6 +109,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     head: new RedisAuditHead(redis),
     logger,
     now: opts.now,
+    onChainBroken: (v) => alertSources?.auditChainBroken(v),
   });
   const roles = new RoleService({ roles: models.Role, users: models.User, audit, now: opts.now });
   const policy = new AccessPolicy({ roles, mfaRequiredRoles: config.auth.mfaRequiredRoles });
@@ -103,7 +119,10 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     redis,
     audit,
     logger,
-    onSecurityEvent: opts.onSecurityEvent,
+    onSecurityEvent: (e) => {
+      alertSources?.securityEvent(e);
+      opts.onSecurityEvent?.(e);
+    },
     now: opts.now,
   });
   const onOutOfScope = (e: { resource: string; resourceId: string }) => securityEvents.outOfScope(e);
@@ -162,14 +181,21 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     audit,
     refreshTtlDays: config.auth.refreshTtlDays,
     now: opts.now,
+    onReuse: (e) => alertSources?.refreshTokenReuse(e),
   });
-  const guard = new LoginGuard({ redis, now: opts.now, ipv6Subnet: config.rateLimits.ipv6Subnet });
+  const guard = new LoginGuard({
+    redis,
+    now: opts.now,
+    ipv6Subnet: config.rateLimits.ipv6Subnet,
+    onAddressRefused: (address) => alertSources?.passwordSpraying(address),
+  });
   const rateLimiters = createRateLimiters({
     redis,
     logger,
     tiers: config.rateLimits.tiers,
     ipv6Subnet: config.rateLimits.ipv6Subnet,
     bearerSubject: (header) => tokens.verifiedSubject(header),
+    onRedisDown: (tier, err) => alertSources?.redisDown(`rate limiter, ${tier} tier`, err),
   });
   const email = new EmailSender({ smtpUrl: config.mail.smtpUrl?.reveal(), from: config.mail.from, logger });
   const sms = new SmsSender({
@@ -204,6 +230,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     onLoginSuccess: (email, ip) => rateLimiters.resetAuth(ip, email),
     // The limiter files a second step under `mfa:<user id>` (rate-limit.ts, accountOf).
     onSecondFactorSuccess: (userId, ip) => rateLimiters.resetAuth(ip, `mfa:${userId}`),
+    onSecurityAlert: (alert) => alertSources?.securityAlert(alert),
   });
   const users = new UserService({
     users: models.User,
@@ -241,8 +268,76 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     version: VERSION,
     now: opts.now,
   });
+  const alertPublisher = new PublisherSlot();
+  const alertChannels = {
+    email: new EmailChannel(config.alerts.smtpUrl?.reveal(), config.alerts.mailFrom, config.alerts.timeoutsMs.email),
+    sms: new SmsChannel(
+      config.sms && { ...config.sms, authToken: config.sms.authToken.reveal() },
+      opts.twilioHttpClient,
+    ),
+    slack: new SlackChannel(config.alerts.slackWebhooks.map((h) => ({ name: h.name, url: h.url.reveal() }))),
+    dashboard: new DashboardChannel((change) => alertPublisher.publish(change)),
+  };
+  const alerts = new AlertService({
+    alerts: models.Alert,
+    deliveries: models.AlertDelivery,
+    occurrences: models.AlertOccurrence,
+    writer,
+    claims,
+    audit,
+    logger: logger.child({ component: 'alerts' }),
+    routing: new AlertRouting({
+      routes: config.alerts.routes,
+      defaultRecipients: config.alerts.defaultRecipients,
+      available: (channel) => alertChannels[channel].available,
+    }),
+    recipients: new RecipientResolver({ users: models.User }),
+    publisher: alertPublisher,
+    dedupWindowMs: config.alerts.dedupWindowMs,
+    repeatIntervalMs: config.alerts.repeatIntervalMs,
+    errorRateThreshold: config.alerts.errorRateThreshold,
+    now: opts.now,
+  });
+  const alertDelivery = new AlertDeliveryWorker({
+    deliveries: models.AlertDelivery,
+    alerts: models.Alert,
+    claims,
+    audit,
+    logger: logger.child({ component: 'alert-delivery' }),
+    adapters: Object.values(alertChannels),
+    hooks: { delivered: (d) => alerts.deliveryDelivered(d), failed: (d) => alerts.deliveryFailed(d) },
+    consoleUrl: config.alerts.consoleUrl,
+    pollMs: config.alerts.pollMs,
+    maxAttempts: config.alerts.maxAttempts,
+    backoffMs: config.alerts.backoffMs,
+    backoffMaxMs: config.alerts.backoffMaxMs,
+    concurrency: config.alerts.concurrency,
+    timeoutsMs: { ...config.alerts.timeoutsMs, dashboard: 5_000 },
+    breaker: config.alerts.breaker,
+    now: opts.now,
+  });
+  alertSources = new AlertSources(alerts);
+  const sources = alertSources;
+  // Redis down/up as the client sees it (the rate limiter reports its own view too; both dedupe into one alert).
+  let redisDown = false;
+  redis.on('error', (err: Error) => {
+    if (!redisDown) sources.redisDown('connection', err);
+    redisDown = true;
+  });
+  redis.on('ready', () => {
+    if (redisDown) sources.redisUp();
+    redisDown = false;
+  });
+  const unavailable = (['email', 'sms', 'slack'] as const).filter((c) => !alertChannels[c].available);
   const scheduler = new Scheduler(
-    [{ name: 'auth-retention', schedule: config.auth.retentionCron, run: () => auth.purgeExpired() }],
+    [
+      { name: 'auth-retention', schedule: config.auth.retentionCron, run: () => auth.purgeExpired() },
+      {
+        name: 'alert-retention',
+        schedule: config.alerts.retentionCron,
+        run: () => alerts.purgeResolved(config.alerts.retentionDays),
+      },
+    ],
     logger,
   );
 
@@ -255,7 +350,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
       access: { policy, roles },
       protection: { encryption, keyRotation, audit, gdpr },
       resources: { employees, invoices },
-      operations: { health },
+      operations: { health, alerts },
     },
     database,
     redis,
@@ -263,6 +358,8 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     scheduler,
     sessions,
     tokens,
+    alertDelivery,
+    alertPublisher,
     async start() {
       if (config.devDefaultsUsed.length) {
         logger.warn({ keys: config.devDefaultsUsed }, 'using insecure development defaults (refused in production)');
@@ -287,10 +384,20 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
             : 'BOOTSTRAP_ADMIN_* ignored: an admin already exists',
         );
       }
-      scheduler.start();
+      if (unavailable.length)
+        logger.warn({ channels: unavailable }, 'alert channels not configured: alerts routed to them are skipped');
+      try {
+        scheduler.start();
+        alertDelivery.start();
+      } catch (err) {
+        logger.error({ err }, 'jobs failed to start');
+        sources.jobsFailedToStart(err as Error);
+        throw err;
+      }
     },
     async stop() {
       await scheduler.stop();
+      await alertDelivery.stop();
       // A background key rotation stops after its batch (resumable) before the database closes.
       await keyRotation.stop();
       email.close();

@@ -11,6 +11,7 @@ import { registerRoleModels } from './role.model';
 import { registerEmployeeModels } from './employee.model';
 import { registerInvoiceModels } from './invoice.model';
 import { registerAlertModels } from './alert.model';
+import { registerAlertOccurrenceModels } from './alert-occurrence.model';
 
 /** What models with encrypted fields need: the cipher, and the registry key rotation reads. */
 export interface ModelDeps {
@@ -32,6 +33,7 @@ export function registerModels(conn: Connection, deps: ModelDeps) {
     ...registerEmployeeModels(conn, deps),
     ...registerInvoiceModels(conn),
     ...registerAlertModels(conn),
+    ...registerAlertOccurrenceModels(conn),
   };
 }
 
