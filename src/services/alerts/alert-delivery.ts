@@ -177,6 +177,7 @@ export class AlertDeliveryWorker {
       const started: Array<Promise<void>> = [];
       for (const d of due) {
         if (this.inFlight.has(d._id)) continue;
+        if (d.purpose === 'resolved' && (await this.earlierNoticePending(d))) continue;
         if ((this.lanes.get(d.channel) ?? 0) >= this.deps.concurrency) continue;
         if (!this.breakers.acquire(breakerKeyOf(d), now.getTime())) continue;
         this.lanes.set(d.channel, (this.lanes.get(d.channel) ?? 0) + 1);
@@ -198,6 +199,18 @@ export class AlertDeliveryWorker {
     } finally {
       this.scanning = false;
     }
+  }
+
+  /** "Resolved" waits while the notice it ends is still on its way to the same recipient (retrying, or in flight). */
+  private async earlierNoticePending(d: AlertDeliveryDoc): Promise<boolean> {
+    const earlier = await this.deps.deliveries.exists({
+      alertId: d.alertId,
+      channel: d.channel,
+      recipient: d.recipient,
+      purpose: { $in: ['raised', 'reminder'] },
+      status: 'pending',
+    });
+    return earlier !== null;
   }
 
   private async attempt(d: AlertDeliveryDoc): Promise<void> {
