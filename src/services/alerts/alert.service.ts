@@ -81,11 +81,13 @@ function boundedDetails(details: Record<string, unknown> | undefined): Record<st
  * Deduplication: the raise that inserts `openKey = fingerprint` first creates the alert
  * (the unique index picks one winner among any number of processes); every other raise
  * adds an occurrence. Occurrences are counted exactly by inserting one document each and
- * counting them; `$inc` would be shorter, but FerretDB applies it as read-then-write, and
- * of 100 concurrent increments it kept about 30 when measured. Each raiser then writes the
- * count it saw into the alert through the VersionedWriter (one writer per version) and
- * retries until the stored count is at least its own; the last raiser counts after every
- * insert, so the stored count ends exact.
+ * counting them; `$inc` would be shorter, but FerretDB applies it as read-then-write: of
+ * 100 concurrent `$inc`s on one document it kept 50, 6 and 5 in three measured runs
+ * (FerretDB 1.24, one process). Each raiser then writes the count it saw into the alert
+ * through the VersionedWriter (one writer per version) and retries until the stored count
+ * is at least its own; the last raiser counts after every insert, so the stored count ends
+ * exact. A losing writer usually finds a higher count already stored and stops, so a storm
+ * costs about one insert, one count and a few claims per raise.
  */
 export class AlertService implements AlertRaiser {
   private readonly now: () => Date;
