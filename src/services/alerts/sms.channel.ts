@@ -24,6 +24,13 @@ const REPLACEMENTS: Record<string, string> = {
   '\u00a0': ' ',
   '•': '*',
   '`': "'",
+  // Letters without a combining-accent decomposition.
+  Ł: 'L',
+  ł: 'l',
+  Đ: 'D',
+  đ: 'd',
+  Œ: 'OE',
+  œ: 'oe',
 };
 
 /** Septets `text` takes in GSM-7, or Infinity if it holds a character outside it. */
