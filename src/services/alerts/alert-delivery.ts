@@ -40,8 +40,6 @@ export interface AlertDeliveryWorkerDeps {
 
 /** How many due entries one poll looks at. */
 const SCAN_LIMIT = 200;
-/** Claims of attempts outlive any retry schedule; the auth retention job purges them afterwards. */
-const CLAIM_TTL_MS = 7 * 86_400_000;
 /** Lease added to a send's timeout: a process that dies mid-send leaves the entry due again after it. */
 const LEASE_MARGIN_MS = 60_000;
 
@@ -217,21 +215,17 @@ export class AlertDeliveryWorker {
     const attempt = d.attempts + 1;
     const key = breakerKeyOf(d);
     const startedAt = this.now();
-    if (
-      !(await this.deps.claims.claim(
-        `alert-delivery:${d._id}:${attempt}`,
-        new Date(startedAt.getTime() + CLAIM_TTL_MS),
-      ))
-    ) {
+    const timeoutMs = this.deps.timeoutsMs[d.channel] ?? 10_000;
+    const leaseEnd = new Date(startedAt.getTime() + timeoutMs + LEASE_MARGIN_MS);
+    // The claim only matters until the attempt is marked below (then the next attempt has
+    // another key). A process dying between the two leaves this attempt claimed until the
+    // daily claims purge (auth retention) removes the expired claim: a rare, bounded delay.
+    if (!(await this.deps.claims.claim(`alert-delivery:${d._id}:${attempt}`, leaseEnd))) {
       // Another process has this attempt; give the breaker's trial back untouched.
       this.breakers.release(key);
       return;
     }
-    const timeoutMs = this.deps.timeoutsMs[d.channel] ?? 10_000;
-    await this.deps.deliveries.updateOne(
-      { _id: d._id },
-      { $set: { attempts: attempt, nextAttemptAt: new Date(startedAt.getTime() + timeoutMs + LEASE_MARGIN_MS) } },
-    );
+    await this.deps.deliveries.updateOne({ _id: d._id }, { $set: { attempts: attempt, nextAttemptAt: leaseEnd } });
     const marked: AlertDeliveryDoc = { ...d, attempts: attempt };
     const alert = await this.deps.alerts.findById(d.alertId).lean<AlertDoc>();
     let error: string | null;

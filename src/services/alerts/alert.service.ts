@@ -138,7 +138,13 @@ export class AlertService implements AlertRaiser {
           version: 0,
         });
         const alert = created.toObject() as AlertDoc;
-        await this.enqueue(alert, 'raised', '0', routed);
+        try {
+          await this.enqueue(alert, 'raised', '0', routed);
+        } catch (err) {
+          // No alert without its notifications: otherwise every repeat would count silently.
+          await this.deps.alerts.deleteOne({ _id: id }).catch(() => undefined);
+          throw err;
+        }
         await this.auditSafely({
           action: 'alert.raised',
           outcome: 'succeeded',
@@ -340,6 +346,11 @@ export class AlertService implements AlertRaiser {
   /** A test alert through the chosen channels (their default recipients), bypassing routing and deduplication. */
   async sendTest(channels: AlertChannel[], actor: AlertActor): Promise<AlertDoc> {
     if (channels.length === 0) throw AppError.badRequest('Choose at least one channel.');
+    // Every chosen channel, SMS included (a test must be able to check the pager).
+    const routed = this.deps.routing.explicit(channels, 'critical');
+    const notConfigured = channels.filter((c) => !routed.some((r) => r.channel === c));
+    if (notConfigured.length)
+      throw AppError.badRequest(`Not configured, or no recipients: ${notConfigured.join(', ')}.`, { notConfigured });
     const now = this.now();
     const id = randomUUID();
     const created = await this.deps.alerts.create({
@@ -364,9 +375,6 @@ export class AlertService implements AlertRaiser {
       version: 0,
     });
     const alert = created.toObject() as AlertDoc;
-    // Every chosen channel, SMS included (a test must be able to check the pager).
-    const routed = this.deps.routing.explicit(channels, 'critical');
-    const missing = channels.filter((c) => !routed.some((r) => r.channel === c));
     await this.enqueue(alert, 'test', '0', routed);
     await this.deps.audit.record({
       action: 'alert.test',
@@ -375,7 +383,7 @@ export class AlertService implements AlertRaiser {
       actorRole: actor.role,
       resource: 'alert',
       resourceId: id,
-      details: { channels, notConfigured: missing },
+      details: { channels },
     });
     this.changed('raised', id);
     return alert;

@@ -185,6 +185,20 @@ describe('AlertService', () => {
       /^ERP INFO TEST: Test alert/,
     );
     expect(await auditCount(asTestApp(), { action: 'alert.test', resourceId: a._id, actorId: 'admin-1' })).toBe(1);
+    await expect(alerts.sendTest([], admin)).rejects.toMatchObject({ status: 400 });
+  });
+
+  it('refuses a test through a channel that is not configured, storing nothing', async () => {
+    const other = await buildAlertRig(__filename, { ALERT_SLACK_WEBHOOKS: '' });
+    try {
+      await expect(other.c.deps.operations.alerts.sendTest(['email', 'slack'], admin)).rejects.toMatchObject({
+        status: 400,
+        extensions: { notConfigured: ['slack'] },
+      });
+      expect(await other.c.models.Alert.countDocuments({})).toBe(0);
+    } finally {
+      await other.close();
+    }
   });
 
   it('retention deletes resolved alerts older than the limit with their deliveries, never open or recent ones', async () => {
