@@ -82,6 +82,23 @@ describe('alert delivery: retries across a restart', () => {
   });
 });
 
+describe('alert delivery: the worker started by the container', () => {
+  it('polls on its own and delivers without anyone calling runOnce', async () => {
+    const rig = await buildAlertRig(__filename, { ALERT_DELIVERY_POLL_MS: '100' });
+    try {
+      const raised = await rig.c.deps.operations.alerts.raise(error('polled'));
+      await waitFor(() => rig.smtp.messages.length === 1 && rig.slack.requests.length === 1, 20_000, 'polled delivery');
+      await waitFor(
+        async () => (await rig.c.deps.operations.alerts.deliveriesOf(raised.id)).every((d) => d.status === 'delivered'),
+        10_000,
+        'deliveries recorded',
+      );
+    } finally {
+      await rig.close();
+    }
+  });
+});
+
 describe('alert delivery: giving up and circuit breakers', () => {
   let rig: AlertRig;
   beforeAll(async () => {

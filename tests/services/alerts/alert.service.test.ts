@@ -154,6 +154,28 @@ describe('AlertService', () => {
     );
   });
 
+  it('of concurrent raises after the repeat interval exactly one sends the reminder; of concurrent acknowledgements one wins', async () => {
+    const alerts = rig.c.deps.operations.alerts;
+    const first = await alerts.raise(warning(`race-${n}`));
+    rig.clock.advance(61 * SECOND);
+    const results = await Promise.all(Array.from({ length: 20 }, () => alerts.raise(warning(`race-${n}`))));
+    expect(results.every((r) => r.id === first.id && !r.created)).toBe(true);
+    expect((await alerts.get(first.id))?.occurrences).toBe(21);
+    const reminders = (await alerts.deliveriesOf(first.id)).filter((d) => d.purpose === 'reminder');
+    expect(reminders.map((d) => d.channel).sort()).toEqual(['dashboard', 'slack']);
+
+    const acks = await Promise.allSettled(
+      ['a', 'b', 'c', 'd'].map((who) => alerts.acknowledge(first.id, { id: `admin-${who}`, role: 'admin' })),
+    );
+    expect(acks.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of acks.filter((r): r is PromiseRejectedResult => r.status === 'rejected'))
+      expect(r.reason).toMatchObject({ status: 409 });
+    const winner = (acks.find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<{ acknowledgedBy: string }>)
+      .value.acknowledgedBy;
+    expect((await alerts.get(first.id))?.acknowledgedBy).toBe(winner);
+    expect(await auditCount(asTestApp(), { action: 'alert.acknowledged', resourceId: first.id })).toBe(1);
+  });
+
   it('resolveByKey resolves the open alert of a key as the system, and reports when none was open', async () => {
     const alerts = rig.c.deps.operations.alerts;
     const key = { source: 'health' as const, kind: 'disk.full', subject: `key-${n}` };
