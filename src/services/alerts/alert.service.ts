@@ -116,8 +116,9 @@ export class AlertService implements AlertRaiser {
       const routed = channels
         ? this.deps.routing.explicit(channels, input.severity)
         : this.deps.routing.route(input.severity, input.source);
+      let created: AlertDoc;
       try {
-        const created = await this.deps.alerts.create({
+        const doc = await this.deps.alerts.create({
           _id: id,
           fingerprint,
           openKey: fingerprint,
@@ -137,34 +138,34 @@ export class AlertService implements AlertRaiser {
           changedAt: now,
           version: 0,
         });
-        const alert = created.toObject() as AlertDoc;
-        try {
-          await this.enqueue(alert, 'raised', '0', routed);
-        } catch (err) {
-          // No alert without its notifications: otherwise every repeat would count silently.
-          await this.deps.alerts.deleteOne({ _id: id }).catch(() => undefined);
-          throw err;
-        }
-        await this.auditSafely({
-          action: 'alert.raised',
-          outcome: 'succeeded',
-          resource: 'alert',
-          resourceId: id,
-          details: { severity: alert.severity, source: alert.source, kind: alert.kind, subject: alert.subject },
-        });
-        this.changed('raised', id);
-        this.deps.logger.warn(
-          { alertId: id, severity: alert.severity, source: alert.source, kind: alert.kind },
-          'alert raised',
-        );
-        return { id, fingerprint, created: true, occurrences: 1 };
+        created = doc.toObject() as AlertDoc;
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
+        const open = await this.deps.alerts.findOne({ openKey: fingerprint }).lean<AlertDoc>();
+        // Resolved between our insert and this read: the next round opens a new alert.
+        if (!open) continue;
+        return this.addOccurrence(open, now);
       }
-      const open = await this.deps.alerts.findOne({ openKey: fingerprint }).lean<AlertDoc>();
-      // Resolved between our insert and this read: the next round opens a new alert.
-      if (!open) continue;
-      return this.addOccurrence(open, now);
+      try {
+        await this.enqueue(created, 'raised', '0', routed);
+      } catch (err) {
+        // No alert without its notifications: otherwise every repeat would count silently.
+        await this.deps.alerts.deleteOne({ _id: id }).catch(() => undefined);
+        throw err;
+      }
+      await this.auditSafely({
+        action: 'alert.raised',
+        outcome: 'succeeded',
+        resource: 'alert',
+        resourceId: id,
+        details: { severity: created.severity, source: created.source, kind: created.kind, subject: created.subject },
+      });
+      this.changed('raised', id);
+      this.deps.logger.warn(
+        { alertId: id, severity: created.severity, source: created.source, kind: created.kind },
+        'alert raised',
+      );
+      return { id, fingerprint, created: true, occurrences: 1 };
     }
     throw AppError.serviceUnavailable('The alert could not be stored; try again.');
   }
@@ -175,6 +176,7 @@ export class AlertService implements AlertRaiser {
     let current: AlertDoc | null = open;
     let count = open.occurrences;
     let reminderWritten = !remind;
+    let wrote = false;
     for (let round = 0; round < MAX_WRITE_ROUNDS && current && current.status !== 'resolved'; round++) {
       count = 1 + (await this.deps.occurrences.countDocuments({ alertId: open._id }));
       const set: Record<string, unknown> = {};
@@ -185,6 +187,7 @@ export class AlertService implements AlertRaiser {
       try {
         current = await this.deps.writer.update(this.deps.alerts, current, { ...set, changedAt: this.now() }, 'alert');
         reminderWritten = true;
+        wrote = true;
         count = Math.max(count, current.occurrences);
         break;
       } catch (err) {
@@ -193,7 +196,7 @@ export class AlertService implements AlertRaiser {
         if (current) count = Math.max(count, current.occurrences);
       }
     }
-    if (remind && current) {
+    if (remind && current && current.status !== 'resolved') {
       await this.enqueue(
         current,
         'reminder',
@@ -202,7 +205,8 @@ export class AlertService implements AlertRaiser {
       );
       this.deps.logger.warn({ alertId: open._id, occurrences: count }, 'alert still open: reminder sent');
     }
-    this.changed('repeated', open._id);
+    // Only the raisers that changed the alert announce it: a storm of 100 is not 100 events.
+    if (wrote) this.changed('repeated', open._id);
     return { id: open._id, fingerprint: open.fingerprint, created: false, occurrences: count };
   }
 
