@@ -120,11 +120,22 @@ function decodeBody(headers: string, body: string): string {
   return body;
 }
 
+/** RFC 2047 encoded words (`=?UTF-8?Q?...?=`, `=?UTF-8?B?...?=`), as nodemailer writes non-ASCII headers. */
+function decodeEncodedWords(header: string): string {
+  return header
+    .replace(/\?=\s+=\?/g, '?==?')
+    .replace(/=\?UTF-8\?([QB])\?([^?]*)\?=/gi, (_m, enc: string, text: string) =>
+      enc.toUpperCase() === 'B'
+        ? Buffer.from(text, 'base64').toString('utf8')
+        : decodeQuotedPrintable(text.replace(/_/g, ' ')),
+    );
+}
+
 /** Splits a raw multipart/alternative message into its subject, text and HTML parts (enough MIME for nodemailer's output). */
 export function parseMail(raw: string): MailParts {
   const sep = raw.indexOf('\r\n\r\n');
   const head = raw.slice(0, sep).replace(/\r\n[ \t]+/g, ' ');
-  const subject = /^subject: (.*)$/im.exec(head)?.[1] ?? '';
+  const subject = decodeEncodedWords(/^subject: (.*)$/im.exec(head)?.[1] ?? '');
   const boundary = /boundary="?([^";\r\n]+)"?/i.exec(head)?.[1];
   if (!boundary) throw new Error('not a multipart message');
   const parts = raw

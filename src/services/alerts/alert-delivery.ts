@@ -115,7 +115,7 @@ export class AlertDeliveryWorker {
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly lanes = new Map<AlertChannel, number>();
   private timer: NodeJS.Timeout | undefined;
-  private scanning = false;
+  private scan: Promise<Array<Promise<void>>> | undefined;
   private stopped = true;
 
   constructor(private readonly deps: AlertDeliveryWorkerDeps) {
@@ -146,13 +146,18 @@ export class AlertDeliveryWorker {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    while (this.scanning) await new Promise((r) => setTimeout(r, 10));
+    if (this.scan) await this.scan.catch(() => undefined);
     await Promise.allSettled([...this.inFlight.values()]);
     for (const a of this.adapters.values()) a.close?.();
   }
 
-  /** One poll, waiting for the sends it started (tests drive the worker with this and the injected clock). */
+  /**
+   * One poll, waiting for the sends it started (tests drive the worker with this and the
+   * injected clock). If the polling loop is scanning right now, waits for that scan and its
+   * sends first, so a caller always gets a complete poll of its own.
+   */
   async runOnce(): Promise<void> {
+    while (this.scan) await Promise.all(await this.scan);
     await Promise.all(await this.dispatch());
   }
 
@@ -161,42 +166,45 @@ export class AlertDeliveryWorker {
     return this.breakers.isOpen(breakerKeyOf({ channel, recipient }), this.now().getTime());
   }
 
-  /** Starts every due send a lane has room for; returns the started sends. */
-  private async dispatch(): Promise<Array<Promise<void>>> {
-    if (this.scanning) return [];
-    this.scanning = true;
-    try {
-      const now = this.now();
-      const due = await this.deps.deliveries
-        .find({ status: 'pending', nextAttemptAt: { $lte: now } })
-        .sort({ nextAttemptAt: 1, _id: 1 })
-        .limit(SCAN_LIMIT)
-        .lean<AlertDeliveryDoc[]>();
-      const started: Array<Promise<void>> = [];
-      for (const d of due) {
-        if (this.inFlight.has(d._id)) continue;
-        if (d.purpose === 'resolved' && (await this.earlierNoticePending(d))) continue;
-        if ((this.lanes.get(d.channel) ?? 0) >= this.deps.concurrency) continue;
-        if (!this.breakers.acquire(breakerKeyOf(d), now.getTime())) continue;
-        this.lanes.set(d.channel, (this.lanes.get(d.channel) ?? 0) + 1);
-        const run = this.attempt(d)
-          .catch((err: unknown) =>
-            this.deps.logger.error(
-              { err: { message: (err as Error).message }, deliveryId: d._id },
-              'alert delivery bookkeeping failed',
-            ),
-          )
-          .finally(() => {
-            this.inFlight.delete(d._id);
-            this.lanes.set(d.channel, (this.lanes.get(d.channel) ?? 1) - 1);
-          });
-        this.inFlight.set(d._id, run);
-        started.push(run);
-      }
-      return started;
-    } finally {
-      this.scanning = false;
+  /** Starts every due send a lane has room for; returns the started sends. One scan at a time per process. */
+  private dispatch(): Promise<Array<Promise<void>>> {
+    if (this.scan) return Promise.resolve([]);
+    const scan = this.scanDue().finally(() => {
+      this.scan = undefined;
+    });
+    this.scan = scan;
+    return scan;
+  }
+
+  private async scanDue(): Promise<Array<Promise<void>>> {
+    const now = this.now();
+    const due = await this.deps.deliveries
+      .find({ status: 'pending', nextAttemptAt: { $lte: now } })
+      .sort({ nextAttemptAt: 1, _id: 1 })
+      .limit(SCAN_LIMIT)
+      .lean<AlertDeliveryDoc[]>();
+    const started: Array<Promise<void>> = [];
+    for (const d of due) {
+      if (this.inFlight.has(d._id)) continue;
+      if (d.purpose === 'resolved' && (await this.earlierNoticePending(d))) continue;
+      if ((this.lanes.get(d.channel) ?? 0) >= this.deps.concurrency) continue;
+      if (!this.breakers.acquire(breakerKeyOf(d), now.getTime())) continue;
+      this.lanes.set(d.channel, (this.lanes.get(d.channel) ?? 0) + 1);
+      const run = this.attempt(d)
+        .catch((err: unknown) =>
+          this.deps.logger.error(
+            { err: { message: (err as Error).message }, deliveryId: d._id },
+            'alert delivery bookkeeping failed',
+          ),
+        )
+        .finally(() => {
+          this.inFlight.delete(d._id);
+          this.lanes.set(d.channel, (this.lanes.get(d.channel) ?? 1) - 1);
+        });
+      this.inFlight.set(d._id, run);
+      started.push(run);
     }
+    return started;
   }
 
   /** "Resolved" waits while the notice it ends is still on its way to the same recipient (retrying, or in flight). */

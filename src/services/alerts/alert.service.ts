@@ -419,7 +419,7 @@ export class AlertService implements AlertRaiser {
     if (changed) this.changed('delivery-failed', delivery.alertId);
     // Not about the notice itself: a dead dashboard channel cannot be reported on the dashboard.
     const alert = await this.get(delivery.alertId);
-    if (alert?.kind === 'alert.channel-failing') return;
+    if (!alert || alert.kind === 'alert.channel-failing') return;
     await this.raiseRouted(
       {
         source: 'system',
