@@ -6,6 +6,7 @@ import { waitFor } from '../../support/wait';
 import { createUser } from '../../support/users';
 import type { TestApp } from '../../support/app';
 import { createLogger } from '../../../src/lib/logger';
+import { loadConfig } from '../../../src/config';
 import { errorHandler } from '../../../src/middleware/error-handler';
 import { AppError } from '../../../src/lib/errors';
 import { LoginGuard } from '../../../src/services/auth/login-guard';
@@ -161,5 +162,32 @@ describe('AlertSources mapping', () => {
     sources.securityEvent(event(DENIAL_BURST));
     sources.securityEvent(event(DENIAL_BURST + 1));
     expect(raised.map((r) => r.kind)).toEqual(['auth.denied-burst']);
+  });
+});
+
+describe('a process that cannot start its jobs', () => {
+  it('raises a critical process.jobs-failed alert and still fails its start', async () => {
+    const { createContainer } = await import('../../../src/container');
+    const rig = await buildAlertRig(__filename);
+    const broken = createContainer(
+      loadConfig({ ...rig.env, ALERT_RETENTION_CRON: '99 99 99 99 99' }),
+      createLogger({ level: 'silent' }),
+    );
+    try {
+      await expect(broken.start()).rejects.toThrow();
+      await waitFor(
+        async () => (await rig.c.models.Alert.findOne({ kind: 'process.jobs-failed' }).lean()) !== null,
+        10_000,
+        'the jobs-failed alert',
+      );
+      expect(await rig.c.models.Alert.findOne({ kind: 'process.jobs-failed' }).lean()).toMatchObject({
+        source: 'system',
+        severity: 'critical',
+        status: 'open',
+      });
+    } finally {
+      await broken.stop().catch(() => undefined);
+      await rig.close();
+    }
   });
 });
