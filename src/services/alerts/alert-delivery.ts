@@ -186,7 +186,7 @@ export class AlertDeliveryWorker {
     const started: Array<Promise<void>> = [];
     for (const d of due) {
       if (this.inFlight.has(d._id)) continue;
-      if (d.purpose === 'resolved' && (await this.earlierNoticePending(d))) continue;
+      if (d.purpose !== 'raised' && d.purpose !== 'test' && (await this.earlierNoticePending(d))) continue;
       if ((this.lanes.get(d.channel) ?? 0) >= this.deps.concurrency) continue;
       if (!this.breakers.acquire(breakerKeyOf(d), now.getTime())) continue;
       this.lanes.set(d.channel, (this.lanes.get(d.channel) ?? 0) + 1);
@@ -207,14 +207,20 @@ export class AlertDeliveryWorker {
     return started;
   }
 
-  /** "Resolved" waits while the notice it ends is still on its way to the same recipient (retrying, or in flight). */
+  /**
+   * Messages of one alert reach one recipient in order: a reminder or "resolved" waits while
+   * an earlier notice to the same recipient on the same channel is still on its way
+   * (retrying, or in flight).
+   */
   private async earlierNoticePending(d: AlertDeliveryDoc): Promise<boolean> {
     const earlier = await this.deps.deliveries.exists({
+      _id: { $ne: d._id },
       alertId: d.alertId,
       channel: d.channel,
       recipient: d.recipient,
       purpose: { $in: ['raised', 'reminder'] },
       status: 'pending',
+      ...(d.purpose === 'reminder' ? { createdAt: { $lt: d.createdAt } } : {}),
     });
     return earlier !== null;
   }

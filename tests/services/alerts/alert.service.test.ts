@@ -64,6 +64,9 @@ describe('AlertService', () => {
         .map((d) => d.channel)
         .sort(),
     ).toEqual(['dashboard', 'slack']);
+    // The reminder waits for the first notice to the same webhook: messages arrive in order.
+    await rig.c.alertDelivery.runOnce();
+    expect(slackTitles()).toEqual([`[WARNING] Disk almost full on host-${n}`]);
     await rig.c.alertDelivery.runOnce();
     expect(slackTitles()).toEqual([
       `[WARNING] Disk almost full on host-${n}`,
