@@ -69,13 +69,23 @@ export class SlackChannel implements AlertChannelAdapter {
   async send(msg: ChannelMessage, signal: AbortSignal): Promise<void> {
     const url = this.urls.get(msg.recipient);
     if (!url) throw new Error(`no Slack webhook named "${msg.recipient}"`);
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(renderSlackPayload(msg)),
-      signal,
-      redirect: 'error',
-    });
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(renderSlackPayload(msg)),
+        signal,
+        redirect: 'error',
+      });
+    } catch (err) {
+      // The cause names what went wrong (ECONNREFUSED, a TLS error); the URL (a credential) stays out.
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new Error(
+        `Slack webhook "${msg.recipient}" unreachable: ${cause?.code ?? cause?.message ?? (err as Error).message}`,
+        { cause: err },
+      );
+    }
     const text = await res.text().catch(() => '');
     if (!res.ok) throw new Error(`Slack answered ${res.status}: ${text.slice(0, 200)}`);
   }

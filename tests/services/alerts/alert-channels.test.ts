@@ -1,3 +1,4 @@
+import { freePort } from '../../../scripts/local-services';
 import { buildAlertRig, parseMail, ONCALL_EMAIL, ONCALL_PHONE, type AlertRig } from '../../support/alerts';
 import { gsm7Length } from '../../../src/services/alerts/sms.channel';
 import { auditCount } from '../../support/audit';
@@ -110,5 +111,29 @@ describe('alert channels (real SMTP, Twilio and Slack peers)', () => {
     });
     expect((await alerts.deliveriesOf(warning.id)).map((d) => d.channel).sort()).toEqual(['dashboard', 'slack']);
     expect((await alerts.deliveriesOf(info.id)).map((d) => d.channel)).toEqual(['dashboard']);
+  });
+});
+
+describe('an unreachable Slack webhook', () => {
+  it('records why it failed without the webhook URL (a credential)', async () => {
+    const port = await freePort();
+    const rig = await buildAlertRig(__filename, {
+      ALERT_SLACK_WEBHOOKS: `ops=http://127.0.0.1:${port}/services/T0/B0/webhook-token-xyz`,
+    });
+    try {
+      const raised = await rig.c.deps.operations.alerts.raise({
+        source: 'custom',
+        kind: 'k',
+        severity: 'warning',
+        title: 'T',
+        message: 'M',
+      });
+      await rig.c.alertDelivery.runOnce();
+      const slack = (await rig.c.deps.operations.alerts.deliveriesOf(raised.id)).find((d) => d.channel === 'slack')!;
+      expect(slack.lastError).toBe('Slack webhook "ops" unreachable: ECONNREFUSED');
+      expect(rig.logs.text).not.toContain('webhook-token-xyz');
+    } finally {
+      await rig.close();
+    }
   });
 });
