@@ -34,14 +34,10 @@ import type { RequestClient } from 'twilio';
 import { createRateLimiters } from './middleware/rate-limit';
 import type { AppDeps } from './app';
 import { VERSION } from './lib/version';
-import { AlertService } from './services/alerts/alert.service';
-import { AlertDeliveryWorker } from './services/alerts/alert-delivery';
-import { AlertRouting, RecipientResolver } from './services/alerts/routing';
-import { AlertSources } from './services/alerts/alert-sources';
-import { EmailChannel } from './services/alerts/email.channel';
-import { SmsChannel } from './services/alerts/sms.channel';
-import { SlackChannel } from './services/alerts/slack.channel';
-import { DashboardChannel, PublisherSlot } from './services/alerts/dashboard.channel';
+import { buildAlerting } from './services/alerts/alerting';
+import type { AlertSources } from './services/alerts/alert-sources';
+import type { AlertDeliveryWorker } from './services/alerts/alert-delivery';
+import type { PublisherSlot } from './services/alerts/dashboard.channel';
 
 export interface Container {
   deps: AppDeps;
@@ -268,67 +264,19 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     version: VERSION,
     now: opts.now,
   });
-  const alertPublisher = new PublisherSlot();
-  const alertChannels = {
-    email: new EmailChannel(config.alerts.smtpUrl?.reveal(), config.alerts.mailFrom, config.alerts.timeoutsMs.email),
-    sms: new SmsChannel(
-      config.sms && { ...config.sms, authToken: config.sms.authToken.reveal() },
-      opts.twilioHttpClient,
-    ),
-    slack: new SlackChannel(config.alerts.slackWebhooks.map((h) => ({ name: h.name, url: h.url.reveal() }))),
-    dashboard: new DashboardChannel((change) => alertPublisher.publish(change)),
-  };
-  const alerts = new AlertService({
-    alerts: models.Alert,
-    deliveries: models.AlertDelivery,
-    occurrences: models.AlertOccurrence,
+  const alerting = buildAlerting({
+    config,
+    models,
     writer,
     claims,
     audit,
-    logger: logger.child({ component: 'alerts' }),
-    routing: new AlertRouting({
-      routes: config.alerts.routes,
-      defaultRecipients: config.alerts.defaultRecipients,
-      available: (channel) => alertChannels[channel].available,
-    }),
-    recipients: new RecipientResolver({ users: models.User }),
-    publisher: alertPublisher,
-    dedupWindowMs: config.alerts.dedupWindowMs,
-    repeatIntervalMs: config.alerts.repeatIntervalMs,
-    errorRateThreshold: config.alerts.errorRateThreshold,
+    logger,
+    redis,
+    twilioHttpClient: opts.twilioHttpClient,
     now: opts.now,
   });
-  const alertDelivery = new AlertDeliveryWorker({
-    deliveries: models.AlertDelivery,
-    alerts: models.Alert,
-    claims,
-    audit,
-    logger: logger.child({ component: 'alert-delivery' }),
-    adapters: Object.values(alertChannels),
-    hooks: { delivered: (d) => alerts.deliveryDelivered(d), failed: (d) => alerts.deliveryFailed(d) },
-    consoleUrl: config.alerts.consoleUrl,
-    pollMs: config.alerts.pollMs,
-    maxAttempts: config.alerts.maxAttempts,
-    backoffMs: config.alerts.backoffMs,
-    backoffMaxMs: config.alerts.backoffMaxMs,
-    concurrency: config.alerts.concurrency,
-    timeoutsMs: { ...config.alerts.timeoutsMs, dashboard: 5_000 },
-    breaker: config.alerts.breaker,
-    now: opts.now,
-  });
-  alertSources = new AlertSources(alerts);
-  const sources = alertSources;
-  // Redis down/up as the client sees it (the rate limiter reports its own view too; both dedupe into one alert).
-  let redisDown = false;
-  redis.on('error', (err: Error) => {
-    if (!redisDown) sources.redisDown('connection', err);
-    redisDown = true;
-  });
-  redis.on('ready', () => {
-    if (redisDown) sources.redisUp();
-    redisDown = false;
-  });
-  const unavailable = (['email', 'sms', 'slack'] as const).filter((c) => !alertChannels[c].available);
+  const { alerts } = alerting;
+  alertSources = alerting.sources;
   const scheduler = new Scheduler(
     [
       { name: 'auth-retention', schedule: config.auth.retentionCron, run: () => auth.purgeExpired() },
@@ -358,8 +306,8 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     scheduler,
     sessions,
     tokens,
-    alertDelivery,
-    alertPublisher,
+    alertDelivery: alerting.worker,
+    alertPublisher: alerting.publisher,
     async start() {
       if (config.devDefaultsUsed.length) {
         logger.warn({ keys: config.devDefaultsUsed }, 'using insecure development defaults (refused in production)');
@@ -384,20 +332,23 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
             : 'BOOTSTRAP_ADMIN_* ignored: an admin already exists',
         );
       }
-      if (unavailable.length)
-        logger.warn({ channels: unavailable }, 'alert channels not configured: alerts routed to them are skipped');
+      if (alerting.unavailable.length)
+        logger.warn(
+          { channels: alerting.unavailable },
+          'alert channels not configured: alerts routed to them are skipped',
+        );
       try {
         scheduler.start();
-        alertDelivery.start();
+        alerting.worker.start();
       } catch (err) {
         logger.error({ err }, 'jobs failed to start');
-        sources.jobsFailedToStart(err as Error);
+        alerting.sources.jobsFailedToStart(err as Error);
         throw err;
       }
     },
     async stop() {
       await scheduler.stop();
-      await alertDelivery.stop();
+      await alerting.worker.stop();
       // A background key rotation stops after its batch (resumable) before the database closes.
       await keyRotation.stop();
       email.close();
