@@ -246,5 +246,8 @@ describe('AlertService', () => {
     expect(await models.AlertDelivery.countDocuments({ alertId: recent.id })).toBeGreaterThan(0);
     // Nothing more to remove.
     expect(await alerts.purgeResolved(90)).toEqual({ alerts: 0, deliveries: 0, occurrences: 0 });
+    // The container schedules it (ALERT_RETENTION_CRON) and the run reports what it removed.
+    expect(rig.logs.text).toContain('alert-retention (41 3 * * *)');
+    expect(rig.logs.records().some((r) => r.msg === 'resolved alerts purged' && r.olderThanDays === 90)).toBe(true);
   });
 });
