@@ -49,6 +49,11 @@ const COMMENT_MAX = 1000;
 const DETAILS_MAX_BYTES = 8_000;
 /** Bounded retries of system writes that lost a versioned race (they re-read and re-decide each time). */
 const MAX_WRITE_ROUNDS = 200;
+/**
+ * lastSeenAt moves in steps of at least this much: in a storm, raisers whose count is
+ * already stored do not each race to write a timestamp a few milliseconds newer.
+ */
+const LAST_SEEN_PRECISION_MS = 1000;
 /** The purposes whose recipients were told about the problem, and so hear of its end. */
 const CARRYING: DeliveryPurpose[] = ['raised', 'reminder'];
 
@@ -181,7 +186,7 @@ export class AlertService implements AlertRaiser {
       count = 1 + (await this.deps.occurrences.countDocuments({ alertId: open._id }));
       const set: Record<string, unknown> = {};
       if (current.occurrences < count) set.occurrences = count;
-      if (current.lastSeenAt.getTime() < at.getTime()) set.lastSeenAt = at;
+      if (at.getTime() - current.lastSeenAt.getTime() >= LAST_SEEN_PRECISION_MS) set.lastSeenAt = at;
       if (!reminderWritten) set.lastNotifiedAt = at;
       if (Object.keys(set).length === 0) break;
       try {
