@@ -566,7 +566,9 @@ export class AlertService implements AlertRaiser {
     }
     if (docs.some((d) => d.channel === 'dashboard') && !alert.notifiedChannels.includes('dashboard'))
       await this.updateSystem(alert._id, (a) =>
-        a.notifiedChannels.includes('dashboard') ? null : { notifiedChannels: [...a.notifiedChannels, 'dashboard'] },
+        a.notifiedChannels.includes('dashboard')
+          ? null
+          : { notifiedChannels: [...a.notifiedChannels, 'dashboard'], changedAt: this.now() },
       );
   }
 
