@@ -13,6 +13,7 @@ import {
 } from './middleware/hostile-input';
 import type { HealthCheckService } from './services/health/health-check.service';
 import type { AppMetrics } from './services/health/metrics';
+import type { AlertService } from './services/alerts/alert.service';
 import type { AuditTrail } from './services/audit/audit-trail';
 import type { EncryptionService } from './services/encryption/encryption.service';
 import type { ApiKeyService } from './services/api-keys/api-key.service';
@@ -58,7 +59,7 @@ export interface AppDeps {
   /** The ERP records. */
   resources: { employees: EmployeeService; invoices: InvoiceService };
   /** What operators watch (alerts and backups join here). */
-  operations: { health: HealthCheckService; metrics: AppMetrics; backups: BackupRestoreService };
+  operations: { health: HealthCheckService; metrics: AppMetrics; backups: BackupRestoreService; alerts: AlertService };
 }
 
 /**
@@ -141,6 +142,6 @@ export function createApp(deps: AppDeps): Express {
 
   answerWrongMethods(app.router);
   app.use(notFound());
-  app.use(errorHandler(logger));
+  app.use(errorHandler(logger, () => deps.operations.alerts.recordServerError()));
   return app;
 }

@@ -39,11 +39,11 @@ import type { AppDeps } from './app';
 import { VERSION } from './lib/version';
 import { LeaseManager } from './jobs/lease';
 import { BackupRestoreService } from './services/backup-restore/backup-restore.service';
-import {
-  createBackupRestore,
-  loggingAlertRaiser,
-  processHolderId,
-} from './services/backup-restore/backup-restore.factory';
+import { createBackupRestore, processHolderId } from './services/backup-restore/backup-restore.factory';
+import { buildAlerting } from './services/alerts/alerting';
+import type { AlertSources } from './services/alerts/alert-sources';
+import type { AlertDeliveryWorker } from './services/alerts/alert-delivery';
+import type { PublisherSlot } from './services/alerts/dashboard.channel';
 
 export interface Container {
   deps: AppDeps;
@@ -55,6 +55,10 @@ export interface Container {
   sessions: SessionService;
   tokens: TokenService;
   backups: BackupRestoreService;
+  /** Sends the alert outbox; start()/stop() run it, tests drive it with runOnce(). */
+  alertDelivery: AlertDeliveryWorker;
+  /** Where alert changes go live: connect the alert stream (AlertChangePublisher) here. */
+  alertPublisher: PublisherSlot;
   /** Connects to the datastores and prepares indexes. */
   start(): Promise<void>;
   /** Stops jobs, then closes Redis and MongoDB (reverse boot order). */
@@ -90,6 +94,9 @@ function jwtKeyOf(config: Config): JwtKeyConfig {
 }
 
 export function createContainer(config: Config, logger: Logger, opts: ContainerOptions = {}): Container {
+  // Signals detected by services built before the AlertService (audit, auth) reach it through here.
+  // eslint-disable-next-line prefer-const
+  let alertSources: AlertSources | undefined;
   const database = new Database({ ...config.mongodb, autoIndex: !config.isProduction }, logger);
   const redis = createRedis({ url: config.redis.url.reveal(), logger }, { keyPrefix: config.redis.keyPrefix });
   const encryption = new EncryptionService({
@@ -111,6 +118,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     head: new RedisAuditHead(redis),
     logger,
     now: opts.now,
+    onChainBroken: (v) => alertSources?.auditChainBroken(v),
   });
   const roles = new RoleService({ roles: models.Role, users: models.User, audit, now: opts.now });
   const policy = new AccessPolicy({ roles, mfaRequiredRoles: config.auth.mfaRequiredRoles });
@@ -120,7 +128,10 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     redis,
     audit,
     logger,
-    onSecurityEvent: opts.onSecurityEvent,
+    onSecurityEvent: (e) => {
+      alertSources?.securityEvent(e);
+      opts.onSecurityEvent?.(e);
+    },
     now: opts.now,
   });
   const onOutOfScope = (e: { resource: string; resourceId: string }) => securityEvents.outOfScope(e);
@@ -179,8 +190,14 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     audit,
     refreshTtlDays: config.auth.refreshTtlDays,
     now: opts.now,
+    onReuse: (e) => alertSources?.refreshTokenReuse(e),
   });
-  const guard = new LoginGuard({ redis, now: opts.now, ipv6Subnet: config.rateLimits.ipv6Subnet });
+  const guard = new LoginGuard({
+    redis,
+    now: opts.now,
+    ipv6Subnet: config.rateLimits.ipv6Subnet,
+    onAddressRefused: (address) => alertSources?.passwordSpraying(address),
+  });
   const metrics = new AppMetrics();
   const rateLimiters = createRateLimiters({
     onRejected: (tier) => metrics.rateLimitRejected(tier),
@@ -189,6 +206,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     tiers: config.rateLimits.tiers,
     ipv6Subnet: config.rateLimits.ipv6Subnet,
     bearerSubject: (header) => tokens.verifiedSubject(header),
+    onRedisDown: (tier, err) => alertSources?.redisDown(`rate limiter, ${tier} tier`, err),
   });
   const email = new EmailSender({ smtpUrl: config.mail.smtpUrl?.reveal(), from: config.mail.from, logger });
   const sms = new SmsSender({
@@ -223,6 +241,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     onLoginSuccess: (email, ip) => rateLimiters.resetAuth(ip, email),
     // The limiter files a second step under `mfa:<user id>` (rate-limit.ts, accountOf).
     onSecondFactorSuccess: (userId, ip) => rateLimiters.resetAuth(ip, `mfa:${userId}`),
+    onSecurityAlert: (alert) => alertSources?.securityAlert(alert),
   });
   const users = new UserService({
     users: models.User,
@@ -253,6 +272,20 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     apiKeyLimiter: rateLimiters.apiKey,
     securityEvents,
   });
+  const alerting = buildAlerting({
+    config,
+    models,
+    writer,
+    claims,
+    audit,
+    logger,
+    redis,
+    twilioHttpClient: opts.twilioHttpClient,
+    onRaised: (severity) => metrics.alertRaised(severity),
+    now: opts.now,
+  });
+  const { alerts } = alerting;
+  alertSources = alerting.sources;
   const startupChecks: Array<Promise<unknown>> = [];
   const leases = new LeaseManager({ leases: models.JobLease, now: opts.now });
   const holderId = processHolderId();
@@ -262,7 +295,8 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     models,
     encryption,
     audit,
-    alerts: opts.backupAlerts ?? loggingAlertRaiser(logger),
+    alerts: opts.backupAlerts ?? alerts,
+    onFinished: (result, at) => metrics.backupFinished(result, at),
     leases,
     logger,
     holderId,
@@ -284,7 +318,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     readyPingMinIntervalMs: config.health.readyPingMinIntervalMs,
     thresholds: config.health.thresholds,
     alertAfterSamples: config.health.alertAfterSamples,
-    alerts: opts.healthAlerts,
+    alerts: opts.healthAlerts ?? alerts,
     metrics,
     samples: models.HealthSample,
     snapshotIntervalMs: config.health.snapshotIntervalMs,
@@ -298,6 +332,11 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
       { name: 'auth-retention', schedule: config.auth.retentionCron, run: () => auth.purgeExpired() },
       { name: 'health-retention', schedule: config.health.retentionCron, run: () => health.purgeExpired() },
       ...backupJobs,
+      {
+        name: 'alert-retention',
+        schedule: config.alerts.retentionCron,
+        run: () => alerts.purgeResolved(config.alerts.retentionDays),
+      },
     ],
     logger,
     'UTC',
@@ -313,7 +352,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
       access: { policy, roles },
       protection: { encryption, keyRotation, audit, gdpr },
       resources: { employees, invoices },
-      operations: { health, metrics, backups },
+      operations: { health, metrics, backups, alerts },
     },
     database,
     redis,
@@ -322,6 +361,8 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     sessions,
     tokens,
     backups,
+    alertDelivery: alerting.worker,
+    alertPublisher: alerting.publisher,
     async start() {
       if (config.devDefaultsUsed.length) {
         logger.warn({ keys: config.devDefaultsUsed }, 'using insecure development defaults (refused in production)');
@@ -347,17 +388,30 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
         );
       }
       await health.start();
-      scheduler.start();
       if (config.backups.enabled)
         startupChecks.push(
           backups.checkMissed().catch((err: unknown) => logger.error({ err }, 'missed-backup check failed')),
         );
+      if (alerting.unavailable.length)
+        logger.warn(
+          { channels: alerting.unavailable },
+          'alert channels not configured: alerts routed to them are skipped',
+        );
+      try {
+        scheduler.start();
+        alerting.worker.start();
+      } catch (err) {
+        logger.error({ err }, 'jobs failed to start');
+        alerting.sources.jobsFailedToStart(err as Error);
+        throw err;
+      }
     },
     async stop() {
       await health.stop();
       await scheduler.stop();
       await Promise.allSettled(startupChecks);
       await backups.stop();
+      await alerting.worker.stop();
       // A background key rotation stops after its batch (resumable) before the database closes.
       await keyRotation.stop();
       email.close();

@@ -3,6 +3,7 @@ import { Secret } from '../lib/secret';
 import { KEY_ID_PATTERN } from '../services/encryption/keyring';
 import { envSchema, type Env } from './schema';
 import { keyMaterialProblems, type KeyMaterialEntry } from './key-strength';
+import { parseAlertRoutes, recipientProblems, type AlertRoute } from '../services/alerts/routing';
 
 export { envSchema, type Env };
 
@@ -130,8 +131,60 @@ export interface Config {
     tiers: Record<'general' | 'auth' | 'payment' | 'apiKey', { limit: number; windowMs: number; failOpen: boolean }>;
   };
   sms: { accountSid: string; authToken: Secret<string>; from: string } | undefined;
+  alerts: AlertsConfig;
   /** Names of insecure development defaults in use (logged at boot; refused in production). */
   devDefaultsUsed: string[];
+}
+
+/** The alert engine (docs/ALERTS.md). */
+export interface AlertsConfig {
+  /** Configured rows first, then the defaults: the first match wins. */
+  routes: AlertRoute[];
+  defaultRecipients: { email: string[]; sms: string[]; slack: string[] };
+  /** Webhook URLs are credentials: Secrets. */
+  slackWebhooks: Array<{ name: string; url: Secret<string> }>;
+  smtpUrl: Secret<string> | undefined;
+  mailFrom: string;
+  consoleUrl: string;
+  dedupWindowMs: number;
+  repeatIntervalMs: number;
+  pollMs: number;
+  maxAttempts: number;
+  backoffMs: number;
+  backoffMaxMs: number;
+  concurrency: number;
+  timeoutsMs: { email: number; sms: number; slack: number };
+  breaker: { threshold: number; cooldownMs: number };
+  errorRateThreshold: number;
+  retentionDays: number;
+  retentionCron: string;
+}
+
+function parseSlackWebhooks(raw: string | undefined, problems: string[]): Array<{ name: string; url: Secret<string> }> {
+  const hooks: Array<{ name: string; url: Secret<string> }> = [];
+  for (const entry of (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const eq = entry.indexOf('=');
+    const name = eq > 0 ? entry.slice(0, eq) : '';
+    const url = entry.slice(eq + 1);
+    if (!/^[a-z0-9_-]{1,32}$/i.test(name)) {
+      problems.push(`ALERT_SLACK_WEBHOOKS: entry ${hooks.length + 1} must look like <name>=<https URL>`);
+      continue;
+    }
+    let ok: boolean;
+    try {
+      const u = new URL(url);
+      ok = u.protocol === 'https:' || u.protocol === 'http:';
+    } catch {
+      ok = false;
+    }
+    if (!ok) problems.push(`ALERT_SLACK_WEBHOOKS: "${name}" is not an http(s) URL`);
+    else if (hooks.some((h) => h.name === name)) problems.push(`ALERT_SLACK_WEBHOOKS: "${name}" appears twice`);
+    else hooks.push({ name, url: new Secret(url) });
+  }
+  return hooks;
 }
 
 /** Thrown with one line per problem; the server prints them and exits 1. */
@@ -373,6 +426,15 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     problems.push('BOOTSTRAP_ADMIN_EMAIL and BOOTSTRAP_ADMIN_PASSWORD: set both or neither');
   }
 
+  const slackWebhooks = parseSlackWebhooks(env.ALERT_SLACK_WEBHOOKS, problems);
+  const webhookNames = slackWebhooks.map((h) => h.name);
+  const alertRoutes = parseAlertRoutes(env.ALERT_ROUTES, webhookNames);
+  problems.push(...alertRoutes.problems);
+  problems.push(...recipientProblems('email', env.ALERT_EMAIL_TO, webhookNames).map((p) => `ALERT_EMAIL_TO: ${p}`));
+  problems.push(...recipientProblems('sms', env.ALERT_SMS_TO, webhookNames).map((p) => `ALERT_SMS_TO: ${p}`));
+  if (env.ALERT_DELIVERY_BACKOFF_MS > env.ALERT_DELIVERY_BACKOFF_MAX_MS)
+    problems.push('ALERT_DELIVERY_BACKOFF_MS: must not exceed ALERT_DELIVERY_BACKOFF_MAX_MS');
+
   const trustProxy = parseTrustProxy(env.TRUST_PROXY, problems);
   if (env.MONGODB_MIN_POOL_SIZE > env.MONGODB_MAX_POOL_SIZE) {
     problems.push('MONGODB_MIN_POOL_SIZE: must not exceed MONGODB_MAX_POOL_SIZE');
@@ -523,6 +585,35 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
             from: env.TWILIO_FROM_NUMBER,
           }
         : undefined,
+    alerts: {
+      routes: alertRoutes.routes,
+      defaultRecipients: { email: env.ALERT_EMAIL_TO, sms: env.ALERT_SMS_TO, slack: webhookNames },
+      slackWebhooks,
+      smtpUrl:
+        env.ALERT_SMTP_URL !== undefined
+          ? new Secret(env.ALERT_SMTP_URL)
+          : env.SMTP_URL !== undefined
+            ? new Secret(env.SMTP_URL)
+            : undefined,
+      mailFrom: env.ALERT_MAIL_FROM ?? env.MAIL_FROM,
+      consoleUrl: env.ALERT_CONSOLE_URL.replace(/\/+$/, ''),
+      dedupWindowMs: env.ALERT_DEDUP_WINDOW_SECONDS * 1000,
+      repeatIntervalMs: env.ALERT_REPEAT_INTERVAL_SECONDS * 1000,
+      pollMs: env.ALERT_DELIVERY_POLL_MS,
+      maxAttempts: env.ALERT_DELIVERY_MAX_ATTEMPTS,
+      backoffMs: env.ALERT_DELIVERY_BACKOFF_MS,
+      backoffMaxMs: env.ALERT_DELIVERY_BACKOFF_MAX_MS,
+      concurrency: env.ALERT_DELIVERY_CONCURRENCY,
+      timeoutsMs: {
+        email: env.ALERT_EMAIL_TIMEOUT_MS,
+        sms: env.ALERT_SMS_TIMEOUT_MS,
+        slack: env.ALERT_SLACK_TIMEOUT_MS,
+      },
+      breaker: { threshold: env.ALERT_BREAKER_THRESHOLD, cooldownMs: env.ALERT_BREAKER_COOLDOWN_SECONDS * 1000 },
+      errorRateThreshold: env.ALERT_ERROR_RATE_THRESHOLD,
+      retentionDays: env.ALERT_RETENTION_DAYS,
+      retentionCron: env.ALERT_RETENTION_CRON,
+    },
     devDefaultsUsed,
   };
   return deepFreeze(config);

@@ -357,6 +357,58 @@ export const envSchema = z.object({
   BOOTSTRAP_ADMIN_PASSWORD: optionalString().describe(
     'Password of the bootstrap admin (>= 12 characters, not a common password).',
   ),
+
+  // --- alerts (docs/ALERTS.md)
+  ALERT_ROUTES: optionalString().describe(
+    'Routing table override, JSON array of {"severity","source"?,"channels":[email|sms|slack|dashboard],"recipients"?:{"email"?:[...],"sms"?:[...],"slack"?:[...]}}; unset: critical all channels, error email+slack+dashboard, warning slack+dashboard, info dashboard.',
+  ),
+  ALERT_EMAIL_TO: list('role:admin').describe(
+    'Default alert e-mail recipients: addresses and/or role:<role> (every active user of that role).',
+  ),
+  ALERT_SMS_TO: list('role:admin').describe(
+    'Default alert SMS recipients: E.164 numbers and/or role:<role> (every active user of that role with a verified phone).',
+  ),
+  ALERT_SLACK_WEBHOOKS: optionalString().describe(
+    'Slack incoming webhooks as name=https://hooks.slack.com/...,other=...; every listed one gets Slack alerts unless a route names some.',
+  ),
+  ALERT_SMTP_URL: optionalString().describe('SMTP server for alert mail; defaults to SMTP_URL.'),
+  ALERT_MAIL_FROM: optionalString().describe('From address of alert mail; defaults to MAIL_FROM.'),
+  ALERT_CONSOLE_URL: z
+    .string()
+    .url()
+    .default('http://localhost:3000/console/alerts')
+    .describe('Base URL of the alert console; messages link to <this>/<alert id>.'),
+  ALERT_DEDUP_WINDOW_SECONDS: int(900, 1, 604_800).describe(
+    'A repeat of an open alert within this long after its last occurrence only counts; after a longer silence it notifies again.',
+  ),
+  ALERT_REPEAT_INTERVAL_SECONDS: int(3_600, 60, 604_800).describe(
+    'While an alert stays open and keeps occurring, a reminder goes out at most this often.',
+  ),
+  ALERT_DELIVERY_POLL_MS: int(2_000, 50, 600_000).describe('How often the delivery worker looks for due messages.'),
+  ALERT_DELIVERY_MAX_ATTEMPTS: int(6, 1, 50).describe('Attempts per message before it is marked failed.'),
+  ALERT_DELIVERY_BACKOFF_MS: int(5_000, 10, 3_600_000).describe(
+    'Delay before the first retry; doubles each attempt (with +-50% jitter).',
+  ),
+  ALERT_DELIVERY_BACKOFF_MAX_MS: int(600_000, 10, 86_400_000).describe('Longest delay between two attempts.'),
+  ALERT_DELIVERY_CONCURRENCY: int(4, 1, 100).describe('Messages sent at once per channel (each channel separately).'),
+  ALERT_EMAIL_TIMEOUT_MS: int(10_000, 100, 300_000).describe('Time one alert e-mail may take.'),
+  ALERT_SMS_TIMEOUT_MS: int(10_000, 100, 300_000).describe('Time one alert SMS may take.'),
+  ALERT_SLACK_TIMEOUT_MS: int(10_000, 100, 300_000).describe('Time one Slack webhook call may take.'),
+  ALERT_BREAKER_THRESHOLD: int(5, 1, 1_000).describe(
+    'Consecutive failures of a channel (per webhook for Slack) that open its circuit breaker.',
+  ),
+  ALERT_BREAKER_COOLDOWN_SECONDS: int(300, 1, 86_400).describe(
+    'How long an open breaker holds deliveries back before one trial attempt.',
+  ),
+  ALERT_ERROR_RATE_THRESHOLD: int(20, 1, 1_000_000).describe(
+    'Unexpected errors (HTTP 500) per minute in one process that raise an alert.',
+  ),
+  ALERT_RETENTION_DAYS: int(90, 1, 3_650).describe('Resolved alerts older than this are deleted (open ones never).'),
+  ALERT_RETENTION_CRON: z
+    .string()
+    .min(9)
+    .default('41 3 * * *')
+    .describe('When old resolved alerts are deleted (cron, UTC).'),
 });
 
 export type Env = z.output<typeof envSchema>;
@@ -372,4 +424,6 @@ export const ENV_EXAMPLES: Partial<Record<keyof Env, string>> = {
   AUDIT_HMAC_KEYS: '',
   SMTP_URL: 'smtp://127.0.0.1:2525',
   TWILIO_FROM_NUMBER: '+15005550006',
+  ALERT_SLACK_WEBHOOKS: 'ops=https://hooks.slack.com/services/T000/B000/XXXX',
+  ALERT_ROUTES: '[{"severity":"critical","source":"security","channels":["email","sms","slack","dashboard"]}]',
 };

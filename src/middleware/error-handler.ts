@@ -114,9 +114,11 @@ export function notFound(): RequestHandler {
 }
 
 /** The one error handler: every error leaves as RFC 9457 problem+json, never with a stack. */
-export function errorHandler(logger: Logger): ErrorRequestHandler {
+export function errorHandler(logger: Logger, onInternalError?: () => void): ErrorRequestHandler {
   return (err: unknown, req, res, next) => {
     const error = toAppError(err);
+    // Unexpected faults only (a 502/503 of a known outage is alerted by its own source).
+    if (error.status === 500) onInternalError?.();
     if (error.status >= 500) {
       const code = err instanceof AppError || err instanceof PersistenceError ? err.code : error.code;
       logger.error({ err: err instanceof Error ? err : { value: String(err) }, code }, 'request failed');

@@ -14,6 +14,7 @@ import { registerAlertModels } from './alert.model';
 import { registerJobLeaseModels } from './job-lease.model';
 import { registerBackupJobModels } from './backup-job.model';
 import { registerHealthSampleModels } from './health-sample.model';
+import { registerAlertOccurrenceModels } from './alert-occurrence.model';
 
 /** What models with encrypted fields need: the cipher, and the registry key rotation reads. */
 export interface ModelDeps {
@@ -38,6 +39,7 @@ export function registerModels(conn: Connection, deps: ModelDeps) {
     ...registerJobLeaseModels(conn),
     ...registerBackupJobModels(conn),
     ...registerHealthSampleModels(conn),
+    ...registerAlertOccurrenceModels(conn),
   };
 }
 

@@ -171,6 +171,8 @@ export interface AuditTrailDeps {
   head: AuditHeadStore;
   logger: Logger;
   now?: () => Date;
+  /** Told when verify() finds the chain broken (the AlertService raises a critical alert). Must not throw. */
+  onChainBroken?: (verification: ChainVerification) => void;
 }
 
 /**
@@ -367,13 +369,17 @@ export class AuditTrail {
       external = 'unavailable';
     }
     const vouched = external !== 'unavailable' && external.valid ? external.head : null;
-    const result = (checked: number, breakAt?: ChainVerification['breakAt']): ChainVerification => ({
-      intact: breakAt === undefined,
-      checked,
-      headSeq,
-      ...(vouched ? { externalHeadSeq: vouched.seq } : {}),
-      ...(breakAt ? { breakAt } : {}),
-    });
+    const result = (checked: number, breakAt?: ChainVerification['breakAt']): ChainVerification => {
+      const verification: ChainVerification = {
+        intact: breakAt === undefined,
+        checked,
+        headSeq,
+        ...(vouched ? { externalHeadSeq: vouched.seq } : {}),
+        ...(breakAt ? { breakAt } : {}),
+      };
+      if (breakAt) this.deps.onChainBroken?.(verification);
+      return verification;
+    };
     let expectedSeq = 1;
     let prevHash = GENESIS_HASH;
     let checked = 0;

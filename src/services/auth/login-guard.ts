@@ -17,6 +17,8 @@ export interface LoginGuardOptions {
   factorFailureLimit?: number;
   /** IPv6 addresses count per this prefix length, as in the rate limiter (config rateLimits.ipv6Subnet). */
   ipv6Subnet?: number;
+  /** Told when an address is refused for too many failed passwords (password spraying). Must not throw. */
+  onAddressRefused?: (address: string) => void;
 }
 
 /**
@@ -89,11 +91,13 @@ export class LoginGuard {
     )) as [number | string, number | string, number | string];
     const [admitted, a, b] = res.map(Number);
     if (admitted === 1) return { pairFailures: a, accountFailures: b };
-    if (a === 0)
+    if (a === 0) {
+      this.opts.onAddressRefused?.(this.addressOf(ip));
       throw AppError.tooManyRequests(
         'Too many failed sign-ins from this address; try again later.',
         b > 0 ? b : this.window,
       );
+    }
     throw AppError.tooManyRequests('Too many failed sign-ins; wait before trying again.', b / 1000);
   }
 

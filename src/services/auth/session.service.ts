@@ -13,6 +13,8 @@ export interface SessionServiceDeps {
   audit: AuditTrail;
   refreshTtlDays: number;
   now?: () => Date;
+  /** Told when a refresh token is used twice (the AlertService raises an alert). Must not throw. */
+  onReuse?: (e: { userId: string; sessionId: string }) => void;
 }
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -161,6 +163,7 @@ export class SessionService {
     details?: Record<string, unknown>,
   ): Promise<AppError> {
     await this.revoke(session._id, 'refresh-token-reuse');
+    this.deps.onReuse?.({ userId: session.userId, sessionId: session._id });
     await this.deps.audit.record({
       action: 'auth.refresh.reuse-detected',
       outcome: 'denied',

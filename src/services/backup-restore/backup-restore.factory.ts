@@ -15,24 +15,6 @@ import { BackupJobs } from './backup-jobs';
 import { BackupRestoreService } from './backup-restore.service';
 import { S3Storage } from './s3-storage';
 
-/** Until the composition root hands in AlertService: alerts become error logs (nothing is lost silently). */
-export function loggingAlertRaiser(logger: Logger): AlertRaiser {
-  return {
-    async raise(input) {
-      logger.error({ alert: input }, `alert: ${input.title}`);
-      return {
-        id: 'logged',
-        fingerprint: `${input.source}|${input.kind}|${input.subject ?? ''}`,
-        created: true,
-        occurrences: 1,
-      };
-    },
-    async resolveByKey() {
-      return false;
-    },
-  };
-}
-
 /** This process's name in lease documents: host, pid and a random suffix (pids repeat across containers). */
 export function processHolderId(): string {
   return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
@@ -55,6 +37,8 @@ export function createBackupRestore(deps: {
   leases: LeaseManager;
   logger: Logger;
   holderId: string;
+  /** Told of every backup's outcome (the metrics). */
+  onFinished?: (result: 'success' | 'failure', at: Date) => void;
   now?: () => Date;
 }): { backups: BackupRestoreService; jobs: JobDefinition[] } {
   const { config, logger } = deps;
@@ -93,6 +77,7 @@ export function createBackupRestore(deps: {
     config: c,
     databaseName,
     holderId: deps.holderId,
+    onFinished: deps.onFinished,
     now: deps.now,
   });
   const jobs: JobDefinition[] = c.enabled

@@ -101,6 +101,8 @@ export class BackupRestoreService {
       databaseName: string;
       /** This process in lease documents. */
       holderId: string;
+      /** Told of every backup's outcome (the metrics); must not throw. */
+      onFinished?: (result: 'success' | 'failure', at: Date) => void;
       now?: () => Date;
     },
   ) {
@@ -163,6 +165,7 @@ export class BackupRestoreService {
         resourceId: manifest.id,
         details: { kind, documents: manifest.totals.documents, bytes: manifest.totals.bytes, s3: !!this.deps.s3 },
       });
+      this.deps.onFinished?.('success', this.now());
       if (kind === 'daily' || kind === 'weekly') {
         await this.deps.alerts.resolveByKey({ source: 'backup', kind: 'backup.failed', subject: kind }, manifest.id);
         await this.deps.alerts.resolveByKey({ source: 'backup', kind: 'backup.missed', subject: kind }, manifest.id);
@@ -170,6 +173,7 @@ export class BackupRestoreService {
       return manifest;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
+      this.deps.onFinished?.('failure', this.now());
       await this.deps.audit
         .record({
           action: 'backup.created',

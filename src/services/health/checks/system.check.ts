@@ -45,7 +45,11 @@ export class SystemCheck implements HealthCheck {
     // The histogram counts nanoseconds; reset so each sample covers the interval since the last.
     const loopP99 = this.loop.count > 0 ? this.loop.percentile(99) / 1e6 : 0;
     this.loop.reset();
-    const fs = await withTimeout(existingAncestor(this.deps.diskPath).then((dir) => statfs(dir)), timeoutMs, 'statfs');
+    const fs = await withTimeout(
+      existingAncestor(this.deps.diskPath).then((dir) => statfs(dir)),
+      timeoutMs,
+      'statfs',
+    );
     const used = fs.blocks - fs.bfree;
     const diskPercent = used + fs.bavail > 0 ? (used / (used + fs.bavail)) * 100 : 0;
     const m = (
