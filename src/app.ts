@@ -39,6 +39,10 @@ import { securityHeaders, noStore } from './middleware/security-headers';
 import { corsPolicy } from './middleware/cors';
 import { userRoutes } from './routes/users.routes';
 import { apiKeyRoutes } from './routes/api-keys.routes';
+import { alertRoutes } from './routes/alerts.routes';
+import type { AlertCommands } from './services/alerts/alert-commands';
+import type { AlertQueryService } from './services/alerts/alert-query.service';
+import type { AlertStream } from './services/alerts/alert-stream';
 
 /** Everything the HTTP layer needs, built by the composition root (src/container.ts) or a test. */
 export interface AppDeps {
@@ -55,7 +59,13 @@ export interface AppDeps {
   /** The ERP records. */
   resources: { employees: EmployeeService; invoices: InvoiceService };
   /** What operators watch (alerts and backups join here). */
-  operations: { health: HealthCheckService };
+  operations: {
+    health: HealthCheckService;
+    /** The alert engine's commands (AlertService); the read side and the live stream. */
+    alerts: AlertCommands;
+    alertQueries: AlertQueryService;
+    alertStream: AlertStream;
+  };
 }
 
 /**
@@ -131,6 +141,16 @@ export function createApp(deps: AppDeps): Express {
   app.use('/api/v1/gdpr', gdprRoutes({ gdpr, authenticate, authorize, authLimiter: rateLimiters.auth }));
   app.use('/api/v1/encryption', encryptionRoutes({ keyRotation, encryption, authenticate, authorize, logger }));
   app.use('/api/v1/api-keys', apiKeyRoutes({ apiKeys, policy, authenticate, authorize }));
+  app.use(
+    '/api/v1/alerts',
+    alertRoutes({
+      alerts: deps.operations.alerts,
+      alertQueries: deps.operations.alertQueries,
+      alertStream: deps.operations.alertStream,
+      authenticate,
+      authorize,
+    }),
+  );
 
   answerWrongMethods(app.router);
   app.use(notFound());

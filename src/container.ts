@@ -34,6 +34,9 @@ import type { RequestClient } from 'twilio';
 import { createRateLimiters } from './middleware/rate-limit';
 import type { AppDeps } from './app';
 import { VERSION } from './lib/version';
+import { AlertQueryService } from './services/alerts/alert-query.service';
+import { AlertStream } from './services/alerts/alert-stream';
+import { alertEngineNotInstalled } from './services/alerts/alert-commands';
 
 export interface Container {
   deps: AppDeps;
@@ -241,6 +244,16 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     version: VERSION,
     now: opts.now,
   });
+  const alertQueries = new AlertQueryService({ alerts: models.Alert, deliveries: models.AlertDelivery, now: opts.now });
+  const alertStream = new AlertStream({
+    redis,
+    channel: `${config.redis.keyPrefix}alerts:changes`,
+    alerts: models.Alert,
+    logger,
+    heartbeatMs: config.alertStream.heartbeatMs,
+    maxClients: config.alertStream.maxClients,
+    maxLifetimeMs: config.auth.accessTtlSeconds * 1000,
+  });
   const scheduler = new Scheduler(
     [{ name: 'auth-retention', schedule: config.auth.retentionCron, run: () => auth.purgeExpired() }],
     logger,
@@ -255,7 +268,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
       access: { policy, roles },
       protection: { encryption, keyRotation, audit, gdpr },
       resources: { employees, invoices },
-      operations: { health },
+      operations: { health, alerts: alertEngineNotInstalled(), alertQueries, alertStream },
     },
     database,
     redis,
@@ -293,6 +306,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
       await scheduler.stop();
       // A background key rotation stops after its batch (resumable) before the database closes.
       await keyRotation.stop();
+      await alertStream.stop();
       email.close();
       redis.disconnect();
       await database.close();

@@ -35,6 +35,8 @@ export interface Config {
   };
   redis: { url: Secret<string>; keyPrefix: string };
   health: { timeoutMs: number };
+  /** The live alert stream (SSE) of each process. */
+  alertStream: { heartbeatMs: number; maxClients: number };
   cors: { origins: string[] };
   /** HS256 with a secret, or ES256 with a P-256 key pair (PEM). */
   jwt:
@@ -346,6 +348,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       keyPrefix: env.REDIS_KEY_PREFIX,
     },
     health: { timeoutMs: env.HEALTH_CHECK_TIMEOUT_MS },
+    alertStream: { heartbeatMs: env.ALERT_STREAM_HEARTBEAT_MS, maxClients: env.ALERT_STREAM_MAX_CLIENTS },
     cors: { origins: env.CORS_ORIGINS },
     jwt: jwtPems
       ? { algorithm: 'ES256', privateKeyPem: new Secret(jwtPems.privateKeyPem), publicKeyPem: jwtPems.publicKeyPem }
