@@ -268,7 +268,12 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
       access: { policy, roles },
       protection: { encryption, keyRotation, audit, gdpr },
       resources: { employees, invoices },
-      operations: { health, alerts: alertEngineNotInstalled(), alertQueries, alertStream },
+      operations: {
+        health,
+        alerts: alertEngineNotInstalled(async (id) => (await models.Alert.exists({ _id: id })) !== null),
+        alertQueries,
+        alertStream,
+      },
     },
     database,
     redis,

@@ -27,12 +27,23 @@ export interface AlertCommands {
 }
 
 /**
- * Stands in for AlertService until the alert engine is wired into the container: every
- * command answers 503, so the read API and the stream work without it.
+ * Stands in for AlertService until the alert engine is wired into the container: an unknown
+ * alert is still a 404 (as with the engine), every command on a real one answers 503, so the
+ * read API and the stream work without it.
  */
-export function alertEngineNotInstalled(): AlertCommands {
-  const refuse = async (): Promise<never> => {
+export function alertEngineNotInstalled(exists: (alertId: string) => Promise<boolean>): AlertCommands {
+  const refuse = (): never => {
     throw AppError.serviceUnavailable('The alert engine is not installed on this server.');
   };
-  return { acknowledge: refuse, resolve: refuse, sendTest: refuse, deliveriesOf: refuse, raise: refuse };
+  const onAlert = async (id: string): Promise<never> => {
+    if (!(await exists(id))) throw AppError.notFound('No alert with this id.');
+    return refuse();
+  };
+  return {
+    acknowledge: onAlert,
+    resolve: onAlert,
+    deliveriesOf: onAlert,
+    sendTest: async () => refuse(),
+    raise: async () => refuse(),
+  };
 }
