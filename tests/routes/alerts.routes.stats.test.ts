@@ -4,6 +4,7 @@ import { buildAlertTestApp, type AlertTestApp } from '../support/alerts';
 import { bearer, createUser, mfaSession } from '../support/users';
 import { expectProblem } from '../support/problems';
 import type { AlertInput } from '../../src/services/alerts/alert-raiser';
+import type { AlertChannel, DeliveryStatus } from '../../src/models/alert.model';
 
 const MIN = 60_000;
 
@@ -56,14 +57,14 @@ describe('GET /api/v1/alerts/stats on a known dataset', () => {
     await a.commands.raise(alert('after', 'critical', 'system'));
     a.clock.thaw();
 
-    // Deliveries, with creation times inside and outside the period (written raw: the model stamps real time).
+    // Deliveries, with creation times inside and outside the period (timestamps off: the model would stamp real time).
     const at = (ms: number) => new Date(start.getTime() + ms);
-    const delivery = (alertId: string, channel: string, status: string, createdAt: Date) => ({
+    const delivery = (alertId: string, channel: AlertChannel, status: DeliveryStatus, createdAt: Date) => ({
       _id: randomUUID(),
       alertId,
       channel,
       recipient: channel === 'dashboard' ? 'dashboard' : `${channel}-ops`,
-      purpose: 'raised',
+      purpose: 'raised' as const,
       status,
       attempts: status === 'pending' ? 0 : 1,
       lastError: status === 'failed' ? 'HTTP 500' : null,
@@ -72,16 +73,19 @@ describe('GET /api/v1/alerts/stats on a known dataset', () => {
       createdAt,
       updatedAt: createdAt,
     });
-    await a.t.container.models.AlertDelivery.collection.insertMany([
-      delivery(alertA.id, 'email', 'delivered', at(0)),
-      delivery(alertA.id, 'slack', 'failed', at(0)),
-      delivery(alertA.id, 'dashboard', 'delivered', at(0)),
-      delivery(alertB.id, 'email', 'delivered', at(2 * MIN)),
-      delivery(alertB.id, 'sms', 'delivered', at(2 * MIN)),
-      delivery(alertB.id, 'sms', 'pending', at(2 * MIN)),
-      delivery(alertC.id, 'slack', 'delivered', at(22 * MIN)),
-      delivery(before.id, 'email', 'delivered', new Date(start.getTime() - 30 * MIN)),
-    ]);
+    await a.t.container.models.AlertDelivery.insertMany(
+      [
+        delivery(alertA.id, 'email', 'delivered', at(0)),
+        delivery(alertA.id, 'slack', 'failed', at(0)),
+        delivery(alertA.id, 'dashboard', 'delivered', at(0)),
+        delivery(alertB.id, 'email', 'delivered', at(2 * MIN)),
+        delivery(alertB.id, 'sms', 'delivered', at(2 * MIN)),
+        delivery(alertB.id, 'sms', 'pending', at(2 * MIN)),
+        delivery(alertC.id, 'slack', 'delivered', at(22 * MIN)),
+        delivery(before.id, 'email', 'delivered', new Date(start.getTime() - 30 * MIN)),
+      ],
+      { timestamps: false },
+    );
     admin = await mfaSession(a.t, adminId);
   });
   afterAll(() => a.close());
