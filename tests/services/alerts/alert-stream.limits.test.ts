@@ -148,3 +148,36 @@ describe('alert stream when its Redis goes away and comes back', () => {
     expect(JSON.parse(resumed!.events[1].data)).toMatchObject({ id: after.id });
   }, 90_000);
 });
+
+describe('alert stream and the general rate limit', () => {
+  let a: AlertTestApp;
+  let server: { url: string; stop: () => Promise<void> };
+  let token: string;
+  const clients: SseClient[] = [];
+
+  beforeAll(async () => {
+    a = await buildAlertTestApp(__filename, { RATE_LIMIT_GENERAL: '3/600', ALERT_STREAM_HEARTBEAT_MS: '50' });
+    server = await listen(a.app);
+    token = await mfaSession(a.t, await createUser(a.t, 'ops@limited.example', 'admin'));
+  });
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await server.stop();
+    await a.close();
+  });
+
+  it('when a stream stays open through many heartbeats and events, then it counted as one request', async () => {
+    const [name, value] = bearer(token);
+    const c = new SseClient();
+    clients.push(c);
+    await c.open(`${server.url}/api/v1/alerts/stream`, { [name]: value });
+    expect(c.status).toBe(200);
+    for (let i = 0; i < 5; i++) await a.commands.raise(input(`limited-${i}`));
+    await waitFor(() => c.events.length === 5 && c.comments.length >= 5, 10_000, 'events and heartbeats');
+    const list = () => fetch(`${server.url}/api/v1/alerts?limit=1`, { headers: { [name]: value } });
+    // Budget 3: the stream took one, two requests remain, the next is limited.
+    expect((await list()).status).toBe(200);
+    expect((await list()).status).toBe(200);
+    expect((await list()).status).toBe(429);
+  });
+});
