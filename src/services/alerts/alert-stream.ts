@@ -110,7 +110,22 @@ class StreamClient {
   write(chunk: string): void {
     if (!this.open) return;
     this.res.write(chunk);
-    if (this.res.writableLength > this.maxBufferedBytes) this.onDrop(this, 'client too slow');
+    // The replay waits for the socket instead (drained()); live events cannot wait for one slow reader.
+    if (!this.replaying && this.res.writableLength > this.maxBufferedBytes) this.onDrop(this, 'client too slow');
+  }
+
+  /** Resolves once what was written has gone to the socket, or the client left. */
+  drained(): Promise<void> {
+    if (!this.open || !this.res.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.res.off('drain', done);
+        this.res.off('close', done);
+        resolve();
+      };
+      this.res.on('drain', done);
+      this.res.on('close', done);
+    });
   }
 
   end(): void {
@@ -182,6 +197,8 @@ export class AlertStream implements AlertChangePublisher {
     );
     this.clients.add(client);
     res.on('close', () => this.drop(client));
+    // The client may have left while the subscription was being set up: 'close' has fired already.
+    if (req.socket.destroyed) return this.drop(client);
     client.every(this.deps.heartbeatMs, () => client.write(': hb\n\n'));
     client.after(this.deps.maxLifetimeMs, () => this.drop(client, 'lifetime reached'));
     client.write('retry: 3000\n\n');
@@ -199,6 +216,7 @@ export class AlertStream implements AlertChangePublisher {
           .exec();
         if (!client.open) return;
         for (const doc of docs) client.send(eventOf(doc, replayTypeOf(doc)));
+        await client.drained();
         const last = docs[docs.length - 1];
         if (docs.length < REPLAY_BATCH || !last) break;
         from = { at: last.changedAt, id: last._id };
