@@ -177,11 +177,12 @@ export class AlertStream implements AlertChangePublisher {
    * AppErrors (problem+json): a bad Last-Event-ID, no subscription, too many clients.
    */
   async connect(req: Request, res: Response, lastEventId?: string): Promise<void> {
-    if (this.closed) throw AppError.serviceUnavailable('The server is shutting down.', undefined, 5);
     const resumeFrom = lastEventId === undefined ? undefined : parseCursor(lastEventId, 'header.last-event-id');
+    if (!this.closed) await this.ensureSubscribed();
+    // Checked after the only wait, so concurrent connects cannot overshoot the cap or outlive stop().
+    if (this.closed) throw AppError.serviceUnavailable('The server is shutting down.', undefined, 5);
     if (this.clients.size >= this.deps.maxClients)
       throw AppError.serviceUnavailable('Too many live alert streams on this server; retry shortly.', undefined, 5);
-    await this.ensureSubscribed();
 
     res.status(200);
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
