@@ -43,6 +43,9 @@ import { userRoutes } from './routes/users.routes';
 import { apiKeyRoutes } from './routes/api-keys.routes';
 import { backupRoutes } from './routes/backups.routes';
 import type { BackupRestoreService } from './services/backup-restore/backup-restore.service';
+import { alertRoutes } from './routes/alerts.routes';
+import type { AlertQueryService } from './services/alerts/alert-query.service';
+import type { AlertStream } from './services/alerts/alert-stream';
 
 /** Everything the HTTP layer needs, built by the composition root (src/container.ts) or a test. */
 export interface AppDeps {
@@ -59,7 +62,15 @@ export interface AppDeps {
   /** The ERP records. */
   resources: { employees: EmployeeService; invoices: InvoiceService };
   /** What operators watch (alerts and backups join here). */
-  operations: { health: HealthCheckService; metrics: AppMetrics; backups: BackupRestoreService; alerts: AlertService };
+  operations: {
+    health: HealthCheckService;
+    metrics: AppMetrics;
+    backups: BackupRestoreService;
+    /** The alert engine; the read side and the live stream. */
+    alerts: AlertService;
+    alertQueries: AlertQueryService;
+    alertStream: AlertStream;
+  };
 }
 
 /**
@@ -139,6 +150,16 @@ export function createApp(deps: AppDeps): Express {
   app.use('/api/v1/api-keys', apiKeyRoutes({ apiKeys, policy, authenticate, authorize }));
   app.use('/api/v1/admin/backups', backupRoutes({ backups: deps.operations.backups, authenticate, authorize }));
   app.use('/api/v1/health', healthApiRoutes({ health: deps.operations.health, authenticate, authorize }));
+  app.use(
+    '/api/v1/alerts',
+    alertRoutes({
+      alerts: deps.operations.alerts,
+      alertQueries: deps.operations.alertQueries,
+      alertStream: deps.operations.alertStream,
+      authenticate,
+      authorize,
+    }),
+  );
 
   answerWrongMethods(app.router);
   app.use(notFound());

@@ -44,6 +44,8 @@ import { buildAlerting } from './services/alerts/alerting';
 import type { AlertSources } from './services/alerts/alert-sources';
 import type { AlertDeliveryWorker } from './services/alerts/alert-delivery';
 import type { PublisherSlot } from './services/alerts/dashboard.channel';
+import { AlertQueryService } from './services/alerts/alert-query.service';
+import { AlertStream } from './services/alerts/alert-stream';
 
 export interface Container {
   deps: AppDeps;
@@ -327,6 +329,17 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     logger,
     now: opts.now,
   });
+  const alertQueries = new AlertQueryService({ alerts: models.Alert, deliveries: models.AlertDelivery, now: opts.now });
+  const alertStream = new AlertStream({
+    redis,
+    channel: `${config.redis.keyPrefix}alerts:changes`,
+    alerts: models.Alert,
+    logger,
+    heartbeatMs: config.alertStream.heartbeatMs,
+    maxClients: config.alertStream.maxClients,
+    maxLifetimeMs: config.auth.accessTtlSeconds * 1000,
+  });
+  alerting.publisher.connect(alertStream);
   const scheduler = new Scheduler(
     [
       { name: 'auth-retention', schedule: config.auth.retentionCron, run: () => auth.purgeExpired() },
@@ -352,7 +365,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
       access: { policy, roles },
       protection: { encryption, keyRotation, audit, gdpr },
       resources: { employees, invoices },
-      operations: { health, metrics, backups, alerts },
+      operations: { health, metrics, backups, alerts, alertQueries, alertStream },
     },
     database,
     redis,
@@ -414,6 +427,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
       await alerting.worker.stop();
       // A background key rotation stops after its batch (resumable) before the database closes.
       await keyRotation.stop();
+      await alertStream.stop();
       email.close();
       redis.disconnect();
       await database.close();

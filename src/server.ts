@@ -54,7 +54,10 @@ async function main(): Promise<void> {
     }
     await container.stop();
   };
-  installShutdown(server, stop, logger, config.http.shutdownTimeoutMs);
+  installShutdown(server, stop, logger, config.http.shutdownTimeoutMs, () =>
+    // Live streams never finish on their own: end them so draining does not wait for the timeout.
+    container.deps.operations.alertStream.stop(),
+  );
 }
 
 function installShutdown(
@@ -62,6 +65,7 @@ function installShutdown(
   stopContainer: () => Promise<void>,
   logger: Logger,
   timeoutMs: number,
+  endLongLivedResponses: () => Promise<void> = async () => undefined,
 ): void {
   let shuttingDown = false;
   const shutdown = async (reason: string, exitCode: number): Promise<void> => {
@@ -76,6 +80,7 @@ function installShutdown(
     try {
       // Stop accepting; idle keep-alive sockets are closed, busy ones close after their response.
       const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+      await endLongLivedResponses();
       server.closeIdleConnections();
       await closed;
       await stopContainer();

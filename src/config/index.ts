@@ -102,6 +102,8 @@ export interface Config {
   };
   /** /metrics on the app (token required) and optionally on an internal listener. */
   metrics: { token: Secret<string> | undefined; host: string; port: number | undefined };
+  /** The live alert stream (SSE) of each process. */
+  alertStream: { heartbeatMs: number; maxClients: number };
   cors: { origins: string[] };
   /** HS256 with a secret, or ES256 with a P-256 key pair (PEM). */
   jwt:
@@ -537,6 +539,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       host: env.METRICS_HOST,
       port: env.METRICS_PORT,
     },
+    alertStream: { heartbeatMs: env.ALERT_STREAM_HEARTBEAT_MS, maxClients: env.ALERT_STREAM_MAX_CLIENTS },
     cors: { origins: env.CORS_ORIGINS },
     jwt: jwtPems
       ? { algorithm: 'ES256', privateKeyPem: new Secret(jwtPems.privateKeyPem), publicKeyPem: jwtPems.publicKeyPem }

@@ -258,6 +258,14 @@ export const envSchema = z.object({
     .default('COMPLIANCE')
     .describe('Object Lock mode of uploads.'),
 
+  // --- alert API and live stream
+  ALERT_STREAM_HEARTBEAT_MS: int(15_000, 50, 300_000).describe(
+    'Interval of the keep-alive comment on GET /api/v1/alerts/stream (keeps proxies from closing an idle stream).',
+  ),
+  ALERT_STREAM_MAX_CLIENTS: int(500, 1, 100_000).describe(
+    'Most live alert streams one process holds open; more are refused with 503 and Retry-After.',
+  ),
+
   // --- security
   CORS_ORIGINS: list('').describe(
     'Comma-separated exact origins of the ERP frontends allowed to call the API cross-origin.',

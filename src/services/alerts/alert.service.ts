@@ -22,12 +22,10 @@ import type {
   AlertRaiser,
   RaisedAlert,
 } from './alert-raiser';
+import type { AlertActor, AlertCommands } from './alert-commands';
 import type { AlertRouting, RecipientResolver, RoutedChannel } from './routing';
 
-export interface AlertActor {
-  id: string;
-  role: string;
-}
+export type { AlertActor };
 
 export interface AlertServiceDeps {
   alerts: AlertModel;
@@ -104,7 +102,7 @@ function boundedDetails(details: Record<string, unknown> | undefined): Record<st
  * exact. A losing writer usually finds a higher count already stored and stops, so a storm
  * costs about one insert, one count and a few claims per raise.
  */
-export class AlertService implements AlertRaiser {
+export class AlertService implements AlertRaiser, AlertCommands {
   private readonly now: () => Date;
   private errorMinute = -1;
   private errorsThisMinute = 0;

@@ -1,5 +1,5 @@
 import { freePort } from '../../../scripts/local-services';
-import { buildAlertRig, parseMail, ONCALL_EMAIL, ONCALL_PHONE, type AlertRig } from '../../support/alerts';
+import { buildAlertRig, parseMail, ONCALL_EMAIL, ONCALL_PHONE, type AlertRig } from '../../support/alert-rig';
 import { gsm7Length } from '../../../src/services/alerts/sms.channel';
 import { auditCount } from '../../support/audit';
 import type { TestApp } from '../../support/app';

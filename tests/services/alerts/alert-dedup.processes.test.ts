@@ -1,4 +1,4 @@
-import { buildAlertRig, type AlertRig } from '../../support/alerts';
+import { buildAlertRig, type AlertRig } from '../../support/alert-rig';
 import { runTs, waitFor, type RunningProcess } from '../../support/process';
 import type { RaisedAlert } from '../../../src/services/alerts/alert-raiser';
 

@@ -1,4 +1,4 @@
-import { buildAlertRig, type AlertRig } from '../../support/alerts';
+import { buildAlertRig, type AlertRig } from '../../support/alert-rig';
 import { auditCount } from '../../support/audit';
 import type { TestApp } from '../../support/app';
 import { waitFor } from '../../support/wait';

@@ -1,7 +1,7 @@
 import express from 'express';
 import request from 'supertest';
 import { startRedis, freePort, type LocalService } from '../../../scripts/local-services';
-import { buildAlertRig, type AlertRig } from '../../support/alerts';
+import { buildAlertRig, type AlertRig } from '../../support/alert-rig';
 import { waitFor } from '../../support/wait';
 import { createUser } from '../../support/users';
 import type { TestApp } from '../../support/app';
