@@ -425,6 +425,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
       await Promise.allSettled(startupChecks);
       await backups.stop();
       await alerting.worker.stop();
+      await alerts.drain();
       // A background key rotation stops after its batch (resumable) before the database closes.
       await keyRotation.stop();
       await alertStream.stop();

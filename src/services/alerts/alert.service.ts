@@ -104,6 +104,7 @@ function boundedDetails(details: Record<string, unknown> | undefined): Record<st
  */
 export class AlertService implements AlertRaiser, AlertCommands {
   private readonly now: () => Date;
+  private readonly publishing = new Set<Promise<void>>();
   private errorMinute = -1;
   private errorsThisMinute = 0;
 
@@ -584,14 +585,21 @@ export class AlertService implements AlertRaiser, AlertCommands {
   private changed(type: AlertChange['type'], alertId: string): void {
     const publisher = this.deps.publisher;
     if (!publisher) return;
-    publisher
+    const publishing = publisher
       .publish({ type, alertId })
       .catch((err: unknown) =>
         this.deps.logger.warn(
           { err: { message: (err as Error).message }, type, alertId },
           'alert change not published',
         ),
-      );
+      )
+      .finally(() => this.publishing.delete(publishing));
+    this.publishing.add(publishing);
+  }
+
+  /** Waits for announcements in flight: a process that raises and exits must not drop them with its Redis connection. */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.publishing]);
   }
 
   /** The raise path must not fail after the alert is stored: an audit failure is logged instead. */

@@ -138,13 +138,16 @@ describe('alert stream when its Redis goes away and comes back', () => {
       'streams to be accepted again',
       250,
     );
-    await waitFor(() => resumed!.events.length === 1, 10_000, 'the replay of the missed alert');
-    expect(JSON.parse(resumed!.events[0].data)).toMatchObject({ id: during.id });
+    // The engine also raises (and on recovery resolves) its own `redis.down` alert: the stream carries
+    // those too, so look for the test's alerts by id.
+    const ids = (): string[] => resumed!.events.map((e) => (JSON.parse(e.data) as { id: string }).id);
+    await waitFor(() => ids().includes(during.id), 10_000, 'the replay of the missed alert');
+    expect(ids().filter((id) => id === during.id)).toHaveLength(1);
     // And live again: the subscription was renewed.
     a.clock.advance(1_000);
     const after = await a.commands.raise(input('outage-after'));
-    await waitFor(() => resumed!.events.length === 2, 10_000, 'a live event after recovery');
-    expect(JSON.parse(resumed!.events[1].data)).toMatchObject({ id: after.id });
+    await waitFor(() => ids().includes(after.id), 10_000, 'a live event after recovery');
+    expect(ids().indexOf(after.id)).toBeGreaterThan(ids().indexOf(during.id));
   }, 90_000);
 });
 
