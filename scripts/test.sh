@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
 bash scripts/ensure-test-tools.sh
 bash scripts/build-ferretdb.sh
+# Test peers built once into .cache/bin, before jest so no test waits for a build: the S3 server
+# (required) and mongo-tools (optional: without them the interop tests skip with their reason).
+bash scripts/ensure-versitygw.sh
+bash scripts/ensure-mongo-tools.sh >/dev/null || echo "== mongo-tools unavailable: the backup interop tests will be skipped"
 echo "== typecheck" && npx tsc --noEmit -p tsconfig.json
 echo "== format" && npx prettier --check . --log-level warn
 echo "== lint" && npx eslint . --max-warnings 0
