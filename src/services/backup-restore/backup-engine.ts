@@ -191,6 +191,8 @@ export class BackupEngine implements BackupEngineApi {
     const startedAt = this.now();
     const dataKey = this.deps.encryptAtRest ? randomBytes(32) : undefined;
     try {
+      // Wrapped first: a keyring problem fails the backup before anything is dumped.
+      const encryption: BackupManifest['encryption'] = dataKey ? this.wrapDataKey(id, dataKey) : undefined;
       const admin = this.deps.db(this.deps.databases[0] ?? 'admin').admin();
       const hello = await admin.command({ hello: 1 }).catch(() => admin.command({ isMaster: 1 }));
       const buildInfo = await admin.command({ buildInfo: 1 });
@@ -243,14 +245,7 @@ export class BackupEngine implements BackupEngineApi {
           bytes: collections.reduce((n, c) => n + c.bson.bytes + c.metadata.bytes, 0),
         },
       };
-      if (dataKey) {
-        const wrappedDataKey = this.deps.encryption.encrypt(dataKey.toString('base64'), dataKeyAad(id));
-        manifest.encryption = {
-          algorithm: 'aes-256-gcm',
-          keyId: this.deps.encryption.keyIdOf(wrappedDataKey),
-          wrappedDataKey,
-        };
-      }
+      if (encryption) manifest.encryption = encryption;
       await writeFileDurably(path.join(tmpDir, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
       await fsyncDir(tmpDir);
       // The rename is the commit point: before it the backup does not exist under its id.
@@ -816,6 +811,11 @@ export class BackupEngine implements BackupEngineApi {
   }
 
   // ---------------------------------------------------------------- helpers
+
+  private wrapDataKey(id: string, dataKey: Buffer): NonNullable<BackupManifest['encryption']> {
+    const wrappedDataKey = this.deps.encryption.encrypt(dataKey.toString('base64'), dataKeyAad(id));
+    return { algorithm: 'aes-256-gcm', keyId: this.deps.encryption.keyIdOf(wrappedDataKey), wrappedDataKey };
+  }
 
   private unwrapDataKey(manifest: BackupManifest): Buffer {
     if (!manifest.encryption) throw new Error('backup is not encrypted');
