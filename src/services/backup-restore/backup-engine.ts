@@ -64,6 +64,8 @@ export interface BackupEngineDeps {
 const BACKUP_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const DB_NAME = /^[A-Za-z0-9_-]{1,63}$/;
 const MANIFEST = 'manifest.json';
+/** Backups being written live in `<root>/.tmp-<id>/`: never list or pick these. */
+export const TEMP_DIR_PREFIX = '.tmp-';
 const READ_CHUNK = 256 * 1024;
 
 const fileEntrySchema = z.object({ path: z.string(), bytes: z.number().int().nonnegative(), sha256: z.string() });
@@ -182,7 +184,7 @@ export class BackupEngine implements BackupEngineApi {
     if (!BACKUP_KINDS.includes(kind)) throw AppError.badRequest(`Invalid backup kind: ${String(kind)}`);
     const finalDir = path.join(root, id);
     if (await exists(finalDir)) throw AppError.conflict(`Backup ${id} already exists.`, 'backup-exists');
-    const tmpDir = path.join(root, `.tmp-${id}`);
+    const tmpDir = path.join(root, `${TEMP_DIR_PREFIX}${id}`);
     await fs.mkdir(root, { recursive: true });
     // A leftover from a crashed run of the same id is never a valid backup.
     await fs.rm(tmpDir, { recursive: true, force: true });
