@@ -24,7 +24,8 @@ SRC_TGZ="${MONGO_TOOLS_SRC:-}"
 if [ -z "$SRC_TGZ" ] && [ -f /work/shared/peers/mongo-tools-$VERSION-src.tar.gz ]; then
   SRC_TGZ=/work/shared/peers/mongo-tools-$VERSION-src.tar.gz
 fi
-[ -n "$SRC_TGZ" ] && [ -f "$SRC_TGZ" ] || { echo "ensure-mongo-tools: no mongo tools on PATH, no MONGO_TOOLS_BIN, no MONGO_TOOLS_SRC" >&2; exit 2; }
+[ -n "$SRC_TGZ" ] || { echo "ensure-mongo-tools: no mongo tools on PATH, no MONGO_TOOLS_BIN, no MONGO_TOOLS_SRC" >&2; exit 2; }
+[ -f "$SRC_TGZ" ] || { echo "ensure-mongo-tools: MONGO_TOOLS_SRC not found: $SRC_TGZ" >&2; exit 2; }
 command -v go >/dev/null || { echo "ensure-mongo-tools: Go is required to build mongo-tools from $SRC_TGZ" >&2; exit 2; }
 
 mkdir -p "$BIN"

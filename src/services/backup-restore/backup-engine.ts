@@ -64,6 +64,8 @@ export interface BackupEngineDeps {
 const BACKUP_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const DB_NAME = /^[A-Za-z0-9_-]{1,63}$/;
 const MANIFEST = 'manifest.json';
+/** Backups being written live in `<root>/.tmp-<id>/`: never list or pick these. */
+export const TEMP_DIR_PREFIX = '.tmp-';
 const READ_CHUNK = 256 * 1024;
 
 const fileEntrySchema = z.object({ path: z.string(), bytes: z.number().int().nonnegative(), sha256: z.string() });
@@ -182,7 +184,7 @@ export class BackupEngine implements BackupEngineApi {
     if (!BACKUP_KINDS.includes(kind)) throw AppError.badRequest(`Invalid backup kind: ${String(kind)}`);
     const finalDir = path.join(root, id);
     if (await exists(finalDir)) throw AppError.conflict(`Backup ${id} already exists.`, 'backup-exists');
-    const tmpDir = path.join(root, `.tmp-${id}`);
+    const tmpDir = path.join(root, `${TEMP_DIR_PREFIX}${id}`);
     await fs.mkdir(root, { recursive: true });
     // A leftover from a crashed run of the same id is never a valid backup.
     await fs.rm(tmpDir, { recursive: true, force: true });
@@ -191,6 +193,8 @@ export class BackupEngine implements BackupEngineApi {
     const startedAt = this.now();
     const dataKey = this.deps.encryptAtRest ? randomBytes(32) : undefined;
     try {
+      // Wrapped first: a keyring problem fails the backup before anything is dumped.
+      const encryption: BackupManifest['encryption'] = dataKey ? this.wrapDataKey(id, dataKey) : undefined;
       const admin = this.deps.db(this.deps.databases[0] ?? 'admin').admin();
       const hello = await admin.command({ hello: 1 }).catch(() => admin.command({ isMaster: 1 }));
       const buildInfo = await admin.command({ buildInfo: 1 });
@@ -243,14 +247,7 @@ export class BackupEngine implements BackupEngineApi {
           bytes: collections.reduce((n, c) => n + c.bson.bytes + c.metadata.bytes, 0),
         },
       };
-      if (dataKey) {
-        const wrappedDataKey = this.deps.encryption.encrypt(dataKey.toString('base64'), dataKeyAad(id));
-        manifest.encryption = {
-          algorithm: 'aes-256-gcm',
-          keyId: this.deps.encryption.keyIdOf(wrappedDataKey),
-          wrappedDataKey,
-        };
-      }
+      if (encryption) manifest.encryption = encryption;
       await writeFileDurably(path.join(tmpDir, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
       await fsyncDir(tmpDir);
       // The rename is the commit point: before it the backup does not exist under its id.
@@ -816,6 +813,11 @@ export class BackupEngine implements BackupEngineApi {
   }
 
   // ---------------------------------------------------------------- helpers
+
+  private wrapDataKey(id: string, dataKey: Buffer): NonNullable<BackupManifest['encryption']> {
+    const wrappedDataKey = this.deps.encryption.encrypt(dataKey.toString('base64'), dataKeyAad(id));
+    return { algorithm: 'aes-256-gcm', keyId: this.deps.encryption.keyIdOf(wrappedDataKey), wrappedDataKey };
+  }
 
   private unwrapDataKey(manifest: BackupManifest): Buffer {
     if (!manifest.encryption) throw new Error('backup is not encrypted');

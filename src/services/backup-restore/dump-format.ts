@@ -115,68 +115,78 @@ export class BsonFormatError extends Error {
 /**
  * Splits a byte stream into BSON documents by their little-endian int32 length prefix.
  * Holds at most one document (bounded by `maxBytes`) plus the current chunk; never the whole stream.
- * Yields views into the chunks (no copy when a document lies within one chunk).
+ * A document inside one chunk is yielded as a view of it; one spanning chunks is copied once
+ * into a buffer of its announced length (linear in the bytes, whatever the chunk sizes).
  */
 export async function* splitBsonDocuments(
   source: AsyncIterable<Uint8Array>,
   maxBytes = MAX_BSON_DOCUMENT_BYTES,
 ): AsyncGenerator<Buffer> {
-  const chunks: Buffer[] = [];
-  let buffered = 0;
-  let offset = 0; // position in the whole stream, for error messages
+  const prefix = Buffer.alloc(4);
+  let prefixFill = 0;
+  let doc: Buffer | undefined;
+  let docFill = 0;
+  let offset = 0; // start of the current document in the stream, for error messages
 
-  const peekLength = (): number => {
-    const head = chunks[0]!.length >= 4 ? chunks[0]! : Buffer.concat(chunks, 4);
-    return head.readInt32LE(0);
+  const checkLength = (length: number): void => {
+    if (length < 5 || length > maxBytes) {
+      throw new BsonFormatError(`invalid BSON document length ${length} at byte ${offset}`);
+    }
   };
-  const take = (n: number): Buffer => {
-    const first = chunks[0]!;
-    if (first.length >= n) {
-      const doc = first.subarray(0, n);
-      if (first.length === n) chunks.shift();
-      else chunks[0] = first.subarray(n);
-      buffered -= n;
-      return doc;
-    }
-    const parts: Buffer[] = [];
-    let need = n;
-    while (need > 0) {
-      const c = chunks[0]!;
-      if (c.length <= need) {
-        parts.push(c);
-        chunks.shift();
-        need -= c.length;
-      } else {
-        parts.push(c.subarray(0, need));
-        chunks[0] = c.subarray(need);
-        need = 0;
-      }
-    }
-    buffered -= n;
-    return Buffer.concat(parts, n);
+  const finish = (d: Buffer): Buffer => {
+    if (d[d.length - 1] !== 0) throw new BsonFormatError(`BSON document at byte ${offset} is not terminated`);
+    offset += d.length;
+    return d;
   };
 
-  for await (const chunk of source) {
-    if (chunk.length === 0) continue;
-    chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    buffered += chunk.length;
-    while (buffered >= 4) {
-      const length = peekLength();
-      if (length < 5 || length > maxBytes) {
-        throw new BsonFormatError(`invalid BSON document length ${length} at byte ${offset}`);
+  for await (const raw of source) {
+    const chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    let pos = 0;
+    while (pos < chunk.length) {
+      if (!doc) {
+        if (prefixFill === 0 && chunk.length - pos >= 4) {
+          const length = chunk.readInt32LE(pos);
+          checkLength(length);
+          if (chunk.length - pos >= length) {
+            const whole = chunk.subarray(pos, pos + length);
+            pos += length;
+            yield finish(whole);
+            continue;
+          }
+          doc = Buffer.allocUnsafe(length);
+          docFill = 0;
+        } else {
+          const n = Math.min(4 - prefixFill, chunk.length - pos);
+          chunk.copy(prefix, prefixFill, pos, pos + n);
+          prefixFill += n;
+          pos += n;
+          if (prefixFill < 4) continue;
+          const length = prefix.readInt32LE(0);
+          checkLength(length);
+          doc = Buffer.allocUnsafe(length);
+          prefix.copy(doc, 0);
+          docFill = 4;
+          prefixFill = 0;
+        }
       }
-      if (buffered < length) break;
-      const doc = take(length);
-      if (doc[length - 1] !== 0) throw new BsonFormatError(`BSON document at byte ${offset} is not terminated`);
-      offset += length;
-      yield doc;
+      const n = Math.min(doc.length - docFill, chunk.length - pos);
+      chunk.copy(doc, docFill, pos, pos + n);
+      docFill += n;
+      pos += n;
+      if (docFill === doc.length) {
+        const complete = doc;
+        doc = undefined;
+        yield finish(complete);
+      }
     }
   }
-  if (buffered > 0) throw new BsonFormatError(`stream ends inside a BSON document at byte ${offset}`);
+  if (doc || prefixFill > 0) throw new BsonFormatError(`stream ends inside a BSON document at byte ${offset}`);
 }
 
 /** Turns documents (objects, or raw BSON bytes passed through as they are) into BSON bytes. */
-export async function* serializeDocuments(source: AsyncIterable<Document | Uint8Array>): AsyncGenerator<Buffer> {
+export async function* serializeDocuments(
+  source: AsyncIterable<Document | Uint8Array> | Iterable<Document | Uint8Array>,
+): AsyncGenerator<Buffer> {
   for await (const doc of source) {
     if (doc instanceof Uint8Array) {
       yield Buffer.isBuffer(doc) ? doc : Buffer.from(doc.buffer, doc.byteOffset, doc.byteLength);

@@ -92,6 +92,12 @@ describe('BackupEngine (plain backups against the test server)', () => {
     const byRestore = await world.engine().verifyByRestore(dir, scratch);
     expect(byRestore).toMatchObject({ ok: true, method: 'restore', problems: [] });
     expect(await world.client.db(scratch).listCollections().toArray()).toEqual([]);
+
+    const occupied = world.otherDb('scratch_used');
+    await world.client.db(occupied).collection('live').insertOne({ _id: new BSON.ObjectId() });
+    await expect(world.engine().verifyByRestore(dir, occupied)).rejects.toMatchObject({ code: 'scratch-db-not-empty' });
+    expect(await world.client.db(occupied).collection('live').countDocuments()).toBe(1);
+    await expect(world.engine().verifyByRestore(dir, world.dbName)).rejects.toMatchObject({ status: 400 });
   });
 
   it('when restored into another database, then every document, count and index matches the source, with progress and ETA', async () => {
