@@ -22,7 +22,9 @@ const read = (rel: string): string => readFileSync(path.join(ROOT, rel), 'utf8')
 /** Package names a file imports or requires (`pkg`, `@scope/pkg`, ignoring subpaths and node: builtins). */
 function importsOf(text: string): Set<string> {
   const names = new Set<string>();
-  for (const m of text.matchAll(/(?:\bfrom\s*|\brequire\(\s*|\bimport\(\s*|^\s*import\s+)['"]([^'"./][^'"]*)['"]/gm)) {
+  for (const m of text.matchAll(
+    /(?:\bfrom\s*|\brequire\(\s*|\bimport\(\s*|^\s*import\s+)['"]([^'"./\s,][^'"\s,]*)['"]/gm,
+  )) {
     const spec = m[1];
     if (spec.startsWith('node:') || builtinModules.includes(spec)) continue;
     const parts = spec.split('/');
