@@ -136,24 +136,26 @@ export class AlertService implements AlertRaiser, AlertCommands {
     const fingerprint = fingerprintOf(input);
     // A buffered alert of this fingerprint goes to the database first, or this raise would open a second one.
     if (unstored.openOf(fingerprint)) await this.flushUnstored();
+    // Also the id kept if the store fails half-way (alert inserted, outbox not): the flush then completes that alert.
+    const id = randomUUID();
     if (!unstored.openOf(fingerprint) && this.databaseMayAnswer()) {
       try {
-        return await this.raiseRouted(input, undefined);
+        return await this.raiseRouted(input, undefined, id);
       } catch (err) {
         if (!isDatabaseUnreachable(err)) throw err;
         this.deps.logger.error({ err: { message: (err as Error).message } }, 'alert not stored: database unreachable');
       }
     }
-    return this.raiseUnstored(input, fingerprint);
+    return this.raiseUnstored(input, fingerprint, id);
   }
 
   /** The database is unreachable: send directly (once across processes) and keep the alert for flushUnstored(). */
-  private async raiseUnstored(input: AlertInput, fingerprint: string): Promise<RaisedAlert> {
+  private async raiseUnstored(input: AlertInput, fingerprint: string, id: string): Promise<RaisedAlert> {
     const unstored = this.deps.unstored as UnstoredAlerts;
     const now = this.now();
     const routed = this.deps.routing.route(input.severity, input.source);
     const alert: AlertDoc = {
-      ...this.newAlert(randomUUID(), fingerprint, input, now, routed),
+      ...this.newAlert(id, fingerprint, input, now, routed),
       acknowledgedBy: null,
       acknowledgedAt: null,
       acknowledgeComment: null,
@@ -203,11 +205,15 @@ export class AlertService implements AlertRaiser, AlertCommands {
    * `channels` overrides the routing table (system notices about the alert path itself go to
    * the dashboard only, so a failing channel cannot page through itself in a loop).
    */
-  private async raiseRouted(input: AlertInput, channels: AlertChannel[] | undefined): Promise<RaisedAlert> {
+  private async raiseRouted(
+    input: AlertInput,
+    channels: AlertChannel[] | undefined,
+    firstId?: string,
+  ): Promise<RaisedAlert> {
     const fingerprint = fingerprintOf(input);
     for (let round = 0; round < 5; round++) {
       const now = this.now();
-      const id = randomUUID();
+      const id = round === 0 && firstId ? firstId : randomUUID();
       const routed = channels
         ? this.deps.routing.explicit(channels, input.severity)
         : this.deps.routing.route(input.severity, input.source);

@@ -45,8 +45,10 @@ export interface UnstoredAlert {
   sends: DirectSend[];
   /** Another process sent this alert (the Redis claim named its id): this one only keeps count. */
   sentByPeer: boolean;
-  /** Direct sends in progress: the flush waits for their outcome. */
+  /** Direct sends in progress: the flush leaves the alert for a later one. */
   sending: boolean;
+  /** Settles when the raise's direct sends are done (a resolve waits for them: it tells whom they reached). */
+  sent: Promise<void>;
 }
 
 export interface UnstoredAlertsDeps {
@@ -124,11 +126,17 @@ export class UnstoredAlerts {
       sends: [],
       sentByPeer: !claim.won,
       sending: claim.won,
+      sent: Promise.resolve(),
     };
     this.keep(entry);
     if (claim.won) {
+      const sending = this.sendAll(entry.alert, 'raised', this.addressed(routed));
+      entry.sent = sending.then(
+        () => undefined,
+        () => undefined,
+      );
       try {
-        entry.sends = await this.sendAll(entry.alert, 'raised', this.addressed(routed));
+        entry.sends = await sending;
       } finally {
         entry.sending = false;
       }
@@ -156,6 +164,7 @@ export class UnstoredAlerts {
    * (directly), and the fingerprint's claim is freed so a recurrence pages again.
    */
   async resolve(entry: UnstoredAlert, note: string | null): Promise<void> {
+    await entry.sent;
     const at = this.now();
     Object.assign(entry.alert, {
       status: 'resolved',

@@ -7,7 +7,10 @@ import { createContainer, type Container } from '../../../src/container';
 import type { AlertDeliveryDoc, AlertDoc } from '../../../src/models/alert.model';
 import type { AlertInput } from '../../../src/services/alerts/alert-raiser';
 import { fingerprintOf } from '../../../src/services/alerts/alert.service';
-import { startFerretDb, freePort, type LocalService } from '../../../scripts/local-services';
+import { isDatabaseUnreachable } from '../../../src/services/alerts/unstored-alerts';
+import { MongoClient } from 'mongodb';
+import mongoose from 'mongoose';
+import { startFerretDb, startRedis, freePort, type LocalService } from '../../../scripts/local-services';
 import { LogCapture, TestClock, TWILIO_TEST_AUTH_TOKEN } from '../../support/app';
 import { testNamespace, testRedisUrl } from '../../support/env';
 import { startSmtpPeer, startTwilioPeer } from '../../support/peers';
@@ -30,6 +33,7 @@ describe('alerts while MongoDB is unreachable (own FerretDB, stopped and restart
   let port: number;
   let dataDir: string;
   let config: Config;
+  let env: Record<string, string>;
   let redisPrefix: string;
   let smtp: Awaited<ReturnType<typeof startSmtpPeer>>;
   let twilioPeer: Awaited<ReturnType<typeof startTwilioPeer>>;
@@ -39,9 +43,9 @@ describe('alerts while MongoDB is unreachable (own FerretDB, stopped and restart
   let a: Container;
   let b: Container;
 
-  const make = async (): Promise<Container> => {
-    const logger = createLogger({ level: config.log.level, destination: logs });
-    const c = createContainer(config, logger, { now: clock.now, twilioHttpClient: twilioPeer.httpClient });
+  const make = async (cfg: Config = config): Promise<Container> => {
+    const logger = createLogger({ level: cfg.log.level, destination: logs });
+    const c = createContainer(cfg, logger, { now: clock.now, twilioHttpClient: twilioPeer.httpClient });
     await c.start();
     return c;
   };
@@ -55,7 +59,7 @@ describe('alerts while MongoDB is unreachable (own FerretDB, stopped and restart
     slack = await startSlackPeer();
     const ns = testNamespace(__filename);
     redisPrefix = ns.redisPrefix;
-    config = loadConfig({
+    env = {
       NODE_ENV: 'test',
       MONGODB_URI: `mongodb://127.0.0.1:${port}/alerts_unstored`,
       REDIS_URL: testRedisUrl(),
@@ -80,7 +84,8 @@ describe('alerts while MongoDB is unreachable (own FerretDB, stopped and restart
       ALERT_CONSOLE_URL: 'https://erp.example.com/console/alerts',
       // The test drives the workers (runOnce) instead of their poll loop.
       ALERT_DELIVERY_POLL_MS: '600000',
-    });
+    };
+    config = loadConfig(env);
     // Two processes of one deployment: same database, same Redis prefix.
     a = await make();
     b = await make();
@@ -273,6 +278,66 @@ describe('alerts while MongoDB is unreachable (own FerretDB, stopped and restart
     expect(await a.models.Alert.findById(again.id).lean<AlertDoc>()).toMatchObject({ status: 'open' });
   }, 180_000);
 
+  it('when the driver still believes the connection up and the insert meets the stopped server, then the raise falls back too', async () => {
+    // Heartbeats far apart: nothing but the raise itself finds out that the server is gone.
+    const c = await make(loadConfig({ ...env, MONGODB_HEARTBEAT_FREQUENCY_MS: '120000' }));
+    const logsBefore = logs.lines.length;
+    try {
+      await ferret.stop?.();
+      expect(c.database.connection.readyState).toBe(1);
+      const raised = await c.deps.operations.alerts.raise({
+        source: 'custom',
+        kind: 'ledger.locked',
+        subject: 'ledger:main',
+        severity: 'error',
+        title: 'Ledger locked',
+        message: 'The ledger stayed locked after the close.',
+      });
+      expect(raised.created).toBe(true);
+      expect(count(slackTitles(), 'Ledger locked')).toBe(1);
+      expect(count(mailSubjects(), 'Ledger locked')).toBe(1);
+      expect(logs.lines.slice(logsBefore).join('\n')).toContain('alert not stored: database unreachable');
+    } finally {
+      await startDatabase();
+      await c.stop();
+    }
+  }, 180_000);
+
+  it('when Redis is down too, then the alert is still sent, once per process, and stored later', async () => {
+    const redis = await startRedis({ port: await freePort() });
+    const c = await make(loadConfig({ ...env, REDIS_URL: redis.url }));
+    const input: AlertInput = {
+      source: 'custom',
+      kind: 'bank.feed-down',
+      subject: 'bank:main',
+      severity: 'error',
+      title: 'Bank feed down',
+      message: 'No statement arrived.',
+    };
+    try {
+      await redis.stop?.();
+      await waitFor(() => c.redis.status !== 'ready', 10_000, 'the client to notice Redis is down');
+      await stopDatabase();
+      const first = await c.deps.operations.alerts.raise(input);
+      const second = await c.deps.operations.alerts.raise(input);
+      expect(second).toMatchObject({ id: first.id, created: false, occurrences: 2 });
+      expect(count(slackTitles(), 'Bank feed down')).toBe(1);
+      expect(count(mailSubjects(), 'Bank feed down')).toBe(1);
+      expect(logs.text).toContain('redis unreachable too');
+      await startDatabase();
+      await waitFor(() => c.database.connection.readyState === 1, 30_000, 'the third process to reconnect', 100);
+      await c.alertDelivery.runOnce();
+      expect(await a.models.Alert.findById(first.id).lean<AlertDoc>()).toMatchObject({
+        status: 'open',
+        occurrences: 2,
+      });
+      expect(count(slackTitles(), 'Bank feed down')).toBe(1);
+    } finally {
+      if (ferret.stop && a.database.connection.readyState !== 1) await startDatabase();
+      await c.stop();
+    }
+  }, 180_000);
+
   it('when storing fails for another reason than reachability, then raise throws as before and nothing is sent', async () => {
     const before = { slack: slack.requests.length, mail: smtp.messages.length };
     await expect(
@@ -288,5 +353,21 @@ describe('alerts while MongoDB is unreachable (own FerretDB, stopped and restart
     ).rejects.toMatchObject({ name: 'ValidationError' });
     expect({ slack: slack.requests.length, mail: smtp.messages.length }).toEqual(before);
     expect(await a.models.Alert.countDocuments({ kind: 'bad.input' })).toBe(0);
+  });
+});
+
+describe('isDatabaseUnreachable', () => {
+  it('when the driver cannot select a server, then yes; when the database refuses the write, then no', async () => {
+    const client = new MongoClient(`mongodb://127.0.0.1:${await freePort()}/`, { serverSelectionTimeoutMS: 200 });
+    const selection = await client
+      .db('x')
+      .collection('y')
+      .insertOne({ a: 1 })
+      .catch((err: unknown) => err);
+    await client.close();
+    expect(isDatabaseUnreachable(selection)).toBe(true);
+    expect(isDatabaseUnreachable(new mongoose.Error.ValidationError())).toBe(false);
+    expect(isDatabaseUnreachable(Object.assign(new Error('E11000 duplicate key'), { code: 11000 }))).toBe(false);
+    expect(isDatabaseUnreachable(new Error('boom', { cause: selection }))).toBe(true);
   });
 });
