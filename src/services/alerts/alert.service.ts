@@ -226,7 +226,14 @@ export class AlertService implements AlertRaiser, AlertCommands {
         const open = await this.deps.alerts.findOne({ openKey: fingerprint }).lean<AlertDoc>();
         // Resolved between our insert and this read: the next round opens a new alert.
         if (!open) continue;
-        return this.addOccurrence(open, now);
+        try {
+          return await this.addOccurrence(open, now);
+        } catch (occurrenceErr) {
+          if (!this.deps.unstored || !isDatabaseUnreachable(occurrenceErr)) throw occurrenceErr;
+          // Stored, and its recipients were told: only this occurrence goes uncounted (no second page).
+          this.deps.logger.warn({ alertId: open._id }, 'alert occurrence not counted: database unreachable');
+          return { id: open._id, fingerprint, created: false, occurrences: open.occurrences };
+        }
       }
       try {
         await this.enqueue(created, 'raised', '0', routed);
