@@ -33,6 +33,8 @@ export interface AlertDeliveryWorkerDeps {
   concurrency: number;
   timeoutsMs: Record<AlertChannel, number>;
   breaker: { threshold: number; cooldownMs: number };
+  /** Runs at the start of every poll, when the database may be back: stores alerts kept while it was down. Must not throw. */
+  beforePoll?: () => Promise<unknown>;
   now?: () => Date;
   /** [0, 1): the backoff jitter (tests pin it). */
   random?: () => number;
@@ -177,6 +179,7 @@ export class AlertDeliveryWorker {
   }
 
   private async scanDue(): Promise<Array<Promise<void>>> {
+    await this.deps.beforePoll?.();
     const now = this.now();
     const due = await this.deps.deliveries
       .find({ status: 'pending', nextAttemptAt: { $lte: now } })

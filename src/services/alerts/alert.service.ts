@@ -24,6 +24,7 @@ import type {
 } from './alert-raiser';
 import type { AlertActor, AlertCommands } from './alert-commands';
 import type { AlertRouting, RecipientResolver, RoutedChannel } from './routing';
+import { isDatabaseUnreachable, type UnstoredAlert, type UnstoredAlerts } from './unstored-alerts';
 
 export type { AlertActor };
 
@@ -47,6 +48,11 @@ export interface AlertServiceDeps {
   errorRateThreshold?: number;
   /** Told of every new alert (not of repeats): the metrics. Must not throw. */
   onRaised?: (severity: AlertSeverity) => void;
+  /**
+   * Where alerts go when MongoDB is unreachable: sent directly, kept, and stored by
+   * flushUnstored() once the database answers. Without it a raise then throws.
+   */
+  unstored?: UnstoredAlerts;
   now?: () => Date;
 }
 
@@ -72,6 +78,15 @@ export function fingerprintOf(key: AlertKey): string {
 }
 
 const isDuplicateKey = (err: unknown): boolean => (err as { code?: number }).code === 11000;
+
+/** Outbox ids are deterministic (alert, purpose, round, channel, recipient): the same message is never queued twice. */
+const deliveryIdOf = (
+  alertId: string,
+  purpose: DeliveryPurpose,
+  round: string,
+  channel: AlertChannel,
+  recipient: string,
+) => `${alertId}:${purpose}:${round}:${channel}:${createHash('sha256').update(recipient).digest('hex').slice(0, 16)}`;
 const isStale = (err: unknown): boolean => err instanceof AppError && err.code === 'stale-version';
 
 /** Details must be small plain JSON: anything else is replaced by a note rather than failing the raise. */
@@ -105,6 +120,7 @@ function boundedDetails(details: Record<string, unknown> | undefined): Record<st
 export class AlertService implements AlertRaiser, AlertCommands {
   private readonly now: () => Date;
   private readonly publishing = new Set<Promise<void>>();
+  private flushing: Promise<number> | undefined;
   private errorMinute = -1;
   private errorsThisMinute = 0;
 
@@ -115,50 +131,109 @@ export class AlertService implements AlertRaiser, AlertCommands {
   // ------------------------------------------------------------------ raising
 
   async raise(input: AlertInput): Promise<RaisedAlert> {
-    return this.raiseRouted(input, undefined);
+    const unstored = this.deps.unstored;
+    if (!unstored) return this.raiseRouted(input, undefined);
+    const fingerprint = fingerprintOf(input);
+    // A buffered alert of this fingerprint goes to the database first, or this raise would open a second one.
+    if (unstored.openOf(fingerprint)) await this.flushUnstored();
+    // Also the id kept if the store fails half-way (alert inserted, outbox not): the flush then completes that alert.
+    const id = randomUUID();
+    if (!unstored.openOf(fingerprint) && this.databaseMayAnswer()) {
+      try {
+        return await this.raiseRouted(input, undefined, id);
+      } catch (err) {
+        if (!isDatabaseUnreachable(err)) throw err;
+        this.deps.logger.error({ err: { message: (err as Error).message } }, 'alert not stored: database unreachable');
+      }
+    }
+    return this.raiseUnstored(input, fingerprint, id);
+  }
+
+  /** The database is unreachable: send directly (once across processes) and keep the alert for flushUnstored(). */
+  private async raiseUnstored(input: AlertInput, fingerprint: string, id: string): Promise<RaisedAlert> {
+    const unstored = this.deps.unstored as UnstoredAlerts;
+    const now = this.now();
+    const routed = this.deps.routing.route(input.severity, input.source);
+    const alert: AlertDoc = {
+      ...this.newAlert(id, fingerprint, input, now, routed),
+      acknowledgedBy: null,
+      acknowledgedAt: null,
+      acknowledgeComment: null,
+      resolvedBy: null,
+      resolvedAt: null,
+      resolveComment: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const entry = await unstored.raise(alert, routed);
+    const created = entry.alert.occurrences === 1 && !entry.sentByPeer;
+    return { id: entry.alert._id, fingerprint, created, occurrences: entry.alert.occurrences };
+  }
+
+  /**
+   * mongoose knows the server is gone (it would queue the insert until its buffer timeout):
+   * go to the unstored path at once rather than keep the raiser waiting.
+   */
+  private databaseMayAnswer(): boolean {
+    return this.deps.alerts.db.readyState !== 0;
+  }
+
+  private newAlert(id: string, fingerprint: string, input: AlertInput, now: Date, routed: RoutedChannel[]) {
+    return {
+      _id: id,
+      fingerprint,
+      openKey: fingerprint,
+      severity: input.severity,
+      source: input.source,
+      kind: input.kind.slice(0, 100),
+      subject: input.subject?.slice(0, SUBJECT_MAX) ?? null,
+      title: input.title.slice(0, TITLE_MAX),
+      message: input.message.slice(0, MESSAGE_MAX),
+      details: boundedDetails(input.details),
+      status: 'open' as const,
+      occurrences: 1,
+      firstSeenAt: now,
+      lastSeenAt: now,
+      lastNotifiedAt: now,
+      notifiedChannels: routed.some((r) => r.channel === 'dashboard') ? (['dashboard'] as AlertChannel[]) : [],
+      changedAt: now,
+      version: 0,
+    };
   }
 
   /**
    * `channels` overrides the routing table (system notices about the alert path itself go to
    * the dashboard only, so a failing channel cannot page through itself in a loop).
    */
-  private async raiseRouted(input: AlertInput, channels: AlertChannel[] | undefined): Promise<RaisedAlert> {
+  private async raiseRouted(
+    input: AlertInput,
+    channels: AlertChannel[] | undefined,
+    firstId?: string,
+  ): Promise<RaisedAlert> {
     const fingerprint = fingerprintOf(input);
     for (let round = 0; round < 5; round++) {
       const now = this.now();
-      const id = randomUUID();
+      const id = round === 0 && firstId ? firstId : randomUUID();
       const routed = channels
         ? this.deps.routing.explicit(channels, input.severity)
         : this.deps.routing.route(input.severity, input.source);
       let created: AlertDoc;
       try {
-        const doc = await this.deps.alerts.create({
-          _id: id,
-          fingerprint,
-          openKey: fingerprint,
-          severity: input.severity,
-          source: input.source,
-          kind: input.kind.slice(0, 100),
-          subject: input.subject?.slice(0, SUBJECT_MAX) ?? null,
-          title: input.title.slice(0, TITLE_MAX),
-          message: input.message.slice(0, MESSAGE_MAX),
-          details: boundedDetails(input.details),
-          status: 'open',
-          occurrences: 1,
-          firstSeenAt: now,
-          lastSeenAt: now,
-          lastNotifiedAt: now,
-          notifiedChannels: routed.some((r) => r.channel === 'dashboard') ? ['dashboard'] : [],
-          changedAt: now,
-          version: 0,
-        });
+        const doc = await this.deps.alerts.create(this.newAlert(id, fingerprint, input, now, routed));
         created = doc.toObject() as AlertDoc;
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
         const open = await this.deps.alerts.findOne({ openKey: fingerprint }).lean<AlertDoc>();
         // Resolved between our insert and this read: the next round opens a new alert.
         if (!open) continue;
-        return this.addOccurrence(open, now);
+        try {
+          return await this.addOccurrence(open, now);
+        } catch (occurrenceErr) {
+          if (!this.deps.unstored || !isDatabaseUnreachable(occurrenceErr)) throw occurrenceErr;
+          // Stored, and its recipients were told: only this occurrence goes uncounted (no second page).
+          this.deps.logger.warn({ alertId: open._id }, 'alert occurrence not counted: database unreachable');
+          return { id: open._id, fingerprint, created: false, occurrences: open.occurrences };
+        }
       }
       try {
         await this.enqueue(created, 'raised', '0', routed);
@@ -243,7 +318,19 @@ export class AlertService implements AlertRaiser, AlertCommands {
   }
 
   async resolveByKey(key: AlertKey, note?: string): Promise<boolean> {
-    const open = await this.deps.alerts.findOne({ openKey: fingerprintOf(key) }).lean<AlertDoc>();
+    const fingerprint = fingerprintOf(key);
+    const unstored = this.deps.unstored;
+    if (unstored?.openOf(fingerprint)) {
+      await this.flushUnstored();
+      const buffered = unstored.openOf(fingerprint);
+      // Still unstored (the database is down): its recipients hear directly; the flush stores it resolved.
+      if (buffered) {
+        await unstored.resolve(buffered, note ?? null);
+        await this.flushUnstored();
+        return true;
+      }
+    }
+    const open = await this.deps.alerts.findOne({ openKey: fingerprint }).lean<AlertDoc>();
     if (!open) return false;
     try {
       await this.resolveDoc(open, null, note ?? null);
@@ -252,6 +339,148 @@ export class AlertService implements AlertRaiser, AlertCommands {
       if (err instanceof AppError && (err.status === 409 || err.status === 404)) return false;
       throw err;
     }
+  }
+
+  // ------------------------------------------------------------------ alerts raised while the database was down
+
+  /**
+   * Stores the alerts kept while MongoDB was unreachable, oldest first (the delivery worker
+   * calls this on every poll). Stops at the first that still cannot reach the database;
+   * one failing for another reason is logged and dropped (it would fail forever).
+   * Returns how many were stored. Never throws.
+   */
+  async flushUnstored(): Promise<number> {
+    const unstored = this.deps.unstored;
+    if (!unstored || unstored.size === 0 || !this.databaseMayAnswer()) return 0;
+    this.flushing ??= this.flushAll(unstored).finally(() => (this.flushing = undefined));
+    return this.flushing;
+  }
+
+  private async flushAll(unstored: UnstoredAlerts): Promise<number> {
+    let stored = 0;
+    for (const entry of unstored.entries()) {
+      // Still sending directly: its outcome is not known yet; the next flush takes it.
+      if (entry.sending) continue;
+      try {
+        await this.storeUnstored(entry);
+        unstored.remove(entry.alert._id);
+        stored++;
+      } catch (err) {
+        if (isDatabaseUnreachable(err)) break;
+        unstored.remove(entry.alert._id);
+        this.deps.logger.error(
+          { err: { message: (err as Error).message }, alertId: entry.alert._id, kind: entry.alert.kind },
+          'unstored alert could not be stored: dropped',
+        );
+      }
+    }
+    if (stored) this.deps.logger.info({ stored, left: unstored.size }, 'unstored alerts stored');
+    return stored;
+  }
+
+  /**
+   * One kept alert into the database, under the id its messages linked to. The messages sent
+   * directly become delivered outbox entries (never sent again; a failed one is left pending
+   * for the worker). Another process may have stored the same alert (same id, from the Redis
+   * claim): then this one adds its records and its occurrence. Another alert of the
+   * fingerprint opened meanwhile: this one counts as its repeat (or resolves it).
+   */
+  private async storeUnstored(entry: UnstoredAlert): Promise<void> {
+    const a = entry.alert;
+    const resolved = a.status === 'resolved';
+    for (let round = 0; round < 5; round++) {
+      const notified = new Set(a.notifiedChannels);
+      for (const s of entry.sends) if (s.purpose === 'raised' && s.error === null) notified.add(s.channel);
+      let created = false;
+      try {
+        const { createdAt: _c, updatedAt: _u, ...fields } = a;
+        await this.deps.alerts.create({
+          ...fields,
+          notifiedChannels: [...notified],
+          changedAt: this.now(),
+          version: 0,
+        });
+        created = true;
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+      }
+      const same = created ? a : await this.deps.alerts.findById(a._id).lean<AlertDoc>();
+      if (!same) {
+        const open = await this.deps.alerts.findOne({ openKey: a.fingerprint }).lean<AlertDoc>();
+        if (!open) continue;
+        if (!resolved) await this.addOccurrence(open, a.lastSeenAt);
+        else
+          await this.resolveDoc(open, null, a.resolveComment).catch((err: unknown) => {
+            if (!(err instanceof AppError && err.status === 409)) throw err;
+          });
+        return;
+      }
+      await this.recordDirectSends(entry);
+      if (created) {
+        await this.auditSafely({
+          action: 'alert.raised',
+          outcome: 'succeeded',
+          resource: 'alert',
+          resourceId: a._id,
+          details: { severity: a.severity, source: a.source, kind: a.kind, subject: a.subject, unstored: true },
+        });
+        if (resolved)
+          await this.auditSafely({
+            action: 'alert.resolved',
+            outcome: 'succeeded',
+            resource: 'alert',
+            resourceId: a._id,
+            details: { by: 'raiser', occurrences: a.occurrences, unstored: true },
+          });
+        this.changed(resolved ? 'resolved' : 'raised', a._id);
+        this.deps.onRaised?.(a.severity);
+        this.deps.logger.warn({ alertId: a._id, kind: a.kind, status: a.status }, 'unstored alert stored');
+      } else if (same.status !== 'resolved') {
+        if (resolved)
+          await this.resolveDoc(same, null, a.resolveComment).catch((err: unknown) => {
+            if (!(err instanceof AppError && err.status === 409)) throw err;
+          });
+        // The other process's raise is stored; ours is one more occurrence of it.
+        else await this.addOccurrence(same, a.lastSeenAt);
+      }
+      return;
+    }
+    throw AppError.serviceUnavailable('The unstored alert could not be stored; try again.');
+  }
+
+  /** The direct sends of a kept alert as outbox entries (idempotent: deterministic ids). */
+  private async recordDirectSends(entry: UnstoredAlert): Promise<void> {
+    const a = entry.alert;
+    const now = this.now();
+    const docs: Array<Partial<AlertDeliveryDoc>> = entry.sends.map((s) => {
+      const retry = s.error !== null && s.purpose === 'raised' && a.status !== 'resolved';
+      return {
+        _id: deliveryIdOf(a._id, s.purpose, '0', s.channel, s.recipient),
+        alertId: a._id,
+        channel: s.channel,
+        recipient: s.recipient,
+        purpose: s.purpose,
+        status: s.error === null ? 'delivered' : retry ? 'pending' : 'failed',
+        attempts: 1,
+        nextAttemptAt: retry ? now : null,
+        deliveredAt: s.error === null ? s.at : null,
+        lastError: s.error,
+      };
+    });
+    if (entry.routed.some((r) => r.channel === 'dashboard'))
+      for (const purpose of a.status === 'resolved' ? (['raised', 'resolved'] as const) : (['raised'] as const))
+        docs.push({
+          _id: deliveryIdOf(a._id, purpose, '0', 'dashboard', 'dashboard'),
+          alertId: a._id,
+          channel: 'dashboard',
+          recipient: 'dashboard',
+          purpose,
+          status: 'delivered',
+          attempts: 1,
+          nextAttemptAt: null,
+          deliveredAt: now,
+        });
+    await this.insertDeliveries(docs);
   }
 
   // ------------------------------------------------------------------ operators
@@ -339,6 +568,7 @@ export class AlertService implements AlertRaiser, AlertCommands {
           details: { by: actor ? 'user' : 'raiser', occurrences: updated.occurrences },
         });
         this.changed('resolved', updated._id);
+        await this.deps.unstored?.release(updated.fingerprint);
         return updated;
       } catch (err) {
         if (!isStale(err) || round >= 50) throw err;
@@ -550,10 +780,9 @@ export class AlertService implements AlertRaiser, AlertCommands {
     const docs: Array<Partial<AlertDeliveryDoc>> = [];
     for (const { channel, recipients } of routed) {
       for (const recipient of await this.deps.recipients.resolve(channel, recipients)) {
-        const key = createHash('sha256').update(recipient).digest('hex').slice(0, 16);
         const stored = channel === 'dashboard';
         docs.push({
-          _id: `${alert._id}:${purpose}:${round}:${channel}:${key}`,
+          _id: deliveryIdOf(alert._id, purpose, round, channel, recipient),
           alertId: alert._id,
           channel,
           recipient,
@@ -566,20 +795,25 @@ export class AlertService implements AlertRaiser, AlertCommands {
       }
     }
     if (docs.length === 0) return;
-    try {
-      await this.deps.deliveries.insertMany(docs, { ordered: false });
-    } catch (err) {
-      // Entries of this round that exist already (a retried enqueue) are fine; anything else is not.
-      const writeErrors = (err as { writeErrors?: Array<{ code?: number; err?: { code?: number } }> }).writeErrors;
-      const onlyDuplicates = writeErrors?.every((e) => (e.code ?? e.err?.code) === 11000) ?? isDuplicateKey(err);
-      if (!onlyDuplicates) throw err;
-    }
+    await this.insertDeliveries(docs);
     if (docs.some((d) => d.channel === 'dashboard') && !alert.notifiedChannels.includes('dashboard'))
       await this.updateSystem(alert._id, (a) =>
         a.notifiedChannels.includes('dashboard')
           ? null
           : { notifiedChannels: [...a.notifiedChannels, 'dashboard'], changedAt: this.now() },
       );
+  }
+
+  private async insertDeliveries(docs: Array<Partial<AlertDeliveryDoc>>): Promise<void> {
+    if (docs.length === 0) return;
+    try {
+      await this.deps.deliveries.insertMany(docs, { ordered: false });
+    } catch (err) {
+      // Entries that exist already (a retried enqueue, a second flush) are fine; anything else is not.
+      const writeErrors = (err as { writeErrors?: Array<{ code?: number; err?: { code?: number } }> }).writeErrors;
+      const onlyDuplicates = writeErrors?.every((e) => (e.code ?? e.err?.code) === 11000) ?? isDuplicateKey(err);
+      if (!onlyDuplicates) throw err;
+    }
   }
 
   private changed(type: AlertChange['type'], alertId: string): void {

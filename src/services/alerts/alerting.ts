@@ -14,8 +14,12 @@ import { EmailChannel } from './email.channel';
 import { SmsChannel } from './sms.channel';
 import { SlackChannel } from './slack.channel';
 import { DashboardChannel, PublisherSlot } from './dashboard.channel';
+import { UnstoredAlerts } from './unstored-alerts';
 import type { AlertChannel } from '../../models/alert.model';
 import type { AlertSeverity } from './alert-raiser';
+
+/** Alerts kept in memory while MongoDB is unreachable (each is a few KB); beyond this the oldest is dropped. */
+const UNSTORED_CAPACITY = 1000;
 
 export interface Alerting {
   alerts: AlertService;
@@ -52,6 +56,7 @@ export function buildAlerting(deps: {
     slack: new SlackChannel(cfg.slackWebhooks.map((h) => ({ name: h.name, url: h.url.reveal() }))),
     dashboard: new DashboardChannel((change) => publisher.publish(change)),
   };
+  const recipients = new RecipientResolver({ users: models.User });
   const alerts = new AlertService({
     alerts: models.Alert,
     deliveries: models.AlertDelivery,
@@ -65,12 +70,23 @@ export function buildAlerting(deps: {
       defaultRecipients: cfg.defaultRecipients,
       available: (channel) => channels[channel].available,
     }),
-    recipients: new RecipientResolver({ users: models.User }),
+    recipients,
     publisher,
     dedupWindowMs: cfg.dedupWindowMs,
     repeatIntervalMs: cfg.repeatIntervalMs,
     errorRateThreshold: cfg.errorRateThreshold,
     onRaised: deps.onRaised,
+    unstored: new UnstoredAlerts({
+      redis: deps.redis,
+      adapters: [channels.email, channels.sms, channels.slack],
+      recipients,
+      logger: logger.child({ component: 'alerts-unstored' }),
+      consoleUrl: cfg.consoleUrl,
+      timeoutsMs: cfg.timeoutsMs,
+      dedupWindowMs: cfg.dedupWindowMs,
+      capacity: UNSTORED_CAPACITY,
+      now: deps.now,
+    }),
     now: deps.now,
   });
   const worker = new AlertDeliveryWorker({
@@ -89,6 +105,7 @@ export function buildAlerting(deps: {
     concurrency: cfg.concurrency,
     timeoutsMs: { ...cfg.timeoutsMs, dashboard: 5_000 },
     breaker: cfg.breaker,
+    beforePoll: () => alerts.flushUnstored(),
     now: deps.now,
   });
   const sources = new AlertSources(alerts);

@@ -157,6 +157,9 @@ export class AlertRouting {
  * phone numbers only when verified. Literal recipients pass through.
  */
 export class RecipientResolver {
+  /** `<channel>:role:<name>` → the contacts last resolved: alerts sent while MongoDB is down use them. */
+  private readonly lastKnown = new Map<string, string[]>();
+
   constructor(private readonly deps: { users: UserModel }) {}
 
   async resolve(channel: AlertChannel, recipients: string[]): Promise<string[]> {
@@ -170,11 +173,33 @@ export class RecipientResolver {
       const role = r.slice(ROLE_PREFIX.length);
       // Hydrated documents: the encryption plugin decrypts the phone number.
       const users = await this.deps.users.find({ role, status: 'active' }).limit(500);
+      const contacts: string[] = [];
       for (const u of users) {
-        if (channel === 'email' && u.email) out.add(u.email.toLowerCase());
-        if (channel === 'sms' && u.phoneVerified && u.phone && E164.test(u.phone)) out.add(u.phone);
+        if (channel === 'email' && u.email) contacts.push(u.email.toLowerCase());
+        if (channel === 'sms' && u.phoneVerified && u.phone && E164.test(u.phone)) contacts.push(u.phone);
       }
+      this.lastKnown.set(`${channel}:${r}`, contacts);
+      for (const c of contacts) out.add(c);
     }
     return [...out];
+  }
+
+  /**
+   * Without the database: literal recipients, and roles as this process last resolved them.
+   * `unresolved` names the roles never resolved here (nobody to send to for them).
+   */
+  resolveWithoutDatabase(channel: AlertChannel, recipients: string[]): { recipients: string[]; unresolved: string[] } {
+    const out = new Set<string>();
+    const unresolved: string[] = [];
+    for (const r of recipients) {
+      if (!r.startsWith(ROLE_PREFIX) || channel === 'dashboard' || channel === 'slack') {
+        out.add(channel === 'email' ? r.toLowerCase() : r);
+        continue;
+      }
+      const known = this.lastKnown.get(`${channel}:${r}`);
+      if (known) for (const c of known) out.add(c);
+      else unresolved.push(r);
+    }
+    return { recipients: [...out], unresolved };
   }
 }
