@@ -38,12 +38,11 @@ describe('alert sources wired by the container', () => {
     await waitFor(async () => (await openAlert('redis.down')) !== null, 30_000, 'the redis.down alert');
     const down = (await openAlert('redis.down'))!;
     expect(down).toMatchObject({ source: 'system', severity: 'critical', subject: 'redis' });
-    expect((await rig.c.deps.operations.alerts.deliveriesOf(down._id)).map((d) => d.channel).sort()).toEqual([
-      'dashboard',
-      'email',
-      'slack',
-      'sms',
-    ]);
+    // The outbox entries are written just after the alert itself.
+    const channels = async () =>
+      (await rig.c.deps.operations.alerts.deliveriesOf(down._id)).map((d) => d.channel).sort();
+    await waitFor(async () => (await channels()).length === 4, 10_000, 'the outbox entries of the alert');
+    expect(await channels()).toEqual(['dashboard', 'email', 'slack', 'sms']);
 
     redis = await startRedis({ port: redisPort });
     await waitFor(
