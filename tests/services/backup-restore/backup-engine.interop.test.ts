@@ -1,19 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { promises as fs, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { BSON } from 'mongodb';
 import { digestCollection } from '../../../src/services/backup-restore/backup-engine';
 import { collectionPaths } from '../../../src/services/backup-restore/dump-format';
-import {
-  backupWorld,
-  encryptionService,
-  indexShapes,
-  seedSource,
-  tempDir,
-  type BackupWorld,
-} from '../../support/backup-fixtures';
-import { mongoServerUrl, mongoTools } from '../../support/mongo-tools';
+import { indexShapes, seededBackupWorld, tempDir, type SeededBackupWorld } from '../../support/backup-fixtures';
+import { mongoServerUrl, mongoTools, restoreDumpInto } from '../../support/mongo-tools';
 
 // The real mongo-tools are the peer here; without them (no PATH tools, MONGO_TOOLS_BIN or
 // MONGO_TOOLS_SRC) these tests are skipped, as listed in tests/skip-allowlist.json.
@@ -21,21 +13,16 @@ const { tools, reason } = mongoTools();
 if (!tools) console.warn(`backup interop tests skipped: ${reason}`);
 const itWithTools = tools ? it : it.skip;
 
-let world: BackupWorld;
+let world: SeededBackupWorld;
 let root: string;
 const COLLECTIONS = ['audit log/2026', 'employees', 'invoices'];
 
 beforeAll(async () => {
-  const enc = await encryptionService([{ id: 'k1', key: randomBytes(32) }], 'k1');
-  world = await backupWorld(__filename, enc);
-  await seedSource(world.db, 150);
-  root = tempDir('backup-interop');
+  world = await seededBackupWorld(__filename, { documents: 150, tempPrefix: 'backup-interop' });
+  root = world.root;
 });
 
-afterAll(async () => {
-  await world.close();
-  await fs.rm(root, { recursive: true, force: true });
-});
+afterAll(() => world.close());
 
 async function expectSameAsSource(dbName: string): Promise<void> {
   const target = world.client.db(dbName);
@@ -52,14 +39,7 @@ describe('BackupEngine interoperability with the real mongo-tools 100.13.0', () 
     async () => {
       const manifest = await world.engine().create({ id: 'interop-1', kind: 'manual', root });
       const target = world.otherDb('mongorestore');
-      tools!.run('mongorestore', [
-        `--uri=${mongoServerUrl()}`,
-        '--gzip',
-        '--noIndexRestore',
-        `--nsFrom=${world.dbName}.*`,
-        `--nsTo=${target}.*`,
-        `--dir=${path.join(root, 'interop-1', 'dump')}`,
-      ]);
+      restoreDumpInto(tools!, path.join(root, 'interop-1', 'dump'), world.dbName, target);
       await expectSameAsSource(target);
       expect(manifest.totals.documents).toBe(301);
     },

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fs, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -7,31 +6,23 @@ import { AppError } from '../../../src/lib/errors';
 import { digestCollection } from '../../../src/services/backup-restore/backup-engine';
 import type { BackupProgress } from '../../../src/services/backup-restore/backup.types';
 import {
-  backupWorld,
-  encryptionService,
   indexShapes,
-  seedSource,
-  tempDir,
+  seededBackupWorld,
   tickingClock,
   type AnyIdDocument,
-  type BackupWorld,
+  type SeededBackupWorld,
 } from '../../support/backup-fixtures';
 
-let world: BackupWorld;
+let world: SeededBackupWorld;
 let root: string;
 const COLLECTIONS = ['audit log/2026', 'employees', 'invoices'];
 
 beforeAll(async () => {
-  const enc = await encryptionService([{ id: 'k1', key: randomBytes(32) }], 'k1');
-  world = await backupWorld(__filename, enc);
-  await seedSource(world.db, 120);
-  root = tempDir('backup-engine');
+  world = await seededBackupWorld(__filename, { documents: 120, tempPrefix: 'backup-engine' });
+  root = world.root;
 });
 
-afterAll(async () => {
-  await world.close();
-  await fs.rm(root, { recursive: true, force: true });
-});
+afterAll(() => world.close());
 
 describe('BackupEngine (plain backups against the test server)', () => {
   it('when a backup is created, then it is renamed into place complete with a manifest matching the files and the data', async () => {
