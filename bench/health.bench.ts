@@ -10,28 +10,16 @@
  *    beyond the sampler's (counted with the driver's command monitoring).
  * Uses the local MongoDB-wire server and Redis (started if needed, as for tests).
  */
-import path from 'node:path';
 import express from 'express';
-import { ensureMongo, ensureRedis } from '../scripts/local-services';
-import { loadConfig } from '../src/config';
-import { createLogger } from '../src/lib/logger';
-import { createContainer } from '../src/container';
 import { createApp } from '../src/app';
+import { startBenchContainer } from './support/app';
 import { DURATION_S, ROUNDS, list, listen, median, run, urlOf } from './support/load';
 
 const LIVE_TARGET = 0.5;
 const P99_TARGET_MS = 500;
 
 async function main(): Promise<void> {
-  const root = path.resolve(__dirname, '..');
-  const mongo = await ensureMongo(process.env, { dataDir: path.join(root, '.data/bench') });
-  const redis = await ensureRedis(process.env);
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    MONGODB_URI: mongo.url.replace(/\/$/, '') + '/erp_bench_health',
-    REDIS_URL: redis.url,
-    REDIS_KEY_PREFIX: `bench:${process.pid}:`,
-    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+  const bench = await startBenchContainer('erp_bench_health', {
     MONGODB_MONITOR_COMMANDS: 'true',
     // A long interval, so every command seen during the load is attributable.
     HEALTH_SAMPLE_INTERVAL_MS: '3600000',
@@ -39,9 +27,7 @@ async function main(): Promise<void> {
     HEALTH_CPU_LOAD_PER_CORE: '1000/2000',
     HEALTH_EVENT_LOOP_DELAY_MS: '10000/20000',
   });
-  const logger = createLogger({ level: config.log.level });
-  const container = createContainer(config, logger);
-  await container.start();
+  const { container } = bench;
   let commands = 0;
   container.database.connection.getClient().on('commandStarted', () => void commands++);
 
@@ -101,10 +87,7 @@ async function main(): Promise<void> {
   full.close();
   bare.close();
   bareExpress.close();
-  await container.database.connection.dropDatabase();
-  await container.stop();
-  await mongo.stop?.();
-  await redis.stop?.();
+  await bench.close();
   if (ratio < LIVE_TARGET || !p99ok || commands !== 0) process.exitCode = 1;
 }
 

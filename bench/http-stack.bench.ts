@@ -5,31 +5,17 @@
  * plus that route's p99 latency at 200 concurrent connections. Target: >= 50% of bare.
  * Uses the local MongoDB-wire server and Redis (started if needed, as for tests).
  */
-import path from 'node:path';
 import express from 'express';
-import { ensureMongo, ensureRedis } from '../scripts/local-services';
-import { loadConfig } from '../src/config';
-import { createLogger } from '../src/lib/logger';
-import { createContainer } from '../src/container';
 import { createApp } from '../src/app';
+import { startBenchContainer } from './support/app';
 import { DURATION_S, ROUNDS, list, listen, median, run, urlOf } from './support/load';
 
 async function main(): Promise<void> {
-  const root = path.resolve(__dirname, '..');
-  const mongo = await ensureMongo(process.env, { dataDir: path.join(root, '.data/bench') });
-  const redis = await ensureRedis(process.env);
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    MONGODB_URI: mongo.url.replace(/\/$/, '') + '/erp_bench',
-    REDIS_URL: redis.url,
-    REDIS_KEY_PREFIX: `bench:${process.pid}:`,
-    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+  const bench = await startBenchContainer('erp_bench', {
     RATE_LIMIT_GENERAL: '100000000/60', // measure the limiter's cost, not its refusals
     BCRYPT_COST: '10',
   });
-  const logger = createLogger({ level: config.log.level });
-  const container = createContainer(config, logger);
-  await container.start();
+  const { container } = bench;
   await container.database.connection.dropDatabase();
   await container.database.syncIndexes();
   await container.deps.identity.users.create(
@@ -79,10 +65,7 @@ async function main(): Promise<void> {
 
   full.close();
   bare.close();
-  await container.database.connection.dropDatabase();
-  await container.stop();
-  await mongo.stop?.();
-  await redis.stop?.();
+  await bench.close();
   if (ratio < 0.5) process.exitCode = 1;
 }
 
