@@ -876,8 +876,9 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-async function fsyncFile(p: string): Promise<void> {
-  const fh = await fs.open(p, 'r+');
+/** fsync of a path: a file opened for writing, a directory read-only (it cannot be opened otherwise). */
+async function fsyncPath(p: string, flags: 'r+' | 'r'): Promise<void> {
+  const fh = await fs.open(p, flags);
   try {
     await fh.sync();
   } finally {
@@ -885,14 +886,8 @@ async function fsyncFile(p: string): Promise<void> {
   }
 }
 
-async function fsyncDir(p: string): Promise<void> {
-  const fh = await fs.open(p, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
+const fsyncFile = (p: string): Promise<void> => fsyncPath(p, 'r+');
+const fsyncDir = (p: string): Promise<void> => fsyncPath(p, 'r');
 
 async function writeFileDurably(p: string, text: string): Promise<void> {
   await fs.writeFile(p, text, { flag: 'wx' });
