@@ -97,6 +97,9 @@ export async function seededBackupWorld(
   };
 }
 
+/** The collections seedSource writes, sorted by name. */
+export const SEEDED_COLLECTIONS = ['audit log/2026', 'employees', 'invoices'];
+
 /**
  * Seeds collections with values FerretDB stores faithfully (no Decimal128, NaN, MinKey/MaxKey,
  * code or -0.0), covering the common BSON types, plus secondary indexes.

@@ -7,7 +7,7 @@ import { BSON } from 'mongodb';
 import { digestCollection } from '../../../src/services/backup-restore/backup-engine';
 import type { BackupManifest } from '../../../src/services/backup-restore/backup.types';
 import type { EncryptionService } from '../../../src/services/encryption/encryption.service';
-import { seededBackupWorld, tempDir, type SeededBackupWorld } from '../../support/backup-fixtures';
+import { seededBackupWorld, SEEDED_COLLECTIONS, tempDir, type SeededBackupWorld } from '../../support/backup-fixtures';
 import { encryptionService } from '../../support/encryption';
 import { mongoTools, restoreDumpInto } from '../../support/mongo-tools';
 
@@ -21,7 +21,6 @@ let before: EncryptionService;
 let world: SeededBackupWorld;
 let root: string;
 let manifest: BackupManifest;
-const COLLECTIONS = ['audit log/2026', 'employees', 'invoices'];
 
 beforeAll(async () => {
   before = await encryptionService([k1], 'k1');
@@ -33,7 +32,7 @@ beforeAll(async () => {
 afterAll(() => world.close());
 
 async function expectSameAsSource(dbName: string): Promise<void> {
-  for (const name of COLLECTIONS) {
+  for (const name of SEEDED_COLLECTIONS) {
     expect(await digestCollection(world.client.db(dbName), name)).toEqual(await digestCollection(world.db, name));
   }
 }

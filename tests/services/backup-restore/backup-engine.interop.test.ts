@@ -4,7 +4,13 @@ import { gunzipSync } from 'node:zlib';
 import { BSON } from 'mongodb';
 import { digestCollection } from '../../../src/services/backup-restore/backup-engine';
 import { collectionPaths } from '../../../src/services/backup-restore/dump-format';
-import { indexShapes, seededBackupWorld, tempDir, type SeededBackupWorld } from '../../support/backup-fixtures';
+import {
+  indexShapes,
+  seededBackupWorld,
+  SEEDED_COLLECTIONS,
+  tempDir,
+  type SeededBackupWorld,
+} from '../../support/backup-fixtures';
 import { mongoServerUrl, mongoTools, restoreDumpInto } from '../../support/mongo-tools';
 
 // The real mongo-tools are the peer here; without them (no PATH tools, MONGO_TOOLS_BIN or
@@ -15,7 +21,6 @@ const itWithTools = tools ? it : it.skip;
 
 let world: SeededBackupWorld;
 let root: string;
-const COLLECTIONS = ['audit log/2026', 'employees', 'invoices'];
 
 beforeAll(async () => {
   world = await seededBackupWorld(__filename, { documents: 150, tempPrefix: 'backup-interop' });
@@ -27,8 +32,8 @@ afterAll(() => world.close());
 async function expectSameAsSource(dbName: string): Promise<void> {
   const target = world.client.db(dbName);
   const names = (await target.listCollections().toArray()).map((c) => c.name).sort();
-  expect(names).toEqual(COLLECTIONS);
-  for (const name of COLLECTIONS) {
+  expect(names).toEqual(SEEDED_COLLECTIONS);
+  for (const name of SEEDED_COLLECTIONS) {
     expect(await digestCollection(target, name)).toEqual(await digestCollection(world.db, name));
   }
 }
@@ -84,7 +89,7 @@ describe('BackupEngine interoperability with the real mongo-tools 100.13.0', () 
         const files = readdirSync(path.join(out, 'dump', world.dbName))
           .filter((f) => f !== 'prelude.json.gz')
           .sort();
-        const ours = COLLECTIONS.flatMap((c) =>
+        const ours = SEEDED_COLLECTIONS.flatMap((c) =>
           Object.values(collectionPaths(world.dbName, c)).map((p) => path.basename(p)),
         );
         expect(files).toEqual(ours.sort());
@@ -97,7 +102,7 @@ describe('BackupEngine interoperability with the real mongo-tools 100.13.0', () 
           ['invoices', 150],
         ]);
         await expectSameAsSource(layoutWithDump);
-        for (const name of COLLECTIONS) {
+        for (const name of SEEDED_COLLECTIONS) {
           expect(await indexShapes(world.client.db(layoutWithDump), name)).toEqual(await indexShapes(world.db, name));
         }
 

@@ -8,6 +8,7 @@ import type { BackupProgress } from '../../../src/services/backup-restore/backup
 import {
   indexShapes,
   seededBackupWorld,
+  SEEDED_COLLECTIONS,
   tickingClock,
   type AnyIdDocument,
   type SeededBackupWorld,
@@ -15,7 +16,6 @@ import {
 
 let world: SeededBackupWorld;
 let root: string;
-const COLLECTIONS = ['audit log/2026', 'employees', 'invoices'];
 
 beforeAll(async () => {
   world = await seededBackupWorld(__filename, { documents: 120, tempPrefix: 'backup-engine' });
@@ -40,7 +40,7 @@ describe('BackupEngine (plain backups against the test server)', () => {
       appVersion: '0.1.0-test',
     });
     expect(manifest.serverVersion).toMatch(/^\d+\.\d+/);
-    expect(manifest.collections.map((c) => c.collection)).toEqual(COLLECTIONS);
+    expect(manifest.collections.map((c) => c.collection)).toEqual(SEEDED_COLLECTIONS);
     expect(manifest.collections.find((c) => c.collection === 'audit log/2026')!.bson.path).toBe(
       `dump/${world.dbName}/audit+log%2F2026.bson.gz`,
     );
@@ -104,7 +104,7 @@ describe('BackupEngine (plain backups against the test server)', () => {
       { collection: 'invoices', documents: 120, indexes: 1 },
     ]);
     const restored = world.client.db(target);
-    for (const name of COLLECTIONS) {
+    for (const name of SEEDED_COLLECTIONS) {
       expect(await digestCollection(restored, name)).toEqual(await digestCollection(world.db, name));
       expect(await indexShapes(restored, name)).toEqual(await indexShapes(world.db, name));
     }
