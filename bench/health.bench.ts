@@ -10,53 +10,16 @@
  *    beyond the sampler's (counted with the driver's command monitoring).
  * Uses the local MongoDB-wire server and Redis (started if needed, as for tests).
  */
-import http from 'node:http';
-import path from 'node:path';
-import type { AddressInfo } from 'node:net';
-import { spawn } from 'node:child_process';
-import type autocannon from 'autocannon';
 import express from 'express';
-import { ensureMongo, ensureRedis } from '../scripts/local-services';
-import { loadConfig } from '../src/config';
-import { createLogger } from '../src/lib/logger';
-import { createContainer } from '../src/container';
 import { createApp } from '../src/app';
+import { startBenchContainer } from './support/app';
+import { DURATION_S, ROUNDS, list, listen, median, run, urlOf } from './support/load';
 
-const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const LIVE_TARGET = 0.5;
 const P99_TARGET_MS = 500;
 
-function listen(handler: http.RequestListener): Promise<http.Server> {
-  const server = http.createServer(handler);
-  server.keepAliveTimeout = 65_000;
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
-
-/** autocannon in its own process, so the load generator does not share the server's event loop. */
-function run(url: string, connections: number): Promise<autocannon.Result> {
-  const args = [require.resolve('autocannon/autocannon.js'), '-j', '-c', String(connections), '-d', String(DURATION_S)];
-  args.push(url);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out) as autocannon.Result) : reject(new Error(`autocannon exited ${code}`)),
-    );
-  });
-}
-
 async function main(): Promise<void> {
-  const root = path.resolve(__dirname, '..');
-  const mongo = await ensureMongo(process.env, { dataDir: path.join(root, '.data/bench') });
-  const redis = await ensureRedis(process.env);
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    MONGODB_URI: mongo.url.replace(/\/$/, '') + '/erp_bench_health',
-    REDIS_URL: redis.url,
-    REDIS_KEY_PREFIX: `bench:${process.pid}:`,
-    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+  const bench = await startBenchContainer('erp_bench_health', {
     MONGODB_MONITOR_COMMANDS: 'true',
     // A long interval, so every command seen during the load is attributable.
     HEALTH_SAMPLE_INTERVAL_MS: '3600000',
@@ -64,9 +27,7 @@ async function main(): Promise<void> {
     HEALTH_CPU_LOAD_PER_CORE: '1000/2000',
     HEALTH_EVENT_LOOP_DELAY_MS: '10000/20000',
   });
-  const logger = createLogger({ level: config.log.level });
-  const container = createContainer(config, logger);
-  await container.start();
+  const { container } = bench;
   let commands = 0;
   container.database.connection.getClient().on('commandStarted', () => void commands++);
 
@@ -81,9 +42,9 @@ async function main(): Promise<void> {
     res.status(200).type('application/health+json').send(body);
   });
   const bareExpress = await listen(bareExpressApp);
-  const expressUrl = `http://127.0.0.1:${(bareExpress.address() as AddressInfo).port}/health/live`;
-  const base = `http://127.0.0.1:${(full.address() as AddressInfo).port}`;
-  const bareUrl = `http://127.0.0.1:${(bare.address() as AddressInfo).port}/health/live`;
+  const expressUrl = urlOf(bareExpress, '/health/live');
+  const base = urlOf(full, '');
+  const bareUrl = urlOf(bare, '/health/live');
 
   await run(bareUrl, 10);
   await run(expressUrl, 10);
@@ -99,8 +60,6 @@ async function main(): Promise<void> {
       throw new Error(`/health/live: ${live.non2xx} non-2xx, ${live.errors} errors`);
     liveRates.push(live.requests.average);
   }
-  const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
-  const list = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(', ');
   const nodeRatio = median(liveRates) / median(bareRates);
   const ratio = median(liveRates) / median(expressRates);
   console.log(
@@ -128,10 +87,7 @@ async function main(): Promise<void> {
   full.close();
   bare.close();
   bareExpress.close();
-  await container.database.connection.dropDatabase();
-  await container.stop();
-  await mongo.stop?.();
-  await redis.stop?.();
+  await bench.close();
   if (ratio < LIVE_TARGET || !p99ok || commands !== 0) process.exitCode = 1;
 }
 

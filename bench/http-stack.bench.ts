@@ -5,58 +5,17 @@
  * plus that route's p99 latency at 200 concurrent connections. Target: >= 50% of bare.
  * Uses the local MongoDB-wire server and Redis (started if needed, as for tests).
  */
-import http from 'node:http';
-import path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { spawn } from 'node:child_process';
-import type autocannon from 'autocannon';
-import { ensureMongo, ensureRedis } from '../scripts/local-services';
-import { loadConfig } from '../src/config';
-import { createLogger } from '../src/lib/logger';
-import { createContainer } from '../src/container';
 import { createApp } from '../src/app';
-
-const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-
-function listen(handler: http.RequestListener): Promise<http.Server> {
-  const server = http.createServer(handler);
-  server.keepAliveTimeout = 65_000;
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
-
-/** autocannon in its own process, so the load generator does not share the server's event loop. */
-function run(url: string, connections: number, headers: Record<string, string> = {}): Promise<autocannon.Result> {
-  const args = [require.resolve('autocannon/autocannon.js'), '-j', '-c', String(connections), '-d', String(DURATION_S)];
-  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}=${v}`);
-  args.push(url);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out) as autocannon.Result) : reject(new Error(`autocannon exited ${code}`)),
-    );
-  });
-}
+import { startBenchContainer } from './support/app';
+import { DURATION_S, ROUNDS, list, listen, median, run, urlOf } from './support/load';
 
 async function main(): Promise<void> {
-  const root = path.resolve(__dirname, '..');
-  const mongo = await ensureMongo(process.env, { dataDir: path.join(root, '.data/bench') });
-  const redis = await ensureRedis(process.env);
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    MONGODB_URI: mongo.url.replace(/\/$/, '') + '/erp_bench',
-    REDIS_URL: redis.url,
-    REDIS_KEY_PREFIX: `bench:${process.pid}:`,
-    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
-    RATE_LIMIT_GENERAL: '100000000/60', // measure the limiter's cost, not its refusals
+  const bench = await startBenchContainer('erp_bench', {
+    RATE_LIMIT_GENERAL: '1000000/60', // the highest allowed: measure the limiter's cost, not its refusals
     BCRYPT_COST: '10',
   });
-  const logger = createLogger({ level: config.log.level });
-  const container = createContainer(config, logger);
-  await container.start();
+  const { container } = bench;
   await container.database.connection.dropDatabase();
   await container.database.syncIndexes();
   await container.deps.identity.users.create(
@@ -72,8 +31,8 @@ async function main(): Promise<void> {
     res.json({ userId: 'u', role: 'user', department: null, mfa: false, enrollmentRequired: false, kind: 'user' });
   });
   const bare = await listen(bareApp);
-  const fullUrl = `http://127.0.0.1:${(full.address() as AddressInfo).port}/api/v1/auth/session`;
-  const bareUrl = `http://127.0.0.1:${(bare.address() as AddressInfo).port}/api/v1/auth/session`;
+  const fullUrl = urlOf(full, '/api/v1/auth/session');
+  const bareUrl = urlOf(bare, '/api/v1/auth/session');
   const auth = { authorization: `Bearer ${login.accessToken}` };
 
   // Warm up both, then alternate so machine noise hits both alike.
@@ -90,9 +49,7 @@ async function main(): Promise<void> {
       throw new Error(`full stack answered ${fullRes.non2xx} non-2xx responses and ${fullRes.errors} errors`);
     fullRates.push(fullRes.requests.average);
   }
-  const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
   const ratio = median(fullRates) / median(bareRates);
-  const list = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(', ');
   console.log(
     `bare Express 5 route:             median ${median(bareRates).toFixed(0)} req/s (rounds: ${list(bareRates)}; 50 connections, ${DURATION_S} s each)`,
   );
@@ -108,10 +65,7 @@ async function main(): Promise<void> {
 
   full.close();
   bare.close();
-  await container.database.connection.dropDatabase();
-  await container.stop();
-  await mongo.stop?.();
-  await redis.stop?.();
+  await bench.close();
   if (ratio < 0.5) process.exitCode = 1;
 }
 

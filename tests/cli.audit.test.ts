@@ -1,17 +1,11 @@
 import { buildTestApp, type TestApp } from './support/app';
-import { testMongoUri, testNamespace, testRedisUrl } from './support/env';
+import { childEnv, testNamespace } from './support/env';
 import { runTs } from './support/process';
 
 /** audit:verify and help, as an operator runs them: a real CLI process on the app's database and Redis. */
 describe('operator CLI: help and audit:verify', () => {
   const ns = testNamespace(__filename);
-  const env = {
-    NODE_ENV: 'test',
-    MONGODB_URI: testMongoUri(ns.dbName),
-    REDIS_URL: testRedisUrl(),
-    REDIS_KEY_PREFIX: ns.redisPrefix,
-    MONGODB_MIN_POOL_SIZE: '1',
-  };
+  const env = childEnv(ns);
   let t: TestApp;
   beforeAll(async () => {
     t = await buildTestApp(__filename, { MONGODB_URI: env.MONGODB_URI, REDIS_KEY_PREFIX: env.REDIS_KEY_PREFIX });

@@ -1,21 +1,13 @@
 import { promises as fs } from 'node:fs';
 import mongoose from 'mongoose';
-import { testMongoUri, testNamespace, testRedisUrl } from './support/env';
+import { childEnv, testMongoUri, testNamespace } from './support/env';
 import { tempDir } from './support/backup-fixtures';
 import { runTs } from './support/process';
 
 describe('npm run backup (operator CLI, not a terminal)', () => {
   const ns = testNamespace(__filename);
   const dir = tempDir('backup-cli');
-  const env = {
-    NODE_ENV: 'test',
-    MONGODB_URI: testMongoUri(ns.dbName),
-    REDIS_URL: testRedisUrl(),
-    REDIS_KEY_PREFIX: ns.redisPrefix,
-    MONGODB_MIN_POOL_SIZE: '1',
-    BACKUP_ENABLED: 'false',
-    BACKUP_DIR: dir,
-  };
+  const env = childEnv(ns, { BACKUP_ENABLED: 'false', BACKUP_DIR: dir });
   const backup = async (...args: string[]) => {
     const p = runTs('src/cli.ts', env, ['backup', ...args]);
     p.child.stdin?.end();

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { buildTestApp, type TestApp } from './support/app';
-import { testMongoUri, testNamespace, testRedisUrl } from './support/env';
+import { childEnv, testMongoUri, testNamespace } from './support/env';
 import { runTs } from './support/process';
 import { bearer, createUser, mfaSession } from './support/users';
 
@@ -18,14 +18,7 @@ const BLIND = randomBytes(32).toString('base64');
 describe('operator CLI: keys:usage and keys:check-retire', () => {
   const ns = testNamespace(__filename);
   const mongoUri = testMongoUri(ns.dbName);
-  const base = {
-    NODE_ENV: 'test',
-    MONGODB_URI: mongoUri,
-    REDIS_URL: testRedisUrl(),
-    REDIS_KEY_PREFIX: ns.redisPrefix,
-    MONGODB_MIN_POOL_SIZE: '1',
-    BLIND_INDEX_KEY: BLIND,
-  };
+  const base = childEnv(ns, { BLIND_INDEX_KEY: BLIND });
   let totpSecret = '';
   let totpUserId = '';
   let last: TestApp | undefined;

@@ -1,4 +1,4 @@
-import { testMongoUri, testNamespace, testRedisUrl } from './support/env';
+import { childEnv, testMongoUri, testNamespace } from './support/env';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { runTs, waitFor } from './support/process';
@@ -8,14 +8,7 @@ import { buildTestApp } from './support/app';
 
 describe('operator CLI', () => {
   const ns = testNamespace(__filename);
-  const env = {
-    NODE_ENV: 'test',
-    MONGODB_URI: testMongoUri(ns.dbName),
-    REDIS_URL: testRedisUrl(),
-    REDIS_KEY_PREFIX: ns.redisPrefix,
-    MONGODB_MIN_POOL_SIZE: '1',
-    BCRYPT_COST: '10',
-  };
+  const env = childEnv(ns, { BCRYPT_COST: '10' });
   afterAll(async () => {
     const conn = await mongoose.createConnection(testMongoUri(ns.dbName)).asPromise();
     await conn.dropDatabase();

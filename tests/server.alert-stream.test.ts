@@ -1,7 +1,7 @@
 import { freePort } from '../scripts/local-services';
 import { buildTestApp, type TestApp } from './support/app';
 import { SseClient } from './support/alerts';
-import { testMongoUri, testRedisUrl } from './support/env';
+import { childEnv } from './support/env';
 import { runTs, waitFor } from './support/process';
 import { bearer, createUser, mfaSession } from './support/users';
 
@@ -16,16 +16,14 @@ describe('server process with open alert streams', () => {
   it('when SIGTERM arrives while dashboards are connected, then their streams end and the process exits 0 without waiting for the shutdown timeout', async () => {
     const [name, value] = bearer(await mfaSession(t, await createUser(t, 'ops@server-stream.example', 'admin')));
     const port = await freePort();
-    const proc = runTs('src/server.ts', {
-      NODE_ENV: 'test',
-      PORT: String(port),
-      MONGODB_URI: testMongoUri(t.dbName),
-      REDIS_URL: testRedisUrl(),
-      REDIS_KEY_PREFIX: t.redisPrefix,
-      MONGODB_MIN_POOL_SIZE: '1',
-      // A stream that stayed open would hold the drain until this, then exit 1.
-      SHUTDOWN_TIMEOUT_MS: '60000',
-    });
+    const proc = runTs(
+      'src/server.ts',
+      childEnv(t, {
+        PORT: String(port),
+        // A stream that stayed open would hold the drain until this, then exit 1.
+        SHUTDOWN_TIMEOUT_MS: '60000',
+      }),
+    );
     await waitFor(
       () => proc.stdout().includes('erp-backend listening') || proc.child.exitCode !== null,
       120_000,

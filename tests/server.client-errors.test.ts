@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { freePort } from '../scripts/local-services';
 import { staticSecurityHeaders } from '../src/http-server';
-import { testMongoUri, testNamespace, testRedisUrl } from './support/env';
+import { childEnv, testNamespace } from './support/env';
 import { runTs, waitFor, type RunningProcess } from './support/process';
 
 interface RawResponse {
@@ -58,15 +58,7 @@ describe('requests Node refuses before Express runs', () => {
   beforeAll(async () => {
     const ns = testNamespace(__filename);
     port = await freePort();
-    proc = runTs('src/server.ts', {
-      NODE_ENV: 'test',
-      PORT: String(port),
-      MONGODB_URI: testMongoUri(ns.dbName),
-      REDIS_URL: testRedisUrl(),
-      REDIS_KEY_PREFIX: ns.redisPrefix,
-      MONGODB_MIN_POOL_SIZE: '1',
-      HTTP_MAX_HEADER_BYTES: '4096',
-    });
+    proc = runTs('src/server.ts', childEnv(ns, { PORT: String(port), HTTP_MAX_HEADER_BYTES: '4096' }));
     await waitFor(() => proc.stdout().includes('erp-backend listening'), 30_000, 'server to listen');
   }, 40_000);
   afterAll(async () => {

@@ -2,22 +2,14 @@ import http from 'node:http';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { freePort } from '../scripts/local-services';
-import { testMongoUri, testNamespace, testRedisUrl } from './support/env';
+import { childEnv, testNamespace } from './support/env';
 import { runTs } from './support/process';
 import { waitFor } from './support/wait';
 
 describe('server process', () => {
   const serverEnv = (port: number, extra: Record<string, string> = {}): Record<string, string> => {
     const ns = testNamespace(__filename);
-    return {
-      NODE_ENV: 'test',
-      PORT: String(port),
-      MONGODB_URI: testMongoUri(ns.dbName),
-      REDIS_URL: testRedisUrl(),
-      REDIS_KEY_PREFIX: ns.redisPrefix,
-      MONGODB_MIN_POOL_SIZE: '1',
-      ...extra,
-    };
+    return childEnv(ns, { PORT: String(port), ...extra });
   };
 
   /**

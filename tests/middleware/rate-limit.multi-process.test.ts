@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { freePort } from '../../scripts/local-services';
-import { testMongoUri, testNamespace, testRedisUrl } from '../support/env';
+import { childEnv, testNamespace } from '../support/env';
 import { runTs, waitFor, type RunningProcess } from '../support/process';
 
 function get(port: number, path: string): Promise<number> {
@@ -24,16 +24,15 @@ describe('rate limits across processes', () => {
       const port = await freePort();
       ports.push(port);
       procs.push(
-        runTs('src/server.ts', {
-          NODE_ENV: 'test',
-          PORT: String(port),
-          MONGODB_URI: testMongoUri(ns.dbName),
-          REDIS_URL: testRedisUrl(),
-          REDIS_KEY_PREFIX: ns.redisPrefix, // shared: both processes count in the same Redis keys
-          MONGODB_MIN_POOL_SIZE: '1',
-          RATE_LIMIT_GENERAL: '10/600', // a window no loaded machine outlasts: this counts, it does not time
-          LOG_LEVEL: 'info',
-        }),
+        // One namespace for both: the processes count in the same Redis keys.
+        runTs(
+          'src/server.ts',
+          childEnv(ns, {
+            PORT: String(port),
+            RATE_LIMIT_GENERAL: '10/600', // a window no loaded machine outlasts: this counts, it does not time
+            LOG_LEVEL: 'info',
+          }),
+        ),
       );
     }
     await Promise.all(

@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { freePort } from '../../scripts/local-services';
 import { buildTestApp, type TestApp } from '../support/app';
-import { testMongoUri, testRedisUrl } from '../support/env';
+import { childEnv } from '../support/env';
 import { runTs, waitFor, type RunningProcess } from '../support/process';
 import { createUser, mfaSession, bearer } from '../support/users';
 
@@ -47,18 +47,7 @@ describe('invoices and employees under racing requests from two server processes
     for (let i = 0; i < 2; i++) {
       const port = await freePort();
       ports.push(port);
-      procs.push(
-        runTs('src/server.ts', {
-          NODE_ENV: 'test',
-          PORT: String(port),
-          MONGODB_URI: testMongoUri(t.dbName),
-          REDIS_URL: testRedisUrl(),
-          REDIS_KEY_PREFIX: t.redisPrefix,
-          MONGODB_MIN_POOL_SIZE: '1',
-          LOG_LEVEL: 'info',
-          ...limits,
-        }),
-      );
+      procs.push(runTs('src/server.ts', childEnv(t, { PORT: String(port), LOG_LEVEL: 'info', ...limits })));
     }
     await Promise.all(
       procs.map((p, i) =>

@@ -1,29 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BSON, MongoClient, type Db, type Document } from 'mongodb';
 import { createLogger } from '../../src/lib/logger';
-import { EncryptionService } from '../../src/services/encryption/encryption.service';
-import { StaticKeyProvider } from '../../src/services/encryption/keyring';
-import { PasswordHasher } from '../../src/services/encryption/password-hasher';
+import type { EncryptionService } from '../../src/services/encryption/encryption.service';
 import { BackupEngine, type BackupEngineDeps } from '../../src/services/backup-restore/backup-engine';
+import { encryptionService } from './encryption';
 import { testNamespace } from './env';
 import { mongoServerUrl } from './mongo-tools';
-
-export async function encryptionService(
-  keys: Array<{ id: string; key: Buffer }>,
-  active: string,
-): Promise<EncryptionService> {
-  const svc = new EncryptionService({
-    keyProvider: new StaticKeyProvider(keys, active),
-    blindIndexKey: randomBytes(32),
-    passwords: new PasswordHasher(10),
-    logger: createLogger({ level: 'silent' }),
-  });
-  await svc.init();
-  return svc;
-}
 
 /** A document whose `_id` is any BSON value (the driver's default type assumes ObjectId). */
 export type AnyIdDocument = Document & { _id: string | number | BSON.ObjectId };
@@ -83,6 +68,37 @@ export async function backupWorld(file: string, encryption: EncryptionService): 
     },
   };
 }
+
+/** A backup world over a seeded source and an empty backup root; close() drops the databases and removes the root. */
+export interface SeededBackupWorld extends BackupWorld {
+  root: string;
+}
+
+/**
+ * What every engine test file starts from: its source database seeded with `documents` per
+ * collection, a temporary backup root, and an engine encrypting with `encryption` (by default
+ * a fresh one-key ring).
+ */
+export async function seededBackupWorld(
+  file: string,
+  opts: { documents: number; tempPrefix: string; encryption?: EncryptionService },
+): Promise<SeededBackupWorld> {
+  const encryption = opts.encryption ?? (await encryptionService([{ id: 'k1', key: randomBytes(32) }], 'k1'));
+  const world = await backupWorld(file, encryption);
+  await seedSource(world.db, opts.documents);
+  const root = tempDir(opts.tempPrefix);
+  return {
+    ...world,
+    root,
+    async close() {
+      await world.close();
+      await fs.rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The collections seedSource writes, sorted by name. */
+export const SEEDED_COLLECTIONS = ['audit log/2026', 'employees', 'invoices'];
 
 /**
  * Seeds collections with values FerretDB stores faithfully (no Decimal128, NaN, MinKey/MaxKey,

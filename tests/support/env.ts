@@ -29,3 +29,21 @@ export function testRedisUrl(): string {
   if (!url) throw new Error('TEST_REDIS_URL is not set: run tests through jest (global setup starts the servers)');
   return url;
 }
+
+/**
+ * The environment of a second process (the server or the CLI, see process.ts runTs) on the
+ * servers the global setup started, in the namespace `ns` (a testNamespace or a TestApp).
+ */
+export function childEnv(
+  ns: { dbName: string; redisPrefix: string },
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    MONGODB_URI: testMongoUri(ns.dbName),
+    REDIS_URL: testRedisUrl(),
+    REDIS_KEY_PREFIX: ns.redisPrefix,
+    MONGODB_MIN_POOL_SIZE: '1',
+    ...extra,
+  };
+}

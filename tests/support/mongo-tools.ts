@@ -43,6 +43,18 @@ export function mongoTools(): { tools?: MongoTools; reason?: string } {
   return cached;
 }
 
+/** mongorestore --gzip --noIndexRestore of the dump directory `dir` into the test server, database `fromDb` renamed to `toDb`. */
+export function restoreDumpInto(tools: MongoTools, dir: string, fromDb: string, toDb: string): void {
+  tools.run('mongorestore', [
+    `--uri=${mongoServerUrl()}`,
+    '--gzip',
+    '--noIndexRestore',
+    `--nsFrom=${fromDb}.*`,
+    `--nsTo=${toDb}.*`,
+    `--dir=${dir}`,
+  ]);
+}
+
 /** The server URL the jest global setup started (without database). */
 export function mongoServerUrl(): string {
   const url = process.env.TEST_MONGODB_URL;

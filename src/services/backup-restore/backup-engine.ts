@@ -519,19 +519,7 @@ export class BackupEngine implements BackupEngineApi {
   async restore(dir: string, opts: RestoreOptions): Promise<RestoreResult> {
     const hasManifest = await exists(path.join(dir, MANIFEST));
     let manifest: BackupManifest | undefined;
-    if (hasManifest) {
-      manifest = await this.readManifest(dir);
-      const checks = await this.verifyChecksums(dir);
-      if (!checks.ok) {
-        throw new AppError({
-          code: 'backup-verification-failed',
-          status: 409,
-          title: 'Backup verification failed',
-          detail: `Backup ${manifest.id} fails verification; nothing was restored.`,
-          extensions: { problems: checks.problems },
-        });
-      }
-    }
+    if (hasManifest) manifest = await this.readVerifiedManifest(dir, 'restored');
     const source = await this.openSource(dir, manifest);
     try {
       if (source.items.length === 0) throw AppError.badRequest(`No collections found in ${dir}.`);
@@ -626,12 +614,7 @@ export class BackupEngine implements BackupEngineApi {
         if (item.metadata)
           await this.readMetadata(dir, item.metadata, item.gzip, undefined, undefined, item.collection);
       } catch (err) {
-        throw new AppError({
-          code: 'backup-verification-failed',
-          status: 409,
-          title: 'Backup verification failed',
-          detail: `${item.bson} is unreadable (${(err as Error).message}); nothing was restored.`,
-        });
+        throw verificationFailed(`${item.bson} is unreadable (${(err as Error).message}); nothing was restored.`);
       }
       item.documents = documents;
     }
@@ -777,17 +760,7 @@ export class BackupEngine implements BackupEngineApi {
   // ---------------------------------------------------------------- decrypt
 
   async decrypt(dir: string, outDir: string): Promise<void> {
-    const manifest = await this.readManifest(dir);
-    const checks = await this.verifyChecksums(dir);
-    if (!checks.ok) {
-      throw new AppError({
-        code: 'backup-verification-failed',
-        status: 409,
-        title: 'Backup verification failed',
-        detail: `Backup ${manifest.id} fails verification; nothing was decrypted.`,
-        extensions: { problems: checks.problems },
-      });
-    }
+    const manifest = await this.readVerifiedManifest(dir, 'decrypted');
     if (await exists(outDir)) {
       if ((await fs.readdir(outDir)).length > 0) throw AppError.conflict(`Output directory is not empty: ${outDir}`);
     }
@@ -814,6 +787,16 @@ export class BackupEngine implements BackupEngineApi {
 
   // ---------------------------------------------------------------- helpers
 
+  /** The manifest of a backup whose files all pass their checksums; a 409 naming what was not done otherwise. */
+  private async readVerifiedManifest(dir: string, notDone: 'restored' | 'decrypted'): Promise<BackupManifest> {
+    const manifest = await this.readManifest(dir);
+    const checks = await this.verifyChecksums(dir);
+    if (!checks.ok) {
+      throw verificationFailed(`Backup ${manifest.id} fails verification; nothing was ${notDone}.`, checks.problems);
+    }
+    return manifest;
+  }
+
   private wrapDataKey(id: string, dataKey: Buffer): NonNullable<BackupManifest['encryption']> {
     const wrappedDataKey = this.deps.encryption.encrypt(dataKey.toString('base64'), dataKeyAad(id));
     return { algorithm: 'aes-256-gcm', keyId: this.deps.encryption.keyIdOf(wrappedDataKey), wrappedDataKey };
@@ -833,6 +816,16 @@ export class BackupEngine implements BackupEngineApi {
     const colls = await this.deps.db(name).listCollections({}, { nameOnly: true }).toArray();
     if (colls.length > 0) throw AppError.conflict(`The scratch database ${name} is not empty.`, 'scratch-db-not-empty');
   }
+}
+
+function verificationFailed(detail: string, problems?: string[]): AppError {
+  return new AppError({
+    code: 'backup-verification-failed',
+    status: 409,
+    title: 'Backup verification failed',
+    detail,
+    ...(problems ? { extensions: { problems } } : {}),
+  });
 }
 
 /** SHA-256 over the canonical EJSON of a collection's documents sorted by `_id` (as in the manifest). */
@@ -883,8 +876,9 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-async function fsyncFile(p: string): Promise<void> {
-  const fh = await fs.open(p, 'r+');
+/** fsync of a path: a file opened for writing, a directory read-only (it cannot be opened otherwise). */
+async function fsyncPath(p: string, flags: 'r+' | 'r'): Promise<void> {
+  const fh = await fs.open(p, flags);
   try {
     await fh.sync();
   } finally {
@@ -892,14 +886,8 @@ async function fsyncFile(p: string): Promise<void> {
   }
 }
 
-async function fsyncDir(p: string): Promise<void> {
-  const fh = await fs.open(p, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
+const fsyncFile = (p: string): Promise<void> => fsyncPath(p, 'r+');
+const fsyncDir = (p: string): Promise<void> => fsyncPath(p, 'r');
 
 async function writeFileDurably(p: string, text: string): Promise<void> {
   await fs.writeFile(p, text, { flag: 'wx' });

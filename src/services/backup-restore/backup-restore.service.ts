@@ -4,7 +4,7 @@ import path from 'node:path';
 import { AppError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import type { Lease, LeaseManager } from '../../jobs/lease';
-import type { AuditTrail } from '../audit/audit-trail';
+import type { AuditInput, AuditTrail } from '../audit/audit-trail';
 import type { AlertRaiser } from '../alerts/alert-raiser';
 import type {
   BackupEngineApi,
@@ -156,12 +156,9 @@ export class BackupRestoreService {
         if (opts.prune) await this.pruneUnderLease(lease, actor);
         return m;
       });
-      await this.deps.audit.record({
+      await this.recordAudit(actor, {
         action: 'backup.created',
         outcome: 'succeeded',
-        actorId: actor.id,
-        actorRole: actor.role ?? null,
-        resource: 'backup',
         resourceId: manifest.id,
         details: { kind, documents: manifest.totals.documents, bytes: manifest.totals.bytes, s3: !!this.deps.s3 },
       });
@@ -174,16 +171,11 @@ export class BackupRestoreService {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.deps.onFinished?.('failure', this.now());
-      await this.deps.audit
-        .record({
-          action: 'backup.created',
-          outcome: 'failed',
-          actorId: actor.id,
-          actorRole: actor.role ?? null,
-          resource: 'backup',
-          details: { kind, error: message },
-        })
-        .catch((e: unknown) => this.deps.logger.error({ err: e }, 'audit of a failed backup not recorded'));
+      await this.recordAudit(actor, {
+        action: 'backup.created',
+        outcome: 'failed',
+        details: { kind, error: message },
+      }).catch((e: unknown) => this.deps.logger.error({ err: e }, 'audit of a failed backup not recorded'));
       await this.raise('backup.failed', kind, `${kind} backup failed`, message);
       throw err;
     }
@@ -249,12 +241,9 @@ export class BackupRestoreService {
     await this.writeLocalManifest(dir, manifest);
     if (this.deps.s3 && (await this.deps.s3.get(id))) await this.deps.s3.putManifest(manifest);
     this.catalogCache = null;
-    await this.deps.audit.record({
+    await this.recordAudit(actor, {
       action: 'backup.verified',
       outcome: record.ok ? 'succeeded' : 'failed',
-      actorId: actor.id,
-      actorRole: actor.role ?? null,
-      resource: 'backup',
       resourceId: id,
       details: { method: record.method, problems: record.problems.slice(0, 20) },
     });
@@ -308,12 +297,9 @@ export class BackupRestoreService {
         });
         return { ...restored, safetyBackupId };
       });
-      await this.deps.audit.record({
+      await this.recordAudit(actor, {
         action: 'backup.restored',
         outcome: 'succeeded',
-        actorId: actor.id,
-        actorRole: actor.role ?? null,
-        resource: 'backup',
         resourceId: id,
         details: {
           toDb: result.db,
@@ -323,20 +309,15 @@ export class BackupRestoreService {
       });
       return result;
     } catch (err) {
-      await this.deps.audit
-        .record({
-          action: 'backup.restored',
-          outcome: 'failed',
-          actorId: actor.id,
-          actorRole: actor.role ?? null,
-          resource: 'backup',
-          resourceId: id,
-          details: {
-            toDb: req.toDb ?? this.deps.databaseName,
-            error: err instanceof Error ? err.message : String(err),
-          },
-        })
-        .catch(() => undefined);
+      await this.recordAudit(actor, {
+        action: 'backup.restored',
+        outcome: 'failed',
+        resourceId: id,
+        details: {
+          toDb: req.toDb ?? this.deps.databaseName,
+          error: err instanceof Error ? err.message : String(err),
+        },
+      }).catch(() => undefined);
       throw err;
     }
   }
@@ -392,12 +373,9 @@ export class BackupRestoreService {
     }
     this.catalogCache = null;
     const report = { local: localPlan, s3: s3Plan };
-    await this.deps.audit.record({
+    await this.recordAudit(actor, {
       action: 'backup.pruned',
       outcome: 'succeeded',
-      actorId: actor.id,
-      actorRole: actor.role ?? null,
-      resource: 'backup',
       details: {
         localDeleted: localPlan.delete.map((d) => d.id),
         s3Deleted: s3Plan?.delete.map((d) => d.id) ?? [],
@@ -405,6 +383,11 @@ export class BackupRestoreService {
       },
     });
     return report;
+  }
+
+  /** One audit entry about backups, by `actor`. */
+  private recordAudit(actor: Actor, entry: Omit<AuditInput, 'actorId' | 'actorRole' | 'resource'>): Promise<unknown> {
+    return this.deps.audit.record({ ...entry, actorId: actor.id, actorRole: actor.role ?? null, resource: 'backup' });
   }
 
   // --- catalog

@@ -28,6 +28,17 @@ const num = (m: Measurement | undefined): number | undefined =>
 
 const POOL_WAITING_FOR_MS = 5 * 60_000;
 
+/** A rule that gives `advice` whenever the one check `check` is present and not passing. */
+function whenNotPassing(name: string, check: string, advice: string): RecommendationRule {
+  return {
+    name,
+    evaluate({ latest }) {
+      const m = latest.get(check);
+      return m && m.status !== 'pass' ? [{ rule: name, checks: [check], advice }] : [];
+    },
+  };
+}
+
 /** The rules, in the order they are shown. Each names the checks it is about. */
 export const RECOMMENDATION_RULES: RecommendationRule[] = [
   {
@@ -139,37 +150,16 @@ export const RECOMMENDATION_RULES: RecommendationRule[] = [
       return out;
     },
   },
-  {
-    name: 'backup-age',
-    evaluate({ latest }) {
-      const m = latest.get('backups:age');
-      return m && m.status !== 'pass'
-        ? [
-            {
-              rule: 'backup-age',
-              checks: ['backups:age'],
-              advice: 'No recent verified backup: check the backup job log and run a backup now.',
-            },
-          ]
-        : [];
-    },
-  },
-  {
-    name: 'failed-logins',
-    evaluate({ latest }) {
-      const m = latest.get('security:failedLogins');
-      return m && m.status !== 'pass'
-        ? [
-            {
-              rule: 'failed-logins',
-              checks: ['security:failedLogins'],
-              advice:
-                'Many failed logins: review `auth.login` failures in the audit trail for guessing and block the sources at the edge.',
-            },
-          ]
-        : [];
-    },
-  },
+  whenNotPassing(
+    'backup-age',
+    'backups:age',
+    'No recent verified backup: check the backup job log and run a backup now.',
+  ),
+  whenNotPassing(
+    'failed-logins',
+    'security:failedLogins',
+    'Many failed logins: review `auth.login` failures in the audit trail for guessing and block the sources at the edge.',
+  ),
   {
     name: 'endpoint',
     evaluate({ latest }) {

@@ -49,4 +49,16 @@ export function worst(statuses: Iterable<HealthStatus>): HealthStatus {
 }
 
 export const round2 = (n: number): number => Math.round(n * 100) / 100;
+
+/** A datastore's ping latency as its `responseTime` measurement, graded against its limits. */
+export function responseTime(component: string, ms: number, limits: Limits): Measurement {
+  return {
+    component,
+    measurement: 'responseTime',
+    componentType: 'datastore',
+    observedValue: round2(ms),
+    observedUnit: 'ms',
+    status: statusOf(ms, limits),
+  };
+}
 export const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));

@@ -7,8 +7,9 @@ import { BSON } from 'mongodb';
 import { digestCollection } from '../../../src/services/backup-restore/backup-engine';
 import type { BackupManifest } from '../../../src/services/backup-restore/backup.types';
 import type { EncryptionService } from '../../../src/services/encryption/encryption.service';
-import { backupWorld, encryptionService, seedSource, tempDir, type BackupWorld } from '../../support/backup-fixtures';
-import { mongoServerUrl, mongoTools } from '../../support/mongo-tools';
+import { seededBackupWorld, SEEDED_COLLECTIONS, tempDir, type SeededBackupWorld } from '../../support/backup-fixtures';
+import { encryptionService } from '../../support/encryption';
+import { mongoTools, restoreDumpInto } from '../../support/mongo-tools';
 
 const { tools, reason } = mongoTools();
 if (!tools) console.warn(`backup interop tests skipped: ${reason}`);
@@ -17,26 +18,21 @@ const itWithTools = tools ? it : it.skip;
 const k1 = { id: 'k1', key: randomBytes(32) };
 const k2 = { id: 'k2', key: randomBytes(32) };
 let before: EncryptionService;
-let world: BackupWorld;
+let world: SeededBackupWorld;
 let root: string;
 let manifest: BackupManifest;
-const COLLECTIONS = ['audit log/2026', 'employees', 'invoices'];
 
 beforeAll(async () => {
   before = await encryptionService([k1], 'k1');
-  world = await backupWorld(__filename, before);
-  await seedSource(world.db, 80);
-  root = tempDir('backup-encryption');
+  world = await seededBackupWorld(__filename, { documents: 80, tempPrefix: 'backup-encryption', encryption: before });
+  root = world.root;
   manifest = await world.engine({ encryptAtRest: true }).create({ id: 'enc-1', kind: 'weekly', root });
 });
 
-afterAll(async () => {
-  await world.close();
-  await fs.rm(root, { recursive: true, force: true });
-});
+afterAll(() => world.close());
 
 async function expectSameAsSource(dbName: string): Promise<void> {
-  for (const name of COLLECTIONS) {
+  for (const name of SEEDED_COLLECTIONS) {
     expect(await digestCollection(world.client.db(dbName), name)).toEqual(await digestCollection(world.db, name));
   }
 }
@@ -149,14 +145,7 @@ describe('BackupEngine encryption at rest', () => {
       try {
         await world.engine().decrypt(path.join(root, 'enc-1'), out);
         const target = world.otherDb('decrypted');
-        tools!.run('mongorestore', [
-          `--uri=${mongoServerUrl()}`,
-          '--gzip',
-          '--noIndexRestore',
-          `--nsFrom=${world.dbName}.*`,
-          `--nsTo=${target}.*`,
-          `--dir=${path.join(out, 'dump')}`,
-        ]);
+        restoreDumpInto(tools!, path.join(out, 'dump'), world.dbName, target);
         await expectSameAsSource(target);
       } finally {
         await fs.rm(out, { recursive: true, force: true });

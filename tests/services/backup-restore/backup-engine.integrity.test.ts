@@ -1,27 +1,21 @@
-import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, promises as fs, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { BackupManifest } from '../../../src/services/backup-restore/backup.types';
-import { backupWorld, encryptionService, seedSource, tempDir, type BackupWorld } from '../../support/backup-fixtures';
+import { seededBackupWorld, tempDir, type SeededBackupWorld } from '../../support/backup-fixtures';
 import { runTs, waitFor } from '../../support/process';
 import { mongoServerUrl } from '../../support/mongo-tools';
 
-let world: BackupWorld;
+let world: SeededBackupWorld;
 let root: string;
 let manifest: BackupManifest;
 
 beforeAll(async () => {
-  const enc = await encryptionService([{ id: 'k1', key: randomBytes(32) }], 'k1');
-  world = await backupWorld(__filename, enc);
-  await seedSource(world.db, 60);
-  root = tempDir('backup-integrity');
+  world = await seededBackupWorld(__filename, { documents: 60, tempPrefix: 'backup-integrity' });
+  root = world.root;
   manifest = await world.engine().create({ id: 'good', kind: 'daily', root });
 });
 
-afterAll(async () => {
-  await world.close();
-  await fs.rm(root, { recursive: true, force: true });
-});
+afterAll(() => world.close());
 
 /** A copy of the good backup with one byte of one file flipped. */
 async function corruptedCopy(name: string, file: string, at: (size: number) => number): Promise<string> {

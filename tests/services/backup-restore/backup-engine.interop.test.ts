@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { promises as fs, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -6,14 +5,13 @@ import { BSON } from 'mongodb';
 import { digestCollection } from '../../../src/services/backup-restore/backup-engine';
 import { collectionPaths } from '../../../src/services/backup-restore/dump-format';
 import {
-  backupWorld,
-  encryptionService,
   indexShapes,
-  seedSource,
+  seededBackupWorld,
+  SEEDED_COLLECTIONS,
   tempDir,
-  type BackupWorld,
+  type SeededBackupWorld,
 } from '../../support/backup-fixtures';
-import { mongoServerUrl, mongoTools } from '../../support/mongo-tools';
+import { mongoServerUrl, mongoTools, restoreDumpInto } from '../../support/mongo-tools';
 
 // The real mongo-tools are the peer here; without them (no PATH tools, MONGO_TOOLS_BIN or
 // MONGO_TOOLS_SRC) these tests are skipped, as listed in tests/skip-allowlist.json.
@@ -21,27 +19,21 @@ const { tools, reason } = mongoTools();
 if (!tools) console.warn(`backup interop tests skipped: ${reason}`);
 const itWithTools = tools ? it : it.skip;
 
-let world: BackupWorld;
+let world: SeededBackupWorld;
 let root: string;
-const COLLECTIONS = ['audit log/2026', 'employees', 'invoices'];
 
 beforeAll(async () => {
-  const enc = await encryptionService([{ id: 'k1', key: randomBytes(32) }], 'k1');
-  world = await backupWorld(__filename, enc);
-  await seedSource(world.db, 150);
-  root = tempDir('backup-interop');
+  world = await seededBackupWorld(__filename, { documents: 150, tempPrefix: 'backup-interop' });
+  root = world.root;
 });
 
-afterAll(async () => {
-  await world.close();
-  await fs.rm(root, { recursive: true, force: true });
-});
+afterAll(() => world.close());
 
 async function expectSameAsSource(dbName: string): Promise<void> {
   const target = world.client.db(dbName);
   const names = (await target.listCollections().toArray()).map((c) => c.name).sort();
-  expect(names).toEqual(COLLECTIONS);
-  for (const name of COLLECTIONS) {
+  expect(names).toEqual(SEEDED_COLLECTIONS);
+  for (const name of SEEDED_COLLECTIONS) {
     expect(await digestCollection(target, name)).toEqual(await digestCollection(world.db, name));
   }
 }
@@ -52,14 +44,7 @@ describe('BackupEngine interoperability with the real mongo-tools 100.13.0', () 
     async () => {
       const manifest = await world.engine().create({ id: 'interop-1', kind: 'manual', root });
       const target = world.otherDb('mongorestore');
-      tools!.run('mongorestore', [
-        `--uri=${mongoServerUrl()}`,
-        '--gzip',
-        '--noIndexRestore',
-        `--nsFrom=${world.dbName}.*`,
-        `--nsTo=${target}.*`,
-        `--dir=${path.join(root, 'interop-1', 'dump')}`,
-      ]);
+      restoreDumpInto(tools!, path.join(root, 'interop-1', 'dump'), world.dbName, target);
       await expectSameAsSource(target);
       expect(manifest.totals.documents).toBe(301);
     },
@@ -104,7 +89,7 @@ describe('BackupEngine interoperability with the real mongo-tools 100.13.0', () 
         const files = readdirSync(path.join(out, 'dump', world.dbName))
           .filter((f) => f !== 'prelude.json.gz')
           .sort();
-        const ours = COLLECTIONS.flatMap((c) =>
+        const ours = SEEDED_COLLECTIONS.flatMap((c) =>
           Object.values(collectionPaths(world.dbName, c)).map((p) => path.basename(p)),
         );
         expect(files).toEqual(ours.sort());
@@ -117,7 +102,7 @@ describe('BackupEngine interoperability with the real mongo-tools 100.13.0', () 
           ['invoices', 150],
         ]);
         await expectSameAsSource(layoutWithDump);
-        for (const name of COLLECTIONS) {
+        for (const name of SEEDED_COLLECTIONS) {
           expect(await indexShapes(world.client.db(layoutWithDump), name)).toEqual(await indexShapes(world.db, name));
         }
 

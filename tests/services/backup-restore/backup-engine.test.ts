@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fs, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -7,31 +6,23 @@ import { AppError } from '../../../src/lib/errors';
 import { digestCollection } from '../../../src/services/backup-restore/backup-engine';
 import type { BackupProgress } from '../../../src/services/backup-restore/backup.types';
 import {
-  backupWorld,
-  encryptionService,
   indexShapes,
-  seedSource,
-  tempDir,
+  seededBackupWorld,
+  SEEDED_COLLECTIONS,
   tickingClock,
   type AnyIdDocument,
-  type BackupWorld,
+  type SeededBackupWorld,
 } from '../../support/backup-fixtures';
 
-let world: BackupWorld;
+let world: SeededBackupWorld;
 let root: string;
-const COLLECTIONS = ['audit log/2026', 'employees', 'invoices'];
 
 beforeAll(async () => {
-  const enc = await encryptionService([{ id: 'k1', key: randomBytes(32) }], 'k1');
-  world = await backupWorld(__filename, enc);
-  await seedSource(world.db, 120);
-  root = tempDir('backup-engine');
+  world = await seededBackupWorld(__filename, { documents: 120, tempPrefix: 'backup-engine' });
+  root = world.root;
 });
 
-afterAll(async () => {
-  await world.close();
-  await fs.rm(root, { recursive: true, force: true });
-});
+afterAll(() => world.close());
 
 describe('BackupEngine (plain backups against the test server)', () => {
   it('when a backup is created, then it is renamed into place complete with a manifest matching the files and the data', async () => {
@@ -49,7 +40,7 @@ describe('BackupEngine (plain backups against the test server)', () => {
       appVersion: '0.1.0-test',
     });
     expect(manifest.serverVersion).toMatch(/^\d+\.\d+/);
-    expect(manifest.collections.map((c) => c.collection)).toEqual(COLLECTIONS);
+    expect(manifest.collections.map((c) => c.collection)).toEqual(SEEDED_COLLECTIONS);
     expect(manifest.collections.find((c) => c.collection === 'audit log/2026')!.bson.path).toBe(
       `dump/${world.dbName}/audit+log%2F2026.bson.gz`,
     );
@@ -113,7 +104,7 @@ describe('BackupEngine (plain backups against the test server)', () => {
       { collection: 'invoices', documents: 120, indexes: 1 },
     ]);
     const restored = world.client.db(target);
-    for (const name of COLLECTIONS) {
+    for (const name of SEEDED_COLLECTIONS) {
       expect(await digestCollection(restored, name)).toEqual(await digestCollection(world.db, name));
       expect(await indexShapes(restored, name)).toEqual(await indexShapes(world.db, name));
     }

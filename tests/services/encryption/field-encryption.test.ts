@@ -3,9 +3,8 @@ import { Schema, type Model } from 'mongoose';
 import { buildTestApp, type TestApp } from '../../support/app';
 import { EncryptedFieldRegistry, fieldEncryption } from '../../../src/services/encryption/field-encryption.plugin';
 import { KeyRotation } from '../../../src/services/encryption/key-rotation';
-import { EncryptionService, DecryptionError } from '../../../src/services/encryption/encryption.service';
-import { StaticKeyProvider } from '../../../src/services/encryption/keyring';
-import { PasswordHasher } from '../../../src/services/encryption/password-hasher';
+import { DecryptionError, type EncryptionService } from '../../../src/services/encryption/encryption.service';
+import { encryptionService } from '../../support/encryption';
 import { createLogger } from '../../../src/lib/logger';
 import { EncryptedFieldQueryError } from '../../../src/lib/errors';
 
@@ -18,17 +17,6 @@ interface Person {
 const KEY_A = { id: 'kA', key: randomBytes(32) };
 const KEY_B = { id: 'kB', key: randomBytes(32) };
 const BLIND = randomBytes(32);
-
-async function cipherWith(keys: Array<{ id: string; key: Buffer }>, active: string): Promise<EncryptionService> {
-  const svc = new EncryptionService({
-    keyProvider: new StaticKeyProvider(keys, active),
-    blindIndexKey: BLIND,
-    passwords: new PasswordHasher(10),
-    logger: createLogger({ level: 'silent' }),
-  });
-  await svc.init();
-  return svc;
-}
 
 describe('field encryption plugin and key rotation', () => {
   let t: TestApp;
@@ -47,7 +35,7 @@ describe('field encryption plugin and key rotation', () => {
   beforeAll(async () => {
     t = await buildTestApp(__filename);
     registry = new EncryptedFieldRegistry();
-    cipher = await cipherWith([KEY_A], 'kA');
+    cipher = await encryptionService([KEY_A], 'kA', BLIND);
     holder.current = cipher;
     const schema = new Schema<Person>({ name: String, nationalId: String, iban: String }, { collection: 'people' });
     schema.plugin(fieldEncryption, {
@@ -172,7 +160,7 @@ describe('field encryption plugin and key rotation', () => {
     await People.insertMany(
       Array.from({ length: 25 }, (_, i) => ({ name: `bulk${i}`, nationalId: `BULK-${i}`, iban: `IBAN-${i}` })),
     );
-    const withB = await cipherWith([KEY_A, KEY_B], 'kB');
+    const withB = await encryptionService([KEY_A, KEY_B], 'kB', BLIND);
     holder.current = withB;
     const rotation = new KeyRotation({
       db: () => t.container.database.db(),
@@ -200,7 +188,7 @@ describe('field encryption plugin and key rotation', () => {
     expect(dump).not.toContain('v1.kA.');
 
     // Retire A: a ring without it still reads everything.
-    holder.current = await cipherWith([KEY_B], 'kB');
+    holder.current = await encryptionService([KEY_B], 'kB', BLIND);
     const all = await People.find().lean();
     expect(all).toHaveLength(28);
     expect(all.find((p) => p.name === 'Ada')?.iban).toBe(PLAINTEXTS[1]);

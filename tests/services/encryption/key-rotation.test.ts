@@ -3,24 +3,11 @@ import { ObjectId, type Db } from 'mongodb';
 import { buildTestApp, type TestApp } from '../../support/app';
 import { EncryptedFieldRegistry, aadFor } from '../../../src/services/encryption/field-encryption.plugin';
 import { KeyRotation, type RotatingCipher } from '../../../src/services/encryption/key-rotation';
-import { EncryptionService } from '../../../src/services/encryption/encryption.service';
-import { StaticKeyProvider } from '../../../src/services/encryption/keyring';
-import { PasswordHasher } from '../../../src/services/encryption/password-hasher';
-import { createLogger } from '../../../src/lib/logger';
+import type { EncryptionService } from '../../../src/services/encryption/encryption.service';
+import { encryptionService } from '../../support/encryption';
 
 const KEY_A = { id: 'kA', key: randomBytes(32) };
 const KEY_B = { id: 'kB', key: randomBytes(32) };
-
-async function cipherWith(keys: Array<{ id: string; key: Buffer }>, active: string): Promise<EncryptionService> {
-  const svc = new EncryptionService({
-    keyProvider: new StaticKeyProvider(keys, active),
-    blindIndexKey: randomBytes(32),
-    passwords: new PasswordHasher(10),
-    logger: createLogger({ level: 'silent' }),
-  });
-  await svc.init();
-  return svc;
-}
 
 /** The new ring's cipher, with a hook into each re-encryption (to fail or interrupt at a chosen value). */
 function watched(inner: EncryptionService, onReEncrypt: (n: number) => void): RotatingCipher {
@@ -49,8 +36,8 @@ describe('key rotation: skipped values, failures, resumption and shutdown', () =
 
   beforeAll(async () => {
     t = await buildTestApp(__filename);
-    oldCipher = await cipherWith([KEY_A], 'kA');
-    newCipher = await cipherWith([KEY_A, KEY_B], 'kB');
+    oldCipher = await encryptionService([KEY_A], 'kA');
+    newCipher = await encryptionService([KEY_A, KEY_B], 'kB');
   });
   afterAll(() => t.close());
 

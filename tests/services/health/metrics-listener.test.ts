@@ -1,5 +1,5 @@
 import { freePort } from '../../../scripts/local-services';
-import { testMongoUri, testNamespace, testRedisUrl } from '../../support/env';
+import { childEnv, testNamespace } from '../../support/env';
 import { runTs } from '../../support/process';
 import { waitFor } from '../../support/wait';
 
@@ -9,16 +9,10 @@ describe('internal metrics listener (METRICS_HOST/METRICS_PORT)', () => {
   it('when the server runs with METRICS_PORT, then that port serves only /metrics (token required), and the process still stops cleanly', async () => {
     const [port, metricsPort] = [await freePort(), await freePort()];
     const ns = testNamespace(__filename);
-    const proc = runTs('src/server.ts', {
-      NODE_ENV: 'test',
-      PORT: String(port),
-      MONGODB_URI: testMongoUri(ns.dbName),
-      REDIS_URL: testRedisUrl(),
-      REDIS_KEY_PREFIX: ns.redisPrefix,
-      MONGODB_MIN_POOL_SIZE: '1',
-      METRICS_PORT: String(metricsPort),
-      METRICS_TOKEN: TOKEN,
-    });
+    const proc = runTs(
+      'src/server.ts',
+      childEnv(ns, { PORT: String(port), METRICS_PORT: String(metricsPort), METRICS_TOKEN: TOKEN }),
+    );
     try {
       await waitFor(() => proc.stdout().includes('erp-backend listening'), 120_000, 'server to listen');
       expect(proc.stdout()).toContain(`"address":"127.0.0.1:${metricsPort}"`);

@@ -1,6 +1,6 @@
 import type { Database } from '../../../lib/database';
 import type { Limits } from '../../../config';
-import { round2, statusOf, type HealthCheck, type Measurement } from '../types';
+import { responseTime, type HealthCheck, type Measurement } from '../types';
 
 /**
  * MongoDB: ping latency, connections in use and requests waiting for one (from the driver's
@@ -28,15 +28,7 @@ export class MongoCheck implements HealthCheck {
 
   /** One ping: what readiness forces at most once per second. */
   async ping(timeoutMs: number): Promise<Measurement> {
-    const ms = await this.deps.database.ping(timeoutMs);
-    return {
-      component: this.component,
-      measurement: 'responseTime',
-      componentType: this.componentType,
-      observedValue: round2(ms),
-      observedUnit: 'ms',
-      status: statusOf(ms, this.deps.latencyMs),
-    };
+    return responseTime(this.component, await this.deps.database.ping(timeoutMs), this.deps.latencyMs);
   }
 
   async run(timeoutMs: number): Promise<Measurement[]> {

@@ -1,7 +1,7 @@
 import { withTimeout } from '../../../lib/database';
 import type { RedisClient } from '../../../lib/redis';
 import type { Limits } from '../../../config';
-import { round2, statusOf, type HealthCheck, type Measurement } from '../types';
+import { responseTime, round2, statusOf, type HealthCheck, type Measurement } from '../types';
 
 /** Redis: PING latency, connection state, memory used (against maxmemory when one is set) and version. */
 export class RedisCheck implements HealthCheck {
@@ -16,15 +16,7 @@ export class RedisCheck implements HealthCheck {
     const started = performance.now();
     const pong = await withTimeout(this.deps.redis.ping(), timeoutMs, 'redis ping');
     if (pong !== 'PONG') throw new Error('unexpected reply to PING');
-    const ms = performance.now() - started;
-    return {
-      component: this.component,
-      measurement: 'responseTime',
-      componentType: this.componentType,
-      observedValue: round2(ms),
-      observedUnit: 'ms',
-      status: statusOf(ms, this.deps.latencyMs),
-    };
+    return responseTime(this.component, performance.now() - started, this.deps.latencyMs);
   }
 
   async run(timeoutMs: number): Promise<Measurement[]> {
