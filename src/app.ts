@@ -5,6 +5,7 @@ import { requestId } from './middleware/request-id';
 import { httpLogger } from './middleware/http-logger';
 import { errorHandler, notFound } from './middleware/error-handler';
 import { healthApiRoutes, healthRoutes, metricsHandler } from './routes/health.routes';
+import { rootRoutes } from './routes/root.routes';
 import {
   answerWrongMethods,
   rejectHostileInput,
@@ -100,6 +101,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(corsPolicy({ allowedOrigins: config.cors.origins, logger, maxAgeSeconds: config.edge.corsMaxAgeSeconds }));
   app.use(rejectUnusedMethods());
 
+  app.use(rootRoutes());
   app.use('/health', healthRoutes({ health: deps.operations.health, authenticate, policy }));
   app.get('/metrics', metricsHandler(deps.operations.metrics, config.metrics.token));
 

@@ -18,6 +18,7 @@ interface Layer {
 
 /** Routes reachable without a permission: the public ones, and those any signed-in caller uses for their own session. */
 const NO_PERMISSION: Record<string, 'public' | 'session'> = {
+  'GET /': 'public',
   'GET /health': 'public',
   'GET /health/live': 'public',
   'GET /health/ready': 'public',
