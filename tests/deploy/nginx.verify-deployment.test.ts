@@ -1,0 +1,420 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from '../../scripts/local-services';
+import { childEnv, testNamespace } from '../support/env';
+import { ROOT, runTs, type RunningProcess } from '../support/process';
+import { waitFor } from '../support/wait';
+
+/**
+ * The whole edge as deployed: the real server process in production mode behind Debian's
+ * nginx running the repo's deploy/nginx/erp-backend.conf (only ports, paths and certificate
+ * locations replaced), with a CA and certificate made here, checked by
+ * scripts/verify-deployment.sh exactly as the deployment guide runs it.
+ */
+
+const REPO_CONF = path.join(ROOT, 'deploy/nginx/erp-backend.conf');
+const SCRIPT = path.join(ROOT, 'scripts/verify-deployment.sh');
+const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx'].find((p) => existsSync(p));
+const CHECKS = [
+  'http-redirect',
+  'tls-1.0-refused',
+  'tls-1.1-refused',
+  'tls-1.2-accepted',
+  'tls-1.3-accepted',
+  'hsts',
+  'csp',
+  'nosniff',
+  'frame-protection',
+  'referrer-policy',
+  'corp',
+  'server-version',
+  'health-live',
+  'health-ready',
+  'health-anonymous',
+  'login',
+  'rate-limit',
+];
+
+interface Replacement {
+  from: string;
+  to: string;
+  /** How often `from` occurs in the repo file: a changed file fails here instead of testing something else. */
+  times: number;
+}
+
+/** The repo file with each replacement applied exactly `times` times. */
+function render(conf: string, replacements: Replacement[]): string {
+  let out = conf;
+  for (const r of replacements) {
+    const found = out.split(r.from).length - 1;
+    if (found !== r.times)
+      throw new Error(`expected ${r.times} × ${JSON.stringify(r.from)} in the config, found ${found}`);
+    out = out.split(r.from).join(r.to);
+  }
+  return out;
+}
+
+function openssl(args: string[], cwd: string): void {
+  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** A throwaway CA and a server certificate for 127.0.0.1 signed by it. */
+function makeCertificates(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  openssl(
+    [
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=erp-backend test CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    dir,
+  );
+  openssl(['req', '-new', ...ec, '-keyout', 'privkey.pem', '-out', 'server.csr', '-subj', '/CN=127.0.0.1'], dir);
+  writeFileSync(
+    path.join(dir, 'server.ext'),
+    'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n',
+  );
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'server.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      'server.ext',
+      '-out',
+      'cert.pem',
+    ],
+    dir,
+  );
+  writeFileSync(path.join(dir, 'fullchain.pem'), readFileSync(path.join(dir, 'cert.pem')));
+  writeFileSync(path.join(dir, 'chain.pem'), readFileSync(path.join(dir, 'ca.pem')));
+}
+
+interface Nginx {
+  child: ChildProcess;
+  httpPort: number;
+  httpsPort: number;
+  errorLog: () => string;
+  stop: () => Promise<void>;
+}
+
+/** nginx in its own prefix directory (pid, logs, temp files), in the foreground, as a child of this test. */
+async function startNginx(
+  dir: string,
+  siteConf: (ports: { httpPort: number; httpsPort: number }) => string,
+): Promise<Nginx> {
+  if (!NGINX) throw new Error('nginx not installed: run scripts/ensure-test-tools.sh (Debian nginx-light)');
+  mkdirSync(path.join(dir, 'logs'), { recursive: true });
+  chmodSync(dir, 0o755);
+  const httpPort = await freePort();
+  const httpsPort = await freePort();
+  writeFileSync(path.join(dir, 'erp-backend.conf'), siteConf({ httpPort, httpsPort }));
+  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
+    .map((t) => `  ${t}_temp_path ${path.join(dir, 'tmp', t)};`)
+    .join('\n');
+  writeFileSync(
+    path.join(dir, 'nginx.conf'),
+    [
+      'worker_processes 1;',
+      `pid ${path.join(dir, 'nginx.pid')};`,
+      `error_log ${path.join(dir, 'logs/error.log')} warn;`,
+      'events { worker_connections 256; }',
+      'http {',
+      `  access_log ${path.join(dir, 'logs/access.log')};`,
+      temp,
+      // As Debian's /etc/nginx/nginx.conf includes sites-enabled/*: inside http { }.
+      `  include ${path.join(dir, 'erp-backend.conf')};`,
+      '}',
+      '',
+    ].join('\n'),
+  );
+  mkdirSync(path.join(dir, 'tmp'), { recursive: true });
+  const args = ['-p', dir, '-e', path.join(dir, 'logs/error.log'), '-c', path.join(dir, 'nginx.conf')];
+  execFileSync(NGINX, [...args, '-t'], { stdio: 'pipe' });
+  const child = spawn(NGINX, [...args, '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const errorLog = () => {
+    try {
+      return readFileSync(path.join(dir, 'logs/error.log'), 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  await waitFor(() => existsSync(path.join(dir, 'nginx.pid')), 30_000, 'nginx to write its pid file');
+  return {
+    child,
+    httpPort,
+    httpsPort,
+    errorLog,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGQUIT');
+      await exited;
+    },
+  };
+}
+
+function runVerify(
+  baseUrl: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [SCRIPT, ...args, baseUrl], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, out }));
+  });
+}
+
+const lineOf = (out: string, check: string): string =>
+  out.split('\n').find((l) => l.startsWith(`PASS ${check}:`) || l.startsWith(`FAIL ${check}:`)) ??
+  `(no line for ${check})`;
+
+describe('deployment behind the repo nginx config (scripts/verify-deployment.sh)', () => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'erp-nginx-'));
+  // Run as root, nginx's workers are `nobody`: they must reach their temp directories (request bodies).
+  chmodSync(tmp, 0o755);
+  const tls = path.join(tmp, 'tls');
+  const adminEmail = 'ops-admin@erp.example.com';
+  const adminPassword = `Verify-${randomBytes(9).toString('base64url')}`;
+  let app: RunningProcess | undefined;
+  let appPort = 0;
+  let good: Nginx;
+  const nginxes: Nginx[] = [];
+  const loginEnv = { VERIFY_LOGIN_EMAIL: adminEmail, VERIFY_LOGIN_PASSWORD: adminPassword };
+  const repoConf = readFileSync(REPO_CONF, 'utf8');
+
+  /** The repo file with only the site-specific values (ports, paths, certificates) replaced. */
+  const siteReplacements = (ports: { httpPort: number; httpsPort: number }, acme: string): Replacement[] => [
+    { from: 'listen 80;', to: `listen 127.0.0.1:${ports.httpPort};`, times: 1 },
+    { from: 'listen [::]:80;', to: '', times: 1 },
+    { from: 'listen 443 ssl http2;', to: `listen 127.0.0.1:${ports.httpsPort} ssl http2;`, times: 1 },
+    { from: 'listen [::]:443 ssl http2;', to: '', times: 1 },
+    { from: '/etc/letsencrypt/live/erp.example.com/', to: `${tls}/`, times: 4 },
+    { from: 'server 127.0.0.1:3000;', to: `server 127.0.0.1:${appPort};`, times: 1 },
+    { from: 'root /var/www/letsencrypt;', to: `root ${acme};`, times: 1 },
+  ];
+
+  beforeAll(async () => {
+    makeCertificates(tls);
+    appPort = await freePort();
+    const key = () => randomBytes(32).toString('base64');
+    app = runTs(
+      'src/server.ts',
+      childEnv(testNamespace(__filename), {
+        NODE_ENV: 'production',
+        HOST: '127.0.0.1',
+        PORT: String(appPort),
+        TRUST_PROXY: '1',
+        LOG_LEVEL: 'info',
+        JWT_SECRET: randomBytes(32).toString('hex'),
+        ENCRYPTION_KEYS: `k1:${key()}`,
+        BLIND_INDEX_KEY: key(),
+        AUDIT_HMAC_KEYS: `a1:${key()}`,
+        // Nothing is mailed in these checks; the address only satisfies production's requirement.
+        SMTP_URL: 'smtp://127.0.0.1:9/',
+        BCRYPT_COST: '10',
+        BOOTSTRAP_ADMIN_EMAIL: adminEmail,
+        BOOTSTRAP_ADMIN_PASSWORD: adminPassword,
+        BACKUP_DIR: path.join(tmp, 'backups'),
+        BACKUP_ENABLED: 'false',
+      }),
+    );
+    const listening = (): boolean => app!.stdout().includes('erp-backend listening') || app!.child.exitCode !== null;
+    await waitFor(listening, 120_000, 'the server to listen');
+    if (app.child.exitCode !== null) throw new Error(`server exited: ${app.stderr()}${app.stdout()}`);
+    good = await startNginx(path.join(tmp, 'nginx-good'), (ports) =>
+      render(repoConf, siteReplacements(ports, path.join(tmp, 'acme'))),
+    );
+    nginxes.push(good);
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const n of nginxes) await n.stop();
+    if (app && app.child.exitCode === null) {
+      app.child.kill('SIGTERM');
+      await app.exited;
+    }
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('when the app runs behind the repo nginx config, then every post-deployment check passes', async () => {
+    const nginx = good;
+    const { code, out } = await runVerify(
+      `https://127.0.0.1:${nginx.httpsPort}`,
+      ['--cacert', path.join(tls, 'ca.pem'), '--http-url', `http://127.0.0.1:${nginx.httpPort}`],
+      loginEnv,
+    );
+    for (const check of CHECKS) expect(lineOf(out, check)).toMatch(new RegExp(`^PASS ${check.replace('.', '\\.')}:`));
+    expect(out).not.toMatch(/^FAIL /m);
+    expect(out).toContain(`${CHECKS.length} passed, 0 failed`);
+    expect(code).toBe(0);
+    // The app's answers came through nginx (its HSTS, not a filled-in one) and the login was a real session.
+    expect(lineOf(out, 'hsts')).toContain('max-age=31536000; includeSubDomains');
+    expect(lineOf(out, 'login')).toMatch(/-> 200.*session ended \(logout 204\)/);
+    expect(lineOf(out, 'rate-limit')).toMatch(/Retry-After: \d+, RateLimit: .*"auth"; r=\d+/);
+    expect(nginx.errorLog()).not.toMatch(/\[(emerg|crit)\]/);
+  }, 180_000);
+
+  it('when a client forges X-Forwarded-For, then the app (TRUST_PROXY=1) still sees the address nginx saw', async () => {
+    const requestId = `xff-${randomBytes(6).toString('hex')}`;
+    const answer = await new Promise<{ status: number; echoedId: string | undefined }>((resolve, reject) => {
+      https
+        .get(
+          {
+            host: '127.0.0.1',
+            port: good.httpsPort,
+            path: '/api/v1/no-such-resource',
+            ca: readFileSync(path.join(tls, 'ca.pem')),
+            headers: { 'X-Forwarded-For': '203.0.113.9, 198.51.100.7', 'X-Request-Id': requestId },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () =>
+              resolve({ status: res.statusCode ?? 0, echoedId: res.headers['x-request-id'] as string }),
+            );
+          },
+        )
+        .on('error', reject);
+    });
+    expect(answer).toEqual({ status: 404, echoedId: requestId });
+    const logLine = (): { req: { remoteAddress: string; headers: Record<string, string> } } | undefined => {
+      const line = app!
+        .stdout()
+        .split('\n')
+        .find((l) => l.includes(`"requestId":"${requestId}"`) && l.includes('request completed'));
+      return line ? JSON.parse(line) : undefined;
+    };
+    await waitFor(() => logLine() !== undefined, 10_000, 'the access-log line of the request');
+    // nginx replaced the forged list with the address it accepted the connection from.
+    expect(logLine()!.req.remoteAddress).toBe('127.0.0.1');
+    expect(logLine()!.req.headers['x-forwarded-for']).toBe('127.0.0.1');
+    expect(logLine()!.req.headers['x-forwarded-proto']).toBe('https');
+  });
+
+  it('when a body exceeds BODY_LIMIT (100kb), then nginx refuses it first with 413 and still sends HSTS once', async () => {
+    const post = (bytes: number) =>
+      new Promise<{ status: number; hsts: string | string[] | undefined; server: string | undefined }>(
+        (resolve, reject) => {
+          const body = JSON.stringify({ email: 'someone@example.com', password: 'x'.repeat(bytes) });
+          const req = https.request(
+            {
+              host: '127.0.0.1',
+              port: good.httpsPort,
+              method: 'POST',
+              path: '/api/v1/auth/login',
+              ca: readFileSync(path.join(tls, 'ca.pem')),
+              headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+            },
+            (res) => {
+              res.resume();
+              res.on('end', () =>
+                resolve({
+                  status: res.statusCode ?? 0,
+                  hsts: res.headers['strict-transport-security'],
+                  server: res.headers['server'] as string | undefined,
+                }),
+              );
+            },
+          );
+          req.on('error', reject);
+          req.end(body);
+        },
+      );
+    // nginx's own answer: no app behind it, so the HSTS header is nginx's fill-in.
+    expect(await post(150 * 1024)).toEqual({
+      status: 413,
+      hsts: 'max-age=31536000; includeSubDomains',
+      server: 'nginx',
+    });
+    // Just under the limit reaches the app, which answers (400: the password is over its 1024 characters).
+    expect((await post(90 * 1024)).status).toBe(400);
+  });
+
+  it('when the repo file is wrongly loosened, then the script names each broken check and exits 1', async () => {
+    const nginx = await startNginx(path.join(tmp, 'nginx-bad'), (ports) =>
+      render(render(repoConf, siteReplacements(ports, path.join(tmp, 'acme'))), [
+        // Version leak, no HSTS at all, old TLS allowed, no redirect (plain HTTP proxied).
+        { from: 'server_tokens off;', to: 'server_tokens on;', times: 2 },
+        {
+          from: 'add_header Strict-Transport-Security $erp_hsts always;',
+          to: 'proxy_hide_header Strict-Transport-Security;',
+          times: 1,
+        },
+        { from: 'ssl_protocols TLSv1.2 TLSv1.3;', to: 'ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;', times: 1 },
+        { from: 'ssl_ciphers ECDHE-', to: 'ssl_ciphers DEFAULT:@SECLEVEL=0:ECDHE-', times: 1 },
+        { from: 'return 301 https://$host$request_uri;', to: 'proxy_pass http://erp_backend;', times: 1 },
+      ]),
+    );
+    nginxes.push(nginx);
+
+    const { code, out } = await runVerify(
+      `https://127.0.0.1:${nginx.httpsPort}`,
+      ['--cacert', path.join(tls, 'ca.pem'), '--http-url', `http://127.0.0.1:${nginx.httpPort}`],
+      loginEnv,
+    );
+    expect(code).toBe(1);
+    for (const broken of ['http-redirect', 'tls-1.0-refused', 'tls-1.1-refused', 'hsts', 'server-version'])
+      expect(lineOf(out, broken)).toMatch(new RegExp(`^FAIL ${broken.replace('.', '\\.')}:`));
+    expect(lineOf(out, 'server-version')).toMatch(/Server: 'nginx\/\d/);
+    expect(lineOf(out, 'tls-1.0-refused')).toContain('completed a TLS 1.0 handshake');
+    // What still holds is still reported as passing: each check stands on its own.
+    for (const fine of ['tls-1.2-accepted', 'csp', 'health-ready', 'login', 'rate-limit'])
+      expect(lineOf(out, fine)).toMatch(new RegExp(`^PASS ${fine.replace('.', '\\.')}:`));
+    expect(out).toContain('5 failed');
+  }, 180_000);
+
+  it('when pointed at the app directly or without credentials, then it fails instead of passing vacuously', async () => {
+    // The app itself over plain HTTP: the script refuses a non-HTTPS base URL outright.
+    const plain = await runVerify(`http://127.0.0.1:${appPort}`, [], loginEnv);
+    expect(plain.code).toBe(2);
+    expect(plain.out).toContain('BASE_URL must start with https://');
+
+    // Through the good nginx but with nothing to sign in with: the login check fails, the rest pass.
+    const nginx = good;
+    const { code, out } = await runVerify(
+      `https://127.0.0.1:${nginx.httpsPort}`,
+      ['--cacert', path.join(tls, 'ca.pem'), '--http-url', `http://127.0.0.1:${nginx.httpPort}`],
+      {},
+    );
+    expect(code).toBe(1);
+    expect(lineOf(out, 'login')).toMatch(/^FAIL login: set VERIFY_LOGIN_EMAIL/);
+    expect(out).toContain(`${CHECKS.length - 1} passed, 1 failed`);
+
+    // Without the test CA the certificate is not trusted: nothing over HTTPS passes.
+    const untrusted = await runVerify(`https://127.0.0.1:${nginx.httpsPort}`, [], loginEnv);
+    expect(untrusted.code).toBe(1);
+    expect(lineOf(untrusted.out, 'health-live')).toMatch(/^FAIL /);
+    expect(lineOf(untrusted.out, 'tls-1.2-accepted')).toMatch(/^FAIL /);
+  }, 180_000);
+});
