@@ -1,7 +1,9 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../scripts/local-services';
@@ -165,7 +167,21 @@ async function startNginx(
       return '';
     }
   };
-  await waitFor(() => existsSync(path.join(dir, 'nginx.pid')), 30_000, 'nginx to write its pid file');
+  const accepts = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+  await waitFor(
+    async () => child.exitCode !== null || ((await accepts(httpPort)) && (await accepts(httpsPort))),
+    30_000,
+    'nginx to listen',
+  );
+  if (child.exitCode !== null) throw new Error(`nginx exited: ${errorLog()}`);
   return {
     child,
     httpPort,
@@ -196,6 +212,19 @@ function runVerify(
   });
 }
 
+/** The headers the app sets on every answer (docs/SECURITY_HEADERS.md), as nginx must copy them onto its own. */
+const EDGE_HEADERS = {
+  'strict-transport-security': 'max-age=31536000; includeSubDomains',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-resource-policy': 'same-origin',
+  'cache-control': 'no-store',
+};
+const edgeHeaders = (headers: IncomingHttpHeaders): Record<string, unknown> =>
+  Object.fromEntries(Object.keys(EDGE_HEADERS).map((name) => [name, headers[name]]));
+
 const lineOf = (out: string, check: string): string =>
   out.split('\n').find((l) => l.startsWith(`PASS ${check}:`) || l.startsWith(`FAIL ${check}:`)) ??
   `(no line for ${check})`;
@@ -213,6 +242,33 @@ describe('deployment behind the repo nginx config (scripts/verify-deployment.sh)
   const nginxes: Nginx[] = [];
   const loginEnv = { VERIFY_LOGIN_EMAIL: adminEmail, VERIFY_LOGIN_PASSWORD: adminPassword };
   const repoConf = readFileSync(REPO_CONF, 'utf8');
+
+  const httpsRequest = (
+    port: number,
+    method: string,
+    urlPath: string,
+    json?: unknown,
+  ): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> =>
+    new Promise((resolve, reject) => {
+      const body = json === undefined ? undefined : JSON.stringify(json);
+      const req = https.request(
+        {
+          host: '127.0.0.1',
+          port,
+          method,
+          path: urlPath,
+          ca: readFileSync(path.join(tls, 'ca.pem')),
+          headers: body ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } : {},
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
 
   /** The repo file with only the site-specific values (ports, paths, certificates) replaced. */
   const siteReplacements = (ports: { httpPort: number; httpsPort: number }, acme: string): Replacement[] => [
@@ -322,43 +378,51 @@ describe('deployment behind the repo nginx config (scripts/verify-deployment.sh)
     expect(logLine()!.req.headers['x-forwarded-proto']).toBe('https');
   });
 
-  it('when a body exceeds BODY_LIMIT (100kb), then nginx refuses it first with 413 and still sends HSTS once', async () => {
-    const post = (bytes: number) =>
-      new Promise<{ status: number; hsts: string | string[] | undefined; server: string | undefined }>(
-        (resolve, reject) => {
-          const body = JSON.stringify({ email: 'someone@example.com', password: 'x'.repeat(bytes) });
-          const req = https.request(
-            {
-              host: '127.0.0.1',
-              port: good.httpsPort,
-              method: 'POST',
-              path: '/api/v1/auth/login',
-              ca: readFileSync(path.join(tls, 'ca.pem')),
-              headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
-            },
-            (res) => {
-              res.resume();
-              res.on('end', () =>
-                resolve({
-                  status: res.statusCode ?? 0,
-                  hsts: res.headers['strict-transport-security'],
-                  server: res.headers['server'] as string | undefined,
-                }),
-              );
-            },
-          );
-          req.on('error', reject);
-          req.end(body);
-        },
-      );
-    // nginx's own answer: no app behind it, so the HSTS header is nginx's fill-in.
-    expect(await post(150 * 1024)).toEqual({
+  it('when a body exceeds BODY_LIMIT (100kb), then nginx refuses it first with a 413 problem+json and the security headers', async () => {
+    const login = (bytes: number) =>
+      httpsRequest(good.httpsPort, 'POST', '/api/v1/auth/login', {
+        email: 'someone@example.com',
+        password: 'x'.repeat(bytes),
+      });
+    const refused = await login(150 * 1024);
+    expect(refused.status).toBe(413);
+    expect(refused.headers['content-type']).toBe('application/problem+json');
+    expect(JSON.parse(refused.body)).toMatchObject({
+      type: 'https://erp-backend.dev/problems/payload-too-large',
       status: 413,
-      hsts: 'max-age=31536000; includeSubDomains',
-      server: 'nginx',
     });
-    // Just under the limit reaches the app, which answers (400: the password is over its 1024 characters).
-    expect((await post(90 * 1024)).status).toBe(400);
+    expect(edgeHeaders(refused.headers)).toEqual(EDGE_HEADERS);
+    // Just under the limit reaches the app, which answers itself (400: the password is over its 1024 characters).
+    const reached = await login(90 * 1024);
+    expect(reached.status).toBe(400);
+    expect(JSON.parse(reached.body)).toMatchObject({ status: 400, requestId: expect.any(String) });
+    expect(reached.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
+  });
+
+  it('when the app is unreachable, then nginx answers 502 problem+json with the security headers and the script fails health', async () => {
+    const closedPort = await freePort();
+    const nginx = await startNginx(path.join(tmp, 'nginx-no-app'), (ports) =>
+      render(repoConf, siteReplacements(ports, path.join(tmp, 'acme'))).replace(
+        `server 127.0.0.1:${appPort};`,
+        `server 127.0.0.1:${closedPort};`,
+      ),
+    );
+    nginxes.push(nginx);
+    const down = await httpsRequest(nginx.httpsPort, 'GET', '/health/ready');
+    expect(down.status).toBe(502);
+    expect(JSON.parse(down.body)).toMatchObject({ type: 'https://erp-backend.dev/problems/bad-gateway', status: 502 });
+    expect(edgeHeaders(down.headers)).toEqual(EDGE_HEADERS);
+    expect(down.headers['server']).toBe('nginx');
+
+    const { code, out } = await runVerify(
+      `https://127.0.0.1:${nginx.httpsPort}`,
+      ['--cacert', path.join(tls, 'ca.pem'), '--http-url', `http://127.0.0.1:${nginx.httpPort}`],
+      loginEnv,
+    );
+    expect(code).toBe(1);
+    for (const check of ['health-live', 'health-ready', 'health-anonymous', 'login', 'rate-limit'])
+      expect(lineOf(out, check)).toMatch(new RegExp(`^FAIL ${check}:`));
+    expect(lineOf(out, 'health-ready')).toContain('-> 502');
   });
 
   it('when the repo file is wrongly loosened, then the script names each broken check and exits 1', async () => {
