@@ -10,6 +10,7 @@ import { freePort } from '../../scripts/local-services';
 import { childEnv, testNamespace } from '../support/env';
 import { ROOT, runTs, type RunningProcess } from '../support/process';
 import { waitFor } from '../support/wait';
+import { oathtool } from '../support/two-factor';
 
 /**
  * The whole edge as deployed: the real server process in production mode behind Debian's
@@ -238,6 +239,7 @@ describe('deployment behind the repo nginx config (scripts/verify-deployment.sh)
   const adminPassword = `Verify-${randomBytes(9).toString('base64url')}`;
   let app: RunningProcess | undefined;
   let appPort = 0;
+  let appEnv: Record<string, string> = {};
   let good: Nginx;
   const nginxes: Nginx[] = [];
   const loginEnv = { VERIFY_LOGIN_EMAIL: adminEmail, VERIFY_LOGIN_PASSWORD: adminPassword };
@@ -248,6 +250,7 @@ describe('deployment behind the repo nginx config (scripts/verify-deployment.sh)
     method: string,
     urlPath: string,
     json?: unknown,
+    extraHeaders: Record<string, string> = {},
   ): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> =>
     new Promise((resolve, reject) => {
       const body = json === undefined ? undefined : JSON.stringify(json);
@@ -258,7 +261,10 @@ describe('deployment behind the repo nginx config (scripts/verify-deployment.sh)
           method,
           path: urlPath,
           ca: readFileSync(path.join(tls, 'ca.pem')),
-          headers: body ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } : {},
+          headers: {
+            ...extraHeaders,
+            ...(body ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } : {}),
+          },
         },
         (res) => {
           let text = '';
@@ -285,27 +291,27 @@ describe('deployment behind the repo nginx config (scripts/verify-deployment.sh)
     makeCertificates(tls);
     appPort = await freePort();
     const key = () => randomBytes(32).toString('base64');
-    app = runTs(
-      'src/server.ts',
-      childEnv(testNamespace(__filename), {
-        NODE_ENV: 'production',
-        HOST: '127.0.0.1',
-        PORT: String(appPort),
-        TRUST_PROXY: '1',
-        LOG_LEVEL: 'info',
-        JWT_SECRET: randomBytes(32).toString('hex'),
-        ENCRYPTION_KEYS: `k1:${key()}`,
-        BLIND_INDEX_KEY: key(),
-        AUDIT_HMAC_KEYS: `a1:${key()}`,
-        // Nothing is mailed in these checks; the address only satisfies production's requirement.
-        SMTP_URL: 'smtp://127.0.0.1:9/',
-        BCRYPT_COST: '10',
-        BOOTSTRAP_ADMIN_EMAIL: adminEmail,
-        BOOTSTRAP_ADMIN_PASSWORD: adminPassword,
-        BACKUP_DIR: path.join(tmp, 'backups'),
-        BACKUP_ENABLED: 'false',
-      }),
-    );
+    appEnv = childEnv(testNamespace(__filename), {
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      PORT: String(appPort),
+      TRUST_PROXY: '1',
+      LOG_LEVEL: 'info',
+      JWT_SECRET: randomBytes(32).toString('hex'),
+      ENCRYPTION_KEYS: `k1:${key()}`,
+      BLIND_INDEX_KEY: key(),
+      AUDIT_HMAC_KEYS: `a1:${key()}`,
+      // Nothing is mailed in these checks; the address only satisfies production's requirement.
+      SMTP_URL: 'smtp://127.0.0.1:9/',
+      BCRYPT_COST: '10',
+      BOOTSTRAP_ADMIN_EMAIL: adminEmail,
+      BOOTSTRAP_ADMIN_PASSWORD: adminPassword,
+      BACKUP_DIR: path.join(tmp, 'backups'),
+      BACKUP_ENABLED: 'false',
+      // Frequent keep-alive comments on the alert stream: proof that nginx passes them at once.
+      ALERT_STREAM_HEARTBEAT_MS: '200',
+    });
+    app = runTs('src/server.ts', appEnv);
     const listening = (): boolean => app!.stdout().includes('erp-backend listening') || app!.child.exitCode !== null;
     await waitFor(listening, 120_000, 'the server to listen');
     if (app.child.exitCode !== null) throw new Error(`server exited: ${app.stderr()}${app.stdout()}`);
@@ -423,6 +429,82 @@ describe('deployment behind the repo nginx config (scripts/verify-deployment.sh)
     for (const check of ['health-live', 'health-ready', 'health-anonymous', 'login', 'rate-limit'])
       expect(lineOf(out, check)).toMatch(new RegExp(`^FAIL ${check}:`));
     expect(lineOf(out, 'health-ready')).toContain('-> 502');
+  });
+
+  it('when an admin opens the alert stream through nginx, then events arrive unbuffered as Server-Sent Events', async () => {
+    // Its own admin (created by the CLI), so the bootstrap admin used by the script never enrolls 2FA.
+    const email = 'sse-admin@erp.example.com';
+    const password = `Stream-${randomBytes(9).toString('base64url')}`;
+    const cli = runTs('src/cli.ts', { ...appEnv, LOG_LEVEL: 'warn' }, [
+      'user:create',
+      '--email',
+      email,
+      '--role',
+      'admin',
+    ]);
+    cli.child.stdin?.end(`${password}\n`);
+    expect(await cli.exited).toBe(0);
+
+    const asJson = (r: { body: string }) => JSON.parse(r.body) as Record<string, string>;
+    const withToken = (token: string) => ({ Authorization: `Bearer ${token}` });
+    const signedIn = await httpsRequest(good.httpsPort, 'POST', '/api/v1/auth/login', { email, password });
+    expect(signedIn.status).toBe(200);
+    const enrollToken = asJson(signedIn).accessToken!;
+    const setup = await httpsRequest(
+      good.httpsPort,
+      'POST',
+      '/api/v1/auth/2fa/totp/setup',
+      { password },
+      withToken(enrollToken),
+    );
+    expect(setup.status).toBe(200);
+    const code = oathtool(asJson(setup).secret!, new Date());
+    const enabled = await httpsRequest(
+      good.httpsPort,
+      'POST',
+      '/api/v1/auth/2fa/totp/enable',
+      { code },
+      withToken(enrollToken),
+    );
+    expect(enabled.status).toBe(200);
+    const token = asJson(enabled).accessToken!;
+
+    const opened = Date.now();
+    const stream = await new Promise<{ status: number; type: string | undefined; first: string; afterMs: number }>(
+      (resolve, reject) => {
+        const req = https.get(
+          {
+            host: '127.0.0.1',
+            port: good.httpsPort,
+            path: '/api/v1/alerts/stream',
+            ca: readFileSync(path.join(tls, 'ca.pem')),
+            headers: { ...withToken(token), Accept: 'text/event-stream' },
+          },
+          (res) => {
+            let text = '';
+            res.on('data', (d: Buffer) => {
+              text += d.toString();
+              // Two heartbeats: more than one chunk went through without waiting for a buffer to fill.
+              if (text.split(': hb').length > 2) {
+                resolve({
+                  status: res.statusCode ?? 0,
+                  type: res.headers['content-type'],
+                  first: text,
+                  afterMs: Date.now() - opened,
+                });
+                req.destroy();
+              }
+            });
+          },
+        );
+        req.on('error', (err) => (req.destroyed ? undefined : reject(err)));
+      },
+    );
+    expect(stream.status).toBe(200);
+    expect(stream.type).toMatch(/^text\/event-stream/);
+    expect(stream.first).toContain(': hb\n\n');
+    // Buffered, 5-byte heartbeats every 200 ms would take minutes to fill nginx's buffers.
+    expect(stream.afterMs).toBeLessThan(20_000);
   });
 
   it('when the repo file is wrongly loosened, then the script names each broken check and exits 1', async () => {
