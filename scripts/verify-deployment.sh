@@ -60,7 +60,7 @@ fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
 
 # header NAME FILE: the values of a response header (one per line, CR stripped), last response only.
 header() { tr -d '\r' <"$2" | awk -v n="$(echo "$1" | tr 'A-Z' 'a-z')" '
-  /^HTTP\// { delete seen; count = 0 }
+  /^HTTP\// { count = 0 }
   { i = index($0, ":"); if (i > 0 && tolower(substr($0, 1, i - 1)) == n) { v = substr($0, i + 1); sub(/^[ \t]+/, "", v); out[++count] = v } }
   END { for (j = 1; j <= count; j++) print out[j] }'; }
 
