@@ -9,6 +9,8 @@ import { redactUri } from './lib/database';
 import { createLogger } from './lib/logger';
 import { createContainer, type Container } from './container';
 import { BACKUP_USAGE, runBackupCommand } from './services/backup-restore/backup-cli';
+import { MIGRATIONS } from './migrations';
+import { MigrationRunner } from './services/migrations/migration-runner';
 
 export type CliFlags = Record<string, string | true>;
 
@@ -41,6 +43,36 @@ const COMMANDS: Record<string, Command> = {
     async run(container, _flags, io) {
       const models = await container.database.syncIndexes();
       io.out(`indexes synchronised for ${models.length} models: ${models.join(', ')}`);
+    },
+  },
+  'migrate:up': {
+    summary: 'Apply pending data migrations in order [--to N: up to and including migration N].',
+    async run(container, flags, io) {
+      const applied = await migrationRunner(container).up({
+        to: migrationTarget(flags),
+        onApplied: (id) => io.out(`applied ${id}`),
+      });
+      io.out(applied.length ? `${applied.length} migration(s) applied` : 'nothing to apply: database is up to date');
+    },
+  },
+  'migrate:down': {
+    summary:
+      'Revert the newest applied migration [--to N: every applied migration above N]; refused without a down step.',
+    async run(container, flags, io) {
+      const reverted = await migrationRunner(container).down({
+        to: migrationTarget(flags),
+        onReverted: (id) => io.out(`reverted ${id}`),
+      });
+      io.out(reverted.length ? `${reverted.length} migration(s) reverted` : 'nothing to revert');
+    },
+  },
+  'migrate:status': {
+    summary: 'List every migration with its state (pending, running, applied) and when it was applied.',
+    async run(container, _flags, io) {
+      for (const s of await migrationRunner(container).status())
+        io.out(
+          `${s.id.padEnd(40)} ${s.state.padEnd(8)} ${s.appliedAt?.toISOString() ?? ''}${s.reversible ? '' : ' (no down)'}`.trimEnd(),
+        );
     },
   },
   'user:create': {
@@ -119,6 +151,23 @@ const COMMANDS: Record<string, Command> = {
     },
   },
 };
+
+function migrationRunner(container: Container): MigrationRunner {
+  const db = container.database.connection.db;
+  if (!db) throw new Error('mongodb is not connected');
+  return new MigrationRunner({
+    db,
+    migrations: MIGRATIONS,
+    context: { syncIndexes: () => container.database.syncIndexes() },
+  });
+}
+
+function migrationTarget(flags: CliFlags): number | undefined {
+  if (flags.to === undefined) return undefined;
+  const to = typeof flags.to === 'string' && /^\d+$/.test(flags.to) ? Number(flags.to) : NaN;
+  if (Number.isNaN(to)) throw new Error('--to takes a migration number, e.g. --to 1');
+  return to;
+}
 
 export function parseFlags(args: string[]): CliFlags {
   const flags: CliFlags = {};
