@@ -11,6 +11,7 @@ import { createContainer, type Container } from './container';
 import { BACKUP_USAGE, runBackupCommand } from './services/backup-restore/backup-cli';
 import { MIGRATIONS } from './migrations';
 import { MigrationRunner } from './services/migrations/migration-runner';
+import { OperatorMfaReset } from './services/users/operator-mfa-reset';
 
 export type CliFlags = Record<string, string | true>;
 
@@ -24,7 +25,7 @@ interface Command {
 export interface CliIo {
   out: (line: string) => void;
   /** Reads all of stdin (for secrets that must not appear in argv or shell history). */
-  readStdin: () => Promise<string>;
+  readStdin: (prompt?: string) => Promise<string>;
 }
 
 const COMMANDS: Record<string, Command> = {
@@ -94,6 +95,25 @@ const COMMANDS: Record<string, Command> = {
           cause: err,
         });
       }
+    },
+  },
+  'user:mfa-reset': {
+    summary:
+      "Reset a user's 2FA: --email USER --admin ADMIN_EMAIL; the admin's own authenticator or backup code is read from stdin (audited).",
+    async run(container, flags, io) {
+      const email = flags.email;
+      const admin = flags.admin;
+      if (typeof email !== 'string' || typeof admin !== 'string') throw new Error('--email and --admin are required');
+      const adminCode = await io.readStdin(`${admin}'s authenticator or backup code: `);
+      const { identity, access, protection } = container.deps;
+      const { userId } = await new OperatorMfaReset({
+        users: container.models.User,
+        userService: identity.users,
+        twoFactor: identity.twoFactor,
+        policy: access.policy,
+        audit: protection.audit,
+      }).reset({ userEmail: email, adminEmail: admin, adminCode });
+      io.out(`second factors of ${email} (${userId}) reset: sessions ended, enrollment required at next sign-in`);
     },
   },
   'keys:rotate': {
@@ -247,7 +267,8 @@ async function main(argv: string[]): Promise<number> {
       command.positional ? {} : parseFlags(rest),
       {
         out: (line) => process.stdout.write(line + '\n'),
-        readStdin: async () => (process.stdin.isTTY ? promptHidden('Password: ') : readAll(process.stdin)),
+        readStdin: async (prompt = 'Password: ') =>
+          process.stdin.isTTY ? promptHidden(prompt) : readAll(process.stdin),
       },
       rest,
     );
