@@ -9,6 +9,9 @@ import { redactUri } from './lib/database';
 import { createLogger } from './lib/logger';
 import { createContainer, type Container } from './container';
 import { BACKUP_USAGE, runBackupCommand } from './services/backup-restore/backup-cli';
+import { MIGRATIONS } from './migrations';
+import { MigrationRunner } from './services/migrations/migration-runner';
+import { OperatorMfaReset } from './services/users/operator-mfa-reset';
 
 export type CliFlags = Record<string, string | true>;
 
@@ -22,7 +25,7 @@ interface Command {
 export interface CliIo {
   out: (line: string) => void;
   /** Reads all of stdin (for secrets that must not appear in argv or shell history). */
-  readStdin: () => Promise<string>;
+  readStdin: (prompt?: string) => Promise<string>;
 }
 
 const COMMANDS: Record<string, Command> = {
@@ -41,6 +44,36 @@ const COMMANDS: Record<string, Command> = {
     async run(container, _flags, io) {
       const models = await container.database.syncIndexes();
       io.out(`indexes synchronised for ${models.length} models: ${models.join(', ')}`);
+    },
+  },
+  'migrate:up': {
+    summary: 'Apply pending data migrations in order [--to N: up to and including migration N].',
+    async run(container, flags, io) {
+      const applied = await migrationRunner(container).up({
+        to: migrationTarget(flags),
+        onApplied: (id) => io.out(`applied ${id}`),
+      });
+      io.out(applied.length ? `${applied.length} migration(s) applied` : 'nothing to apply: database is up to date');
+    },
+  },
+  'migrate:down': {
+    summary:
+      'Revert the newest applied migration [--to N: every applied migration above N]; refused without a down step.',
+    async run(container, flags, io) {
+      const reverted = await migrationRunner(container).down({
+        to: migrationTarget(flags),
+        onReverted: (id) => io.out(`reverted ${id}`),
+      });
+      io.out(reverted.length ? `${reverted.length} migration(s) reverted` : 'nothing to revert');
+    },
+  },
+  'migrate:status': {
+    summary: 'List every migration with its state (pending, running, applied) and when it was applied.',
+    async run(container, _flags, io) {
+      for (const s of await migrationRunner(container).status())
+        io.out(
+          `${s.id.padEnd(40)} ${s.state.padEnd(8)} ${s.appliedAt?.toISOString() ?? ''}${s.reversible ? '' : ' (no down)'}`.trimEnd(),
+        );
     },
   },
   'user:create': {
@@ -62,6 +95,25 @@ const COMMANDS: Record<string, Command> = {
           cause: err,
         });
       }
+    },
+  },
+  'user:mfa-reset': {
+    summary:
+      "Reset a user's 2FA: --email USER --admin ADMIN_EMAIL; the admin's own authenticator or backup code is read from stdin (audited).",
+    async run(container, flags, io) {
+      const email = flags.email;
+      const admin = flags.admin;
+      if (typeof email !== 'string' || typeof admin !== 'string') throw new Error('--email and --admin are required');
+      const adminCode = await io.readStdin(`${admin}'s authenticator or backup code: `);
+      const { identity, access, protection } = container.deps;
+      const { userId } = await new OperatorMfaReset({
+        users: container.models.User,
+        userService: identity.users,
+        twoFactor: identity.twoFactor,
+        policy: access.policy,
+        audit: protection.audit,
+      }).reset({ userEmail: email, adminEmail: admin, adminCode });
+      io.out(`second factors of ${email} (${userId}) reset: sessions ended, enrollment required at next sign-in`);
     },
   },
   'keys:rotate': {
@@ -119,6 +171,23 @@ const COMMANDS: Record<string, Command> = {
     },
   },
 };
+
+function migrationRunner(container: Container): MigrationRunner {
+  const db = container.database.connection.db;
+  if (!db) throw new Error('mongodb is not connected');
+  return new MigrationRunner({
+    db,
+    migrations: MIGRATIONS,
+    context: { syncIndexes: () => container.database.syncIndexes() },
+  });
+}
+
+function migrationTarget(flags: CliFlags): number | undefined {
+  if (flags.to === undefined) return undefined;
+  const to = typeof flags.to === 'string' && /^\d+$/.test(flags.to) ? Number(flags.to) : NaN;
+  if (Number.isNaN(to)) throw new Error('--to takes a migration number, e.g. --to 1');
+  return to;
+}
 
 export function parseFlags(args: string[]): CliFlags {
   const flags: CliFlags = {};
@@ -198,7 +267,8 @@ async function main(argv: string[]): Promise<number> {
       command.positional ? {} : parseFlags(rest),
       {
         out: (line) => process.stdout.write(line + '\n'),
-        readStdin: async () => (process.stdin.isTTY ? promptHidden('Password: ') : readAll(process.stdin)),
+        readStdin: async (prompt = 'Password: ') =>
+          process.stdin.isTTY ? promptHidden(prompt) : readAll(process.stdin),
       },
       rest,
     );
