@@ -245,3 +245,32 @@ export function buildOpenApiDocument(app: Express, info: { version: string }): J
     },
   };
 }
+
+/**
+ * What `document` fails to describe about the app: routes it lacks, operations it lists
+ * that the app does not serve, permissions that differ, and routes whose handler was not
+ * built by route() or describeRoute() (their inputs would be undocumented). Empty when the
+ * document covers the app exactly.
+ */
+export function documentDrift(app: Express, document: JsonSchema): string[] {
+  const documented = (document.paths ?? {}) as Record<string, Record<string, JsonSchema>>;
+  const problems: string[] = [];
+  const served = new Set<string>();
+  for (const route of appRoutes(app)) {
+    const path = openApiPath(route.path);
+    const key = `${route.method} ${path}`;
+    if (served.has(key)) continue;
+    served.add(key);
+    const operation = documented[path]?.[route.method.toLowerCase()];
+    if (!route.spec) problems.push(`${key}: handler not built by route() or describeRoute()`);
+    if (!operation) problems.push(`${key}: not in the document`);
+    else if (operation['x-permission'] !== route.permission)
+      problems.push(
+        `${key}: documented permission ${String(operation['x-permission'])}, route names ${route.permission}`,
+      );
+  }
+  for (const [path, operations] of Object.entries(documented))
+    for (const method of Object.keys(operations))
+      if (!served.has(`${method.toUpperCase()} ${path}`)) problems.push(`${method.toUpperCase()} ${path}: not served`);
+  return problems;
+}
