@@ -58,7 +58,9 @@ export function appRoutes(app: Express): AppRoute[] {
             spec: handles.map((h) => h.routeSpec).find(Boolean),
           });
       } else if (isRouterLayer(layer)) {
-        const mount = typeof layer.rawPath === 'string' && layer.rawPath !== '/' ? layer.rawPath : '';
+        // A pattern or array mount cannot be written as one OpenAPI path: refuse rather than guess.
+        if (typeof layer.rawPath !== 'string') throw new Error(`router mounted at a non-string path under ${prefix}`);
+        const mount = layer.rawPath === '/' ? '' : layer.rawPath;
         walk(layer.handle.stack ?? [], prefix + mount, authenticated);
       } else if (layer.handle.authenticates === true) {
         authenticated = true;

@@ -85,6 +85,9 @@ describe('the OpenAPI document covers every route', () => {
       'POST /api/v1/extra/undocumented: handler not built by route() or describeRoute()',
       'DELETE /api/v1/extra/{id}: not in the document',
     ]);
+    const patterned = express();
+    patterned.use(['/a', '/b'], router);
+    expect(() => appRoutes(patterned)).toThrow(/non-string path/);
     expect(documentDrift(express(), doc)).toEqual([
       'GET /api/v1/extra: not served',
       'POST /api/v1/extra/undocumented: not served',
