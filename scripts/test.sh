@@ -13,7 +13,7 @@ bash scripts/ensure-mongo-tools.sh >/dev/null || echo "== mongo-tools unavailabl
 echo "== typecheck" && npx tsc --noEmit -p tsconfig.json
 echo "== format" && npx prettier --check . --log-level warn
 echo "== lint" && npx eslint . --max-warnings 0
-echo "== generated docs up to date" && npx tsx scripts/gen-env-example.ts --check && npx tsx scripts/gen-permission-table.ts --check
+echo "== generated docs up to date" && npx tsx scripts/gen-env-example.ts --check && npx tsx scripts/gen-permission-table.ts --check && npx tsx scripts/gen-openapi.ts --check && npx tsx scripts/validate-openapi.ts
 echo "== security checklist references" && npx tsx scripts/check-security-checklist.ts
 echo "== tests"
 mkdir -p .cache

@@ -47,6 +47,9 @@ import type { BackupRestoreService } from './services/backup-restore/backup-rest
 import { alertRoutes } from './routes/alerts.routes';
 import type { AlertQueryService } from './services/alerts/alert-query.service';
 import type { AlertStream } from './services/alerts/alert-stream';
+import { apiDocsRoutes } from './routes/api-docs.routes';
+import { buildOpenApiDocument } from './lib/openapi';
+import { VERSION } from './lib/version';
 
 /** Everything the HTTP layer needs, built by the composition root (src/container.ts) or a test. */
 export interface AppDeps {
@@ -158,6 +161,16 @@ export function createApp(deps: AppDeps): Express {
       alerts: deps.operations.alerts,
       alertQueries: deps.operations.alertQueries,
       alertStream: deps.operations.alertStream,
+      authenticate,
+      authorize,
+    }),
+  );
+
+  app.use(
+    '/api/docs',
+    apiDocsRoutes({
+      production: config.isProduction,
+      document: () => buildOpenApiDocument(app, { version: VERSION }),
       authenticate,
       authorize,
     }),

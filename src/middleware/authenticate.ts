@@ -79,8 +79,8 @@ async function establish(deps: AuthenticateDeps, opts: Options, req: Request, re
  * A refused credential (forged, expired or revoked token, unknown key) is a security event.
  */
 export function authenticator(deps: AuthenticateDeps) {
-  return function authenticate(opts: Options = {}): RequestHandler {
-    return async (req, res, next) => {
+  return function authenticate(opts: Options = {}): AuthenticatingHandler {
+    const mw: RequestHandler = async (req, res, next) => {
       res.setHeader('Cache-Control', 'no-store');
       const header = req.get('authorization');
       const apiKey = req.get('x-api-key');
@@ -106,7 +106,13 @@ export function authenticator(deps: AuthenticateDeps) {
       }
       next();
     };
+    // Marked so the OpenAPI generator can tell which routes need a credential.
+    return Object.assign(mw, { authenticates: true as const });
   };
+}
+
+export interface AuthenticatingHandler extends RequestHandler {
+  authenticates: true;
 }
 
 export type Authenticate = ReturnType<typeof authenticator>;

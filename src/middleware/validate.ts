@@ -3,10 +3,52 @@ import { z } from 'zod';
 import { AppError } from '../lib/errors';
 import { zodIssues } from './error-handler';
 
+/** One documented response of a route (the OpenAPI generator reads it; src/lib/openapi.ts). */
+export interface RouteResponseDoc {
+  description: string;
+  /** The body's schema; the output side of a zod schema is documented. Omitted: a generic JSON object. */
+  schema?: z.ZodType;
+  /** application/json unless given. */
+  contentType?: string;
+}
+
+/** What the API document says about a route beyond its input schemas. */
+export interface RouteDoc {
+  summary?: string;
+  description?: string;
+  /** Responses by status; the 2xx ones replace the generic success response. */
+  responses?: Record<number, RouteResponseDoc>;
+  /** A request the contract test sends to the real app; it expects `status` and a body matching that response. */
+  example?: {
+    params?: Record<string, string>;
+    query?: Record<string, string>;
+    body?: unknown;
+    status: number;
+  };
+}
+
 interface Schemas {
   body?: z.ZodType;
   query?: z.ZodType;
   params?: z.ZodType;
+  doc?: RouteDoc;
+}
+
+/** The schemas and documentation route() used, kept on the handler it returns for the OpenAPI generator. */
+export interface RouteSpec {
+  body?: z.ZodType;
+  query?: z.ZodType;
+  params?: z.ZodType;
+  doc: RouteDoc;
+}
+
+export interface DocumentedHandler extends RequestHandler {
+  routeSpec: RouteSpec;
+}
+
+/** Documents a handler that does not take its input through route() (e.g. a stream or a foreign format). */
+export function describeRoute<H extends RequestHandler>(handler: H, doc: RouteDoc): H & DocumentedHandler {
+  return Object.assign(handler, { routeSpec: { doc } });
 }
 
 type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
@@ -24,8 +66,14 @@ export interface RouteInput<S extends Schemas> {
  * (strict objects, so unknown keys are rejected), and the handler receives the typed
  * result. Parts without a schema must be empty. Express 5 forwards rejected promises.
  */
-export function route<S extends Schemas>(schemas: S, handler: (input: RouteInput<S>) => unknown): RequestHandler {
-  return async (req, res) => {
+export function route<S extends Schemas>(schemas: S, handler: (input: RouteInput<S>) => unknown): DocumentedHandler {
+  const routeSpec: RouteSpec = {
+    body: schemas.body,
+    query: schemas.query,
+    params: schemas.params,
+    doc: schemas.doc ?? {},
+  };
+  const validated: RequestHandler = async (req, res) => {
     const parse = (part: 'body' | 'query' | 'params', value: unknown): unknown => {
       const schema = schemas[part];
       if (!schema) {
@@ -51,4 +99,5 @@ export function route<S extends Schemas>(schemas: S, handler: (input: RouteInput
     } as RouteInput<S>;
     await handler(input);
   };
+  return Object.assign(validated, { routeSpec });
 }

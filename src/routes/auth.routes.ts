@@ -1,6 +1,6 @@
 import { Router, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
-import { route } from '../middleware/validate';
+import { route, type RouteDoc } from '../middleware/validate';
 import { requireAuth } from '../lib/auth-context';
 import { AppError } from '../lib/errors';
 import type { Authenticate } from '../middleware/authenticate';
@@ -36,6 +36,25 @@ const ownProfile = (u: UserDoc) => ({
   phoneVerified: u.phoneVerified,
 });
 
+/** The login answer: tokens, or a second-factor challenge to answer at /2fa/verify. */
+const loginResponse = z.union([
+  z.object({
+    mfaRequired: z.literal(false),
+    accessToken: z.string(),
+    refreshToken: z.string(),
+    tokenType: z.literal('Bearer'),
+    expiresIn: z.number().int(),
+    enrollmentRequired: z.boolean(),
+  }),
+  z.object({ mfaRequired: z.literal(true), mfaToken: z.string(), methods: z.array(z.string()) }),
+]);
+const LOGIN_DOC: RouteDoc = {
+  summary: 'Sign in with email and password',
+  description: 'Answers tokens, or an mfaToken when a second factor is enrolled. Behind the auth rate-limit tier.',
+  responses: { 200: { description: 'Signed in, or a second factor is required.', schema: loginResponse } },
+  example: { body: { email: 'docs.example@erp.example', password: 'Correct-Horse-Battery-9' }, status: 200 },
+};
+
 /** /api/v1/auth: sign-in, sessions and second-factor enrollment. Every answer is no-store. */
 export function authRoutes(deps: AuthRoutesDeps): Router {
   const router = Router();
@@ -62,7 +81,7 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
   router.post(
     '/login',
     limit,
-    route({ body: z.strictObject({ email, password }) }, async ({ body, res }) => {
+    route({ body: z.strictObject({ email, password }), doc: LOGIN_DOC }, async ({ body, res }) => {
       res.json(await deps.auth.login(body.email, body.password));
     }),
   );

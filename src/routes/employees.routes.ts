@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import type { Authorize } from '../middleware/rbac';
+import type { RouteDoc } from '../middleware/validate';
 import type { Authenticate } from '../middleware/authenticate';
 import { mountRecordRoutes } from './record-routes';
 import { EMPLOYEE_SORTS, type EmployeeService } from '../services/employees/employee.service';
@@ -47,6 +48,21 @@ const listQuery = z.strictObject({
   name: text(200).optional(),
 });
 
+const CREATE_DOC: RouteDoc = {
+  summary: 'Create an employee record',
+  description: 'Answers the record with its ETag; fields the caller may not see are left out.',
+  responses: {
+    201: {
+      description: 'The created record.',
+      schema: z.looseObject({ id: z.string(), name: z.string(), department: z.string(), version: z.number().int() }),
+    },
+  },
+  example: {
+    body: { name: 'Ada Example', workEmail: 'ada.example@erp.example', department: 'sales' },
+    status: 201,
+  },
+};
+
 /** /api/v1/employees: HR records with scope, masking and field-level write rules. */
 export function employeeRoutes(deps: {
   employees: EmployeeService;
@@ -62,6 +78,7 @@ export function employeeRoutes(deps: {
     listQuery,
     createBody,
     patchBody,
+    docs: { create: CREATE_DOC },
   });
   return router;
 }

@@ -6,7 +6,7 @@ import type { AppMetrics } from '../services/health/metrics';
 import type { AccessPolicy } from '../services/access/access-policy';
 import type { Authenticate } from '../middleware/authenticate';
 import type { Authorize } from '../middleware/rbac';
-import { route } from '../middleware/validate';
+import { describeRoute, route, type RouteDoc } from '../middleware/validate';
 import { AppError } from '../lib/errors';
 import { getAuth } from '../lib/auth-context';
 import type { Secret } from '../lib/secret';
@@ -42,6 +42,22 @@ async function mayReadDetail(deps: HealthRoutesDeps, req: Request, res: Response
   return (await deps.policy.decide(auth, HEALTH_DETAIL_PERMISSION)).allowed;
 }
 
+const healthStatus = z.enum(['pass', 'warn', 'fail']);
+const HEALTH_DOC: RouteDoc = {
+  summary: 'Service health (RFC draft health+json)',
+  description:
+    'Anonymous callers get statuses only; a credential holding health:read:any gets the detailed report. 503 when failing.',
+  responses: {
+    200: {
+      description: 'Healthy or degraded.',
+      contentType: HEALTH_JSON,
+      schema: z.looseObject({ status: healthStatus }),
+    },
+    503: { description: 'Failing.', contentType: HEALTH_JSON, schema: z.looseObject({ status: z.literal('fail') }) },
+  },
+  example: { status: 200 },
+};
+
 /** /health for operators and load balancers: served from the latest sample, never cached. */
 export function healthRoutes(deps: HealthRoutesDeps): Router {
   const { health } = deps;
@@ -76,7 +92,7 @@ export function healthRoutes(deps: HealthRoutesDeps): Router {
 
   router.get(
     '/',
-    route({}, async ({ req, res }) => {
+    route({ doc: HEALTH_DOC }, async ({ req, res }) => {
       const report = (await mayReadDetail(deps, req, res)) ? health.report() : health.publicReport();
       // The detail depends on the credential: shared caches must not mix the two views.
       res.setHeader('Vary', 'Authorization, X-API-Key');
@@ -127,7 +143,7 @@ const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
  */
 export function metricsHandler(metrics: AppMetrics, token: Secret<string> | undefined): RequestHandler {
   const expected = token ? digest(token.reveal()) : undefined;
-  return async (req, res) => {
+  const handler: RequestHandler = async (req, res) => {
     if (!expected) throw AppError.notFound();
     const m = /^Bearer (\S+)$/.exec(req.get('authorization') ?? '');
     if (!m || !timingSafeEqual(digest(m[1]), expected)) {
@@ -137,4 +153,9 @@ export function metricsHandler(metrics: AppMetrics, token: Secret<string> | unde
     res.setHeader('Cache-Control', 'no-store');
     res.type(metrics.contentType()).send(await metrics.render());
   };
+  return describeRoute(handler, {
+    summary: 'Prometheus metrics',
+    description: 'For a scraper holding METRICS_TOKEN as a bearer token; 404 when no token is configured.',
+    responses: { 200: { description: 'Prometheus text exposition format.', contentType: 'text/plain' } },
+  });
 }

@@ -1,6 +1,6 @@
 import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
-import { route } from '../middleware/validate';
+import { route, type RouteDoc } from '../middleware/validate';
 import { ifMatchOf, sendRecord } from '../lib/preconditions';
 import type { Authorize } from '../middleware/rbac';
 import { requireAuth } from '../lib/auth-context';
@@ -36,6 +36,32 @@ const listQuery = z.strictObject({
   currency: fields.currency.optional(),
 });
 
+const invoiceRecord = z.looseObject({
+  id: z.string(),
+  number: z.string(),
+  customer: z.string(),
+  amount: z.number().int(),
+  currency: z.string(),
+  department: z.string(),
+  status: z.enum(['draft', 'approved', 'paid']),
+  version: z.number().int(),
+});
+const LIST_DOC: RouteDoc = {
+  summary: 'List invoices the caller may read, paged',
+  responses: {
+    200: {
+      description: 'One page of invoices.',
+      schema: z.strictObject({
+        items: z.array(invoiceRecord),
+        page: z.number().int(),
+        limit: z.number().int(),
+        total: z.number().int(),
+      }),
+    },
+  },
+  example: { query: { page: '1', limit: '5', status: 'draft' }, status: 200 },
+};
+
 /** /api/v1/invoices: CRUD for drafts, approve and pay actions. Paying is behind the payment rate-limit tier. */
 export function invoiceRoutes(deps: {
   invoices: InvoiceService;
@@ -55,6 +81,7 @@ export function invoiceRoutes(deps: {
     listQuery,
     createBody,
     patchBody,
+    docs: { list: LIST_DOC },
   });
 
   router.post(

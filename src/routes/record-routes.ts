@@ -1,6 +1,6 @@
 import type { Response, Router } from 'express';
 import { z } from 'zod';
-import { route } from '../middleware/validate';
+import { route, type RouteDoc } from '../middleware/validate';
 import { ifMatchOf, sendRecord, type IfMatch } from '../lib/preconditions';
 import { grantedAccess, type Authorize } from '../middleware/rbac';
 import { requireAuth } from '../lib/auth-context';
@@ -44,13 +44,15 @@ export function mountRecordRoutes<ListQuery extends { page: number; limit: numbe
     listQuery: z.ZodType<ListQuery>;
     createBody: z.ZodType<CreateInput>;
     patchBody: z.ZodType<Item>;
+    /** Documentation (response schemas, example requests) for the API document. */
+    docs?: { list?: RouteDoc; create?: RouteDoc };
   },
 ): void {
   const { authorize, service, permission } = opts;
   router.get(
     '/',
     authorize(`${permission}:read`),
-    route({ query: opts.listQuery }, async ({ query, res }) => {
+    route({ query: opts.listQuery, doc: opts.docs?.list }, async ({ query, res }) => {
       const { items, total } = await service.list(recordScope(res), query);
       res.json({ items, page: query.page, limit: query.limit, total });
     }),
@@ -65,7 +67,7 @@ export function mountRecordRoutes<ListQuery extends { page: number; limit: numbe
   router.post(
     '/',
     authorize(`${permission}:create`),
-    route({ body: opts.createBody }, async ({ body, res }) => {
+    route({ body: opts.createBody, doc: opts.docs?.create }, async ({ body, res }) => {
       sendRecord(res, await service.create(recordScope(res), body, requireAuth(res).userId), 201);
     }),
   );

@@ -9,7 +9,13 @@ export function rootRoutes(): Router {
   const router = Router();
   const index = JSON.stringify({
     service: 'erp-backend',
-    links: { health: '/health', liveness: '/health/live', readiness: '/health/ready', api: '/api/v1' },
+    links: {
+      health: '/health',
+      liveness: '/health/live',
+      readiness: '/health/ready',
+      api: '/api/v1',
+      docs: '/api/docs',
+    },
   });
   router.get(
     '/',

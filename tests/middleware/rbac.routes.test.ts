@@ -24,6 +24,9 @@ const NO_PERMISSION: Record<string, 'public' | 'session'> = {
   'GET /health/ready': 'public',
   // Guarded by METRICS_TOKEN (a scraper credential), not by a user permission.
   'GET /metrics': 'public',
+  // The API document: public outside production; in production behind apidocs:read:any (tests/routes/api-docs.routes.test.ts).
+  'GET /api/docs': 'public',
+  'GET /api/docs/openapi.json': 'public',
   'POST /api/v1/auth/login': 'public',
   'POST /api/v1/auth/refresh': 'public',
   'POST /api/v1/auth/2fa/challenge': 'public',
@@ -105,6 +108,7 @@ describe('every route × every role against the policy file', () => {
         '/api/v1/health',
         '/api/v1/admin/backups',
         '/api/v1/alerts',
+        '/api/docs',
       ]) {
         if (layer.matchers?.[0]?.(p) && !mounts.has(layer.handle)) mounts.set(layer.handle, p);
       }

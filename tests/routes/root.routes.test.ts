@@ -15,9 +15,16 @@ describe('GET /', () => {
     expect(res.headers['cache-control']).toBe('no-store');
     expect(res.body).toEqual({
       service: 'erp-backend',
-      links: { health: '/health', liveness: '/health/live', readiness: '/health/ready', api: '/api/v1' },
+      links: {
+        health: '/health',
+        liveness: '/health/live',
+        readiness: '/health/ready',
+        api: '/api/v1',
+        docs: '/api/docs',
+      },
     });
     expect(res.text).not.toMatch(/version|\d+\.\d+\.\d+|127\.0\.0\.1|localhost/i);
+    expect((await request(t.app).get('/api/docs')).status).toBe(200);
     for (const link of ['/health', '/health/live', '/health/ready'])
       expect([200, 503]).toContain((await request(t.app).get(link)).status);
   });

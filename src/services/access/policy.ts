@@ -70,6 +70,8 @@ export const ROLE_GRANTS: Record<BaseRole, readonly string[]> = {
     'backup:create:any',
     'backup:restore:any',
     'health:read:any',
+    // The OpenAPI document in production (anyone may read it elsewhere).
+    'apidocs:read:any',
   ],
 };
 
