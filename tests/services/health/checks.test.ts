@@ -17,15 +17,20 @@ describe('health checks', () => {
   it('when the event loop is blocked for 300 ms, then process:eventLoopDelay reports it and fails; the next sample is calm again', async () => {
     const check = new SystemCheck({ limits, diskPath: os.tmpdir() });
     try {
-      await new Promise((r) => setTimeout(r, 50));
-      const until = performance.now() + 300;
-      while (performance.now() < until) {
-        // busy: the monitor sees one delayed tick
+      // A loaded CI machine can hide one block (the histogram samples by timer); the claim is that
+      // a blocked loop is seen, so up to three blocks are tried and the first one seen is checked.
+      let blocked: Awaited<ReturnType<typeof check.run>>[number] | undefined;
+      for (let attempt = 0; attempt < 3 && blocked?.status !== 'fail'; attempt++) {
+        await new Promise((r) => setTimeout(r, 50));
+        const until = performance.now() + 300;
+        while (performance.now() < until) {
+          // busy: the monitor sees one delayed tick
+        }
+        await new Promise((r) => setTimeout(r, 50));
+        blocked = (await check.run(1000)).find((m) => m.measurement === 'eventLoopDelay')!;
       }
-      await new Promise((r) => setTimeout(r, 50));
-      const blocked = (await check.run(1000)).find((m) => m.measurement === 'eventLoopDelay')!;
       expect(blocked).toMatchObject({ component: 'process', observedUnit: 'ms', status: 'fail' });
-      expect(blocked.observedValue).toBeGreaterThanOrEqual(250);
+      expect(blocked!.observedValue).toBeGreaterThanOrEqual(250);
       await new Promise((r) => setTimeout(r, 100));
       const calm = (await check.run(1000)).find((m) => m.measurement === 'eventLoopDelay')!;
       expect(calm.observedValue).toBeLessThan(250);
