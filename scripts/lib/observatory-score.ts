@@ -230,14 +230,25 @@ function hstsTest(headers: HeaderSet): string {
     : 'hsts-implemented-max-age-at-least-six-months';
 }
 
+/** cookies.js: later in this list is worse (its order, not the modifier, decides which result is kept). */
+const COOKIE_SEVERITY = [
+  'cookies-without-secure-flag-but-protected-by-hsts',
+  'cookies-without-secure-flag',
+  'cookies-session-without-secure-flag-but-protected-by-hsts',
+  'cookies-samesite-flag-invalid',
+  'cookies-anticsrf-without-samesite-flag',
+  'cookies-session-without-httponly-flag',
+  'cookies-session-without-secure-flag',
+];
+
 function cookiesTest(headers: HeaderSet, hsts: boolean): string {
   const cookies = all(headers, 'set-cookie');
   if (cookies.length === 0) return 'cookies-not-found';
-  let worst = 'cookies-secure-with-httponly-sessions-and-samesite';
-  const rank = (r: string) => MODIFIERS[r]!;
+  let worst: string | null = null;
   const note = (r: string) => {
-    if (rank(r) < rank(worst)) worst = r;
+    if (worst === null || COOKIE_SEVERITY.indexOf(r) > COOKIE_SEVERITY.indexOf(worst)) worst = r;
   };
+  let missingSameSite = false;
   for (const cookie of cookies) {
     const [pair, ...attrs] = cookie.split(';').map((p) => p.trim());
     const name = (pair ?? '').split('=')[0]!.toLowerCase();
@@ -247,24 +258,23 @@ function cookiesTest(headers: HeaderSet, hsts: boolean): string {
         return [k!.trim().toLowerCase(), v.join('=').trim().toLowerCase()] as const;
       }),
     );
+    const secure = flags.has('secure');
+    const sameSite = flags.get('samesite');
     // The Observatory's notion of a session cookie: the name says login or session.
     const session = name.includes('login') || name.includes('sess');
-    if (!flags.has('secure'))
-      note(
-        session
-          ? hsts
-            ? 'cookies-session-without-secure-flag-but-protected-by-hsts'
-            : 'cookies-session-without-secure-flag'
-          : hsts
-            ? 'cookies-without-secure-flag-but-protected-by-hsts'
-            : 'cookies-without-secure-flag',
-      );
+    if (sameSite !== undefined && !['strict', 'lax', 'none'].includes(sameSite)) note('cookies-samesite-flag-invalid');
+    if (!secure && sameSite === 'none') note('cookies-samesite-flag-invalid');
+    if (!secure) note(hsts ? 'cookies-without-secure-flag-but-protected-by-hsts' : 'cookies-without-secure-flag');
+    if (name.includes('csrf') && !sameSite) note('cookies-anticsrf-without-samesite-flag');
+    if (session && !secure)
+      note(hsts ? 'cookies-session-without-secure-flag-but-protected-by-hsts' : 'cookies-session-without-secure-flag');
     if (session && !flags.has('httponly')) note('cookies-session-without-httponly-flag');
-    if (flags.has('samesite')) {
-      if (!['strict', 'lax', 'none'].includes(flags.get('samesite')!)) note('cookies-samesite-flag-invalid');
-    } else note('cookies-secure-with-httponly-sessions');
+    if (!sameSite) missingSameSite = true;
   }
-  return worst;
+  return (
+    worst ??
+    (missingSameSite ? 'cookies-secure-with-httponly-sessions' : 'cookies-secure-with-httponly-sessions-and-samesite')
+  );
 }
 
 function redirectionTest(input: ObservatoryInput): string {

@@ -135,6 +135,17 @@ describe('MDN HTTP Observatory scoring (scripts/lib/observatory-score.ts)', () =
       result: 'cookies-secure-with-httponly-sessions-and-samesite',
       modifier: 5,
     });
+    // Under HSTS a cookie without Secure costs -5; a session cookie without it -10 (the worse of the two is kept).
+    const plainPref = grade({ ...STRONG, 'set-cookie': ['theme=dark; Path=/; SameSite=Lax'] });
+    expect(modifierOf(plainPref, 'cookies').modifier).toBe(-5);
+    const plainSession = grade({ ...STRONG, 'set-cookie': ['theme=dark; Secure', 'sess=1; HttpOnly; SameSite=Lax'] });
+    expect(modifierOf(plainSession, 'cookies')).toMatchObject({
+      result: 'cookies-session-without-secure-flag-but-protected-by-hsts',
+      modifier: -10,
+    });
+    // Without HSTS a session cookie without Secure is the worst cookie result: -40.
+    const noHsts = grade({ ...without('strict-transport-security'), 'set-cookie': ['sessionid=1; HttpOnly'] });
+    expect(modifierOf(noHsts, 'cookies').modifier).toBe(-40);
   });
 
   it('when the redirect goes to another host or to plain HTTP, then -5 and -20', () => {
