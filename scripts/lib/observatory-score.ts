@@ -152,18 +152,27 @@ const NONCE_OR_HASH = /^'(nonce-|sha256-|sha384-|sha512-)/;
 
 type Csp = Map<string, Set<string>>;
 
-/** One policy (directives separated by `;`); several header values or comma-joined policies merge as the Observatory does. */
+/**
+ * cspParser.js: each policy is `;`-separated directives; a directive repeated within one policy
+ * (other than report-uri/report-to) or a policy shorter than the shortest directive makes the
+ * header invalid; an empty `*-src` means 'none'; sources compare in lower case. Several policies
+ * all apply: a source counts only when every policy allows it (an intersection).
+ */
 function parseCsp(values: string[]): Csp | 'invalid' {
   const csp: Csp = new Map();
-  for (const policy of values.flatMap((v) => v.split(',')).map((p) => p.trim())) {
+  const policies = values.flatMap((v) => v.split(',')).map((p) => p.replace(/[\r\n]/g, '').trim());
+  for (const policy of policies) {
+    if (policy.length < 'img-src'.length - 1) return 'invalid';
+    const seen = new Set<string>();
     for (const raw of policy.split(';')) {
       const parts = raw.trim().split(/\s+/).filter(Boolean);
       if (parts.length === 0) continue;
       const directive = parts[0]!.toLowerCase();
-      if (!/^[a-z-]+$/.test(directive)) return 'invalid';
-      const sources = new Set(parts.slice(1).map((s) => (s.startsWith("'") ? s.toLowerCase() : s)));
+      if (seen.has(directive) && directive !== 'report-uri' && directive !== 'report-to') return 'invalid';
+      seen.add(directive);
+      const listed = parts.slice(1).map((s) => s.toLowerCase());
+      const sources = new Set(listed.length === 0 && directive.endsWith('-src') ? ["'none'"] : listed);
       const existing = csp.get(directive);
-      // Several policies all apply: the strictest wins, approximated as the intersection.
       csp.set(directive, existing ? new Set([...existing].filter((s) => sources.has(s))) : sources);
     }
   }

@@ -99,6 +99,27 @@ describe('MDN HTTP Observatory scoring (scripts/lib/observatory-score.ts)', () =
     });
   });
 
+  it('when the CSP repeats a directive or is empty, then it is invalid (-25) like a missing one', () => {
+    const repeated = grade({ ...STRONG, 'content-security-policy': "default-src 'none'; default-src 'self'" });
+    expect(modifierOf(repeated, 'content-security-policy')).toMatchObject({
+      result: 'csp-header-invalid',
+      modifier: -25,
+    });
+    const missing = grade(without('content-security-policy'));
+    expect(modifierOf(missing, 'content-security-policy')).toMatchObject({
+      result: 'csp-not-implemented',
+      modifier: -25,
+    });
+    // Without frame-ancestors, X-Frame-Options DENY still earns the +5.
+    expect(modifierOf(missing, 'x-frame-options')).toMatchObject({
+      result: 'x-frame-options-sameorigin-or-deny',
+      modifier: 5,
+    });
+    // An empty source list means 'none'.
+    const empty = grade({ ...STRONG, 'content-security-policy': 'default-src; frame-ancestors' });
+    expect(modifierOf(empty, 'content-security-policy').result).toBe('csp-implemented-with-no-unsafe-default-src-none');
+  });
+
   it('when nosniff is missing, then -5 and the score stays an A+ only through the bonuses', () => {
     const g = grade(without('x-content-type-options'));
     expect(modifierOf(g, 'x-content-type-options')).toMatchObject({
