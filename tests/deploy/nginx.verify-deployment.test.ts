@@ -2,6 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
+import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
@@ -11,6 +12,7 @@ import { childEnv, testNamespace } from '../support/env';
 import { ROOT, runTs, type RunningProcess } from '../support/process';
 import { waitFor } from '../support/wait';
 import { oathtool } from '../support/two-factor';
+import { gradeHeaders, type HeaderSet } from '../../scripts/lib/observatory-score';
 
 /**
  * The whole edge as deployed: the real server process in production mode behind Debian's
@@ -539,6 +541,99 @@ describe('deployment behind the repo nginx config (scripts/verify-deployment.sh)
       expect(lineOf(out, fine)).toMatch(new RegExp(`^PASS ${fine.replace('.', '\\.')}:`));
     expect(out).toContain('5 failed');
   }, 180_000);
+
+  /** The first answer of plain `GET http://127.0.0.1:port/path` (the Observatory's redirect test). */
+  const httpFirstAnswer = (port: number, urlPath: string): Promise<{ status: number; headers: HeaderSet }> =>
+    new Promise((resolve, reject) => {
+      http
+        .get({ host: '127.0.0.1', port, path: urlPath }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+        })
+        .on('error', reject);
+    });
+
+  /** MDN HTTP Observatory grade of one path through an nginx (scripts/lib/observatory-score.ts). */
+  const observatory = async (nginx: Nginx, urlPath: string) => {
+    const secure = await httpsRequest(nginx.httpsPort, 'GET', urlPath);
+    const plain = await httpFirstAnswer(nginx.httpPort, urlPath);
+    return { secure, grade: gradeHeaders({ https: secure.headers, http: plain, host: '127.0.0.1' }) };
+  };
+  const resultOf = (grade: ReturnType<typeof gradeHeaders>, test: string) =>
+    grade.tests.find((t) => t.test === test)?.result;
+
+  it('when the app runs behind the repo nginx config, then the root and an API route grade A+ on the MDN HTTP Observatory rules', async () => {
+    // The root (whatever the app answers there) and an API route refusing an anonymous caller.
+    for (const urlPath of ['/', '/api/v1/auth/me']) {
+      const { secure, grade } = await observatory(good, urlPath);
+      if (urlPath !== '/') expect(secure.status).toBe(401);
+      expect({ urlPath, failed: grade.tests.filter((t) => !t.pass) }).toEqual({ urlPath, failed: [] });
+      expect(resultOf(grade, 'redirection')).toBe('redirection-to-https');
+      expect(resultOf(grade, 'strict-transport-security')).toBe('hsts-implemented-max-age-at-least-six-months');
+      expect(resultOf(grade, 'content-security-policy')).toBe('csp-implemented-with-no-unsafe-default-src-none');
+      expect(resultOf(grade, 'x-frame-options')).toBe('x-frame-options-implemented-via-csp');
+      expect(resultOf(grade, 'cross-origin-resource-policy')).toBe('corp-implemented-with-same-origin');
+      expect(grade.score).toBeGreaterThanOrEqual(100);
+      expect(grade.grade).toBe('A+');
+      expect(secure.headers['server']).toBe('nginx');
+    }
+
+    // The command-line grader as an operator runs it: exit 0 with --min A+.
+    const cli = runTs('scripts/observatory-grade.ts', {}, [
+      '--min',
+      'A+',
+      '--cacert',
+      path.join(tls, 'ca.pem'),
+      '--http-url',
+      `http://127.0.0.1:${good.httpPort}`,
+      `https://127.0.0.1:${good.httpsPort}/`,
+    ]);
+    const code = await cli.exited;
+    expect({ code, err: cli.stderr() }).toEqual({ code: 0, err: '' });
+    expect(cli.stdout()).toMatch(
+      /^PASS strict-transport-security: hsts-implemented-max-age-at-least-six-months \(0\)$/m,
+    );
+    expect(cli.stdout()).toMatch(/^score \d{3}, grade A\+ \(minimum A\+\)$/m);
+  }, 60_000);
+
+  it('when the repo file is loosened (no HSTS, an unsafe-inline CSP, no redirect), then the grade drops by the documented modifiers', async () => {
+    const nginx = await startNginx(path.join(tmp, 'nginx-loose'), (ports) =>
+      render(render(repoConf, siteReplacements(ports, path.join(tmp, 'acme'))), [
+        {
+          from: 'add_header Strict-Transport-Security $erp_hsts always;',
+          to: [
+            'proxy_hide_header Strict-Transport-Security;',
+            'proxy_hide_header Content-Security-Policy;',
+            `add_header Content-Security-Policy "default-src 'self'; script-src 'self' 'unsafe-inline'; frame-ancestors 'none'" always;`,
+          ].join('\n    '),
+          times: 1,
+        },
+        { from: 'return 301 https://$host$request_uri;', to: 'proxy_pass http://erp_backend;', times: 1 },
+      ]),
+    );
+    nginxes.push(nginx);
+    const { grade } = await observatory(nginx, '/api/v1/auth/me');
+    expect(grade.tests.filter((t) => !t.pass).map((t) => [t.test, t.result, t.modifier])).toEqual([
+      ['content-security-policy', 'csp-implemented-with-unsafe-inline', -20],
+      ['redirection', 'redirection-missing', -20],
+      ['strict-transport-security', 'hsts-not-implemented', -20],
+    ]);
+    // 100 - 60 = 40: below 90 the bonuses (frame-ancestors, referrer policy, CORP) do not count.
+    expect(grade.score).toBe(40);
+    expect(grade.grade).toBe('D+');
+
+    const cli = runTs('scripts/observatory-grade.ts', {}, [
+      '--min',
+      'A+',
+      '--cacert',
+      path.join(tls, 'ca.pem'),
+      '--http-url',
+      `http://127.0.0.1:${nginx.httpPort}`,
+      `https://127.0.0.1:${nginx.httpsPort}/api/v1/auth/me`,
+    ]);
+    expect(await cli.exited).toBe(1);
+    expect(cli.stdout()).toContain('score 40, grade D+ (minimum A+)');
+  }, 60_000);
 
   it('when pointed at the app directly or without credentials, then it fails instead of passing vacuously', async () => {
     // The app itself over plain HTTP: the script refuses a non-HTTPS base URL outright.
