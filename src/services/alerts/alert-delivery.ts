@@ -8,7 +8,7 @@ import type {
 } from '../../models/alert.model';
 import type { AuditTrail } from '../audit/audit-trail';
 import type { SingleUseClaims } from '../auth/single-use-claims';
-import type { AlertChannelAdapter } from './channel';
+import { sendWithTimeout, type AlertChannelAdapter } from './channel';
 
 export interface DeliveryOutcomeHooks {
   delivered(delivery: AlertDeliveryDoc): Promise<void>;
@@ -250,7 +250,7 @@ export class AlertDeliveryWorker {
     else {
       const adapter = this.adapters.get(d.channel);
       if (!adapter?.available) error = `channel ${d.channel} is not configured`;
-      else error = await this.sendWithTimeout(adapter, alert, marked, timeoutMs);
+      else error = await this.sendDelivery(adapter, alert, marked, timeoutMs);
     }
     const now = this.now();
     if (error === null) {
@@ -294,40 +294,15 @@ export class AlertDeliveryWorker {
     );
   }
 
-  /** Resolves to null on success, or the error text; a send past its timeout is aborted and counts as failed. */
-  private async sendWithTimeout(
+  /** One outbox entry as a message (with its console link), sent within the channel timeout. */
+  private sendDelivery(
     adapter: AlertChannelAdapter,
     alert: AlertDoc,
     d: AlertDeliveryDoc,
     timeoutMs: number,
   ): Promise<string | null> {
-    const controller = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<string>((resolve) => {
-      timer = setTimeout(() => {
-        controller.abort();
-        resolve(`timed out after ${timeoutMs} ms`);
-      }, timeoutMs);
-    });
-    const send = adapter
-      .send(
-        {
-          alert,
-          purpose: d.purpose,
-          recipient: d.recipient,
-          link: `${this.deps.consoleUrl}/${encodeURIComponent(alert._id)}`,
-        },
-        controller.signal,
-      )
-      .then(
-        () => null,
-        (err: unknown) => (err instanceof Error ? err.message : String(err)) || 'send failed',
-      );
-    try {
-      return await Promise.race([send, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    const link = `${this.deps.consoleUrl}/${encodeURIComponent(alert._id)}`;
+    return sendWithTimeout(adapter, { alert, purpose: d.purpose, recipient: d.recipient, link }, timeoutMs);
   }
 
   /** base * 2^(attempt-1), capped, times a jitter of 0.5-1.5 so retries of many processes spread out. */

@@ -53,3 +53,31 @@ export function factsOf(alert: AlertDoc): Array<[string, string]> {
   }
   return facts;
 }
+
+/**
+ * Sends one message, bounded by `timeoutMs`: resolves to null on success or the error text.
+ * A send past its timeout is aborted (the adapter gets the signal) and counts as failed.
+ */
+export async function sendWithTimeout(
+  adapter: AlertChannelAdapter,
+  message: ChannelMessage,
+  timeoutMs: number,
+): Promise<string | null> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string>((resolve) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      resolve(`timed out after ${timeoutMs} ms`);
+    }, timeoutMs);
+  });
+  const send = adapter.send(message, controller.signal).then(
+    () => null,
+    (err: unknown) => (err instanceof Error ? err.message : String(err)) || 'send failed',
+  );
+  try {
+    return await Promise.race([send, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,7 +1,7 @@
 import type { Logger } from '../../lib/logger';
 import type { RedisClient } from '../../lib/redis';
 import type { AlertChannel, AlertDoc } from '../../models/alert.model';
-import type { AlertChannelAdapter } from './channel';
+import { sendWithTimeout, type AlertChannelAdapter } from './channel';
 import type { RecipientResolver, RoutedChannel } from './routing';
 
 /** The database errors that mean "unreachable" (not "refused"): the alert falls back to the unstored path. */
@@ -276,30 +276,10 @@ export class UnstoredAlerts {
     const adapter = this.adapters.get(channel);
     if (!adapter?.available) return `channel ${channel} is not configured`;
     const timeoutMs = this.deps.timeoutsMs[channel] ?? 10_000;
-    const controller = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<string>((resolve) => {
-      timer = setTimeout(() => {
-        controller.abort();
-        resolve(`timed out after ${timeoutMs} ms`);
-      }, timeoutMs);
-    });
-    const send = adapter
-      .send(
-        { alert, purpose, recipient, link: `${this.deps.consoleUrl}/${encodeURIComponent(alert._id)}` },
-        controller.signal,
-      )
-      .then(
-        () => null,
-        (err: unknown) => (err instanceof Error ? err.message : String(err)) || 'send failed',
-      );
-    try {
-      const error = await Promise.race([send, timeout]);
-      if (error !== null)
-        this.deps.logger.error({ alertId: alert._id, channel, purpose, error }, 'direct alert send failed');
-      return error;
-    } finally {
-      clearTimeout(timer);
-    }
+    const link = `${this.deps.consoleUrl}/${encodeURIComponent(alert._id)}`;
+    const error = await sendWithTimeout(adapter, { alert, purpose, recipient, link }, timeoutMs);
+    if (error !== null)
+      this.deps.logger.error({ alertId: alert._id, channel, purpose, error }, 'direct alert send failed');
+    return error;
   }
 }
