@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { envSchema } from '../../src/config';
-import { BACKUP_USAGE } from '../../src/services/backup-restore/backup-cli';
-import { ROOT, runTs } from '../support/process';
+import { cliCommands, unknownCliReferences } from '../support/cli-references';
+import { ROOT } from '../support/process';
 
 const DOCS = ['docs/PRODUCTION_DEPLOYMENT.md', 'docs/OPERATIONS.md'] as const;
 const read = (file: string): string => readFileSync(path.join(ROOT, file), 'utf8');
@@ -47,27 +47,11 @@ describe.each(DOCS)('%s: every command and file it names exists', (file) => {
   });
 
   it('when the document names a CLI command, backup subcommand or flag, then the CLI has it', async () => {
-    const help = runTs('src/cli.ts', {}, ['help']);
-    expect(await help.exited).toBe(0);
-    const commands = new Map(
-      [...help.stdout().matchAll(/^ {2}([a-z][a-z:-]*) +(.*)$/gm)].map((m) => [m[1], m[2]] as const),
-    );
+    const commands = await cliCommands();
     expect(commands.has('migrate:up')).toBe(true);
     const calls = cliCalls(doc);
     expect(calls.length).toBeGreaterThan(5);
-    const problems: string[] = [];
-    for (const { command, rest } of calls) {
-      const summary = commands.get(command);
-      if (summary === undefined) {
-        problems.push(`unknown command ${command}`);
-        continue;
-      }
-      const sub = /^ ([a-z]+)/.exec(rest)?.[1];
-      if (command === 'backup' && sub && !BACKUP_USAGE.split(/[ |]+/).includes(sub))
-        problems.push(`unknown backup subcommand ${sub}`);
-      for (const flag of rest.match(/--[a-z-]+/g) ?? [])
-        if (!summary.includes(flag)) problems.push(`${command}: unknown flag ${flag}`);
-    }
+    const problems = unknownCliReferences(calls, commands);
     expect(problems).toEqual([]);
   }, 60_000);
 
