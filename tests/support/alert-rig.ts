@@ -39,6 +39,20 @@ export interface AlertRig {
  * The real container wired to real SMTP, Twilio and Slack peers on 127.0.0.1, with a movable
  * clock and a worker that only runs when the test calls runOnce() (the poll interval is long).
  */
+/** Every alert channel pointed at the test's peers (SMTP, Twilio, one Slack webhook `ops`) and the on-call contacts. */
+export function alertChannelEnv(smtpUrl: string, slackWebhookUrl: string): Record<string, string> {
+  return {
+    SMTP_URL: smtpUrl,
+    TWILIO_ACCOUNT_SID: TWILIO_SID,
+    TWILIO_AUTH_TOKEN: TWILIO_TEST_AUTH_TOKEN,
+    TWILIO_FROM_NUMBER: '+15005550006',
+    ALERT_SLACK_WEBHOOKS: `ops=${slackWebhookUrl}`,
+    ALERT_EMAIL_TO: ONCALL_EMAIL,
+    ALERT_SMS_TO: ONCALL_PHONE,
+    ALERT_CONSOLE_URL: 'https://erp.example.com/console/alerts',
+  };
+}
+
 export async function buildAlertRig(file: string, env: Record<string, string> = {}): Promise<AlertRig> {
   const smtp = await startSmtpPeer();
   const twilioPeer = await startTwilioPeer(TWILIO_SID);
@@ -53,14 +67,7 @@ export async function buildAlertRig(file: string, env: Record<string, string> = 
     LOG_LEVEL: 'debug',
     MONGODB_MIN_POOL_SIZE: '1',
     BCRYPT_COST: '10',
-    SMTP_URL: smtp.url,
-    TWILIO_ACCOUNT_SID: TWILIO_SID,
-    TWILIO_AUTH_TOKEN: TWILIO_TEST_AUTH_TOKEN,
-    TWILIO_FROM_NUMBER: '+15005550006',
-    ALERT_SLACK_WEBHOOKS: `ops=${slack.url('ops')}`,
-    ALERT_EMAIL_TO: ONCALL_EMAIL,
-    ALERT_SMS_TO: ONCALL_PHONE,
-    ALERT_CONSOLE_URL: 'https://erp.example.com/console/alerts',
+    ...alertChannelEnv(smtp.url, slack.url('ops')),
     ALERT_DELIVERY_POLL_MS: '600000',
     ALERT_DELIVERY_BACKOFF_MS: '1000',
     ALERT_DELIVERY_BACKOFF_MAX_MS: '60000',

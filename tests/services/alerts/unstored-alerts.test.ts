@@ -11,11 +11,11 @@ import { isDatabaseUnreachable } from '../../../src/services/alerts/unstored-ale
 import { MongoClient } from 'mongodb';
 import mongoose from 'mongoose';
 import { startFerretDb, startRedis, freePort, type LocalService } from '../../../scripts/local-services';
-import { LogCapture, TestClock, TWILIO_TEST_AUTH_TOKEN } from '../../support/app';
+import { LogCapture, TestClock } from '../../support/app';
 import { testNamespace, testRedisUrl } from '../../support/env';
 import { startSmtpPeer, startTwilioPeer } from '../../support/peers';
 import { startSlackPeer } from '../../support/slack-peer';
-import { parseMail, ONCALL_EMAIL, ONCALL_PHONE, TWILIO_SID } from '../../support/alert-rig';
+import { alertChannelEnv, parseMail, ONCALL_EMAIL, TWILIO_SID } from '../../support/alert-rig';
 import { waitFor } from '../../support/wait';
 
 /** A loaded shared test machine must not turn the host checks red: only MongoDB is meant to fail here. */
@@ -74,14 +74,7 @@ describe('alerts while MongoDB is unreachable (own FerretDB, stopped and restart
       HEALTH_SAMPLE_INTERVAL_MS: '3600000',
       HEALTH_READY_PING_MIN_INTERVAL_MS: '100',
       HEALTH_ALERT_AFTER_SAMPLES: '1',
-      SMTP_URL: smtp.url,
-      TWILIO_ACCOUNT_SID: TWILIO_SID,
-      TWILIO_AUTH_TOKEN: TWILIO_TEST_AUTH_TOKEN,
-      TWILIO_FROM_NUMBER: '+15005550006',
-      ALERT_SLACK_WEBHOOKS: `ops=${slack.url('ops')}`,
-      ALERT_EMAIL_TO: ONCALL_EMAIL,
-      ALERT_SMS_TO: ONCALL_PHONE,
-      ALERT_CONSOLE_URL: 'https://erp.example.com/console/alerts',
+      ...alertChannelEnv(smtp.url, slack.url('ops')),
       // The test drives the workers (runOnce) instead of their poll loop.
       ALERT_DELIVERY_POLL_MS: '600000',
     };
