@@ -2,6 +2,7 @@ import type { Config } from './config';
 import type { Logger } from './lib/logger';
 import { Database } from './lib/database';
 import { createRedis, waitForRedis, type RedisClient } from './lib/redis';
+import { redisTopology } from './config/redis-topology';
 import { HealthCheckService } from './services/health/health-check.service';
 import { standardChecks } from './services/health/checks';
 import { AppMetrics } from './services/health/metrics';
@@ -100,7 +101,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
   // eslint-disable-next-line prefer-const
   let alertSources: AlertSources | undefined;
   const database = new Database({ ...config.mongodb, autoIndex: !config.isProduction }, logger);
-  const redis = createRedis({ url: config.redis.url.reveal(), logger }, { keyPrefix: config.redis.keyPrefix });
+  const redis = createRedis({ topology: redisTopology(config.redis), logger }, { keyPrefix: config.redis.keyPrefix });
   const encryption = new EncryptionService({
     keyProvider: new StaticKeyProvider(
       config.encryption.keys.map((k) => ({ id: k.id, key: k.key.reveal() })),

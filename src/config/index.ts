@@ -4,6 +4,7 @@ import { KEY_ID_PATTERN } from '../services/encryption/keyring';
 import { envSchema, type Env } from './schema';
 import { keyMaterialProblems, type KeyMaterialEntry } from './key-strength';
 import { parseAlertRoutes, recipientProblems, type AlertRoute } from '../services/alerts/routing';
+import { parseRedisConnection, type RedisConnectionConfig } from './redis-topology';
 
 export { envSchema, type Env };
 
@@ -61,7 +62,8 @@ export interface Config {
     monitorCommands: boolean;
     syncIndexesOnBoot: boolean;
   };
-  redis: { url: Secret<string>; keyPrefix: string };
+  /** `url` is the single-node address (REDIS_URL); `connection` says whether Sentinel or Cluster replaces it. */
+  redis: { url: Secret<string>; keyPrefix: string; connection: RedisConnectionConfig };
   backups: {
     enabled: boolean;
     dir: string;
@@ -290,7 +292,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       problems.push(`${name}: required in production (${why})`);
   };
   requireInProduction('MONGODB_URI', env.MONGODB_URI, 'no local database is assumed');
-  requireInProduction('REDIS_URL', env.REDIS_URL, 'rate limits, sessions and lockouts must be shared by all processes');
+  const redisConnection = parseRedisConnection(env, problems);
+  if (redisConnection.kind === 'single')
+    requireInProduction(
+      'REDIS_URL',
+      env.REDIS_URL,
+      'rate limits, sessions and lockouts must be shared by all processes (or set REDIS_SENTINELS / REDIS_CLUSTER_NODES)',
+    );
   if (env.JWT_ALGORITHM === 'HS256')
     requireInProduction('JWT_SECRET', env.JWT_SECRET, 'access tokens must be signed with a secret only you know');
   requireInProduction('ENCRYPTION_KEYS', env.ENCRYPTION_KEYS, 'personal data is encrypted at rest');
@@ -477,6 +485,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     redis: {
       url: new Secret(env.REDIS_URL ?? 'redis://127.0.0.1:6379'),
       keyPrefix: env.REDIS_KEY_PREFIX,
+      connection: redisConnection,
     },
     backups: {
       enabled: env.BACKUP_ENABLED,

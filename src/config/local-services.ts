@@ -63,10 +63,14 @@ export function withLocalServices(source: NodeJS.ProcessEnv): ResolvedServices {
     env.MONGODB_URI = record.mongodbUri;
     origin.mongodb = recorded;
   }
-  if (!set(env.REDIS_URL) && set(record.redisUrl)) {
+  // Sentinel or Cluster replaces REDIS_URL: filling it in would be refused as a second Redis.
+  const redisTopologySet = set(env.REDIS_SENTINELS) || set(env.REDIS_CLUSTER_NODES);
+  if (!set(env.REDIS_URL) && !redisTopologySet && set(record.redisUrl)) {
     env.REDIS_URL = record.redisUrl;
     origin.redis = recorded;
   }
-  const missing = (['MONGODB_URI', 'REDIS_URL'] as const).filter((name) => !set(env[name]));
+  const missing = (['MONGODB_URI', 'REDIS_URL'] as const).filter(
+    (name) => !set(env[name]) && !(name === 'REDIS_URL' && redisTopologySet),
+  );
   return { env, origin, missing, file };
 }

@@ -134,6 +134,24 @@ export const envSchema = z.object({
       'Redis URL (required in production). Unset in development/test: redis://127.0.0.1:6379 (npm run dev starts one).',
     ),
   REDIS_KEY_PREFIX: z.string().default('erp:').describe('Prefix of every key this service writes in Redis.'),
+  REDIS_SENTINELS: optionalString().describe(
+    'High availability through Redis Sentinel: comma-separated sentinel addresses, host:port (e.g. 10.0.0.5:26379,10.0.0.6:26379,10.0.0.7:26379). Replaces REDIS_URL; needs REDIS_SENTINEL_NAME. See docs/SCALING.md.',
+  ),
+  REDIS_SENTINEL_NAME: optionalString().describe(
+    'With REDIS_SENTINELS: the master name the sentinels monitor (`sentinel monitor <name> ...`).',
+  ),
+  REDIS_SENTINEL_PASSWORD: optionalString().describe(
+    'With REDIS_SENTINELS: password of the sentinels themselves (their requirepass), if set.',
+  ),
+  REDIS_CLUSTER_NODES: optionalString().describe(
+    'Redis Cluster: comma-separated seed nodes, host:port (any few masters or replicas; the rest is discovered). Replaces REDIS_URL; not together with REDIS_SENTINELS. See docs/SCALING.md.',
+  ),
+  REDIS_USERNAME: optionalString().describe(
+    'With REDIS_SENTINELS or REDIS_CLUSTER_NODES: ACL user of the Redis data nodes (with REDIS_URL put it in the URL).',
+  ),
+  REDIS_PASSWORD: optionalString().describe(
+    'With REDIS_SENTINELS or REDIS_CLUSTER_NODES: password of the Redis data nodes (with REDIS_URL put it in the URL).',
+  ),
 
   LOCAL_SERVICES_FILE: z
     .string()

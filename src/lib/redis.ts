@@ -1,12 +1,34 @@
-import Redis, { type RedisOptions } from 'ioredis';
+import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from './logger';
 
-export type RedisClient = Redis;
+/**
+ * The client every service talks to: one node (REDIS_URL), a Sentinel-managed master
+ * (a `Redis` that asks the sentinels where the master is) or a Redis Cluster. Services
+ * use only commands both kinds share, with every multi-key script and transaction on
+ * keys of one hash slot (see docs/SCALING.md).
+ */
+export type RedisClient = Redis | Cluster;
 
-export interface RedisFactoryOptions {
-  url: string;
-  logger: Logger;
+export interface RedisEndpoint {
+  host: string;
+  port: number;
 }
+
+/** Where Redis is; secrets are already revealed here (only the container builds this). */
+export type RedisTopology =
+  | { kind: 'single'; url: string }
+  | {
+      kind: 'sentinel';
+      sentinels: RedisEndpoint[];
+      /** The master name the sentinels monitor (`sentinel monitor <name> ...`). */
+      masterName: string;
+      sentinelPassword?: string;
+      username?: string;
+      password?: string;
+    }
+  | { kind: 'cluster'; nodes: RedisEndpoint[]; username?: string; password?: string };
+
+export type RedisFactoryOptions = { logger: Logger } & ({ url: string } | { topology: RedisTopology });
 
 /** Reconnect with capped exponential backoff plus jitter, so a Redis restart is not met by a thundering herd. */
 export function reconnectDelay(attempt: number): number {
@@ -15,22 +37,85 @@ export function reconnectDelay(attempt: number): number {
 }
 
 /**
- * The one Redis client of the process, always a real server: local runs and tests get a
- * redis-server from scripts/local-services.ts, so they exercise the same Lua and
- * expiry semantics as production.
+ * After a Sentinel failover the sentinels need a moment to agree on the new master; the
+ * client asks them again at this pace (fast: every attempt is cheap and the outage is live).
+ */
+export function sentinelRetryDelay(attempt: number): number {
+  return Math.min(100 + attempt * 100, 1_000);
+}
+
+const COMMON: RedisOptions = {
+  // Fail fast while disconnected: a rate limiter or revocation check must answer now
+  // (fail open or closed), not queue behind reconnect backoff.
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  connectTimeout: 5_000,
+  enableAutoPipelining: true,
+};
+
+function build(topology: RedisTopology, extra: RedisOptions): RedisClient {
+  switch (topology.kind) {
+    case 'single':
+      return new Redis(topology.url, { retryStrategy: reconnectDelay, ...COMMON, ...extra });
+    case 'sentinel':
+      return new Redis({
+        ...COMMON,
+        sentinels: topology.sentinels,
+        name: topology.masterName,
+        sentinelPassword: topology.sentinelPassword,
+        username: topology.username,
+        password: topology.password,
+        // A reconnect after the master died asks the sentinels again; their answer changes on promotion.
+        retryStrategy: sentinelRetryDelay,
+        sentinelRetryStrategy: reconnectDelay,
+        // Sentinels announce +switch-master: reconnect to the new master at once, not on the next error.
+        failoverDetector: true,
+        ...extra,
+      });
+    case 'cluster': {
+      const { keyPrefix, enableOfflineQueue, ...nodeExtra } = extra;
+      const options: ClusterOptions = {
+        keyPrefix,
+        enableOfflineQueue: enableOfflineQueue ?? false,
+        enableAutoPipelining: true,
+        clusterRetryStrategy: reconnectDelay,
+        redisOptions: {
+          maxRetriesPerRequest: 1,
+          connectTimeout: 5_000,
+          username: topology.username,
+          password: topology.password,
+          ...withoutNodeOnly(nodeExtra),
+        },
+      };
+      return new Cluster(topology.nodes, options);
+    }
+  }
+}
+
+/** Options a Cluster takes for itself, not per node. */
+function withoutNodeOnly(opts: RedisOptions): NonNullable<ClusterOptions['redisOptions']> {
+  const rest: RedisOptions = { ...opts };
+  delete rest.retryStrategy;
+  delete rest.sentinels;
+  delete rest.readOnly;
+  delete rest.port;
+  delete rest.host;
+  delete rest.path;
+  return rest;
+}
+
+/**
+ * The one way a Redis client is made in this process, whatever the topology: the service
+ * client (container) and the extra connections derived from it (duplicateRedis).
  */
 export function createRedis(opts: RedisFactoryOptions, extra: RedisOptions = {}): RedisClient {
-  const log = opts.logger.child({ component: 'redis' });
-  const client = new Redis(opts.url, {
-    retryStrategy: reconnectDelay,
-    // Fail fast while disconnected: a rate limiter or revocation check must answer now
-    // (fail open or closed), not queue behind reconnect backoff.
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 5_000,
-    enableAutoPipelining: true,
-    ...extra,
-  });
+  const topology: RedisTopology = 'topology' in opts ? opts.topology : { kind: 'single', url: opts.url };
+  const client = build(topology, extra);
+  watch(client, opts.logger.child({ component: 'redis', topology: topology.kind }));
+  return client;
+}
+
+function watch(client: RedisClient, log: Logger): void {
   let down = false;
   client.on('ready', () => {
     log.info(down ? 'redis reconnected' : 'redis ready');
@@ -41,8 +126,23 @@ export function createRedis(opts: RedisFactoryOptions, extra: RedisOptions = {})
     if (!down) log.error({ err: { message: err.message } }, 'redis error');
     down = true;
   });
+  client.on('+switch-master', () => log.warn('redis sentinel failover: following the new master'));
   client.on('end', () => log.info('redis connection closed'));
-  return client;
+}
+
+/**
+ * A second connection to the same Redis (e.g. a pub/sub subscriber, which cannot run other
+ * commands), with the same topology and options plus `extra`.
+ */
+export function duplicateRedis(client: RedisClient, extra: RedisOptions = {}): RedisClient {
+  if (client instanceof Cluster) {
+    const { enableOfflineQueue, ...nodeExtra } = extra;
+    return client.duplicate(undefined, {
+      ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
+      redisOptions: { ...client.options.redisOptions, ...withoutNodeOnly(nodeExtra) },
+    });
+  }
+  return client.duplicate(extra);
 }
 
 /** Resolves when the client is ready, or after timeoutMs (false): boot goes on and readiness reports the outage. */

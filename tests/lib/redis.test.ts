@@ -26,7 +26,7 @@ describe('createRedis', () => {
       { lazyConnect: true },
     );
     expect(redis).toBeInstanceOf(Redis);
-    expect(redis.options.port).toBe(1);
+    expect((redis as Redis).options.port).toBe(1);
     redis.disconnect();
   });
 

@@ -1,14 +1,14 @@
 import type { Request, Response } from 'express';
 import { AppError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
-import type { RedisClient } from '../../lib/redis';
+import { duplicateRedis, type RedisClient } from '../../lib/redis';
 import type { AlertDoc, AlertModel } from '../../models/alert.model';
 import type { AlertChange, AlertChangePublisher } from './alert-raiser';
 import { parseCursor, pastPosition } from './alert-cursor';
 import { alertView, streamEventId } from './alert-view';
 
 export interface AlertStreamDeps {
-  /** The process's Redis client: publishes; the one subscriber connection is its duplicate(). */
+  /** The process's Redis client: publishes; the one subscriber connection is its duplicate (duplicateRedis). */
   redis: RedisClient;
   /** Pub/sub channel, under the configured key prefix (ioredis does not prefix channels). */
   channel: string;
@@ -252,7 +252,7 @@ export class AlertStream implements AlertChangePublisher {
   private async subscribe(): Promise<void> {
     if (!this.subscriber) {
       // Resubscribing is done here on 'ready', so we know when the subscription is live again.
-      const sub = this.deps.redis.duplicate({ enableOfflineQueue: true, autoResubscribe: false });
+      const sub = duplicateRedis(this.deps.redis, { enableOfflineQueue: true, autoResubscribe: false });
       sub.on('message', (channel: string, message: string) => {
         if (channel === this.deps.channel) this.onMessage(message);
       });

@@ -59,13 +59,24 @@ export class LoginGuard {
     return ipKeyGenerator(ip, this.ipv6Subnet);
   }
 
-  private passwordKeys(account: string, ip: string): [pair: string, address: string, account: string] {
+  /**
+   * The pair and the address counts are decided on together, so they share a hash slot (the
+   * address in braces) and one script can take both on a Redis Cluster. The account count
+   * spans addresses, so it lives on its own and is counted in a step of its own.
+   */
+  private passwordKeys(account: string, ip: string): { pair: string; address: string; account: string } {
     const address = this.addressOf(ip);
-    return [
-      `guard:pw:pair:${hashed(account)}:${address}`,
-      `guard:pw:ip:${address}`,
-      `guard:pw:acct:${hashed(account)}`,
-    ];
+    return {
+      pair: `guard:pw:pair:${hashed(account)}:{${address}}`,
+      address: `guard:pw:ip:{${address}}`,
+      account: `guard:pw:acct:${hashed(account)}`,
+    };
+  }
+
+  /** One more failed password on the account (all addresses); INCR and its expiry in one transaction. */
+  private async countAccountFailure(key: string): Promise<number> {
+    const res = await this.opts.redis.multi().incr(key).expire(key, ACCOUNT_FAILURES_TTL_SECONDS).exec();
+    return Number(res?.[0]?.[1] ?? 0);
   }
 
   /**
@@ -77,20 +88,21 @@ export class LoginGuard {
    * passwordSucceeded() says otherwise; returns the counts including it.
    */
   async takePasswordAttempt(account: string, ip: string): Promise<{ pairFailures: number; accountFailures: number }> {
+    const keys = this.passwordKeys(account, ip);
     const res = (await this.opts.redis.eval(
       PASSWORD_ATTEMPT_SCRIPT,
-      3,
-      ...this.passwordKeys(account, ip),
+      2,
+      keys.pair,
+      keys.address,
       String(this.now().getTime()),
       String(this.freeFailures),
       String(this.maxDelay),
       String(this.ipLimit),
       String(this.window),
       String(this.maxDelay * 2),
-      String(86_400),
     )) as [number | string, number | string, number | string];
     const [admitted, a, b] = res.map(Number);
-    if (admitted === 1) return { pairFailures: a, accountFailures: b };
+    if (admitted === 1) return { pairFailures: a, accountFailures: await this.countAccountFailure(keys.account) };
     if (a === 0) {
       this.opts.onAddressRefused?.(this.addressOf(ip));
       throw AppError.tooManyRequests(
@@ -103,7 +115,11 @@ export class LoginGuard {
 
   /** The password was right: that pair and the account's failure count start clean, and this try is given back. */
   async passwordSucceeded(account: string, ip: string): Promise<void> {
-    await this.opts.redis.eval(PASSWORD_SUCCEEDED_SCRIPT, 3, ...this.passwordKeys(account, ip));
+    const keys = this.passwordKeys(account, ip);
+    await Promise.all([
+      this.opts.redis.eval(PASSWORD_SUCCEEDED_SCRIPT, 2, keys.pair, keys.address),
+      this.opts.redis.del(keys.account),
+    ]);
   }
 
   /** One budget per sign-in (one mfaToken), whichever factors its guesses go to. */
@@ -139,7 +155,8 @@ export class LoginGuard {
    */
   async giveBackFactorAttempt(userId: string, loginId: string, opts: { account: boolean }): Promise<void> {
     const keys = [this.signInKey(userId, loginId), ...(opts.account ? [`guard:mfa:acct:${userId}`] : [])];
-    await this.opts.redis.eval(GIVE_BACK_SCRIPT, keys.length, ...keys);
+    // One script per key: each give-back stands alone, and the keys may sit on different cluster nodes.
+    await Promise.all(keys.map((key) => this.opts.redis.eval(GIVE_BACK_SCRIPT, 1, key)));
   }
 
   /**
@@ -197,10 +214,13 @@ current = current + 1
 redis.call('SET', KEYS[1], current, 'EX', tonumber(ARGV[2]))
 return current`;
 
+/** How long an account's failed-password count (all addresses) is kept after its last failure. */
+const ACCOUNT_FAILURES_TTL_SECONDS = 86_400;
+
 /**
- * KEYS: pair hash, address count, account count. ARGV: now (ms), free failures, max delay (s),
- * address limit, address window (s), pair TTL (s), account TTL (s).
- * Returns {1, pair count, account count} when admitted and counted; {0, 0, seconds} when the
+ * KEYS: pair hash, address count (one hash slot). ARGV: now (ms), free failures, max delay (s),
+ * address limit, address window (s), pair TTL (s).
+ * Returns {1, pair count, 0} when admitted and counted; {0, 0, seconds} when the
  * address is refused; {0, 1, milliseconds} when the pair must wait. Times stay strings or
  * floats: the in-process fallback's Lua has 32-bit integers.
  */
@@ -224,21 +244,17 @@ redis.call('HSET', KEYS[1], 'last', ARGV[1])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[6]))
 redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
-local account = redis.call('INCR', KEYS[3])
-redis.call('EXPIRE', KEYS[3], tonumber(ARGV[7]))
-return {1, count, account}`;
+return {1, count, 0}`;
 
-/** KEYS as above: clears the pair and the account count, gives the address its try back. */
+/** KEYS as above: clears the pair, gives the address its try back. */
 const PASSWORD_SUCCEEDED_SCRIPT = `
-redis.call('DEL', KEYS[1], KEYS[3])
+redis.call('DEL', KEYS[1])
 if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[2]) end
 return 1`;
 
-/** Decrements each key that holds a positive count (a reset in between must not go negative). */
+/** Decrements the key if it holds a positive count (a reset in between must not go negative). */
 const GIVE_BACK_SCRIPT = `
-for _, key in ipairs(KEYS) do
-  if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end
-end
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
 return 1`;
 
 /** Email addresses never appear in Redis keys: a short hash names the account. */

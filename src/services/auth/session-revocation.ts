@@ -104,7 +104,10 @@ export class SessionRevocation {
     let state: string | null;
     try {
       await this.dropSuspectEpoch();
-      [epoch, state] = await this.deps.redis.mget(EPOCH_KEY, stateKey(sid));
+      // Two reads, not MGET: on a Redis Cluster the epoch and the session's mark live in
+      // different slots, and one slot for every session would put all checks on one node.
+      // Not atomic, and need not be: a mark counts only with the epoch it was written under.
+      [epoch, state] = await Promise.all([this.deps.redis.get(EPOCH_KEY), this.deps.redis.get(stateKey(sid))]);
     } catch (err) {
       // Without the cache a revoked token cannot be told apart cheaply: refuse, do not guess.
       throw AppError.serviceUnavailable('Session checks are temporarily unavailable.', err, 5);
