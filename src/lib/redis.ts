@@ -68,8 +68,12 @@ function build(topology: RedisTopology, extra: RedisOptions): RedisClient {
         // A reconnect after the master died asks the sentinels again; their answer changes on promotion.
         retryStrategy: sentinelRetryDelay,
         sentinelRetryStrategy: reconnectDelay,
-        // Sentinels announce +switch-master: reconnect to the new master at once, not on the next error.
-        failoverDetector: true,
+        // Not ioredis' failoverDetector: its +switch-master disconnect, landing while a reconnect
+        // after the master's death is under way, ends the client for good (status "end", seen with
+        // ioredis 5.11 in tests/reliability/redis-sentinel-failover.test.ts). Retries find the new master.
+        failoverDetector: false,
+        // A master demoted by a manual failover answers writes with READONLY: ask the sentinels again.
+        reconnectOnError: (err) => err.message.startsWith('READONLY'),
         ...extra,
       });
     case 'cluster': {
@@ -143,6 +147,28 @@ export function duplicateRedis(client: RedisClient, extra: RedisOptions = {}): R
     });
   }
   return client.duplicate(extra);
+}
+
+/** What ioredis rejects a command with while it has no usable connection (fail-fast options above). */
+const UNAVAILABLE_MESSAGES = [
+  "Stream isn't writeable and enableOfflineQueue options is false",
+  "Cluster isn't ready and enableOfflineQueue options is false",
+  'Connection is closed.',
+  'None of startup nodes is available',
+  'Failed to refresh slots cache',
+];
+/** Server replies that mean "not now" during a failover or restart, not a bug in the command. */
+const UNAVAILABLE_REPLIES = /^(READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN) /;
+
+/**
+ * Whether `err` says Redis could not be reached (or is failing over) rather than that a
+ * command was wrong: such a request is answered 503 (try again), never 500.
+ */
+export function isRedisUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err.name === 'MaxRetriesPerRequestError') return true;
+  if (err.name === 'ReplyError') return UNAVAILABLE_REPLIES.test(err.message);
+  return UNAVAILABLE_MESSAGES.some((m) => err.message.startsWith(m)) || /^connect E[A-Z]+/.test(err.message);
 }
 
 /** Resolves when the client is ready, or after timeoutMs (false): boot goes on and readiness reports the outage. */

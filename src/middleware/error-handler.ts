@@ -3,6 +3,7 @@ import { ZodError } from 'zod';
 import mongoose from 'mongoose';
 import { AppError, PersistenceError, type ValidationIssue } from '../lib/errors';
 import type { Logger } from '../lib/logger';
+import { isRedisUnavailable } from '../lib/redis';
 
 /** body-parser errors carry a `type` and `status`; map them to the problems a client can act on. */
 interface HttpParserError extends Error {
@@ -26,6 +27,9 @@ export function toAppError(err: unknown): AppError {
   // A data-layer refusal is a bug in the calling code, never the client's input: a 500.
   if (err instanceof PersistenceError) return AppError.internal(err);
   if (err instanceof ZodError) return AppError.validation('The request is not valid.', zodIssues(err));
+  // Redis lost mid-request (restart, Sentinel failover): the client may retry shortly.
+  if (isRedisUnavailable(err))
+    return AppError.serviceUnavailable('This action is temporarily unavailable; try again shortly.', err, 5);
   if (err instanceof mongoose.Error.CastError) return AppError.badRequest(`Invalid value for ${err.path}.`);
   if (err instanceof mongoose.Error.ValidationError) {
     return AppError.validation(
