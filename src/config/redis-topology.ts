@@ -77,8 +77,7 @@ export function parseRedisConnection(env: Env, problems: string[]): RedisConnect
       kind: 'sentinel',
       sentinels: parseEndpoints('REDIS_SENTINELS', sentinels, problems),
       masterName: env.REDIS_SENTINEL_NAME ?? '',
-      sentinelPassword:
-        env.REDIS_SENTINEL_PASSWORD === undefined ? undefined : new Secret(env.REDIS_SENTINEL_PASSWORD),
+      sentinelPassword: env.REDIS_SENTINEL_PASSWORD === undefined ? undefined : new Secret(env.REDIS_SENTINEL_PASSWORD),
       ...credentials,
     };
   }

@@ -52,7 +52,8 @@ describe('Redis Cluster (three masters): functional smoke', () => {
     expect(other.redis).toBeInstanceOf(Cluster);
     await createUser(s.t, 'spread@cluster.example');
     // Sign-ins from several addresses: rate-limit, guard and session keys for each.
-    for (let i = 1; i <= 6; i++) expect((await login(s.t, 'spread@cluster.example', PASSWORD, `198.51.100.${i}`)).status).toBe(200);
+    for (let i = 1; i <= 6; i++)
+      expect((await login(s.t, 'spread@cluster.example', PASSWORD, `198.51.100.${i}`)).status).toBe(200);
     const perNode = await Promise.all(
       cluster.nodes.map((n) => probe(n.port, async (r) => (await r.keys(`${s.t.redisPrefix}*`)).length)),
     );

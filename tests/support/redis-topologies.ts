@@ -15,29 +15,45 @@ import { waitFor } from './wait';
 
 export interface RedisProcess {
   port: number;
-  child: ChildProcess;
+  readonly child: ChildProcess;
   /** Kills the process (SIGKILL by default: a crash, not a shutdown) and resolves when it is gone. */
   kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts it again with the same arguments (after kill), e.g. an old master coming back. */
+  restart(): Promise<void>;
 }
 
 const STARTUP_TIMEOUT_MS = 30_000;
 
 function startProcess(bin: string, args: string[], port: number): RedisProcess {
-  const child = spawn(bin, args, { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let child = spawn(bin, args, { stdio: 'ignore' });
+  let exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     port,
-    child,
+    get child() {
+      return child;
+    },
     async kill(signal: NodeJS.Signals = 'SIGKILL') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;
+    },
+    async restart() {
+      await this.kill();
+      child = spawn(bin, args, { stdio: 'ignore' });
+      exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      await waitFor(() => answers(port), STARTUP_TIMEOUT_MS, `${bin} on ${port} to answer again`);
     },
   };
 }
 
 /** A plain connection for the test's own checks (no prefix, no retries). */
 export async function probe<T>(port: number, fn: (r: Redis) => Promise<T>): Promise<T> {
-  const r = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const r = new Redis({
+    host: '127.0.0.1',
+    port,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   r.on('error', () => undefined);
   try {
     await r.connect();

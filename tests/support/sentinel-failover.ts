@@ -4,6 +4,10 @@ import { waitFor } from './wait';
 
 /** What one master kill under load cost, in ms from the kill. */
 export interface FailoverFigures {
+  /** When the master was killed (epoch ms). */
+  killAt: number;
+  /** The port of the promoted replica. */
+  promotedPort: number;
   /** The sentinels named the replica as master. */
   promotedMs: number;
   /** The first request started after the kill that the app answered 2xx. */
@@ -41,9 +45,12 @@ export async function killMasterUnderLoad(
   const settledFrom = load.samples.length;
   await waitFor(() => load.samples.length >= settledFrom + opts.settleRequests, timeout, 'requests after recovery');
 
-  const failures = load.failures();
+  // Failures of an earlier failover of the same load are that one's.
+  const failures = load.failures().filter((f) => f.end >= killAt);
   const lastFailureEnd = Math.max(killAt, ...failures.map((f) => f.end));
   return {
+    killAt,
+    promotedPort: survivor.port,
     promotedMs: promotedAt - killAt,
     firstSuccessMs: followed.end - killAt,
     windowMs: lastFailureEnd - killAt,

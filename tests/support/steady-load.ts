@@ -50,7 +50,7 @@ export class SteadyLoad {
     while (this.running) {
       const req = this.next(this.n++);
       const start = Date.now();
-      let status = 0;
+      let status: number;
       let contentType = '';
       try {
         const res = await fetch(this.baseUrl + req.path, {
