@@ -77,9 +77,10 @@ function build(topology: RedisTopology, extra: RedisOptions): RedisClient {
         ...extra,
       });
     case 'cluster': {
-      const { keyPrefix, enableOfflineQueue, ...nodeExtra } = extra;
+      const { keyPrefix, enableOfflineQueue, lazyConnect, ...nodeExtra } = extra;
       const options: ClusterOptions = {
         keyPrefix,
+        lazyConnect,
         enableOfflineQueue: enableOfflineQueue ?? false,
         enableAutoPipelining: true,
         clusterRetryStrategy: reconnectDelay,
