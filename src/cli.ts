@@ -299,6 +299,8 @@ async function startOrExplain(
       return `cannot reach MongoDB at ${redactUri(config.mongodb.uri.reveal())} (from ${services.origin.mongodb}): ${firstLine(err)}; ${hint(services.origin.mongodb, 'MONGODB_URI')}`;
     return `startup failed: ${firstLine(err)}`;
   }
+  if (container.redis.status !== 'ready' && config.redis.connection.kind !== 'single')
+    return `cannot reach Redis through ${config.redis.connection.kind === 'sentinel' ? 'REDIS_SENTINELS' : 'REDIS_CLUSTER_NODES'}`;
   if (container.redis.status !== 'ready')
     return `cannot reach Redis at ${redactUri(config.redis.url.reveal())} (from ${services.origin.redis}); ${hint(services.origin.redis, 'REDIS_URL')}`;
   return undefined;

@@ -5,6 +5,7 @@ import { envSchema, type Env } from './schema';
 import { keyMaterialProblems, type KeyMaterialEntry } from './key-strength';
 import { parseAlertRoutes, recipientProblems, type AlertRoute } from '../services/alerts/routing';
 import { parseRedisConnection, type RedisConnectionConfig } from './redis-topology';
+import { mongoConcernProblems } from './mongodb-concerns';
 
 export { envSchema, type Env };
 
@@ -292,6 +293,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       problems.push(`${name}: required in production (${why})`);
   };
   requireInProduction('MONGODB_URI', env.MONGODB_URI, 'no local database is assumed');
+  problems.push(...mongoConcernProblems(env.MONGODB_URI));
   const redisConnection = parseRedisConnection(env, problems);
   if (redisConnection.kind === 'single')
     requireInProduction(

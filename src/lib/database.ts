@@ -61,7 +61,7 @@ export class Database {
       writeConcern: { w: 'majority' },
       autoIndex: opts.autoIndex,
       autoCreate: opts.autoIndex,
-      // Replica set name, TLS, readPreference etc. come through the URI.
+      // Replica set name, TLS etc. come through the URI; a readPreference other than primary is refused (config).
     };
     this.connection = mongoose.createConnection(opts.uri.reveal(), options);
     this.connection.on('error', (err: Error) => this.log.error({ err }, 'mongodb connection error'));
