@@ -90,6 +90,21 @@ describe('Redis Sentinel: two failovers under a longer load, two app processes',
         'the old master to rejoin as a replica',
         200,
       );
+      // Every sentinel must see the returned replica as healthy, or it has no candidate to promote.
+      for (const sentinel of topology.sentinels)
+        await waitFor(
+          () =>
+            probe(sentinel.port, async (r) => {
+              const replicas = (await r.call('SENTINEL', 'REPLICAS', topology.masterName)) as string[][];
+              return replicas.some((fields) => {
+                const field = (name: string): string | undefined => fields[fields.indexOf(name) + 1];
+                return field('port') === String(old.port) && field('flags') === 'slave';
+              });
+            }).catch(() => false),
+          60_000,
+          `sentinel ${sentinel.port} to see the returned replica as healthy`,
+          200,
+        );
       await steady(STEADY_MS);
       figures.push(await killMasterUnderLoad(topology, watched, { settleRequests: 100, timeoutMs: 120_000 }));
       await steady(STEADY_MS);
