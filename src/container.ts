@@ -108,7 +108,11 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
       config.encryption.activeKeyId,
     ),
     blindIndexKey: config.encryption.blindIndexKey.reveal(),
-    passwords: new PasswordHasher(config.passwords.bcryptCost, config.passwords.pepper?.reveal()),
+    passwords: new PasswordHasher(
+      config.passwords.bcryptCost,
+      config.passwords.pepper?.reveal(),
+      config.passwords.concurrency,
+    ),
     logger,
   });
   const encryptedFields = new EncryptedFieldRegistry({ logger, onUndecryptable: opts.onUndecryptable });
