@@ -38,7 +38,8 @@ import { auditRoutes } from './routes/audit.routes';
 import { gdprRoutes } from './routes/gdpr.routes';
 import { encryptionRoutes } from './routes/encryption.routes';
 import type { GdprService } from './services/gdpr/gdpr.service';
-import { securityHeaders, noStore } from './middleware/security-headers';
+import { securityHeaders, securityHeaderList, noStore } from './middleware/security-headers';
+import { livenessFastPath } from './middleware/liveness';
 import { corsPolicy } from './middleware/cors';
 import { userRoutes } from './routes/users.routes';
 import { apiKeyRoutes } from './routes/api-keys.routes';
@@ -97,10 +98,13 @@ export function createApp(deps: AppDeps): Express {
   // Flat query strings only: `?a[b]=c` stays a literal key instead of becoming an object (operator injection).
   app.set('query parser', 'simple');
 
+  const securityOptions = { hsts: config.edge.hsts, hstsPreload: config.edge.hstsPreload };
+  // Before everything else: the liveness probe's answer is fixed (same headers and metric as its route below).
+  app.use(livenessFastPath({ securityHeaders: securityHeaderList(securityOptions), metrics: deps.operations.metrics }));
   app.use(requestId());
   app.use(deps.operations.metrics.httpMiddleware());
   app.use(httpLogger(logger));
-  app.use(securityHeaders({ hsts: config.edge.hsts, hstsPreload: config.edge.hstsPreload }));
+  app.use(securityHeaders(securityOptions));
   app.use(corsPolicy({ allowedOrigins: config.cors.origins, logger, maxAgeSeconds: config.edge.corsMaxAgeSeconds }));
   app.use(rejectUnusedMethods());
 

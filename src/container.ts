@@ -24,6 +24,7 @@ import { InvoiceService } from './services/invoices/invoice.service';
 import { VersionedWriter } from './services/versioning/versioned-writer';
 import { GdprService } from './services/gdpr/gdpr.service';
 import { TokenService, type JwtKeyConfig } from './services/auth/token.service';
+import { RequestBearer } from './services/auth/request-bearer';
 import { SessionService } from './services/auth/session.service';
 import { SessionRevocation, sessionFactsFromDb } from './services/auth/session-revocation';
 import { SecurityEvents, type SecurityEventListener } from './services/auth/security-events';
@@ -108,7 +109,11 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
       config.encryption.activeKeyId,
     ),
     blindIndexKey: config.encryption.blindIndexKey.reveal(),
-    passwords: new PasswordHasher(config.passwords.bcryptCost, config.passwords.pepper?.reveal()),
+    passwords: new PasswordHasher(
+      config.passwords.bcryptCost,
+      config.passwords.pepper?.reveal(),
+      config.passwords.concurrency,
+    ),
     logger,
   });
   const encryptedFields = new EncryptedFieldRegistry({ logger, onUndecryptable: opts.onUndecryptable });
@@ -179,6 +184,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
         sessions: models.Session,
         users: models.User,
         claims,
+        secondFactorRequired: (role) => policy.requiresSecondFactor(role),
         now: opts.now ?? (() => new Date()),
       }),
       accessTtlSeconds: config.auth.accessTtlSeconds,
@@ -202,13 +208,14 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     onAddressRefused: (address) => alertSources?.passwordSpraying(address),
   });
   const metrics = new AppMetrics();
+  const bearer = new RequestBearer(tokens);
   const rateLimiters = createRateLimiters({
     onRejected: (tier) => metrics.rateLimitRejected(tier),
     redis,
     logger,
     tiers: config.rateLimits.tiers,
     ipv6Subnet: config.rateLimits.ipv6Subnet,
-    bearerSubject: (header) => tokens.verifiedSubject(header),
+    bearerSubject: (header, req) => bearer.subject(req, header),
     onRedisDown: (tier, err) => alertSources?.redisDown(`rate limiter, ${tier} tier`, err),
   });
   const email = new EmailSender({ smtpUrl: config.mail.smtpUrl?.reveal(), from: config.mail.from, logger });
@@ -269,7 +276,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     now: opts.now,
   });
   const authenticate = authenticator({
-    tokens,
+    bearer,
     apiKeys,
     users: models.User,
     apiKeyLimiter: rateLimiters.apiKey,

@@ -1,4 +1,5 @@
 import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { Secret } from '../lib/secret';
 import { KEY_ID_PATTERN } from '../services/encryption/keyring';
 import { envSchema, type Env } from './schema';
@@ -115,7 +116,7 @@ export interface Config {
   encryption: { keys: KeyMaterial[]; activeKeyId: string; blindIndexKey: Secret<Buffer> };
   /** HMAC-SHA256 keys of the audit chain (entries and its external head), by id; one signs new entries. */
   audit: { hmacKeys: KeyMaterial[]; activeHmacKeyId: string };
-  passwords: { bcryptCost: number; pepper: Secret<Buffer> | undefined };
+  passwords: { bcryptCost: number; pepper: Secret<Buffer> | undefined; concurrency: number };
   apiKeys: { maxLifetimeDays: number };
   /** Segregation of duties on invoices (the creator never approves or pays; this decides for the approver). */
   invoices: { approverMayPay: boolean };
@@ -557,7 +558,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       : { algorithm: 'HS256', secret: new Secret(jwtSecret) },
     encryption: { keys, activeKeyId, blindIndexKey: new Secret(blindIndexKey) },
     audit: { hmacKeys: auditKeys, activeHmacKeyId: auditActiveKeyId },
-    passwords: { bcryptCost: env.BCRYPT_COST, pepper: pepper === undefined ? undefined : new Secret(pepper) },
+    passwords: {
+      bcryptCost: env.BCRYPT_COST,
+      pepper: pepper === undefined ? undefined : new Secret(pepper),
+      concurrency: env.BCRYPT_CONCURRENCY ?? Math.max(1, availableParallelism() - 1),
+    },
     apiKeys: { maxLifetimeDays: env.API_KEY_MAX_LIFETIME_DAYS },
     invoices: { approverMayPay: env.INVOICE_APPROVER_MAY_PAY },
     auth: {

@@ -317,6 +317,15 @@ export const envSchema = z.object({
     'AUDIT_HMAC_KEYS id that signs new audit entries; defaults to the last key listed.',
   ),
   BCRYPT_COST: int(12, 10, 15).describe('bcrypt work factor for password hashes (10-15).'),
+  BCRYPT_CONCURRENCY: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .optional()
+    .describe(
+      'Password hashes/comparisons computed at once per process (bcrypt runs on the libuv thread pool; the rest queue). Default: CPU cores - 1 (at least 1), so logins never take every core from the event loop. Keep UV_THREADPOOL_SIZE (default 4) above it.',
+    ),
   PASSWORD_PEPPER: optionalString().describe(
     'Optional server secret (>= 32 bytes) keying the HMAC pre-hash of passwords; changing it invalidates every password.',
   ),

@@ -2,13 +2,14 @@ import type { Request, RequestHandler, Response } from 'express';
 import { AppError } from '../lib/errors';
 import { setAuth } from '../lib/auth-context';
 import { currentRequestContext } from '../lib/request-context';
-import type { TokenService } from '../services/auth/token.service';
+import type { RequestBearer } from '../services/auth/request-bearer';
 import type { ApiKeyService } from '../services/api-keys/api-key.service';
 import type { UserModel } from '../models/user.model';
 import type { SecurityEvents } from '../services/auth/security-events';
 
 export interface AuthenticateDeps {
-  tokens: TokenService;
+  /** Bearer tokens, verified once per request (the rate limiter may have done it already). */
+  bearer: RequestBearer;
   apiKeys: ApiKeyService;
   users: UserModel;
   /** The API-key rate-limit tier, run once a key is verified (keyed by the key). */
@@ -28,7 +29,7 @@ async function establish(deps: AuthenticateDeps, opts: Options, req: Request, re
   if (header) {
     const m = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/.exec(header);
     if (!m) throw AppError.unauthorized('The Authorization header must be "Bearer <token>".', 'invalid-token');
-    const claims = await deps.tokens.verifyAccess(m[1]);
+    const claims = await deps.bearer.claims(req, m[1]);
     if (claims.enroll && !opts.allowEnrollmentOnly) {
       throw new AppError({
         code: 'mfa-enrollment-required',

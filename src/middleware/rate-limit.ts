@@ -28,7 +28,7 @@ export interface RateLimitOptions {
    * undefined: lets the general tier key by user before routers run. A revoked, forged or
    * expired token is counted by client address, so nobody can spend another user's budget.
    */
-  bearerSubject: (authorizationHeader: string) => Promise<string | undefined>;
+  bearerSubject: (authorizationHeader: string, req: Request) => Promise<string | undefined>;
   /** Told once per outage and tier (the AlertService hooks in here). */
   onRedisDown?: (tier: TierName, err: Error) => void;
   /** Told of every request refused with 429 (the rate-limit rejection metric). */
@@ -107,7 +107,7 @@ export function clientIp(req: Request, ipv6Subnet: number): string {
  */
 async function accountOf(
   req: Request,
-  bearerSubject: (header: string) => Promise<string | undefined>,
+  bearerSubject: (header: string, req: Request) => Promise<string | undefined>,
 ): Promise<string> {
   const body = req.body as { email?: unknown; mfaToken?: unknown } | undefined;
   if (typeof body?.email === 'string') return body.email.trim().toLowerCase();
@@ -116,7 +116,7 @@ async function accountOf(
     if (typeof sub === 'string') return `mfa:${sub}`;
   }
   const header = req.get('authorization');
-  const sub = header ? await bearerSubject(header) : undefined;
+  const sub = header ? await bearerSubject(header, req) : undefined;
   return sub ? `user:${sub}` : '';
 }
 
@@ -171,7 +171,7 @@ export function createRateLimiters(opts: RateLimitOptions): RateLimiters {
   return {
     general: build('general', async (req) => {
       const header = req.get('authorization');
-      const sub = header ? await opts.bearerSubject(header) : undefined;
+      const sub = header ? await opts.bearerSubject(header, req) : undefined;
       return sub ? `u:${sub}` : `ip:${clientIp(req, opts.ipv6Subnet)}`;
     }),
     auth: build('auth', authKey),

@@ -48,6 +48,19 @@ export const PERMISSIONS_POLICY = DENIED_BROWSER_FEATURES.map((feature) => `${fe
  * Mount first, before any route or error handler, so 404s, 429s and problem+json errors carry them too.
  */
 export function securityHeaders(opts: SecurityHeadersOptions): RequestHandler[] {
+  const headers = securityHeaderList(opts);
+  // Helmet's values never vary per request: computed once, each response gets them in one pass.
+  const setSecurityHeaders: RequestHandler = (_req, res, next) => {
+    for (const [name, value] of headers) res.setHeader(name, value);
+    // Express sets it at request start unless the app disabled it; the framework is nobody's business.
+    res.removeHeader('X-Powered-By');
+    next();
+  };
+  return [setSecurityHeaders];
+}
+
+/** Every security header a response gets, as [name, value] pairs (helmet's, computed once, and Permissions-Policy). */
+export function securityHeaderList(opts: SecurityHeadersOptions): Array<[string, string | string[]]> {
   const helmetHeaders = helmet({
     // The API serves no HTML, scripts or styles, so nothing may load, frame, or be submitted from its responses.
     contentSecurityPolicy: {
@@ -77,14 +90,40 @@ export function securityHeaders(opts: SecurityHeadersOptions): RequestHandler[] 
     xPoweredBy: true,
   });
 
-  const extraHeaders: RequestHandler = (_req, res, next) => {
-    res.setHeader('Permissions-Policy', PERMISSIONS_POLICY);
-    // Express sets it at request start unless the app disabled it; the framework is nobody's business.
-    res.removeHeader('X-Powered-By');
-    next();
-  };
+  const headers = staticHeadersOf(helmetHeaders as RequestHandler);
+  headers.push(['Permissions-Policy', PERMISSIONS_POLICY]);
+  return headers;
+}
 
-  return [helmetHeaders as RequestHandler, extraHeaders];
+/**
+ * The headers a middleware that only sets fixed headers (helmet) sets, captured by running it
+ * once against a recording response. Fails at startup if it does anything else.
+ */
+export function staticHeadersOf(mw: RequestHandler): Array<[string, string | string[]]> {
+  const headers = new Map<string, [string, string | string[]]>();
+  const recorder = {
+    setHeader(name: string, value: string | number | readonly string[]) {
+      headers.set(name.toLowerCase(), [name, typeof value === 'number' ? String(value) : (value as string | string[])]);
+      return recorder;
+    },
+    removeHeader(name: string) {
+      headers.delete(name.toLowerCase());
+    },
+    getHeader(name: string) {
+      return headers.get(name.toLowerCase())?.[1];
+    },
+  };
+  let called = false;
+  mw(
+    { method: 'GET', headers: {}, url: '/' } as never,
+    recorder as never,
+    ((err?: unknown) => {
+      if (err) throw err as Error;
+      called = true;
+    }) as never,
+  );
+  if (!called) throw new Error('security headers middleware did not finish synchronously');
+  return [...headers.values()];
 }
 
 /**

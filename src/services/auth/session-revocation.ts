@@ -11,34 +11,53 @@ export interface SessionFacts {
   userId: string;
   /** Revoked, expired, or its user is no longer active (disabled, erased, deleted). */
   ended: boolean;
+  /**
+   * What the session may do, as stored now (not as its access token said when it was signed):
+   * the user's role and department, whether the session passed a second factor, and whether
+   * it may only enroll one. A role change or 2FA reset takes effect on the next request.
+   */
+  role: string;
+  department: string | null;
+  mfa: boolean;
+  enroll: boolean;
 }
 
 /** The source of truth: null when no such session exists. */
 export type SessionLookup = (sid: string) => Promise<SessionFacts | null>;
 
-/** Reads a session's state from MongoDB: the session, its insert-only end record, and its user's status. */
+/** Reads a session's state from MongoDB: the session, its insert-only end record, and its user. */
 export function sessionFactsFromDb(deps: {
   sessions: SessionModel;
   users: UserModel;
   claims: SingleUseClaims;
+  /** Whether holders of a role must enroll a second factor (AccessPolicy.requiresSecondFactor). */
+  secondFactorRequired: (role: string) => Promise<boolean>;
   now: () => Date;
 }): SessionLookup {
   return async (sid) => {
     const [session, endedRecord] = await Promise.all([
-      deps.sessions.findById(sid, { userId: 1, revokedAt: 1, expiresAt: 1 }).lean(),
+      deps.sessions.findById(sid, { userId: 1, revokedAt: 1, expiresAt: 1, mfa: 1 }).lean(),
       // FerretDB 1.x can lose `revokedAt` to a racing rotation; the end record cannot be lost (see SessionService).
       deps.claims.has(`session-ended:${sid}`),
     ]);
     if (!session) return null;
-    const user = await deps.users.findById(session.userId, { status: 1 }).lean();
+    const user = await deps.users
+      .findById(session.userId, { status: 1, role: 1, department: 1, 'mfa.methods': 1, 'mfa.enrollmentRequired': 1 })
+      .lean();
+    const ended =
+      endedRecord || session.revokedAt !== null || session.expiresAt <= deps.now() || !user || user.status !== 'active';
+    if (!user || ended)
+      return { userId: session.userId, ended: true, role: '', department: null, mfa: false, enroll: false };
+    const methods = user.mfa?.methods ?? [];
     return {
       userId: session.userId,
-      ended:
-        endedRecord ||
-        session.revokedAt !== null ||
-        session.expiresAt <= deps.now() ||
-        !user ||
-        user.status !== 'active',
+      ended,
+      role: user.role,
+      department: user.department ?? null,
+      mfa: session.mfa === true,
+      // The same rule AuthService.mustEnroll applies when it signs a token.
+      enroll:
+        methods.length === 0 && (user.mfa?.enrollmentRequired === true || (await deps.secondFactorRequired(user.role))),
     };
   };
 }
@@ -63,11 +82,50 @@ const UNKNOWN = 'x';
  */
 export const LIVE_TTL_SECONDS = 60;
 
-/** Writes a live mark unless the session was marked revoked meanwhile (a revocation racing this cache fill). */
-const SET_UNLESS_REVOKED = `
-if redis.call('GET', KEYS[1]) == ARGV[3] then return 0 end
+/**
+ * Writes a live mark only if the session's state is still what the check read before asking
+ * MongoDB (compare and set): a revocation or a change of the session's facts landing meanwhile
+ * wins, so a stale answer is never cached over it.
+ */
+const SET_IF_UNCHANGED = `
+local cur = redis.call('GET', KEYS[1])
+if (cur or '') ~= ARGV[3] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 1`;
+
+/** Replaces a session's live mark by a "changed" mark (a miss that no stale fill may overwrite), unless it was revoked. */
+const MARK_CHANGED = `
+if redis.call('GET', KEYS[1]) == ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1`;
+
+/** Prefix of a "changed" mark: the session's facts changed; read MongoDB again. */
+const CHANGED = 'c:';
+
+/** A live mark: `<epoch>|<json [userId, role, department, mfa, enroll]>`. */
+const liveMark = (epoch: string, f: SessionFacts): string =>
+  `${epoch}|${JSON.stringify([f.userId, f.role, f.department, f.mfa, f.enroll])}`;
+
+/** The facts in a live mark of `epoch`, or null when it is not one (older format, other epoch, corrupt). */
+function parseLiveMark(state: string, epoch: string): SessionFacts | null {
+  if (state.length <= epoch.length + 1 || !state.startsWith(epoch) || state[epoch.length] !== '|') return null;
+  try {
+    const v = JSON.parse(state.slice(epoch.length + 1)) as unknown;
+    if (!Array.isArray(v) || v.length !== 5) return null;
+    const [userId, role, department, mfa, enroll] = v as unknown[];
+    if (
+      typeof userId !== 'string' ||
+      typeof role !== 'string' ||
+      (department !== null && typeof department !== 'string') ||
+      typeof mfa !== 'boolean' ||
+      typeof enroll !== 'boolean'
+    )
+      return null;
+    return { userId, ended: false, role, department, mfa, enroll };
+  } catch {
+    return null;
+  }
+}
 
 /**
  * Whether a session's access tokens may still be used. MongoDB (sessions, their end records,
@@ -100,6 +158,14 @@ export class SessionRevocation {
 
   /** Throws 401 unless the session exists, has not ended and belongs to `userId`. */
   async assertLive(sid: string, userId: string): Promise<void> {
+    await this.liveFacts(sid, userId);
+  }
+
+  /**
+   * The session's current facts (role, department, 2FA state) when it exists, has not ended
+   * and belongs to `userId`; else 401. One Redis read when cached, MongoDB on a miss.
+   */
+  async liveFacts(sid: string, userId: string): Promise<SessionFacts> {
     let epoch: string | null;
     let state: string | null;
     try {
@@ -115,17 +181,22 @@ export class SessionRevocation {
     if (state === REVOKED) throw sessionEnded();
     if (state === UNKNOWN) throw invalidToken();
     if (epoch && state) {
-      const sep = state.indexOf('|');
-      if (state.slice(0, sep) === epoch) {
-        if (state.slice(sep + 1) !== userId) throw invalidToken();
-        return;
+      const facts = parseLiveMark(state, epoch);
+      if (facts) {
+        if (facts.userId !== userId) throw invalidToken();
+        return facts;
       }
     }
-    await this.checkDatabase(sid, userId, epoch);
+    return this.checkDatabase(sid, userId, epoch, state);
   }
 
-  /** Cache miss or cold cache: ask MongoDB, and remember its answer. */
-  private async checkDatabase(sid: string, userId: string, epoch: string | null): Promise<void> {
+  /** Cache miss or cold cache: ask MongoDB, and remember its answer unless the state changed meanwhile. */
+  private async checkDatabase(
+    sid: string,
+    userId: string,
+    epoch: string | null,
+    seen: string | null,
+  ): Promise<SessionFacts> {
     let facts: SessionFacts | null;
     try {
       facts = await this.deps.lookup(sid);
@@ -138,7 +209,7 @@ export class SessionRevocation {
         await redis.set(stateKey(sid), facts ? REVOKED : UNKNOWN, 'EX', this.revokedTtlSeconds);
       } else {
         const current = epoch ?? (await this.warm());
-        await redis.eval(SET_UNLESS_REVOKED, 1, stateKey(sid), `${current}|${facts.userId}`, LIVE_TTL_SECONDS, REVOKED);
+        await redis.eval(SET_IF_UNCHANGED, 1, stateKey(sid), liveMark(current, facts), LIVE_TTL_SECONDS, seen ?? '');
       }
     } catch (err) {
       // MongoDB answered; a cache write that failed only costs the next check another read.
@@ -146,6 +217,7 @@ export class SessionRevocation {
     }
     if (!facts || facts.userId !== userId) throw invalidToken();
     if (facts.ended) throw sessionEnded();
+    return facts;
   }
 
   /** Marks the cache warm with a new epoch; concurrent warmers (other processes) agree on one. */
@@ -172,6 +244,27 @@ export class SessionRevocation {
       this.deps.logger.error(
         { err: { message: (err as Error).message }, sessions: sids.length },
         'revocation not cached in Redis; MongoDB has it and the cache will be re-checked',
+      );
+    }
+  }
+
+  /**
+   * Call after a session's facts (its user's role, department or second factors, the session's
+   * 2FA state) changed in MongoDB: its next check reads them again, in every process. Same
+   * failure handling as a revocation (epoch dropped once Redis is back).
+   */
+  async changed(sids: string[]): Promise<void> {
+    if (sids.length === 0) return;
+    const mark = `${CHANGED}${randomBytes(9).toString('base64url')}`;
+    try {
+      await Promise.all(
+        sids.map((sid) => this.deps.redis.eval(MARK_CHANGED, 1, stateKey(sid), mark, REVOKED, this.revokedTtlSeconds)),
+      );
+    } catch (err) {
+      this.epochSuspect = true;
+      this.deps.logger.error(
+        { err: { message: (err as Error).message }, sessions: sids.length },
+        'session change not cached in Redis; the cache will be re-checked',
       );
     }
   }

@@ -102,7 +102,10 @@ export class SessionService {
       { _id: id, userId, revokedAt: null, expiresAt: { $gt: this.now() } },
       { $set: { mfa: true } },
     );
-    return res.matchedCount === 1 && !(await this.deps.claims.has(`session-ended:${id}`));
+    if (res.matchedCount !== 1 || (await this.deps.claims.has(`session-ended:${id}`))) return false;
+    // Access tokens read the session's 2FA state with the revocation check: refresh its cached copy.
+    await this.deps.tokens.sessionsChanged([id]);
+    return true;
   }
 
   async get(id: string): Promise<SessionDoc | null> {

@@ -152,19 +152,26 @@ export class TokenService {
     return payload;
   }
 
+  /**
+   * The claims of a valid access token of a live session. Role and department come from the
+   * session's current facts (read with the revocation check, one Redis read when cached), not
+   * from the token, so a role change applies to tokens already issued. The 2FA state may only
+   * narrow: a token signed before its session passed a second factor stays without it (the
+   * client gets a new token for that), and one whose session or user lost it loses it at once.
+   */
   async verifyAccess(token: string): Promise<AccessClaims> {
     const p = this.verify(token, this.deps.audience, 'access');
     if (typeof p.sid !== 'string' || typeof p.role !== 'string' || typeof p.mfa !== 'boolean') {
       throw AppError.unauthorized('The token is invalid or expired.', 'invalid-token');
     }
-    await this.deps.revocation.assertLive(p.sid, p.sub as string);
+    const facts = await this.deps.revocation.liveFacts(p.sid, p.sub as string);
     return {
       sub: p.sub as string,
       sid: p.sid,
-      role: p.role,
-      dept: typeof p.dept === 'string' ? p.dept : null,
-      mfa: p.mfa,
-      enroll: p.enroll === true,
+      role: facts.role,
+      dept: facts.department,
+      mfa: p.mfa && facts.mfa,
+      enroll: p.enroll === true || facts.enroll,
     };
   }
 
@@ -207,5 +214,10 @@ export class TokenService {
   /** Call once the session's end is stored in MongoDB: its access tokens are refused at once, in every process. */
   async revokeSessions(sids: string[]): Promise<void> {
     await this.deps.revocation.revoked(sids);
+  }
+
+  /** Call once a session's facts (role, department, 2FA state) changed in MongoDB: its next request reads them again. */
+  async sessionsChanged(sids: string[]): Promise<void> {
+    await this.deps.revocation.changed(sids);
   }
 }

@@ -1,6 +1,7 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { inspect } from 'node:util';
 import bcrypt from 'bcrypt';
+import { ConcurrencyLimit } from '../../lib/concurrency-limit';
 
 /** Longest password accepted anywhere (policy documents it); far above bcrypt's 72-byte input. */
 export const MAX_PASSWORD_LENGTH = 128;
@@ -17,14 +18,28 @@ const characters = (s: string): number => [...s].length;
 export class PasswordHasher {
   /** The pepper as a KeyObject, so the hasher never holds (or prints) the raw secret. */
   private readonly pepper: KeyObject | undefined;
+  /** bcrypt runs on the libuv pool; capped so hashes never take every core from the event loop. */
+  private readonly limit: ConcurrencyLimit | undefined;
 
   constructor(
     readonly cost: number,
     pepper?: Buffer,
+    /** Hashes and comparisons in flight at once; the rest queue (undefined: no cap). */
+    maxConcurrent?: number,
   ) {
     if (!Number.isInteger(cost) || cost < 10 || cost > 15)
       throw new Error('bcrypt cost must be an integer from 10 to 15');
     this.pepper = pepper === undefined ? undefined : createSecretKey(pepper);
+    this.limit = maxConcurrent === undefined ? undefined : new ConcurrencyLimit(maxConcurrent);
+  }
+
+  /** Hashes and comparisons running and queued now (both 0 running when uncapped: not tracked). */
+  get load(): { running: number; waiting: number } {
+    return this.limit?.load ?? { running: 0, waiting: 0 };
+  }
+
+  private limited<T>(task: () => Promise<T>): Promise<T> {
+    return this.limit ? this.limit.run(task) : task();
   }
 
   [inspect.custom](): string {
@@ -40,13 +55,15 @@ export class PasswordHasher {
   }
 
   async hash(password: string): Promise<string> {
-    return bcrypt.hash(this.prehash(password), this.cost);
+    const prehashed = this.prehash(password);
+    return this.limited(() => bcrypt.hash(prehashed, this.cost));
   }
 
   /** Works for hashes of any cost, so raising the cost later keeps old hashes valid. */
   async verify(password: string, hash: string): Promise<boolean> {
     if (characters(password) > MAX_PASSWORD_LENGTH) return false;
-    return bcrypt.compare(this.prehash(password), hash);
+    const prehashed = this.prehash(password);
+    return this.limited(() => bcrypt.compare(prehashed, hash));
   }
 
   needsRehash(hash: string): boolean {

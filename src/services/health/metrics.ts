@@ -89,6 +89,11 @@ export class AppMetrics {
     };
   }
 
+  /** One answered request of a route served outside the router (the liveness fast path). */
+  observeHttp(method: string, route: string, statusCode: number, seconds: number): void {
+    this.httpDuration.observe({ method, route, status_code: String(statusCode) }, seconds);
+  }
+
   recordChecks(measurements: Measurement[]): void {
     for (const m of measurements) {
       this.checkStatus.set({ check: keyOf(m) }, STATUS_VALUE[m.status]);

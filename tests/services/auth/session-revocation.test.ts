@@ -1,6 +1,7 @@
 import { createLogger } from '../../../src/lib/logger';
 import { createRedis, waitForRedis, type RedisClient } from '../../../src/lib/redis';
 import { SessionRevocation, type SessionFacts } from '../../../src/services/auth/session-revocation';
+import { factsOf, type SessionStub } from '../../support/revocation';
 import { testNamespace, testRedisUrl } from '../../support/env';
 import { waitFor } from '../../support/process';
 
@@ -24,18 +25,21 @@ describe('SessionRevocation (Redis cache over the session store)', () => {
 
   const over = (
     redis: RedisClient,
-    db: Map<string, SessionFacts>,
-    lookup?: (sid: string) => Promise<SessionFacts | null>,
+    db: Map<string, SessionStub>,
+    lookup?: (sid: string) => Promise<SessionStub | null>,
   ) =>
     new SessionRevocation({
       redis,
-      lookup: lookup ?? (async (sid) => db.get(sid) ?? null),
+      lookup: async (sid): Promise<SessionFacts | null> => {
+        const stub = lookup ? await lookup(sid) : db.get(sid);
+        return stub ? factsOf(stub) : null;
+      },
       accessTtlSeconds: 900,
       logger: silent,
     });
 
   it('when a revocation could not reach Redis while another process had the session cached as live, then once Redis is reachable again the stale live mark is no longer trusted', async () => {
-    const db = new Map<string, SessionFacts>([['sess-partitioned', { userId: 'u1', ended: false }]]);
+    const db = new Map<string, SessionStub>([['sess-partitioned', { userId: 'u1', ended: false }]]);
     const processA = await client();
     const processB = await client();
     const a = over(processA, db);
