@@ -36,6 +36,7 @@ function indexHtml(b: ConsoleBuild): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
 <title>Operations console</title>
 <link rel="stylesheet" href="${asset(b.style.file)}" integrity="${b.style.integrity}" crossorigin="anonymous">
 <script src="${asset(b.script.file)}" integrity="${b.script.integrity}" crossorigin="anonymous" defer></script>

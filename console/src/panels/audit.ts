@@ -62,6 +62,8 @@ export function auditPanel(): Panel {
         try {
           const res = await ctx.api.get<{ items: AuditEntry[]; total: number }>(`/audit?${q}`);
           render(res.items, res.total);
+          // What the shown results answer (tests and bookmarks read it; the form may have changed since).
+          results.setAttribute('data-query', q.toString());
         } catch (err) {
           notice(message, describeError(err), 'error');
         }
