@@ -12,6 +12,30 @@ import { createUser, PASSWORD } from '../support/users';
 import { waitFor } from '../support/wait';
 
 const SCREENSHOTS = path.resolve(__dirname, '../../docs/console');
+const QUARTER_HOUR = 15 * 60_000;
+
+/**
+ * A day of stored health samples (one per 15 minutes, as another instance would have
+ * written them): the charts read them through GET /api/v1/health/history.
+ */
+async function seedHealthHistory(t: TestApp): Promise<void> {
+  const now = Date.now();
+  const samples = Array.from({ length: 96 }, (_, i) => {
+    const wave = Math.sin(i / 8);
+    return {
+      _id: `console-e2e-${i}`,
+      at: new Date(now - (96 - i) * QUARTER_HOUR),
+      instance: 'db-host:1',
+      status: 'pass',
+      checks: [
+        { key: 'mongodb:responseTime', value: 20 + 15 * wave + (i === 70 ? 140 : 0), unit: 'ms', status: 'pass' },
+        { key: 'system:cpuLoad', value: 0.5 + 0.3 * wave, unit: 'load/core', status: 'pass' },
+        { key: 'system:memory', value: 55 + 10 * wave, unit: 'percent', status: 'pass' },
+      ],
+    };
+  });
+  await t.container.database.db().collection<{ _id: string }>('health_samples').insertMany(samples);
+}
 const EMAIL = 'oncall@console-e2e.example';
 
 /**
@@ -29,6 +53,7 @@ describe('operations console in headless Chromium', () => {
   let backupDir: string;
   const clock = new TestClock();
   let secret: string;
+  let scratchDb: string | undefined;
 
   beforeAll(async () => {
     buildDir = tempDir('console-build');
@@ -54,6 +79,7 @@ describe('operations console in headless Chromium', () => {
       { now: clock.now },
     );
     await createUser(t, EMAIL, 'admin', 'it');
+    await seedHealthHistory(t);
     const port = await freePort();
     await new Promise<void>((resolve) => {
       server = t.app.listen(port, '127.0.0.1', () => resolve());
@@ -68,6 +94,12 @@ describe('operations console in headless Chromium', () => {
     await t?.container.deps.operations.alertStream.stop();
     server?.closeAllConnections();
     await new Promise((r) => server?.close(r));
+    if (scratchDb)
+      await t?.container.database.connection
+        .getClient()
+        .db(scratchDb)
+        .dropDatabase()
+        .catch(() => undefined);
     await t?.close();
     await fs.rm(buildDir, { recursive: true, force: true });
     await fs.rm(backupDir, { recursive: true, force: true });
@@ -133,6 +165,10 @@ describe('operations console in headless Chromium', () => {
     expect(mongo).toMatch(/pass/);
     expect(mongo).toMatch(/\d+(\.\d+)? ms/);
     await page().waitForSelector('#health-charts figure.chart canvas');
+    // Thresholds beside the values, and a day of history from the stored samples.
+    expect(mongo).toMatch(/warn ≥ \d+, fail ≥ \d+ ms/);
+    const caption = await w.text('#health-charts figure[data-chart="mongodb:responseTime"] figcaption');
+    expect(Number(/(\d+) intervals/.exec(caption)?.[1])).toBeGreaterThanOrEqual(90);
     await w.screenshot(SCREENSHOTS, 'health');
     await expectAccessible('health');
     w.expectClean();
@@ -166,7 +202,11 @@ describe('operations console in headless Chromium', () => {
     await w.waitForText('#alert-detail', 'Acknowledged by');
     await w.waitForText('#alert-detail', 'rotating logs on db-1');
     const stored = await t.container.deps.operations.alertQueries.get(alertId);
-    expect(stored).toMatchObject({ status: 'acknowledged', acknowledgeComment: 'Looking at it: rotating logs on db-1' });
+    expect(stored).toMatchObject({
+      status: 'acknowledged',
+      acknowledgeComment: 'Looking at it: rotating logs on db-1',
+    });
+    await w.screenshot(SCREENSHOTS, 'alert-detail');
     await expectAccessible('alert detail');
     w.expectClean();
   });
@@ -192,6 +232,23 @@ describe('operations console in headless Chromium', () => {
     expect((await t.container.deps.operations.backups.get(backupId as string))?.verification?.ok).toBe(true);
     await w.screenshot(SCREENSHOTS, 'backups');
     await expectAccessible('backups');
+
+    // Restore goes into a scratch database named by the operator, never over the live one.
+    scratchDb = `${t.dbName}_scratch`.slice(0, 63);
+    await typeInto(`#backups-list tr[data-backup-id="${backupId}"] input[name=toDb]`, scratchDb);
+    await page().click(`#backups-list tr[data-backup-id="${backupId}"] form.restore button`);
+    await waitFor(
+      async () =>
+        (await w.text('#backup-progress-text')).startsWith(`Restore of ${backupId} into ${scratchDb}: succeeded`),
+      120_000,
+      'the restore into the scratch database',
+    );
+    const restoredUsers = await t.container.database.connection
+      .getClient()
+      .db(scratchDb)
+      .collection('users')
+      .countDocuments();
+    expect(restoredUsers).toBe(1);
     w.expectClean();
   });
 
@@ -212,6 +269,24 @@ describe('operations console in headless Chromium', () => {
     expect(await w.text('#audit-chain')).toMatch(/Chain intact: \d+ entries checked/);
     await w.screenshot(SCREENSHOTS, 'audit');
     await expectAccessible('audit');
+    w.expectClean();
+  });
+
+  it('when the page is zoomed to 200%, then every panel reflows without horizontal scrolling and stays clean', async () => {
+    // 200% zoom of a 1280 px window: 640 CSS pixels at twice the density.
+    await page().setViewport({ width: 640, height: 900, deviceScaleFactor: 2 });
+    for (const panel of ['health', 'alerts', 'backups', 'audit']) {
+      await page().click(`nav button[data-panel=${panel}]`);
+      await page().waitForSelector(`nav button[data-panel=${panel}][aria-current=page]`);
+      const overflow = await page().evaluate(() => {
+        const doc = (
+          globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }
+        ).document.documentElement;
+        return doc.scrollWidth - doc.clientWidth;
+      });
+      expect({ panel, overflow }).toEqual({ panel, overflow: 0 });
+    }
+    await w.screenshot(SCREENSHOTS, 'zoom-200');
     w.expectClean();
   });
 });

@@ -101,7 +101,8 @@ export function backupsPanel(): Panel {
       };
 
       const restoreForm = (b: Backup): HTMLElement => {
-        const target = h('input', { name: 'toDb', required: true, pattern: DB_NAME.source, maxlength: 63 });
+        // The pattern attribute is compiled with the `v` flag, where a bare `-` in a class is an error.
+        const target = h('input', { name: 'toDb', required: true, pattern: '[A-Za-z0-9_\\-]{1,63}', maxlength: 63 });
         target.value = `restore_${b.id.replace(/[^A-Za-z0-9_-]/g, '_')}`.slice(0, 63);
         return h(
           'form',

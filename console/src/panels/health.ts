@@ -144,6 +144,9 @@ export function healthPanel(): Panel {
       const loadCharts = async () => {
         const { body } = await ctx.api.getAnyStatus<HealthReport>('/health');
         const numeric = renderNow(body);
+        const limitsOf = new Map<string, { warn: number; fail: number }>();
+        for (const [key, results] of Object.entries(body.checks))
+          if (results[0]?.limits) limitsOf.set(key, results[0].limits);
         const components = [...new Set(numeric.map((k) => k.split(':')[0]))];
         const since = new Date(Date.now() - DAY_MS).toISOString();
         const histories = await Promise.all(
@@ -163,29 +166,45 @@ export function healthPanel(): Panel {
             ? `${series.check}: ${series.buckets.length} intervals, highest ${Math.max(...values)}${series.unit ? ` ${series.unit}` : ''}`
             : `${series.check}: no samples yet`;
           chartsEl.appendChild(figure);
+          const nowS = Date.now() / 1000;
+          const limits = limitsOf.get(series.check);
+          const xs = series.buckets.map((b) => new Date(b.start).getTime() / 1000);
           const plot = new uPlot(
             {
-              width: Math.max(240, Math.min(460, chartsEl.clientWidth - 16)),
+              width: Math.max(220, figure.clientWidth - 16),
               height: 140,
               legend: { show: false },
               cursor: { show: false },
+              // Always the full 24 hours, however few samples there are yet.
+              scales: { x: { time: true, range: () => [nowS - DAY_MS / 1000, nowS] } },
               series: [
                 {},
                 { label: 'avg', stroke: '#1f5fa8', width: 2 },
                 { label: 'max', stroke: '#8a4b00', width: 1, dash: [4, 3] },
+                ...(limits ? [{ label: 'fail limit', stroke: '#a4161a', width: 1, dash: [1, 3] }] : []),
               ],
               axes: [{}, { size: 56 }],
             },
             [
-              series.buckets.map((b) => new Date(b.start).getTime() / 1000),
+              xs,
               series.buckets.map((b) => b.avg),
               series.buckets.map((b) => b.max),
+              ...(limits ? [xs.map(() => limits.fail)] : []),
             ],
             figure,
           );
           plot.root.setAttribute('aria-hidden', 'true');
           charts.push(plot);
-          figure.appendChild(h('figcaption', {}, caption, ' (solid: average, dashed: maximum)'));
+          figure.appendChild(
+            h(
+              'figcaption',
+              {},
+              caption,
+              limits
+                ? ` (solid: average, dashed: maximum, dotted: fail limit ${limits.fail})`
+                : ' (solid: average, dashed: maximum)',
+            ),
+          );
         }
         if (!chartsEl.firstChild) replace(chartsEl, h('p', {}, 'No history yet.'));
         notice(message, `Updated ${formatTime(new Date().toISOString())}`, 'info');
