@@ -163,7 +163,7 @@ export function healthPanel(): Panel {
           const figure = h('figure', { class: 'chart', 'data-chart': series.check });
           const values = series.buckets.map((b) => b.max).filter((v): v is number => v !== null);
           const caption = values.length
-            ? `${series.check}: ${series.buckets.length} intervals, highest ${Math.max(...values)}${series.unit ? ` ${series.unit}` : ''}`
+            ? `${series.check}: ${series.buckets.length} intervals, highest ${Math.round(Math.max(...values) * 100) / 100}${series.unit ? ` ${series.unit}` : ''}`
             : `${series.check}: no samples yet`;
           chartsEl.appendChild(figure);
           const nowS = Date.now() / 1000;
