@@ -167,7 +167,10 @@ export function healthPanel(): Panel {
             : `${series.check}: no samples yet`;
           chartsEl.appendChild(figure);
           const nowS = Date.now() / 1000;
+          const dataMax = Math.max(0, ...series.buckets.map((b) => b.max ?? 0));
+          // The fail limit as a line when it is in sight of the data; far above it, the caption says it.
           const limits = limitsOf.get(series.check);
+          const drawLimit = limits !== undefined && limits.fail <= Math.max(dataMax * 3, 1);
           const xs = series.buckets.map((b) => new Date(b.start).getTime() / 1000);
           const plot = new uPlot(
             {
@@ -181,15 +184,15 @@ export function healthPanel(): Panel {
                 {},
                 { label: 'avg', stroke: '#1f5fa8', width: 2 },
                 { label: 'max', stroke: '#8a4b00', width: 1, dash: [4, 3] },
-                ...(limits ? [{ label: 'fail limit', stroke: '#a4161a', width: 1, dash: [1, 3] }] : []),
+                ...(drawLimit ? [{ label: 'fail limit', stroke: '#a4161a', width: 1, dash: [1, 3] }] : []),
               ],
-              axes: [{}, { size: 56 }],
+              axes: [{}, { size: 72 }],
             },
             [
               xs,
               series.buckets.map((b) => b.avg),
               series.buckets.map((b) => b.max),
-              ...(limits ? [xs.map(() => limits.fail)] : []),
+              ...(drawLimit && limits ? [xs.map(() => limits.fail)] : []),
             ],
             figure,
           );
@@ -200,9 +203,8 @@ export function healthPanel(): Panel {
               'figcaption',
               {},
               caption,
-              limits
-                ? ` (solid: average, dashed: maximum, dotted: fail limit ${limits.fail})`
-                : ' (solid: average, dashed: maximum)',
+              ' (solid: average, dashed: maximum',
+              drawLimit ? `, dotted: fail limit ${limits?.fail})` : limits ? `; fail limit ${limits.fail})` : ')',
             ),
           );
         }
