@@ -73,6 +73,7 @@ export function badge(status: string): HTMLElement {
     fail: ['bad', '✕'],
     failed: ['bad', '✕'],
     critical: ['bad', '✕'],
+    error: ['bad', '✕'],
     open: ['warn', '●'],
     abandoned: ['bad', '✕'],
   };

@@ -31,7 +31,7 @@ interface Delivery {
 }
 
 const STATUSES = ['open', 'acknowledged', 'resolved'];
-const SEVERITIES = ['critical', 'warning', 'info'];
+const SEVERITIES = ['critical', 'error', 'warning', 'info'];
 
 function select(name: string, label: string, options: string[]): HTMLSelectElement {
   return h(
