@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { source as axeCoreSource } from 'axe-core';
 import { mkdir, rename } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -118,7 +119,7 @@ export class WatchedPage {
    */
   async axe(minImpact: 'serious' | 'critical' = 'serious'): Promise<AxeViolation[]> {
     const loaded = await this.page.evaluate(() => typeof (globalThis as { axe?: unknown }).axe === 'object');
-    if (!loaded) await this.page.evaluate(axeSource());
+    if (!loaded) await this.page.evaluate(axeCoreSource);
     const violations = await this.page.evaluate(async () => {
       type Result = {
         violations: Array<{ id: string; impact: string | null; help: string; nodes: Array<{ target: unknown[] }> }>;
@@ -159,8 +160,3 @@ export class WatchedPage {
   }
 }
 
-let axeCache: string | undefined;
-function axeSource(): string {
-  axeCache ??= readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-  return axeCache;
-}
