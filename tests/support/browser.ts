@@ -159,4 +159,3 @@ export class WatchedPage {
     return this.page.$eval(selector, (el) => el.textContent ?? '');
   }
 }
-
