@@ -1,5 +1,5 @@
 import os from 'node:os';
-import type { HealthThresholds } from '../../config';
+import type { HealthThresholds, Limits } from '../../config';
 import type { Logger } from '../../lib/logger';
 import { withTimeout } from '../../lib/database';
 import type { HealthSampleModel } from '../../models/health-sample.model';
@@ -23,6 +23,8 @@ export interface HealthCheckResult {
   output?: string;
   /** Admin view only: internals such as versions, hosts and pool numbers. */
   details?: Record<string, unknown>;
+  /** Admin view only: the warn/fail limits the observed value is graded against. */
+  limits?: Limits;
 }
 
 /** The admin view of /health. */
@@ -56,6 +58,8 @@ export interface HealthCheckDeps {
   checks: HealthCheck[];
   /** Critical dependencies: they alone decide readiness. */
   readiness: ReadinessProbe[];
+  /** Warn/fail limits per check key (`component:measurement`), reported beside the values. */
+  limits?: Record<string, Limits>;
   timeoutMs: number;
   sampleIntervalMs: number;
   readyPingMinIntervalMs: number;
@@ -261,6 +265,7 @@ export class HealthCheckService {
         time,
         output: m.output,
         details: m.details,
+        limits: this.deps.limits?.[keyOf(m)],
       });
     }
     return {

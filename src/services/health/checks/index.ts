@@ -1,4 +1,4 @@
-import type { Config } from '../../../config';
+import type { Config, Limits } from '../../../config';
 import type { Database } from '../../../lib/database';
 import type { RedisClient } from '../../../lib/redis';
 import type { AuditEventModel } from '../../../models/audit-event.model';
@@ -25,7 +25,11 @@ export interface StandardChecksDeps {
 }
 
 /** Every check the configuration asks for, and the critical ones readiness probes. */
-export function standardChecks(deps: StandardChecksDeps): { checks: HealthCheck[]; readiness: ReadinessProbe[] } {
+export function standardChecks(deps: StandardChecksDeps): {
+  checks: HealthCheck[];
+  readiness: ReadinessProbe[];
+  limits: Record<string, Limits>;
+} {
   const { config } = deps;
   const t = config.health.thresholds;
   const mongo = new MongoCheck({
@@ -61,6 +65,18 @@ export function standardChecks(deps: StandardChecksDeps): { checks: HealthCheck[
     );
   return {
     checks,
+    // The warn/fail limits each graded number is held against, shown beside the value in the admin report.
+    limits: {
+      'mongodb:responseTime': t.dbLatencyMs,
+      'redis:responseTime': t.redisLatencyMs,
+      'system:cpuLoad': t.cpuLoadPerCore,
+      'system:memory': t.memoryPercent,
+      'system:disk': t.diskPercent,
+      'process:heap': t.memoryPercent,
+      'process:eventLoopDelay': t.eventLoopDelayMs,
+      'security:failedLogins': t.failedLogins,
+      'backups:age': t.backupAgeHours,
+    },
     readiness: [
       { key: 'mongodb:responseTime', probe: (ms) => mongo.ping(ms) },
       { key: 'redis:responseTime', probe: (ms) => redis.ping(ms) },
