@@ -265,8 +265,12 @@ export class AuthService {
     code: string,
   ): Promise<TokenPair & { backupCodesRemaining?: number; warning?: string }> {
     const { user, loginId } = await this.userForMfa(mfaToken);
-    return this.factorStep(user, loginId, method, (u) => this.checkCode(u, method, code, 'login'), () =>
-      this.deps.tokens.consumeMfa(loginId),
+    return this.factorStep(
+      user,
+      loginId,
+      method,
+      (u) => this.checkCode(u, method, code, 'login'),
+      () => this.deps.tokens.consumeMfa(loginId),
     );
   }
 

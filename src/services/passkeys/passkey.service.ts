@@ -263,7 +263,12 @@ export class PasskeyService {
     this.assertAvailable();
     const { loginId } = await this.deps.auth.pendingSignIn(mfaToken);
     return this.deps.auth.verifyPasskeySecondFactor(mfaToken, (user) =>
-      this.checkAssertion(user, response, { purpose: 'second-factor', userId: user._id, attemptId: loginId, status: 401 }),
+      this.checkAssertion(user, response, {
+        purpose: 'second-factor',
+        userId: user._id,
+        attemptId: loginId,
+        status: 401,
+      }),
     );
   }
 
@@ -472,7 +477,11 @@ export class PasskeyService {
       resourceId: id,
       details: { remaining },
     });
-    await this.notify(user.email, 'A passkey was removed from your account', `The passkey "${removed.name}" was removed`);
+    await this.notify(
+      user.email,
+      'A passkey was removed from your account',
+      `The passkey "${removed.name}" was removed`,
+    );
   }
 
   /** Retention (no TTL index on FerretDB): ceremonies past their expiry can never be answered. */
