@@ -412,7 +412,7 @@ export class PasskeyService {
 
   async rename(userId: string, id: string, name: string): Promise<PasskeyView> {
     const updated = await this.deps.credentials
-      .findOneAndUpdate({ _id: id, userId }, { $set: { name } }, { new: true })
+      .findOneAndUpdate({ _id: id, userId }, { $set: { name } }, { returnDocument: 'after' })
       .lean();
     if (!updated) throw AppError.notFound('No such passkey.');
     await this.deps.audit.record({
