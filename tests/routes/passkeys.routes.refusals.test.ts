@@ -3,7 +3,7 @@ import { buildAppWithSenders, type SenderTestApp } from '../support/app';
 import { passwordStep } from '../support/two-factor';
 import { createUser, login } from '../support/users';
 import { expectProblem } from '../support/problems';
-import { SoftAuthenticator } from '../support/soft-authenticator';
+import { SoftAuthenticator, type Tamper } from '../support/soft-authenticator';
 import {
   PASSKEY_ENV,
   PASSKEY_ORIGIN,
@@ -48,22 +48,24 @@ describe('passkey ceremonies that must be refused', () => {
   }
 
   describe('registration', () => {
-    it.each([
-      ['a wrong origin', { origin: 'https://erp.passkeys.test.evil.example' }, /passkey-origin-mismatch$/],
-      ['a wrong RP id', { rpId: 'evil.example' }, /passkey-rp-id-mismatch$/],
-      ['no user verification', { noUserVerification: true }, /passkey-user-verification-missing$/],
-    ])(
-      'when the authenticator answers with %s, then 400 names it and no passkey is stored',
-      async (label, tamper, type) => {
-        const { userId, accessToken } = await freshUser(`reg.${label.replace(/\W/g, '')}@refusals.example`);
-        const { res } = await registerPasskey(s.t, authenticator, accessToken, { tamper });
-        expectProblem(res, 400, type);
-        expect(await storedPasskeys(userId)).toEqual([]);
-        const user = await models().User.findById(userId).lean();
-        expect(user?.mfa.methods).toEqual([]);
-        expect(user?.mfa.backupCodes).toEqual([]);
-      },
-    );
+    async function refusedRegistration(label: string, tamper: Tamper, type: RegExp): Promise<void> {
+      const { userId, accessToken } = await freshUser(`reg.${label}@refusals.example`);
+      const { res } = await registerPasskey(s.t, authenticator, accessToken, { tamper });
+      expectProblem(res, 400, type);
+      expect(await storedPasskeys(userId)).toEqual([]);
+      const user = await models().User.findById(userId).lean();
+      expect(user?.mfa.methods).toEqual([]);
+      expect(user?.mfa.backupCodes).toEqual([]);
+    }
+
+    it('when the registration ran on another origin, then 400 passkey-origin-mismatch and no passkey is stored', () =>
+      refusedRegistration('origin', { origin: 'https://erp.passkeys.test.evil.example' }, /passkey-origin-mismatch$/));
+
+    it('when the authenticator registered for another RP id, then 400 passkey-rp-id-mismatch and no passkey is stored', () =>
+      refusedRegistration('rpid', { rpId: 'evil.example' }, /passkey-rp-id-mismatch$/));
+
+    it('when the authenticator did not verify the user, then 400 passkey-user-verification-missing and no passkey is stored', () =>
+      refusedRegistration('uv', { noUserVerification: true }, /passkey-user-verification-missing$/));
 
     it('when a registration answer is sent a second time, then the replay is refused as a used challenge and nothing is added', async () => {
       const { userId, accessToken } = await freshUser('reg.replay@refusals.example');
@@ -87,31 +89,31 @@ describe('passkey ceremonies that must be refused', () => {
   });
 
   describe('the second step of a sign-in', () => {
-    it.each([
-      ['a wrong origin', { origin: 'https://phish.example' }, /passkey-origin-mismatch$/],
-      ['a wrong RP id', { rpId: 'phish.example' }, /passkey-rp-id-mismatch$/],
-      ['no user verification', { noUserVerification: true }, /passkey-user-verification-missing$/],
-    ])(
-      'when the assertion comes with %s, then 401 names it and nothing about the passkey or sessions changes',
-      async (label, tamper, type) => {
-        const email = `auth.${label.replace(/\W/g, '')}@refusals.example`;
-        const { userId, credential } = await userWithPasskey(s.t, authenticator, email);
-        const before = await storedPasskeys(userId);
-        const sessions = await sessionCount(userId);
-        const mfaToken = await passwordStep(s.t, email);
-        const res = await verifySecondStep(
-          mfaToken,
-          authenticator.get(await secondStepOptions(s.t, mfaToken), credential, {
-            ...tamper,
-            counter: credential.counter + 1,
-          }),
-        );
-        expectProblem(res, 401, type);
-        expect(res.body.accessToken).toBeUndefined();
-        expect(await storedPasskeys(userId)).toEqual(before);
-        expect(await sessionCount(userId)).toBe(sessions);
-      },
-    );
+    async function refusedSecondStep(label: string, tamper: Tamper, type: RegExp): Promise<void> {
+      const email = `auth.${label}@refusals.example`;
+      const { userId, credential } = await userWithPasskey(s.t, authenticator, email);
+      const before = await storedPasskeys(userId);
+      const sessions = await sessionCount(userId);
+      const mfaToken = await passwordStep(s.t, email);
+      const options = await secondStepOptions(s.t, mfaToken);
+      const res = await verifySecondStep(
+        mfaToken,
+        authenticator.get(options, credential, { ...tamper, counter: credential.counter + 1 }),
+      );
+      expectProblem(res, 401, type);
+      expect(res.body.accessToken).toBeUndefined();
+      expect(await storedPasskeys(userId)).toEqual(before);
+      expect(await sessionCount(userId)).toBe(sessions);
+    }
+
+    it('when the assertion was made on a phishing origin, then 401 passkey-origin-mismatch and no counter, last use or session is stored', () =>
+      refusedSecondStep('origin', { origin: 'https://phish.example' }, /passkey-origin-mismatch$/));
+
+    it('when the assertion was signed for another RP id, then 401 passkey-rp-id-mismatch and no counter, last use or session is stored', () =>
+      refusedSecondStep('rpid', { rpId: 'phish.example' }, /passkey-rp-id-mismatch$/));
+
+    it('when the assertion lacks the user-verified flag, then 401 passkey-user-verification-missing and no counter, last use or session is stored', () =>
+      refusedSecondStep('uv', { noUserVerification: true }, /passkey-user-verification-missing$/));
 
     it('when an assertion that signed in is replayed in a new sign-in, then its challenge is refused as used and no second session opens', async () => {
       const email = 'auth.replay@refusals.example';
