@@ -149,6 +149,25 @@ describe('passkeys: registration, sign-in and management', () => {
     expect(await models().Session.countDocuments({ userId: plain.userId })).toBe(sessions);
   });
 
+  it('when the same passwordless answer is sent five times at once, then exactly one session opens', async () => {
+    const manager = await userWithPasskey(s.t, authenticator, 'pwless.race@passkeys.example', 'manager');
+    const sessions = await models().Session.countDocuments({ userId: manager.userId });
+    const options = await request(s.t.app).post(`${passkeyApi}/passwordless/options`);
+    const answer = authenticator.get(options.body, manager.credential);
+    const results = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        request(s.t.app).post(`${passkeyApi}/passwordless/verify`).send({ credential: answer }),
+      ),
+    );
+    expect(results.map((r) => r.status).sort()).toEqual([200, 401, 401, 401, 401]);
+    expect(await models().Session.countDocuments({ userId: manager.userId })).toBe(sessions + 1);
+    // The losers replayed a spent challenge: no cloned-authenticator alarm.
+    expect(results.filter((r) => r.status === 401).map((r) => r.body.type as string)).toEqual(
+      Array.from({ length: 4 }, () => expect.stringMatching(/passkey-challenge-used$/)),
+    );
+    expect(await models().Alert.countDocuments({ kind: 'auth.passkey-counter-regression' })).toBe(0);
+  });
+
   it('when the account is locked by the second-factor cap, then passwordless sign-in is refused too', async () => {
     const manager = await userWithPasskey(s.t, authenticator, 'pwless.locked@passkeys.example', 'manager');
     await models().User.updateOne({ _id: manager.userId }, { $set: { secondFactorFailures: 100 } });

@@ -365,6 +365,9 @@ export class PasskeyService {
     }
     const presented = info.newCounter;
     if ((presented > 0 || credential.counter > 0) && presented <= credential.counter) {
+      // The same answer racing one that just won (and moved the counter) is a replay, not a clone.
+      if (await this.deps.claims.has(claimKey(doc._id)))
+        return { ok: false, refusal: passkeyRefused('passkey-challenge-used', expected.status) };
       await this.counterRegression(user, credential, presented);
       return { ok: false, refusal: passkeyRefused('passkey-counter-regression', expected.status) };
     }
