@@ -6,6 +6,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The operations console: esbuild bundles console/src into dist/console (hashed files, SRI in index.html).
+COPY console ./console
+COPY scripts/build-console.ts ./scripts/build-console.ts
 RUN npm run build
 
 # Runtime stage: production dependencies and compiled code only, as a non-root user.

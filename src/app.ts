@@ -52,6 +52,7 @@ import type { AlertStream } from './services/alerts/alert-stream';
 import { apiDocsRoutes } from './routes/api-docs.routes';
 import { buildOpenApiDocument } from './lib/openapi';
 import { VERSION } from './lib/version';
+import { consoleRoutes } from './routes/console.routes';
 
 /** Everything the HTTP layer needs, built by the composition root (src/container.ts) or a test. */
 export interface AppDeps {
@@ -115,6 +116,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(rootRoutes());
   app.use('/health', healthRoutes({ health: deps.operations.health, authenticate, policy }));
   app.get('/metrics', metricsHandler(deps.operations.metrics, config.metrics.token));
+  // The operations console (static files, its own CSP); everything it shows comes from /api.
+  app.use('/console', ...consoleRoutes({ dir: config.console.dir }));
 
   // Everything under /api is per-user data or auth state: never cached, and rate limited.
   app.use('/api', noStore, rateLimiters.general);

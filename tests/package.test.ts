@@ -42,6 +42,8 @@ describe('package.json dependencies', () => {
     ...filesUnder('tests', /\.ts$/),
     ...filesUnder('scripts', /\.ts$/),
     ...filesUnder('bench', /\.ts$/),
+    // The operations console's browser code (bundled by esbuild at build time).
+    ...filesUnder('console', /\.ts$/),
     ...['eslint.config.js', 'jest.config.js', 'ecosystem.config.js'],
   ]);
   // Tools run by name: npm scripts, shell scripts, jest's transform, the Dockerfile.

@@ -50,6 +50,8 @@ export interface Config {
     shutdownTimeoutMs: number;
   };
   log: { level: Env['LOG_LEVEL'] };
+  /** The operations console's built files (index.html and hashed assets). */
+  console: { dir: string };
   mongodb: {
     /** May carry credentials (Atlas): a Secret, so the config never prints it. */
     uri: Secret<string>;
@@ -477,6 +479,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     },
     log: { level: env.LOG_LEVEL },
+    console: { dir: env.CONSOLE_DIR },
     mongodb: {
       uri: new Secret(env.MONGODB_URI ?? 'mongodb://127.0.0.1:27017/erp'),
       minPoolSize: env.MONGODB_MIN_POOL_SIZE,

@@ -109,6 +109,14 @@ export const envSchema = z.object({
     .default('100kb')
     .describe('Largest accepted JSON body; larger bodies get 413.'),
 
+  CONSOLE_DIR: z
+    .string()
+    .min(1)
+    .default('dist/console')
+    .describe(
+      'Directory of the built operations console (`npm run build` writes dist/console), served at /console; relative to the working directory.',
+    ),
+
   // --- MongoDB
   MONGODB_URI: optionalString()
     .refine((v) => v === undefined || /^mongodb(\+srv)?:\/\//.test(v), 'must be a mongodb:// or mongodb+srv:// URI')

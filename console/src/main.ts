@@ -1,0 +1,122 @@
+import 'uplot/dist/uPlot.min.css';
+import './styles.css';
+import { ApiClient, ApiError, describeError } from './api';
+import { h, notice, replace } from './dom';
+import type { Panel } from './panel';
+import { alertsPanel } from './panels/alerts';
+import { auditPanel } from './panels/audit';
+import { backupsPanel } from './panels/backups';
+import { healthPanel } from './panels/health';
+import { renderSignIn } from './sign-in';
+
+interface Session {
+  userId: string;
+  role: string;
+  mfa: boolean;
+  enrollmentRequired: boolean;
+}
+
+const api = new ApiClient();
+const panels: Panel[] = [healthPanel(), alertsPanel(), backupsPanel(), auditPanel()];
+let current: Panel | null = null;
+
+function root(): HTMLElement {
+  return document.getElementById('app') as HTMLElement;
+}
+
+function showSignIn(reason?: string): void {
+  current?.unmount();
+  current = null;
+  renderSignIn(root(), api, () => void openConsole());
+  if (reason) {
+    const n = root().querySelector<HTMLElement>('.notice');
+    if (n) notice(n, reason, 'info');
+  }
+}
+
+/** The panels this caller may read: each panel's probe answers 403 when the role lacks the permission. */
+async function visiblePanels(): Promise<Panel[]> {
+  const allowed = await Promise.all(
+    panels.map((p) =>
+      api.get(p.probe).then(
+        () => true,
+        (err: unknown) => !(err instanceof ApiError && (err.status === 403 || err.status === 401)),
+      ),
+    ),
+  );
+  return panels.filter((_, i) => allowed[i]);
+}
+
+async function openConsole(): Promise<void> {
+  let session: Session;
+  try {
+    session = await api.get<Session>('/auth/session');
+  } catch (err) {
+    return showSignIn(describeError(err));
+  }
+  const mine = await visiblePanels();
+  const status = h('div', { class: 'notice', role: 'status' });
+  const main = h('main', { id: 'panel', tabindex: '-1' });
+  const tabs = mine.map((p) =>
+    h(
+      'button',
+      { type: 'button', class: 'tab', 'data-panel': p.id, 'aria-controls': 'panel', onclick: () => show(p) },
+      p.title,
+    ),
+  );
+  const signOut = (everywhere: boolean) => async () => {
+    try {
+      await api.call('POST', everywhere ? '/auth/logout-all' : '/auth/logout');
+    } catch {
+      // the session may be gone already; signing out locally is what matters here
+    }
+    api.forget();
+    showSignIn(everywhere ? 'Signed out of every session.' : 'Signed out.');
+  };
+  replace(
+    root(),
+    h('a', { href: '#panel', class: 'skip' }, 'Skip to the panel'),
+    h(
+      'header',
+      { class: 'top' },
+      h('h1', {}, 'Operations console'),
+      h('nav', { 'aria-label': 'Panels' }, ...tabs),
+      h(
+        'div',
+        { class: 'who' },
+        h('span', {}, `Role: ${session.role}${session.mfa ? ' (2FA)' : ''}`),
+        h('button', { type: 'button', class: 'secondary', id: 'sign-out', onclick: signOut(false) }, 'Sign out'),
+        h(
+          'button',
+          { type: 'button', class: 'secondary', id: 'sign-out-all', onclick: signOut(true) },
+          'Sign out everywhere',
+        ),
+      ),
+    ),
+    status,
+    main,
+  );
+  if (!mine.length) notice(status, 'Your role may not see any panel of this console.', 'info');
+
+  function show(p: Panel): void {
+    current?.unmount();
+    current = p;
+    for (const t of tabs) {
+      if (t.dataset.panel === p.id) t.setAttribute('aria-current', 'page');
+      else t.removeAttribute('aria-current');
+    }
+    document.title = `${p.title} — Operations console`;
+    p.mount(main, { api, role: session.role });
+    main.focus();
+  }
+  if (mine[0]) show(mine[0]);
+}
+
+api.onSignedOut(() => showSignIn('Your session ended. Sign in again.'));
+
+function boot(): void {
+  showSignIn();
+}
+
+if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', boot);
+else boot();
