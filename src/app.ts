@@ -24,6 +24,8 @@ import type { TwoFactorAuthService } from './services/two-factor-auth/two-factor
 import type { UserService } from './services/users/user.service';
 import type { Authenticate } from './middleware/authenticate';
 import { authRoutes } from './routes/auth.routes';
+import { passkeyRoutes } from './routes/passkeys.routes';
+import type { PasskeyService } from './services/passkeys/passkey.service';
 import type { RateLimiters } from './middleware/rate-limit';
 import type { Authorize } from './middleware/rbac';
 import type { RoleService } from './services/access/role.service';
@@ -60,7 +62,13 @@ export interface AppDeps {
   /** What every router puts in front of its handlers: who is calling, may they, how often. */
   gates: { authenticate: Authenticate; authorize: Authorize; rateLimiters: RateLimiters };
   /** Sign-in, sessions and second factors, user accounts, API keys. */
-  identity: { auth: AuthService; twoFactor: TwoFactorAuthService; users: UserService; apiKeys: ApiKeyService };
+  identity: {
+    auth: AuthService;
+    twoFactor: TwoFactorAuthService;
+    users: UserService;
+    apiKeys: ApiKeyService;
+    passkeys: PasskeyService;
+  };
   /** Who may do what: the one access policy and the custom roles it reads. */
   access: { policy: AccessPolicy; roles: RoleService };
   /** Data protection: field encryption and key rotation, the audit trail, data-subject rights. */
@@ -132,6 +140,10 @@ export function createApp(deps: AppDeps): Express {
       authorize,
       authLimiter: rateLimiters.auth,
     }),
+  );
+  app.use(
+    '/api/v1/auth/passkeys',
+    passkeyRoutes({ passkeys: deps.identity.passkeys, auth, authenticate, authLimiter: rateLimiters.auth }),
   );
   app.use('/api/v1/users', userRoutes({ users, authenticate, authorize }));
   app.use('/api/v1/employees', employeeRoutes({ employees, authenticate, authorize }));

@@ -48,6 +48,7 @@ import type { AlertDeliveryWorker } from './services/alerts/alert-delivery';
 import type { PublisherSlot } from './services/alerts/dashboard.channel';
 import { AlertQueryService } from './services/alerts/alert-query.service';
 import { AlertStream } from './services/alerts/alert-stream';
+import { PasskeyService } from './services/passkeys/passkey.service';
 
 export interface Container {
   deps: AppDeps;
@@ -235,6 +236,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     sms,
     logger,
     totpIssuer: config.auth.totpIssuer,
+    passkeyCredentials: models.PasskeyCredential,
     now: opts.now,
   });
   const auth = new AuthService({
@@ -348,9 +350,26 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
     maxLifetimeMs: config.auth.accessTtlSeconds * 1000,
   });
   alerting.publisher.connect(alertStream);
+  const passkeys = new PasskeyService({
+    credentials: models.PasskeyCredential,
+    challenges: models.PasskeyChallenge,
+    users: models.User,
+    claims,
+    audit,
+    email,
+    alerts,
+    logger,
+    config: config.passkeys,
+    auth,
+    secondFactorRequired: (role) => policy.requiresSecondFactor(role),
+    issueBackupCodes: (userId) => twoFactor.regenerateBackupCodes(userId, true),
+    now: opts.now,
+  });
   const scheduler = new Scheduler(
     [
       { name: 'auth-retention', schedule: config.auth.retentionCron, run: () => auth.purgeExpired() },
+      // Passkey ceremonies expire like one-time codes, on the same schedule.
+      { name: 'passkey-retention', schedule: config.auth.retentionCron, run: () => passkeys.purgeExpiredChallenges() },
       { name: 'health-retention', schedule: config.health.retentionCron, run: () => health.purgeExpired() },
       ...backupJobs,
       {
@@ -369,7 +388,7 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
       config,
       logger,
       gates: { authenticate, authorize, rateLimiters },
-      identity: { auth, twoFactor, users, apiKeys },
+      identity: { auth, twoFactor, users, apiKeys, passkeys },
       access: { policy, roles },
       protection: { encryption, keyRotation, audit, gdpr },
       resources: { employees, invoices },

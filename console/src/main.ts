@@ -7,7 +7,8 @@ import { alertsPanel } from './panels/alerts';
 import { auditPanel } from './panels/audit';
 import { backupsPanel } from './panels/backups';
 import { healthPanel } from './panels/health';
-import { renderSignIn } from './sign-in';
+import { registerSecondFactor, registerSignInOption, renderSignIn } from './sign-in';
+import { passkeySecondFactor, passkeysPanel, passwordlessSignIn } from './passkeys';
 
 interface Session {
   userId: string;
@@ -17,6 +18,10 @@ interface Session {
 }
 
 const api = new ApiClient();
+registerSecondFactor(passkeySecondFactor);
+registerSignInOption(passwordlessSignIn);
+// The operator's own account, not an operations panel: opened from the header, for every role.
+const ownPasskeys = passkeysPanel();
 const panels: Panel[] = [healthPanel(), alertsPanel(), backupsPanel(), auditPanel()];
 let current: Panel | null = null;
 
@@ -85,6 +90,11 @@ async function openConsole(): Promise<void> {
         'div',
         { class: 'who' },
         h('span', {}, `Role: ${session.role}${session.mfa ? ' (2FA)' : ''}`),
+        h(
+          'button',
+          { type: 'button', class: 'secondary', id: 'open-passkeys', onclick: () => show(ownPasskeys) },
+          'Passkeys',
+        ),
         h('button', { type: 'button', class: 'secondary', id: 'sign-out', onclick: signOut(false) }, 'Sign out'),
         h(
           'button',

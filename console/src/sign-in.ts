@@ -98,6 +98,19 @@ function codeStep(method: string): SecondFactorStep {
 
 const steps: SecondFactorStep[] = ['totp', 'sms', 'email', 'backup'].map(codeStep);
 
+/** Another way to sign in, shown under the password form (e.g. passwordless with a passkey); null hides it. */
+export type SignInOption = (ctx: {
+  api: ApiClient;
+  complete(pair: TokenPair & { warning?: string }): void;
+  say(text: string, kind?: 'ok' | 'error' | 'info'): void;
+}) => HTMLElement | null;
+
+const signInOptions: SignInOption[] = [];
+
+export function registerSignInOption(option: SignInOption): void {
+  signInOptions.push(option);
+}
+
 /** Adds a second-factor step (e.g. a passkey); it is offered when the server lists one of its methods. */
 export function registerSecondFactor(step: SecondFactorStep): void {
   steps.unshift(step);
@@ -152,6 +165,7 @@ export function renderSignIn(root: HTMLElement, api: ApiClient, done: () => void
       field('Password', password),
       h('button', { type: 'submit' }, 'Continue'),
     ),
+    ...signInOptions.map((option) => option({ api, complete: finish, say })),
   );
   email.focus();
 

@@ -133,6 +133,8 @@ export interface Config {
     retentionCron: string;
   };
   mail: { smtpUrl: Secret<string> | undefined; from: string };
+  /** WebAuthn (docs/AUTHENTICATION.md, "Passkeys"): empty `origins` means passkeys are off. */
+  passkeys: PasskeyConfig;
   edge: { hsts: boolean; hstsPreload: boolean; corsMaxAgeSeconds: number };
   rateLimits: {
     ipv6Subnet: number;
@@ -142,6 +144,16 @@ export interface Config {
   alerts: AlertsConfig;
   /** Names of insecure development defaults in use (logged at boot; refused in production). */
   devDefaultsUsed: string[];
+}
+
+export interface PasskeyConfig {
+  rpId: string;
+  rpName: string;
+  /** Exact origins ceremonies may come from: a subset of the CORS allow-list. */
+  origins: string[];
+  /** Roles that may sign in with a passkey alone. */
+  passwordlessRoles: string[];
+  challengeTtlSeconds: number;
 }
 
 /** The alert engine (docs/ALERTS.md). */
@@ -462,6 +474,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   }
 
   const healthEndpoints = parseHealthEndpoints(env.HEALTH_ENDPOINTS, problems);
+  const passkeys = parsePasskeys(env, problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -585,6 +598,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       retentionCron: env.AUTH_RETENTION_CRON,
     },
     mail: { smtpUrl: env.SMTP_URL === undefined ? undefined : new Secret(env.SMTP_URL), from: env.MAIL_FROM },
+    passkeys,
     edge: {
       hsts: env.HSTS_ENABLED === undefined ? isProduction : ['true', '1', 'yes'].includes(env.HSTS_ENABLED),
       hstsPreload: env.HSTS_PRELOAD,
@@ -647,6 +661,39 @@ function deepFreeze<T>(obj: T): T {
     Object.freeze(obj);
   }
   return obj;
+}
+
+/**
+ * Passkey origins must be frontends the CORS allow-list already admits (a ceremony from any
+ * other page could never call the API), and WebAuthn binds credentials to an RP id that
+ * each origin's host must equal or be a subdomain of.
+ */
+function parsePasskeys(env: Env, problems: string[]): PasskeyConfig {
+  const explicit = env.PASSKEY_ORIGINS.length > 0;
+  for (const origin of env.PASSKEY_ORIGINS)
+    if (!env.CORS_ORIGINS.includes(origin))
+      problems.push(`PASSKEY_ORIGINS: "${origin}" is not in CORS_ORIGINS (passkey origins must be allowed frontends)`);
+  const candidates = (explicit ? env.PASSKEY_ORIGINS : env.CORS_ORIGINS).filter(isExactOrigin);
+  const rpId = (env.PASSKEY_RP_ID ?? (candidates[0] ? new URL(candidates[0]).hostname : 'localhost')).toLowerCase();
+  if (!/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(rpId))
+    problems.push(`PASSKEY_RP_ID: "${rpId}" must be a domain name without scheme, port or path`);
+  else if (/^\d+(\.\d+){3}$/.test(rpId)) problems.push('PASSKEY_RP_ID: an IP address cannot be a WebAuthn RP id');
+  const fits = (origin: string): boolean => {
+    const host = new URL(origin).hostname;
+    return host === rpId || host.endsWith(`.${rpId}`);
+  };
+  if (explicit) {
+    for (const origin of candidates.filter((o) => !fits(o)))
+      problems.push(`PASSKEY_ORIGINS: the host of "${origin}" is neither "${rpId}" nor a subdomain of it`);
+  }
+  return {
+    rpId,
+    rpName: env.PASSKEY_RP_NAME,
+    // By default every allowed frontend under the RP id; others could not use its credentials anyway.
+    origins: candidates.filter(fits),
+    passwordlessRoles: env.PASSKEY_PASSWORDLESS_ROLES,
+    challengeTtlSeconds: env.PASSKEY_CHALLENGE_TTL_SECONDS,
+  };
 }
 
 /** HEALTH_ENDPOINTS: `name=url[|expectedStatus[|timeoutMs[|warnMs]]]`, comma-separated. */

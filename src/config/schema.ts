@@ -394,6 +394,19 @@ export const envSchema = z.object({
   TWILIO_ACCOUNT_SID: optionalString().describe('Twilio account SID for SMS codes; SMS 2FA is unavailable without it.'),
   TWILIO_AUTH_TOKEN: optionalString().describe('Twilio auth token.'),
   TWILIO_FROM_NUMBER: optionalString().describe('Sender number (E.164) for SMS codes.'),
+  PASSKEY_RP_ID: optionalString().describe(
+    'WebAuthn relying-party id: the registrable domain passkeys are bound to (e.g. erp.example.com); every PASSKEY_ORIGINS host must be it or a subdomain. Default: the host of the first passkey origin.',
+  ),
+  PASSKEY_RP_NAME: z.string().min(1).max(64).default('ERP').describe('Name authenticators show for this service.'),
+  PASSKEY_ORIGINS: list('').describe(
+    'Comma-separated frontend origins where passkey ceremonies may happen; each must also be in CORS_ORIGINS. Default: every CORS_ORIGINS entry. Empty: passkeys are unavailable (503).',
+  ),
+  PASSKEY_PASSWORDLESS_ROLES: list('').describe(
+    'Comma-separated roles whose users may sign in with a passkey alone (discoverable credential, no password). Default: none; a passkey is then a second factor only.',
+  ),
+  PASSKEY_CHALLENGE_TTL_SECONDS: int(300, 30, 900).describe(
+    'How long a passkey ceremony (its single-use challenge) stays valid.',
+  ),
   BOOTSTRAP_ADMIN_EMAIL: optionalString().describe(
     'Creates the first admin at boot when no admin exists (refused otherwise); pair with BOOTSTRAP_ADMIN_PASSWORD, then remove both.',
   ),
@@ -461,6 +474,8 @@ export const ENV_EXAMPLES: Partial<Record<keyof Env, string>> = {
   MONGODB_URI: 'mongodb://127.0.0.1:27017/erp?retryWrites=true&w=majority',
   REDIS_URL: 'redis://127.0.0.1:6379',
   CORS_ORIGINS: 'https://erp.example.com,https://admin.erp.example.com',
+  PASSKEY_RP_ID: 'erp.example.com',
+  PASSKEY_ORIGINS: 'https://erp.example.com',
   JWT_SECRET: '',
   ENCRYPTION_KEYS: '',
   BLIND_INDEX_KEY: '',

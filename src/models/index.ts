@@ -15,6 +15,7 @@ import { registerJobLeaseModels } from './job-lease.model';
 import { registerBackupJobModels } from './backup-job.model';
 import { registerHealthSampleModels } from './health-sample.model';
 import { registerAlertOccurrenceModels } from './alert-occurrence.model';
+import { registerPasskeyModels } from './passkey.model';
 
 /** What models with encrypted fields need: the cipher, and the registry key rotation reads. */
 export interface ModelDeps {
@@ -40,6 +41,7 @@ export function registerModels(conn: Connection, deps: ModelDeps) {
     ...registerBackupJobModels(conn),
     ...registerHealthSampleModels(conn),
     ...registerAlertOccurrenceModels(conn),
+    ...registerPasskeyModels(conn),
   };
 }
 

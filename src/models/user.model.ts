@@ -3,7 +3,7 @@ import { fieldEncryption } from '../services/encryption/field-encryption.plugin'
 import type { ModelDeps } from './index';
 
 export type UserStatus = 'active' | 'disabled';
-export type SecondFactor = 'totp' | 'sms' | 'email';
+export type SecondFactor = 'totp' | 'sms' | 'email' | 'passkey';
 
 export interface BackupCode {
   hash: string;

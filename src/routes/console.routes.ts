@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import express, { type RequestHandler } from 'express';
 import { AppError } from '../lib/errors';
+import { PERMISSIONS_POLICY } from '../middleware/security-headers';
 
 /**
  * The console's own policy: its scripts, styles, images and API calls come from this origin
@@ -19,6 +20,15 @@ export const CONSOLE_CSP = [
   "form-action 'self'",
 ].join('; ');
 
+/**
+ * The API's Permissions-Policy, except that the console's own pages may ask for a passkey
+ * (navigator.credentials.get: second step and passwordless sign-in); frames never may.
+ */
+export const CONSOLE_PERMISSIONS_POLICY = PERMISSIONS_POLICY.replace(
+  'publickey-credentials-get=()',
+  'publickey-credentials-get=(self)',
+);
+
 const ONE_YEAR_SECONDS = 365 * 24 * 60 * 60;
 
 /**
@@ -31,6 +41,7 @@ export function consoleRoutes(opts: { dir: string }): RequestHandler[] {
   const dir = path.resolve(opts.dir);
   const policy: RequestHandler = (_req, res, next) => {
     res.setHeader('Content-Security-Policy', CONSOLE_CSP);
+    res.setHeader('Permissions-Policy', CONSOLE_PERMISSIONS_POLICY);
     next();
   };
   const index: RequestHandler = async (req, res, next) => {

@@ -45,6 +45,16 @@ const NO_PERMISSION: Record<string, 'public' | 'session'> = {
   'POST /api/v1/auth/2fa/backup-codes': 'session',
   'POST /api/v1/auth/2fa/disable': 'session',
   'POST /api/v1/auth/2fa/code': 'session',
+  // Passkeys: sign-in steps are public like /2fa/verify; the rest is the caller's own factors.
+  'POST /api/v1/auth/passkeys/authentication/options': 'public',
+  'POST /api/v1/auth/passkeys/authentication/verify': 'public',
+  'POST /api/v1/auth/passkeys/passwordless/options': 'public',
+  'POST /api/v1/auth/passkeys/passwordless/verify': 'public',
+  'POST /api/v1/auth/passkeys/registration/options': 'session',
+  'POST /api/v1/auth/passkeys/registration/verify': 'session',
+  'GET /api/v1/auth/passkeys': 'session',
+  'PATCH /api/v1/auth/passkeys/:id': 'session',
+  'DELETE /api/v1/auth/passkeys/:id': 'session',
 };
 
 /** The mount prefix of a router layer, read from the path Express 5 matches it against. */
@@ -96,6 +106,8 @@ describe('every route × every role against the policy file', () => {
       for (const p of [
         '/health',
         '/api/v1/auth',
+        // After /api/v1/auth, whose router would also match this prefix.
+        '/api/v1/auth/passkeys',
         '/api/v1/users',
         '/api/v1/employees',
         '/api/v1/invoices',

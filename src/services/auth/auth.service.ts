@@ -14,6 +14,18 @@ import { assertAcceptablePassword } from './password-policy';
 
 export type MfaMethod = SecondFactor | 'backup';
 
+/** What checking one second-factor answer found; `refusal` replaces the generic invalid-code problem. */
+export interface FactorOutcome {
+  ok: boolean;
+  /** Backup codes left after a backup code was used. */
+  remaining?: number;
+  /** A right TOTP code whose step was already spent: no guess. */
+  used?: boolean;
+  refusal?: AppError;
+}
+
+export type FactorCheck = (user: UserDoc) => Promise<FactorOutcome>;
+
 export interface TokenPair {
   accessToken: string;
   refreshToken: string;
@@ -253,6 +265,66 @@ export class AuthService {
     code: string,
   ): Promise<TokenPair & { backupCodesRemaining?: number; warning?: string }> {
     const { user, loginId } = await this.userForMfa(mfaToken);
+    return this.factorStep(
+      user,
+      loginId,
+      method,
+      (u) => this.checkCode(u, method, code, 'login'),
+      () => this.deps.tokens.consumeMfa(loginId),
+    );
+  }
+
+  /**
+   * The sign-in an mfaToken stands for, when it may still take a second step: for a factor
+   * that first hands the client something to answer (a passkey challenge). Locked sign-ins
+   * and accounts get nothing.
+   */
+  async pendingSignIn(mfaToken: string): Promise<{ user: UserDoc; loginId: string }> {
+    const pending = await this.userForMfa(mfaToken);
+    if (pending.user.secondFactorFailures >= MAX_CONSECUTIVE_FACTOR_FAILURES) throw accountLocked();
+    await this.deps.guard.checkFactor(pending.user._id, pending.loginId);
+    return pending;
+  }
+
+  /**
+   * The second step with a passkey: `check` verifies the assertion (PasskeyService). It
+   * counts toward the same per-sign-in budget and account-wide cap as a code, and a refusal
+   * comes back as the check's own problem (wrong origin, replayed challenge...).
+   */
+  async verifyPasskeySecondFactor(mfaToken: string, check: FactorCheck): Promise<TokenPair> {
+    const { user, loginId } = await this.userForMfa(mfaToken);
+    return this.factorStep(user, loginId, 'passkey', check, () => this.deps.tokens.consumeMfa(loginId));
+  }
+
+  /**
+   * Passwordless sign-in: a discoverable passkey (with user verification) is the whole
+   * sign-in. `attemptId` is its ceremony, which plays the mfaToken's part: its own budget of
+   * tries, the account-wide cap, the lock and the audit are those of a second step, and the
+   * session is a 2FA session (a user-verified passkey is multi-factor by itself).
+   */
+  async signInWithPasskeyOnly(userId: string, attemptId: string, check: FactorCheck): Promise<TokenPair> {
+    const user = await this.deps.users.findById(userId).lean();
+    if (!user || user.status !== 'active')
+      throw AppError.unauthorized('This passkey cannot sign in.', 'passkey-not-accepted');
+    // The ceremony's own single-use claim (in `check`) already stops a second session.
+    return this.factorStep(user, `passwordless:${attemptId}`, 'passkey', check, async () => true, {
+      passwordless: true,
+    });
+  }
+
+  /**
+   * One try at a second factor within sign-in `loginId`: both guessing counts are taken
+   * before the check, a failure is audited (and may lock the sign-in or the account), a
+   * success spends the sign-in (`consume`) and opens a 2FA session.
+   */
+  private async factorStep(
+    user: UserDoc,
+    loginId: string,
+    method: MfaMethod,
+    check: FactorCheck,
+    consume: () => Promise<boolean>,
+    extra: Record<string, string | boolean> = {},
+  ): Promise<TokenPair & { backupCodesRemaining?: number; warning?: string }> {
     if (user.secondFactorFailures >= MAX_CONSECUTIVE_FACTOR_FAILURES) throw accountLocked();
     // Both counts are taken before the code is checked, atomically in Redis: parallel
     // guesses each use up a try instead of all passing one read of the counter.
@@ -262,7 +334,7 @@ export class AuthService {
       user.secondFactorFailures,
       MAX_CONSECUTIVE_FACTOR_FAILURES,
     );
-    const { ok, remaining, used } = await this.checkCode(user, method, code, 'login');
+    const { ok, remaining, used, refusal } = await check(user);
     if (used) {
       // Replay protection refuses it, but it is the user's own right code, not a guess.
       await this.deps.guard.giveBackFactorAttempt(user._id, loginId, { account: true });
@@ -283,7 +355,7 @@ export class AuthService {
         action: locked ? 'auth.mfa.locked' : 'auth.mfa',
         outcome: 'failed',
         actorId: user._id,
-        details: { method, failures },
+        details: { method, failures, ...extra, ...(refusal ? { reason: refusal.code } : {}) },
       });
       if (locked) this.alert({ kind: 'second-factor-lockout', userId: user._id, details: { method, failures } });
       if (consecutive === MAX_CONSECUTIVE_FACTOR_FAILURES) {
@@ -301,11 +373,10 @@ export class AuthService {
           details: { consecutiveFailures: MAX_CONSECUTIVE_FACTOR_FAILURES },
         });
       }
-      throw AppError.unauthorized('The code is not valid.', 'invalid-code');
+      throw refusal ?? AppError.unauthorized('The code is not valid.', 'invalid-code');
     }
     // One mfaToken opens one session: a captured token cannot be answered a second time.
-    if (!(await this.deps.tokens.consumeMfa(loginId)))
-      throw AppError.unauthorized('The sign-in has expired; start again.', 'invalid-token');
+    if (!(await consume())) throw AppError.unauthorized('The sign-in has expired; start again.', 'invalid-token');
     await this.deps.users.updateOne({ _id: user._id }, { $set: { secondFactorFailures: 0 } });
     await this.deps.guard.resetAccountFactorAttempts(user._id);
     await this.courtesy(this.deps.onSecondFactorSuccess?.(user._id, currentRequestContext()?.ip ?? 'unknown'));
@@ -314,7 +385,7 @@ export class AuthService {
       outcome: 'succeeded',
       actorId: user._id,
       actorRole: user.role,
-      details: { mfa: method },
+      details: { mfa: method, ...extra },
     });
     const pair = await this.issue(user, true);
     if (remaining === undefined) return pair;
@@ -380,7 +451,9 @@ export class AuthService {
     method: MfaMethod,
     code: string,
     purpose: 'login' | 'step-up',
-  ): Promise<{ ok: boolean; remaining?: number; used?: boolean }> {
+  ): Promise<FactorOutcome> {
+    // A passkey answers a challenge (PasskeyService), never a typed code.
+    if (method === 'passkey') return { ok: false };
     if (method === 'totp') {
       const outcome = await this.deps.twoFactor.checkTotpForUser(user, code);
       return { ok: outcome === 'ok', used: outcome === 'used' };

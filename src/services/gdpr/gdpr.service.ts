@@ -29,6 +29,8 @@ export interface SubjectExport {
   invoicesCreated: Record<string, unknown>[];
   sessions: Record<string, unknown>[];
   apiKeys: Record<string, unknown>[];
+  /** Passkeys: names, dates, transports, the public credential id; never the public key bytes. */
+  passkeys: Record<string, unknown>[];
   auditEntries: Record<string, unknown>[];
 }
 
@@ -71,7 +73,7 @@ export class GdprService {
    * else looks absent: 404). A session without 2FA must give its password again.
    */
   async export(userId: string, actor: ExportRequester, confirmation: { password?: string }): Promise<SubjectExport> {
-    const { User, Employee, Invoice, Session, ApiKey, AuditEvent } = this.deps.models;
+    const { User, Employee, Invoice, Session, ApiKey, AuditEvent, PasskeyCredential } = this.deps.models;
     if (!this.deps.policy.covers(actor.scope, SUBJECT_SCOPE, { _id: userId })) throw AppError.notFound('No such user.');
     if (!actor.mfa) {
       if (confirmation.password === undefined)
@@ -85,12 +87,13 @@ export class GdprService {
     }
     const user = await User.findOne(this.deps.policy.restrict({ _id: userId }, actor.scope, SUBJECT_SCOPE)).lean();
     if (!user) throw AppError.notFound('No such user.');
-    const [employees, invoices, sessions, keys, audit] = await Promise.all([
+    const [employees, invoices, sessions, keys, audit, passkeys] = await Promise.all([
       Employee.find({ userId }).lean(),
       Invoice.find({ createdBy: userId }).lean(),
       Session.find({ userId }, { refreshHash: 0 }).lean(),
       ApiKey.find({ ownerId: userId }, { hash: 0, previousHash: 0 }).lean(),
       AuditEvent.find({ actorId: userId }, { _id: 0, prevHash: 0, hash: 0 }).sort({ seq: 1 }).lean(),
+      PasskeyCredential.find({ userId }, { publicKey: 0 }).sort({ createdAt: 1 }).lean(),
     ]);
     const exportedAt = this.now();
     const notified = await this.notifyExport(user.email, exportedAt, actor.userId === userId);
@@ -120,6 +123,7 @@ export class GdprService {
       invoicesCreated: invoices.map(({ _id, ...i }) => ({ id: _id, ...i })),
       sessions: sessions.map(({ _id, ...s }) => ({ id: _id, ...s })),
       apiKeys: keys.map(({ _id, ...k }) => ({ id: _id, ...k })),
+      passkeys: passkeys.map(({ _id, ...p }) => ({ id: _id, ...p })),
       auditEntries: audit as unknown as Record<string, unknown>[],
     };
   }
@@ -153,7 +157,7 @@ export class GdprService {
    */
   async erase(userId: string, actorId: string): Promise<{ employeeRecords: number }> {
     if (userId === actorId) throw AppError.forbidden('Ask another administrator to erase your own account.');
-    const { User, Employee, ApiKey, OtpChallenge, Session } = this.deps.models;
+    const { User, Employee, ApiKey, OtpChallenge, Session, PasskeyCredential, PasskeyChallenge } = this.deps.models;
     const user = await User.findById(userId);
     if (!user) throw AppError.notFound('No such user.');
     const alias = `erased-${userId}@erased.invalid`;
@@ -198,6 +202,9 @@ export class GdprService {
     // Key names are free text ("Dana's laptop").
     await ApiKey.updateMany({ ownerId: userId }, { $set: { name: 'erased' } });
     await OtpChallenge.deleteMany({ userId });
+    // Credential ids and names ("Dana's phone") identify the person; without the account they protect nothing.
+    await PasskeyCredential.deleteMany({ userId });
+    await PasskeyChallenge.deleteMany({ userId });
     await this.deps.audit.record({
       action: 'gdpr.erased',
       outcome: 'succeeded',

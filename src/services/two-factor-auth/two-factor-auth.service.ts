@@ -10,6 +10,7 @@ import type { AuditTrail } from '../audit/audit-trail';
 import type { EmailSender, SmsSender } from '../auth/senders';
 import type { SingleUseClaims } from '../auth/single-use-claims';
 import type { LoginGuard } from '../auth/login-guard';
+import type { PasskeyCredentialModel } from '../../models/passkey.model';
 
 export interface TotpCheck {
   /** base32 unless `encoding` says otherwise. */
@@ -73,6 +74,8 @@ export interface TwoFactorDeps {
   sms: SmsSender;
   logger: Logger;
   totpIssuer: string;
+  /** Passkeys are second factors too: clearing the factors removes them. */
+  passkeyCredentials: PasskeyCredentialModel;
   now?: () => Date;
 }
 
@@ -476,6 +479,7 @@ export class TwoFactorAuthService {
       },
     );
     await this.deps.challenges.deleteMany({ userId });
+    await this.deps.passkeyCredentials.deleteMany({ userId });
     await this.deps.guard.resetAccountFactorAttempts(userId);
   }
 }
