@@ -140,6 +140,25 @@ async function main(): Promise<void> {
 
   const rows: Row[] = [];
   let crashed = false;
+  const machineAtStart = machine();
+  /** Writes the results so far (after every scenario: a run cut short keeps what it measured); the seconds run. */
+  const save = (complete: boolean): number => {
+    const seconds = (Date.now() - started.getTime()) / 1000;
+    const report = {
+      startedAt: started.toISOString(),
+      finishedAt: new Date().toISOString(),
+      complete,
+      seconds,
+      scenarios: chosen.map((s) => s.name),
+      settings: { durationS: DURATION_S, rounds: ROUNDS, appEnv: extra },
+      machine: machineAtStart,
+      rows,
+    };
+    const json = JSON.stringify(report, null, 2) + '\n';
+    writeFileSync(path.join(resultsDir, `${stamp}.json`), json);
+    writeFileSync(path.join(resultsDir, 'latest.json'), json);
+    return seconds;
+  };
   let app: AppProcess | undefined;
   let bare: ChildServer | undefined;
   const logFile = path.join(resultsDir, `${stamp}.app.log`);
@@ -174,6 +193,7 @@ async function main(): Promise<void> {
         rows.push({ scenario: s.name, subject: 'scenario failed to run', pass: false, note: (err as Error).message });
         console.error(`scenario ${s.name} failed:`, err);
       }
+      save(false);
     }
   } finally {
     await app?.stop();
@@ -186,24 +206,10 @@ async function main(): Promise<void> {
     await redis.stop?.();
   }
 
-  const finished = new Date();
-  const table = renderTable(rows);
-  console.log('\n' + table + '\n');
+  const seconds = save(true);
+  console.log('\n' + renderTable(rows) + '\n');
   for (const r of rows.filter((r) => r.note)) console.log(`- ${r.scenario} / ${r.subject}: ${r.note}`);
-  const seconds = (finished.getTime() - started.getTime()) / 1000;
   console.log(`\nwhole run: ${seconds.toFixed(0)} s`);
-  const report = {
-    startedAt: started.toISOString(),
-    finishedAt: finished.toISOString(),
-    seconds,
-    scenarios: chosen.map((s) => s.name),
-    settings: { durationS: DURATION_S, rounds: ROUNDS, appEnv: extra },
-    machine: machine(),
-    rows,
-  };
-  const json = JSON.stringify(report, null, 2) + '\n';
-  writeFileSync(path.join(resultsDir, `${stamp}.json`), json);
-  writeFileSync(path.join(resultsDir, 'latest.json'), json);
   console.log(`results: bench/results/${stamp}.json (and latest.json)`);
   // Exit explicitly: a driver's lingering socket must not keep a finished run alive.
   process.exit(crashed ? 1 : 0);

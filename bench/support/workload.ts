@@ -109,7 +109,8 @@ export function requestOf(kind: MixKind, f: Fixture, rnd: () => number): DrawnRe
     case 'health-live':
       return { method: 'GET', path: '/health/live', headers: {} };
     case 'health':
-      return { method: 'GET', path: '/health', headers: {} };
+      // What a load balancer polls. (/health itself answers 503 by design while no verified backup exists.)
+      return { method: 'GET', path: '/health/ready', headers: {} };
     case 'login':
       return {
         method: 'POST',
