@@ -120,6 +120,12 @@ describe('soak: the mixed workload at half the sustainable rate', () => {
           `samples (s: RSS MiB / fds / keys): ${samples.map((s) => `${s.atS.toFixed(0)}: ${(s.rssKb / 1024).toFixed(0)}/${s.fds}/${s.keys.total}`).join(', ')}`,
       );
 
+      // Which requests the server answered 5xx, from its own access log (the log is removed afterwards).
+      const served5xx = readFileSync(app!.logFile, 'utf8')
+        .split('\n')
+        .filter((l) => /"statusCode":5\d\d/.test(l))
+        .map((l) => /"url":"([^"]*)"/.exec(l)?.[1] ?? l.slice(0, 200));
+      if (served5xx.length) console.log(`soak: 5xx answers by URL: ${served5xx.join(', ')}`);
       expect(result.status5xx).toBe(0);
       expect(result.total).toBeGreaterThan(rate * DURATION_S * 0.5);
       expect((rssEnd - rssStart) / rssStart).toBeLessThan(0.1);
