@@ -1,12 +1,7 @@
 #!/usr/bin/env bash
-# Runs every benchmark under bench/ (each prints its figures and ratios against targets).
+# `npm run bench [-- <scenario>...]`: the benchmark harness (bench/run.ts). Prints one table and
+# writes bench/results/<time>.json and bench/results/latest.json. See docs/PERFORMANCE.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
-status=0
-for f in bench/*.bench.ts; do
-  [ -e "$f" ] || continue
-  echo "== $f"
-  node --import tsx "$f" || status=1
-done
-exit $status
+exec node --import tsx bench/run.ts "$@"

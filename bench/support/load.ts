@@ -1,43 +1,71 @@
-/** Pieces the HTTP benchmarks share: a local server, an autocannon run in its own process, medians. */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+/**
+ * Load generation for the benchmarks and the load/soak tests: autocannon always runs in its
+ * own process (bench/support/load-worker.ts), so the load generator never shares the
+ * server's event loop, and results come back as plain numbers.
+ */
 import { spawn } from 'node:child_process';
-import type autocannon from 'autocannon';
+import path from 'node:path';
+import type { Fixture, WorkloadName } from './workload';
 
 export const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
-export function listen(handler: http.RequestListener): Promise<http.Server> {
-  const server = http.createServer(handler);
-  server.keepAliveTimeout = 65_000;
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+export interface LoadSpec {
+  url: string;
+  connections: number;
+  durationS: number;
+  /** Open-ish model: requests per second over all connections (autocannon overallRate). */
+  overallRate?: number;
+  /** Per-connection rate (autocannon connectionRate). */
+  connectionRate?: number;
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+  /** A drawn mix instead of one fixed request. */
+  workload?: { name: WorkloadName; fixture: Fixture };
+  /** Seconds before a request counts as a timeout (autocannon default 10). */
+  timeoutS?: number;
 }
 
-/** The URL of `pathname` on a server that `listen` started. */
-export function urlOf(server: http.Server, pathname: string): string {
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}${pathname}`;
+export interface LoadResult {
+  requestsPerSecond: number;
+  total: number;
+  latency: { mean: number; p50: number; p90: number; p99: number; max: number };
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  status5xx: number;
+  statusCodes: Record<string, number>;
+  durationS: number;
 }
 
-/** autocannon in its own process, so the load generator does not share the server's event loop. */
-export function run(
-  url: string,
-  connections: number,
-  headers: Record<string, string> = {},
-): Promise<autocannon.Result> {
-  const args = [require.resolve('autocannon/autocannon.js'), '-j', '-c', String(connections), '-d', String(DURATION_S)];
-  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}=${v}`);
-  args.push(url);
+const WORKER = path.join(__dirname, 'load-worker.ts');
+
+/** Runs one autocannon load in a child process and returns its figures. */
+export function runLoad(spec: LoadSpec): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', WORKER], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, UV_THREADPOOL_SIZE: '1' },
+    });
     let out = '';
+    let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out) as autocannon.Result) : reject(new Error(`autocannon exited ${code}`)),
-    );
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`load worker exited ${code}: ${err.trim().slice(-500)}`));
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop()!) as LoadResult);
+      } catch (e) {
+        reject(new Error(`load worker printed no result: ${(e as Error).message}; ${err.slice(-300)}`));
+      }
+    });
+    child.stdin.end(JSON.stringify(spec));
   });
 }
 
-export const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+export const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 
-/** Per-round rates, for the report line. */
+/** Per-round rates, for notes. */
 export const list = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(', ');

@@ -1,0 +1,79 @@
+/**
+ * Issue 15 §4, load: the real app (production mode, child process) under 1,000 concurrent
+ * connections of the mixed workload (reads of lists and records, writes, health polls, a few
+ * logins; bench/support/workload.ts) for LOAD_DURATION_S seconds (default 60) at an offered
+ * LOAD_RATE req/s (default 1,000). Nothing may be answered with 5xx, and the process stays up.
+ * Run: `npm run test:reliability -- tests/reliability/load.slow.test.ts` (short check:
+ * LOAD_DURATION_S=10 LOAD_INVOICES=1000).
+ */
+import { readFileSync, rmSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { productionEnv, startApp, type AppProcess } from '../../bench/support/app-process';
+import { runLoad, type LoadResult } from '../../bench/support/load';
+import { deleteKeys } from '../../bench/support/redis-keys';
+import { dropDatabase, seed } from '../../bench/support/seed';
+import type { Fixture } from '../../bench/support/workload';
+import { testNamespace, testRedisUrl } from '../support/env';
+
+const DURATION_S = Number(process.env.LOAD_DURATION_S ?? 60);
+const RATE = Number(process.env.LOAD_RATE ?? 1000);
+const CONNECTIONS = Number(process.env.LOAD_CONNECTIONS ?? 1000);
+const INVOICES = Number(process.env.LOAD_INVOICES ?? 10_000);
+
+describe('load: 1,000 concurrent connections of the mixed workload', () => {
+  const ns = testNamespace(__filename);
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'load-slow-'));
+  const env = productionEnv({
+    mongoUrl: process.env.TEST_MONGODB_URL!,
+    dbName: ns.dbName,
+    redisUrl: testRedisUrl(),
+    redisPrefix: ns.redisPrefix,
+  });
+  let app: AppProcess | undefined;
+  let fixture: Fixture;
+
+  beforeAll(async () => {
+    fixture = await seed(env, { staff: 20, invoices: INVOICES, logins: 20 });
+    app = await startApp(env, path.join(tmp, 'app.log'));
+  }, 600_000);
+
+  afterAll(async () => {
+    await app?.stop();
+    await dropDatabase(env);
+    await deleteKeys(testRedisUrl(), ns.redisPrefix);
+    rmSync(tmp, { recursive: true, force: true });
+  }, 120_000);
+
+  it(
+    `when ${CONNECTIONS} connections offer ${RATE} req/s for ${DURATION_S} s, then no request is answered with 5xx and the process stays up`,
+    async () => {
+      const result: LoadResult = await runLoad({
+        url: app!.url,
+        connections: CONNECTIONS,
+        overallRate: RATE,
+        durationS: DURATION_S,
+        workload: { name: 'mixed', fixture },
+        timeoutS: 30,
+      });
+      console.log(
+        `load: ${result.total} requests in ${result.durationS} s (${result.requestsPerSecond.toFixed(0)} req/s), ` +
+          `p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms, ` +
+          `errors ${result.errors}, timeouts ${result.timeouts}, status ${JSON.stringify(result.statusCodes)}`,
+      );
+      // The workload was really served: most of the offered requests were answered 2xx.
+      const ok = Object.entries(result.statusCodes)
+        .filter(([code]) => code.startsWith('2'))
+        .reduce((s, [, n]) => s + n, 0);
+      expect(ok).toBeGreaterThan(RATE * DURATION_S * 0.5);
+      expect(result.status5xx).toBe(0);
+      // The server's own access log agrees (what a client saw as a dropped connection is not a 5xx it sent).
+      const log = readFileSync(app!.logFile, 'utf8');
+      expect(log.split('\n').filter((l) => /"statusCode":5\d\d/.test(l))).toEqual([]);
+      expect(app!.child.exitCode).toBeNull();
+      const live = await fetch(`${app!.url}/health/live`);
+      expect(live.status).toBe(200);
+    },
+    (DURATION_S + 300) * 1000,
+  );
+});
