@@ -80,7 +80,7 @@ describe('CORS with forged origins (beyond tests/middleware/cors.test.ts)', () =
   });
   afterAll(() => t.close());
 
-  it.each([
+  const FORGED_ORIGINS: Array<[string, string]> = [
     ['a prefix trick', 'https://evilerp.example.com'],
     ['a subdomain of the allowed host', 'https://sub.erp.example.com'],
     ['a truncated domain', 'https://erp.example.co'],
@@ -93,18 +93,23 @@ describe('CORS with forged origins (beyond tests/middleware/cors.test.ts)', () =
     ['a comma-joined list', `${ALLOWED}, https://evil.net`],
     ['the null origin with spaces', ' null '],
     ['a file origin', 'file://'],
-  ])('when the origin is %s, then neither a simple request nor a preflight gets any CORS grant', async (_n, origin) => {
-    const simple = await request(t.app).get('/api/v1/nowhere').set('Origin', origin).set('Cookie', 'sid=1');
-    expect(simple.headers['access-control-allow-origin']).toBeUndefined();
-    expect(simple.headers['access-control-allow-credentials']).toBeUndefined();
-    const preflight = await request(t.app)
-      .options('/api/v1/auth/login')
-      .set('Origin', origin)
-      .set('Access-Control-Request-Method', 'POST')
-      .set('Access-Control-Request-Headers', 'content-type, authorization');
-    expect(preflight.headers['access-control-allow-origin']).toBeUndefined();
-    expect(preflight.headers['access-control-allow-methods']).toBeUndefined();
-    expect(preflight.headers['access-control-allow-credentials']).toBeUndefined();
+  ];
+
+  it('when the origin is forged by prefix, subdomain, port, case, encoding, userinfo or list tricks, then neither a simple request nor a preflight gets any CORS grant', async () => {
+    for (const [name, origin] of FORGED_ORIGINS) {
+      const simple = await request(t.app).get('/api/v1/nowhere').set('Origin', origin).set('Cookie', 'sid=1');
+      const preflight = await request(t.app)
+        .options('/api/v1/auth/login')
+        .set('Origin', origin)
+        .set('Access-Control-Request-Method', 'POST')
+        .set('Access-Control-Request-Headers', 'content-type, authorization');
+      const granted = [simple, preflight].flatMap((res) =>
+        ['access-control-allow-origin', 'access-control-allow-credentials', 'access-control-allow-methods']
+          .filter((h) => res.headers[h] !== undefined)
+          .map((h) => `${name} (${origin}): ${h}`),
+      );
+      expect(granted).toEqual([]);
+    }
   });
 
   it('when the allowed origin sends the same preflight, then it is granted (the refusals above are about the origin)', async () => {

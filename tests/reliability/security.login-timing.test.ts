@@ -54,7 +54,7 @@ describe('sign-in: no user enumeration by timing, no sign-in by lookalike addres
     expect(difference).toBeLessThan(0.2);
   });
 
-  it.each([
+  const LOOKALIKES: Array<[string, string]> = [
     ['a Cyrillic а in the local part', '\u0430nna@timing.example'],
     ['a Cyrillic е in the domain', 'anna@timing.\u0435xample'],
     ['a fullwidth ａ', '\uff41nna@timing.example'],
@@ -62,16 +62,17 @@ describe('sign-in: no user enumeration by timing, no sign-in by lookalike addres
     ['a zero-width space appended', 'anna@timing.example\u200b'],
     ['a trailing dot on the domain', 'anna@timing.example.'],
     ['a combining mark', 'anna\u0301@timing.example'],
-  ])(
-    'when the real password is sent with %s in an address that otherwise matches the user, then no sign-in and no match',
-    async (_name, lookalike) => {
+  ];
+
+  it("when the real password is sent with an address that only looks like the user's (Cyrillic or fullwidth letters, zero-width space, combining mark, trailing dot), then no sign-in and no match", async () => {
+    for (const [name, lookalike] of LOOKALIKES) {
       const res = await login(t, lookalike, PASSWORD, '203.0.113.77');
-      expect([400, 401]).toContain(res.status);
+      expect({ name, refused: [400, 401].includes(res.status) }).toEqual({ name, refused: true });
       expectProblem(res, res.status);
       expect(res.body.accessToken).toBeUndefined();
       expect(JSON.stringify(res.body)).not.toContain('anna@timing.example');
-    },
-  );
+    }
+  });
 
   it('when an admin creates an account whose address is a lookalike of an existing one, then 400 and no second account', async () => {
     const admin = await mfaSession(t, await createUser(t, 'root@timing.example', 'admin', 'it'));
