@@ -15,12 +15,13 @@ import { dbFingerprint } from './support/db-fingerprint';
  * JSON bodies, query strings, path parameters and headers, anonymous and with an admin 2FA
  * session, over a real listening server (the production HTTP server wrapper). After each
  * request: no 5xx, every error is problem+json, a rejected request left the database as it
- * was. FUZZ_RUNS (per route and caller) and FUZZ_SEED widen or replay a run.
+ * was. FUZZ_RUNS (per route and caller), FUZZ_ROUTE_MS (time per route and caller) and
+ * FUZZ_SEED widen or replay a run; fuzz.routes.slow.test.ts is the wide run.
  */
 const RUNS = Number(process.env.FUZZ_RUNS ?? 4);
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
 /** Upper bound for one route's property, so the file stays inside the CI budget on a loaded machine. */
-const ROUTE_TIME_LIMIT_MS = 8_000;
+const ROUTE_TIME_LIMIT_MS = Number(process.env.FUZZ_ROUTE_MS ?? 8_000);
 
 /**
  * Routes the admin session does not fuzz, each with why: a success starts background work
@@ -431,7 +432,7 @@ describe('fuzzing every route with hostile input (fast-check)', () => {
       });
     }
     // Most of it must have been refused: the generators produce hostile input, not valid calls.
-    expect(stats.rejected).toBeGreaterThan(operations.length);
+    expect(stats.rejected).toBeGreaterThanOrEqual((operations.length * RUNS) / 2);
   });
 
   it('when every route gets generated input with a valid admin 2FA session, then no 5xx, every error is problem+json and rejected requests change nothing', async () => {
