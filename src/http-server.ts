@@ -2,12 +2,14 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from './lib/logger';
+import type { HttpTimeouts } from './config';
 import { PROBLEM_TYPE_BASE } from './lib/errors';
 import { securityHeaders, type SecurityHeadersOptions } from './middleware/security-headers';
 
 export interface HttpServerOptions {
   /** Largest request line plus headers, in bytes; more is answered 431. */
   maxHeaderBytes: number;
+  timeouts: HttpTimeouts;
   securityHeaders: SecurityHeadersOptions;
   logger: Logger;
 }
@@ -97,17 +99,33 @@ export function rawProblemResponse(
   return `HTTP/1.1 ${problem.status} ${http.STATUS_CODES[problem.status] ?? problem.title}\r\n${head}\r\n\r\n${body}`;
 }
 
+/** How often the server looks for connections past their deadline: a quarter of the shortest, at most 1 s. */
+export function timeoutCheckIntervalMs(t: HttpTimeouts): number {
+  return Math.max(100, Math.min(1_000, Math.floor(Math.min(t.headersMs, t.requestMs) / 4)));
+}
+
 /**
  * The HTTP server around the app: deliberate header-size limit and timeouts, and
  * problem+json (with the security headers) for requests Node refuses before Express
  * runs: oversized headers or URLs, malformed HTTP, header timeouts.
  */
 export function createHttpServer(app: http.RequestListener, opts: HttpServerOptions): http.Server {
-  const server = http.createServer({ maxHeaderSize: opts.maxHeaderBytes }, app);
+  const { headersMs, requestMs, keepAliveMs } = opts.timeouts;
+  const server = http.createServer(
+    {
+      maxHeaderSize: opts.maxHeaderBytes,
+      // Node checks the header and request deadlines only this often (30 s by default), so a
+      // slow-loris client would outlive its timeout by up to that much.
+      connectionsCheckingInterval: timeoutCheckIntervalMs(opts.timeouts),
+    },
+    app,
+  );
   // Behind nginx: keep-alive longer than the proxy's so it never reuses a closed socket.
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  server.requestTimeout = 30_000;
+  // Set as properties: Node's constructor check (headers ≤ request) would refuse the
+  // default of headers above keep-alive; the request deadline caps the headers anyway.
+  server.keepAliveTimeout = keepAliveMs;
+  server.headersTimeout = headersMs;
+  server.requestTimeout = requestMs;
 
   const security = staticSecurityHeaders(opts.securityHeaders);
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {

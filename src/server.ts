@@ -28,6 +28,7 @@ async function main(): Promise<void> {
   const app = createApp(container.deps);
   const server = createHttpServer(app, {
     maxHeaderBytes: config.http.maxHeaderBytes,
+    timeouts: config.http.timeouts,
     securityHeaders: { hsts: config.edge.hsts, hstsPreload: config.edge.hstsPreload },
     logger,
   });

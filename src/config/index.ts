@@ -41,6 +41,16 @@ export interface KeyMaterial {
   key: Secret<Buffer>;
 }
 
+/** Slow-client guards of the HTTP server, in milliseconds. */
+export interface HttpTimeouts {
+  /** Until the request headers are complete. */
+  headersMs: number;
+  /** Until the whole request (headers and body) has arrived. */
+  requestMs: number;
+  /** An idle keep-alive connection between requests. */
+  keepAliveMs: number;
+}
+
 export interface Config {
   env: Env['NODE_ENV'];
   isProduction: boolean;
@@ -50,6 +60,8 @@ export interface Config {
     trustProxy: number | string[] | false;
     bodyLimit: string;
     maxHeaderBytes: number;
+    /** Slow-client guards of the HTTP server (headers, whole request, idle keep-alive). */
+    timeouts: HttpTimeouts;
     shutdownTimeoutMs: number;
   };
   log: { level: Env['LOG_LEVEL'] };
@@ -487,6 +499,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       trustProxy,
       bodyLimit: env.BODY_LIMIT,
       maxHeaderBytes: env.HTTP_MAX_HEADER_BYTES,
+      timeouts: {
+        headersMs: env.HTTP_HEADERS_TIMEOUT_MS,
+        requestMs: env.HTTP_REQUEST_TIMEOUT_MS,
+        keepAliveMs: env.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      },
       shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     },
     log: { level: env.LOG_LEVEL },

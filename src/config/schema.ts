@@ -103,6 +103,15 @@ export const envSchema = z.object({
   HTTP_MAX_HEADER_BYTES: int(16_384, 2_048, 65_536).describe(
     'Largest request line plus headers in bytes; larger requests get 431 problem+json. Keep it at or above what the proxy forwards.',
   ),
+  HTTP_HEADERS_TIMEOUT_MS: int(66_000, 1_000, 600_000).describe(
+    'Time a client has to send the complete request headers (slow-loris guard); the connection is then answered 408 and closed. Above HTTP_KEEP_ALIVE_TIMEOUT_MS.',
+  ),
+  HTTP_REQUEST_TIMEOUT_MS: int(30_000, 1_000, 3_600_000).describe(
+    'Time a client has to send the complete request, headers and body; a slower request is answered 408 and closed.',
+  ),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: int(65_000, 1_000, 600_000).describe(
+    "How long an idle keep-alive connection stays open; keep it longer than the proxy's upstream keep-alive (nginx: 60 s).",
+  ),
   BODY_LIMIT: z
     .string()
     .regex(/^\d+(b|kb|mb)$/i)
