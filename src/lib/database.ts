@@ -73,10 +73,6 @@ export class Database {
   /** Resolves once the initial connection is up; rejects after serverSelectionTimeoutMS. */
   async connect(): Promise<void> {
     await this.connection.asPromise();
-    // Once up, never queue: while MongoDB is down mongoose would hold each query for
-    // bufferTimeoutMS (10 s) waiting for a reconnect. Without the queue a query goes to the
-    // driver, which gives up after serverSelectionTimeoutMS, and the client gets its 503.
-    this.connection.set('bufferCommands', false);
     this.log.info({ db: this.connection.name, host: redactUri(this.opts.uri.reveal()) }, 'mongodb connected');
   }
 

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort, startFerretDb, type LocalService } from '../../../scripts/local-services';
 import { buildTestApp, type TestApp } from '../../support/app';
-import { alertChannelEnv, TWILIO_SID } from '../../support/alert-rig';
+import { alertChannelEnv, parseMail, TWILIO_SID } from '../../support/alert-rig';
 import { startSmtpPeer, startTwilioPeer } from '../../support/peers';
 import { startSlackPeer } from '../../support/slack-peer';
 import { createUser, mfaSession } from '../../support/users';
@@ -21,7 +21,7 @@ export const CALM_HOST = {
 };
 
 /** The configured bound a request may wait for MongoDB before it is answered 503. */
-export const SERVER_SELECTION_TIMEOUT_MS = 2_000;
+export const SERVER_SELECTION_TIMEOUT_MS = 1_000;
 
 export interface MongoOutageResult {
   samples: Sample[];
@@ -111,9 +111,9 @@ export async function runMongoOutage(file: string, outageMs: number): Promise<Mo
       .map((s) => s.status);
     // The health alert sent directly while the database was down is stored once it is back.
     await waitFor(
-      async () => (await app.container.models.Alert.countDocuments({ source: 'health' })) > 0,
+      async () => (await app.container.models.Alert.countDocuments({ source: 'health', subject: /mongodb/ })) > 0,
       30_000,
-      'the unstored health alert to be stored',
+      'the unstored MongoDB health alert to be stored',
       250,
     );
     const alertsStoredAfter = (
@@ -125,7 +125,7 @@ export async function runMongoOutage(file: string, outageMs: number): Promise<Mo
       restartedAt,
       recoveredAfterMs: firstOk - restartedAt,
       slackTexts: slack.requests.map((r) => String(r.body.text)),
-      mailSubjects: smtp.messages.map((m) => m.raw.split('\n').find((l) => l.startsWith('Subject:')) ?? ''),
+      mailSubjects: smtp.messages.map((m) => parseMail(m.raw).subject),
       readyDuringOutage,
       alertsStoredAfter,
       failureLogs: app.logs.lines.filter((l) => l.includes('request failed')).slice(0, 3),
