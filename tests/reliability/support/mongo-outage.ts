@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { MongoClient } from 'mongodb';
 import { mkdtempSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -47,6 +48,11 @@ export async function runMongoOutage(file: string, outageMs: number): Promise<Mo
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'erp-rel-mongo-'));
   const port = await freePort();
   let ferret: LocalService = await startFerretDb({ dataDir, port });
+  // A FerretDB that just opened its port may take seconds to answer on a loaded machine; the
+  // app's 1 s selection timeout is for the outage, not for this.
+  const warm = new MongoClient(`mongodb://127.0.0.1:${port}/`, { serverSelectionTimeoutMS: 60_000 });
+  await warm.db('admin').command({ ping: 1 });
+  await warm.close();
   const smtp = await startSmtpPeer();
   const slack = await startSlackPeer();
   const twilioPeer = await startTwilioPeer(TWILIO_SID);
