@@ -16,6 +16,7 @@ import type {
   VerificationRecord,
 } from './backup.types';
 import type { BackupJobs, BackupJobView } from './backup-jobs';
+import { TEMP_DIR_PREFIX } from './backup-engine';
 import { planRetention, type RetentionCandidate, type RetentionPlan } from './retention';
 import type { S3Storage } from './s3-storage';
 
@@ -187,6 +188,7 @@ export class BackupRestoreService {
     onProgress?: ProgressListener,
   ): Promise<BackupManifest> {
     await mkdir(this.deps.config.dir, { recursive: true });
+    await this.removeAbandonedTemp();
     const id = this.newId(kind);
     const manifest = await this.deps.engine.create({ id, kind, root: this.deps.config.dir, onProgress });
     this.catalogCache = null;
@@ -504,6 +506,18 @@ export class BackupRestoreService {
   }
 
   // --- helpers
+
+  /**
+   * Under the cluster lease no other backup is being written, so a temporary directory is
+   * what a run killed mid-dump (kill -9, OOM, power loss) left: never a backup, only disk.
+   */
+  private async removeAbandonedTemp(): Promise<void> {
+    const names = await readdir(this.deps.config.dir);
+    for (const name of names.filter((n) => n.startsWith(TEMP_DIR_PREFIX))) {
+      await rm(path.join(this.deps.config.dir, name), { recursive: true, force: true });
+      this.deps.logger.warn({ dir: name }, 'removed a partial backup left by a run that did not finish');
+    }
+  }
 
   private async underLease<T>(work: (lease: Lease) => Promise<T>): Promise<T> {
     const out = await this.deps.leases.withLease(LEASE_NAME, this.deps.holderId, LEASE_TTL_MS, (lease) => work(lease));
