@@ -1,31 +1,10 @@
 import type { Logger } from '../../lib/logger';
+// Where the alert service and its tests have always found it.
+export { isDatabaseUnreachable } from '../../lib/database-errors';
 import type { RedisClient } from '../../lib/redis';
 import type { AlertChannel, AlertDoc } from '../../models/alert.model';
 import { sendWithTimeout, type AlertChannelAdapter } from './channel';
 import type { RecipientResolver, RoutedChannel } from './routing';
-
-/** The database errors that mean "unreachable" (not "refused"): the alert falls back to the unstored path. */
-const UNREACHABLE_ERRORS = new Set([
-  'MongoNetworkError',
-  'MongoNetworkTimeoutError',
-  'MongoServerSelectionError',
-  'MongoTopologyClosedError',
-  'MongoNotConnectedError',
-  'MongoPoolClearedError',
-  'MongoServerClosedError',
-]);
-
-/** Whether `err` (or an error it wraps) says MongoDB cannot be reached; validation and duplicate-key errors do not. */
-export function isDatabaseUnreachable(err: unknown): boolean {
-  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
-    const { name, message } = e as { name?: string; message?: string };
-    if (name && UNREACHABLE_ERRORS.has(name)) return true;
-    // mongoose queues commands while disconnected and gives up with this.
-    if (name === 'MongooseError' && /buffering timed out/.test(message ?? '')) return true;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return false;
-}
 
 /** One message sent directly (not through the outbox), to be recorded as a delivery once the database is back. */
 export interface DirectSend {

@@ -16,6 +16,7 @@ import type {
   VerificationRecord,
 } from './backup.types';
 import type { BackupJobs, BackupJobView } from './backup-jobs';
+import { TEMP_DIR_PREFIX } from './backup-engine';
 import { planRetention, type RetentionCandidate, type RetentionPlan } from './retention';
 import type { S3Storage } from './s3-storage';
 
@@ -187,6 +188,8 @@ export class BackupRestoreService {
     onProgress?: ProgressListener,
   ): Promise<BackupManifest> {
     await mkdir(this.deps.config.dir, { recursive: true });
+    await this.removeAbandonedTemp();
+    if (this.deps.s3) await this.uploadMissing(lease);
     const id = this.newId(kind);
     const manifest = await this.deps.engine.create({ id, kind, root: this.deps.config.dir, onProgress });
     this.catalogCache = null;
@@ -409,7 +412,16 @@ export class BackupRestoreService {
       lockedUntil: null,
     });
     for (const m of await this.listLocal()) byId.set(m.id, { ...summary(m), locations: ['local'] });
-    for (const r of this.deps.s3 ? await this.deps.s3.list() : []) {
+    // S3 unreachable: the local catalog still answers (listing, restore, backup health), not cached.
+    let remote: Awaited<ReturnType<S3Storage['list']>> = [];
+    let remoteKnown = true;
+    if (this.deps.s3)
+      remote = await this.deps.s3.list().catch((err: unknown) => {
+        remoteKnown = false;
+        this.deps.logger.warn({ err }, 'S3 unreachable: listing local backups only');
+        return [];
+      });
+    for (const r of remote) {
       const known = byId.get(r.manifest.id);
       const s = known ?? summary(r.manifest);
       s.locations.push('s3');
@@ -420,7 +432,7 @@ export class BackupRestoreService {
       byId.set(s.id, s);
     }
     const value = [...byId.values()].sort((a, b) => b.startedAt.localeCompare(a.startedAt));
-    this.catalogCache = { at: this.now().getTime(), value };
+    this.catalogCache = remoteKnown ? { at: this.now().getTime(), value } : null;
     return value;
   }
 
@@ -504,6 +516,41 @@ export class BackupRestoreService {
   }
 
   // --- helpers
+
+  /**
+   * The retry of failed uploads: every run first uploads the local backups S3 lacks (an
+   * earlier upload that failed after its own retries, e.g. S3 unreachable for the whole
+   * night). A failure here is logged and left for the next run; the new backup's own upload
+   * still reports the outage.
+   */
+  private async uploadMissing(lease: Lease): Promise<void> {
+    const s3 = this.deps.s3;
+    if (!s3) return;
+    try {
+      const remote = new Set((await s3.list()).map((r) => r.manifest.id));
+      for (const m of await this.listLocal()) {
+        if (remote.has(m.id)) continue;
+        await this.deps.leases.assertHeld(lease);
+        await s3.upload(this.dirOf(m.id), m);
+        this.catalogCache = null;
+        this.deps.logger.info({ backupId: m.id }, 'backup uploaded to S3 on a later run (its first upload failed)');
+      }
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'uploading backups missing from S3 failed; retried on the next run');
+    }
+  }
+
+  /**
+   * Under the cluster lease no other backup is being written, so a temporary directory is
+   * what a run killed mid-dump (kill -9, OOM, power loss) left: never a backup, only disk.
+   */
+  private async removeAbandonedTemp(): Promise<void> {
+    const names = await readdir(this.deps.config.dir);
+    for (const name of names.filter((n) => n.startsWith(TEMP_DIR_PREFIX))) {
+      await rm(path.join(this.deps.config.dir, name), { recursive: true, force: true });
+      this.deps.logger.warn({ dir: name }, 'removed a partial backup left by a run that did not finish');
+    }
+  }
 
   private async underLease<T>(work: (lease: Lease) => Promise<T>): Promise<T> {
     const out = await this.deps.leases.withLease(LEASE_NAME, this.deps.holderId, LEASE_TTL_MS, (lease) => work(lease));

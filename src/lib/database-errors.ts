@@ -1,0 +1,27 @@
+/**
+ * The driver's (and mongoose's) errors that mean MongoDB cannot be reached right now, as
+ * opposed to refusing a request (validation, duplicate key, bad query).
+ */
+const UNREACHABLE_ERRORS = new Set([
+  'MongoNetworkError',
+  'MongoNetworkTimeoutError',
+  'MongoServerSelectionError',
+  'MongooseServerSelectionError',
+  'MongoTopologyClosedError',
+  'MongoNotConnectedError',
+  'MongoPoolClearedError',
+  'MongoServerClosedError',
+  'MongoWaitQueueTimeoutError',
+]);
+
+/** Whether `err` (or an error it wraps) says MongoDB cannot be reached; validation and duplicate-key errors do not. */
+export function isDatabaseUnreachable(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    const { name, message } = e as { name?: string; message?: string };
+    if (name && UNREACHABLE_ERRORS.has(name)) return true;
+    // mongoose queues commands while disconnected and gives up with this.
+    if (name === 'MongooseError' && /buffering timed out/.test(message ?? '')) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
