@@ -67,6 +67,7 @@ async function main(): Promise<void> {
     sessions: c.models.Session,
     users: c.models.User,
     claims: new SingleUseClaims({ claims: c.models.SingleUseClaim }),
+    secondFactorRequired: (role) => c.deps.access.policy.requiresSecondFactor(role),
     now: () => new Date(),
   });
 
