@@ -10,7 +10,7 @@ bash scripts/build-ferretdb.sh
 # (required) and mongo-tools (optional: without them the interop tests skip with their reason).
 bash scripts/ensure-versitygw.sh
 bash scripts/ensure-mongo-tools.sh >/dev/null || echo "== mongo-tools unavailable: the backup interop tests will be skipped"
-echo "== typecheck" && npx tsc --noEmit -p tsconfig.json
+echo "== typecheck" && npx tsc --noEmit -p tsconfig.json && npx tsc -p console/tsconfig.json
 echo "== format" && npx prettier --check . --log-level warn
 echo "== lint" && npx eslint . --max-warnings 0
 echo "== generated docs up to date" && npx tsx scripts/gen-env-example.ts --check && npx tsx scripts/gen-permission-table.ts --check && npx tsx scripts/gen-openapi.ts --check && npx tsx scripts/validate-openapi.ts

@@ -5,6 +5,7 @@
  * mfaSession does), and 10,000 invoices.
  */
 import { randomUUID } from 'node:crypto';
+import speakeasy from 'speakeasy';
 import { loadConfig } from '../../src/config';
 import { createContainer, type Container } from '../../src/container';
 import { createLogger } from '../../src/lib/logger';
@@ -21,6 +22,17 @@ export interface SeedOptions {
 }
 
 export const DEFAULT_SEED: SeedOptions = { staff: 20, invoices: 10_000, logins: 20 };
+
+/**
+ * Enrolls an authenticator app through TwoFactorAuthService, as a manager must in production
+ * (MFA_REQUIRED_ROLES): the app reads the enrollment state of every request's session facts,
+ * so a token of an unenrolled manager is refused with 403 mfa-enrollment-required.
+ */
+async function enrollTotp(c: Container, userId: string): Promise<void> {
+  const load = async () => (await c.models.User.findById(userId).lean())!;
+  const { secret } = await c.deps.identity.twoFactor.setupTotp(await load());
+  await c.deps.identity.twoFactor.enableTotp(await load(), speakeasy.totp({ secret, encoding: 'base32' }));
+}
 
 async function tokenFor(c: Container, userId: string): Promise<string> {
   const user = await c.deps.identity.users.get(userId);
@@ -66,6 +78,7 @@ export async function seed(env: Record<string, string>, opts: SeedOptions = DEFA
         ),
       ),
     );
+    await enrollTotp(c, manager.id);
     const userTokens = await Promise.all(staff.map((u) => tokenFor(c, u.id)));
     const managerToken = await tokenFor(c, manager.id);
 
