@@ -9,6 +9,7 @@
  * (alternating rounds for ratios, default 3), BENCH_MIXED_DURATION_S (per offered-rate step),
  * BENCH_APP_ENV (extra app settings, `KEY=value,KEY=value`, e.g. a cache flag to compare),
  * BENCH_UV_THREADPOOL_SIZE (the app's libuv pool: bcrypt runs there), BENCH_BACKUP_SIZES,
+ * BENCH_CPU_PROF (a directory: the app writes its V8 CPU profile there when the run ends),
  * MONGODB_URI / REDIS_URL (use these servers instead of starting a FerretDB / using :6379).
  */
 import { randomBytes } from 'node:crypto';

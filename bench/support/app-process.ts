@@ -94,7 +94,10 @@ function stopper(child: ChildProcess): () => Promise<void> {
 export async function startApp(env: Record<string, string>, logFile: string, timeoutMs = 180_000): Promise<AppProcess> {
   const port = await freePort();
   const log = openSync(logFile, 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/server.ts')], {
+  // BENCH_CPU_PROF=<dir>: V8 writes the app's CPU profile there when it exits (read it with
+  // `npx tsx bench/profile/top.ts <file>.cpuprofile`).
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', path.join(ROOT, 'src/server.ts')], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, PORT: String(port) },
     stdio: ['ignore', log, log],
