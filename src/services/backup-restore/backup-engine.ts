@@ -21,7 +21,6 @@ import {
   type BackupProgress,
   type CollectionEntry,
   type ProgressListener,
-  type RestoreJournal,
   type RestoreOptions,
   type RestoreResult,
   type StagedCollection,
