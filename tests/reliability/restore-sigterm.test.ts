@@ -16,14 +16,19 @@ import { recordFigures } from './support/report';
  * restored and the job says it was finished by recovery. The engine's test pause
  * (BACKUP_RESTORE_TEST_PAUSE_DIR) holds the child at a known step, so the signal always lands there.
  */
-describe('signals during a restore over the live database (CLI child process)', () => {
+describe('signals during a restore over the live database (CLI child process, server shutdown)', () => {
   const dir = tempDir('erp-rel-restore-sigterm');
   const clock = new TestClock();
   const LEDGERS = ['ledger_a', 'ledger_b', 'ledger_c'];
   let t: TestApp;
   let db: Db;
 
+  // The in-process app's restores pause here too (the server-shutdown case below).
+  const serverPauseDir = path.join(dir, 'pause-server');
+
   beforeAll(async () => {
+    await fs.mkdir(serverPauseDir, { recursive: true });
+    process.env.BACKUP_RESTORE_TEST_PAUSE_DIR = serverPauseDir;
     t = await buildTestApp(
       __filename,
       { BACKUP_ENABLED: 'false', BACKUP_DIR: dir, LOG_LEVEL: 'warn' },
@@ -36,6 +41,7 @@ describe('signals during a restore over the live database (CLI child process)', 
     }
   }, 300_000);
   afterAll(async () => {
+    delete process.env.BACKUP_RESTORE_TEST_PAUSE_DIR;
     await t?.close();
     await fs.rm(dir, { recursive: true, force: true });
   });
@@ -163,5 +169,25 @@ describe('signals during a restore over the live database (CLI child process)', 
     expect(await backups.recoverInterruptedRestores()).toEqual([]);
     await backups.create('manual');
     recordFigures('restore-sigkill-mid-swap', { jobId, collections: total, swappedBeforeKill: 1 });
+  }, 300_000);
+
+  // Last: stop() cancels this app's backup jobs for good, as at shutdown.
+  it('when the server shuts down (SIGTERM → BackupRestoreService.stop) during an API restore job still staging, then the job is rolled back and the target untouched', async () => {
+    const backups = t.container.deps.operations.backups;
+    const backup = await backups.create('manual');
+    await diverge('after-backup-3');
+    const before = await snapshot();
+
+    const jobId = await backups.startRestore(backup.id, { overwrite: true, confirm: backup.id });
+    await waitFor(async () => (await reached(serverPauseDir, 'staged')).length > 0, 120_000, 'the job to be staging');
+    expect((await backups.job(jobId))?.restore?.phase).toBe('staging');
+    await backups.stop();
+
+    expect(await snapshot()).toEqual(before);
+    expect(await stagingLeft()).toEqual([]);
+    expect(await backups.job(jobId)).toMatchObject({
+      status: 'failed',
+      restore: { phase: 'rolled-back', targetChanged: false },
+    });
   }, 300_000);
 });
