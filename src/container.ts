@@ -428,6 +428,15 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
         );
       }
       await health.start();
+      // A restore killed mid-swap is rolled forward (or one killed while staging rolled back) as soon as the lease allows.
+      startupChecks.push(
+        backups
+          .recoverInterruptedRestores()
+          .then(() => undefined)
+          .catch((err: unknown) =>
+            logger.warn({ err }, 'interrupted-restore recovery deferred to the next backup run'),
+          ),
+      );
       if (config.backups.enabled)
         startupChecks.push(
           backups.checkMissed().catch((err: unknown) => logger.error({ err }, 'missed-backup check failed')),

@@ -125,8 +125,25 @@ export async function runBackupCommand(backups: BackupRestoreService, args: stri
           overwrite: flags.overwrite === true,
           confirm: str(flags.confirm, '--confirm'),
         };
-        const r = await backups.restore(needId(), req, { actor, onProgress: progress.listener });
+        // SIGTERM cancels a restore still staging (target untouched); a swap already begun is finished first.
+        const cancel = new AbortController();
+        const onTerm = (): void => {
+          io.out('SIGTERM: cancelling the restore (a swap already begun is finished first)');
+          cancel.abort();
+        };
+        process.on('SIGTERM', onTerm);
+        let r;
+        try {
+          r = await backups.restoreAsJob(needId(), req, {
+            actor,
+            onProgress: progress.listener,
+            signal: cancel.signal,
+          });
+        } finally {
+          process.off('SIGTERM', onTerm);
+        }
         progress.finish();
+        io.out(`restore job ${r.jobId}`);
         if (r.safetyBackupId) io.out(`safety backup ${r.safetyBackupId} taken first`);
         io.out(`restored into ${r.db}: ${r.collections.map((c) => `${c.collection} (${c.documents})`).join(', ')}`);
         return;

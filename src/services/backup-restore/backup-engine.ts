@@ -23,6 +23,7 @@ import {
   type ProgressListener,
   type RestoreOptions,
   type RestoreResult,
+  type StagedCollection,
   type VerificationRecord,
 } from './backup.types';
 import {
@@ -57,6 +58,12 @@ export interface BackupEngineDeps {
   appVersion: string;
   logger: Logger;
   now?: () => Date;
+  /**
+   * Reliability tests only: a restore stops after each staged or swapped collection until the
+   * test creates `go.<step>` (or `go.staged` / `go.swapped`) in this directory, having written
+   * `reached.<step>`; so a signal lands at a known point. Unset in real use.
+   */
+  pauseDir?: string;
   /** Restore insert batches: whichever limit is reached first. */
   batch?: { documents: number; bytes: number };
 }
@@ -537,7 +544,8 @@ export class BackupEngine implements BackupEngineApi {
           'restore-needs-confirmation',
         );
       }
-      let items = source.items;
+      const keep = new Set(opts.keep ?? []);
+      let items = source.items.filter((i) => !keep.has(i.collection));
       if (opts.collections && opts.collections.length > 0) {
         const wanted = new Set(opts.collections);
         const missing = [...wanted].filter((c) => !items.some((i) => i.collection === c));
@@ -551,7 +559,9 @@ export class BackupEngine implements BackupEngineApi {
         targetDb = opts.toDb ?? dbName;
         const forDb = items.filter((i) => i.db === dbName);
         results.push(
-          ...(await this.restoreItems(dir, source, forDb, targetDb, opts.overwrite === true, opts.onProgress)),
+          ...(opts.overwrite === true
+            ? await this.restoreStaged(dir, source, forDb, targetDb, opts)
+            : await this.restoreItems(dir, source, forDb, targetDb, false, opts.onProgress)),
         );
       }
       this.log.info(
@@ -620,6 +630,97 @@ export class BackupEngine implements BackupEngineApi {
     }
   }
 
+  /**
+   * Restoring over existing collections: everything is first restored under staging names
+   * (`__restore_<token>_<name>`) while the target stays untouched, then each staging collection
+   * is renamed over its target. FerretDB refuses `renameCollection` with `dropTarget`, so the
+   * swap is drop + rename per collection; the journal records the plan before the first drop
+   * and every collection swapped, so a process killed mid-swap is rolled forward from it.
+   */
+  private async restoreStaged(
+    dir: string,
+    source: RestoreSource,
+    items: RestoreItem[],
+    targetDbName: string,
+    opts: RestoreOptions,
+  ): Promise<RestoreResult['collections']> {
+    const token = randomBytes(4).toString('hex');
+    const staged: StagedCollection[] = items.map((i) => ({
+      staging: `${STAGING_PREFIX}${token}_${i.collection}`,
+      target: i.collection,
+    }));
+    const journal = opts.journal;
+    await journal?.staging(targetDbName, staged);
+    let results: RestoreResult['collections'];
+    try {
+      results = await this.restoreItems(
+        dir,
+        source,
+        items,
+        targetDbName,
+        false,
+        opts.onProgress,
+        new Map(staged.map((s) => [s.target, s.staging])),
+        opts.signal,
+      );
+      await this.testPause('staged', 'all', opts.signal);
+      if (opts.signal?.aborted) throw cancelled();
+    } catch (err) {
+      // restoreItems already dropped what it created; the target was never touched.
+      await this.dropStaging(targetDbName, staged).catch(() => undefined);
+      await journal
+        ?.rolledBack(err instanceof Error ? err.message : String(err))
+        .catch((e: unknown) => this.log.error({ err: e }, 'restore rollback not journalled'));
+      throw err;
+    }
+    // From here on the swap is not cancellable: it only renames, and stopping half-way is what it avoids.
+    await journal?.swapping();
+    await this.rollForwardSwap(targetDbName, staged, async (target) => {
+      await journal?.swapped(target);
+      await this.testPause('swapped', target);
+    });
+    return results;
+  }
+
+  private async testPause(kind: 'staged' | 'swapped', name: string, signal?: AbortSignal): Promise<void> {
+    const dir = this.deps.pauseDir;
+    if (!dir) return;
+    await fs.writeFile(path.join(dir, `reached.${kind}.${name}`), '');
+    const released = async () =>
+      signal?.aborted === true ||
+      (await exists(path.join(dir, `go.${kind}`))) ||
+      (await exists(path.join(dir, `go.${kind}.${name}`)));
+    while (!(await released())) await new Promise((r) => setTimeout(r, 50));
+  }
+
+  async rollForwardSwap(
+    dbName: string,
+    collections: StagedCollection[],
+    onSwapped: (target: string) => Promise<void>,
+  ): Promise<void> {
+    assertDbName(dbName);
+    const db = this.deps.db(dbName);
+    for (const { staging, target } of collections) {
+      assertStagingName(staging);
+      const present = await db.listCollections({ name: staging }, { nameOnly: true }).toArray();
+      // Absent: renamed already by a run that died before journalling it.
+      if (present.length > 0) {
+        await db.collection(target).drop();
+        await db.renameCollection(staging, target);
+      }
+      await onSwapped(target);
+    }
+  }
+
+  async dropStaging(dbName: string, collections: StagedCollection[]): Promise<void> {
+    assertDbName(dbName);
+    const db = this.deps.db(dbName);
+    for (const { staging } of collections) {
+      assertStagingName(staging);
+      await db.collection(staging).drop();
+    }
+  }
+
   private async restoreItems(
     dir: string,
     source: RestoreSource,
@@ -627,11 +728,14 @@ export class BackupEngine implements BackupEngineApi {
     targetDbName: string,
     overwrite: boolean,
     onProgress: ProgressListener | undefined,
+    stagingNames?: Map<string, string>,
+    signal?: AbortSignal,
   ): Promise<RestoreResult['collections']> {
     const db = this.deps.db(targetDbName);
+    const nameOf = (collection: string): string => stagingNames?.get(collection) ?? collection;
     const existing = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name));
     if (!overwrite) {
-      const taken = items.filter((i) => existing.has(i.collection)).map((i) => i.collection);
+      const taken = items.filter((i) => existing.has(nameOf(i.collection))).map((i) => nameOf(i.collection));
       if (taken.length > 0) {
         throw AppError.conflict(
           `Target collections already exist in ${targetDbName}: ${taken.join(', ')} (restore into another database or confirm overwrite).`,
@@ -655,15 +759,17 @@ export class BackupEngine implements BackupEngineApi {
         const meta: CollectionMetadata = item.metadata
           ? await this.readMetadata(dir, item.metadata, item.gzip, source.dataKey, manifestId, item.collection)
           : { options: {}, indexes: [], collectionName: item.collection };
-        if (overwrite && existing.has(item.collection)) await db.collection(item.collection).drop();
-        await db.createCollection(item.collection, meta.options);
-        created.push(item.collection);
-        const coll = db.collection(item.collection);
+        const name = nameOf(item.collection);
+        if (overwrite && existing.has(name)) await db.collection(name).drop();
+        await db.createCollection(name, meta.options);
+        created.push(name);
+        const coll = db.collection(name);
 
         let batch: Document[] = [];
         let batchBytes = 0;
         let documents = 0;
         const flush = async (): Promise<void> => {
+          if (signal?.aborted) throw cancelled();
           if (batch.length === 0) return;
           await coll.insertMany(batch, { ordered: true });
           documents += batch.length;
@@ -683,8 +789,9 @@ export class BackupEngine implements BackupEngineApi {
 
         progress.emit({ phase: 'indexing' });
         const specs = indexSpecsForCreate(meta);
-        if (specs.length > 0) await db.command({ createIndexes: item.collection, indexes: specs });
+        if (specs.length > 0) await db.command({ createIndexes: name, indexes: specs });
         results.push({ collection: item.collection, documents, indexes: specs.length });
+        if (stagingNames) await this.testPause('staged', item.collection, signal);
         progress.emit({ phase: 'restoring', collectionsDone: progress.state.collectionsDone + 1 });
       }
     } catch (err) {
@@ -816,6 +923,22 @@ export class BackupEngine implements BackupEngineApi {
     const colls = await this.deps.db(name).listCollections({}, { nameOnly: true }).toArray();
     if (colls.length > 0) throw AppError.conflict(`The scratch database ${name} is not empty.`, 'scratch-db-not-empty');
   }
+}
+
+/** Staging collections of an overwriting restore; nothing else is ever dropped or renamed by the swap. */
+export const STAGING_PREFIX = '__restore_';
+
+function assertStagingName(name: string): void {
+  if (!name.startsWith(STAGING_PREFIX)) throw new Error(`not a restore staging collection: ${name}`);
+}
+
+function cancelled(): AppError {
+  return new AppError({
+    code: 'restore-cancelled',
+    status: 409,
+    title: 'Restore cancelled',
+    detail: 'The restore was cancelled (shutdown) while staging; the target database is untouched.',
+  });
 }
 
 function verificationFailed(detail: string, problems?: string[]): AppError {

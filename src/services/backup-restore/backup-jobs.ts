@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../lib/logger';
-import type { BackupJobDoc, BackupJobModel, BackupJobType } from '../../models/backup-job.model';
-import type { BackupProgress, ProgressListener } from './backup.types';
+import type { BackupJobDoc, BackupJobModel, BackupJobType, RestoreSafetyState } from '../../models/backup-job.model';
+import type { BackupProgress, ProgressListener, RestoreJournal } from './backup.types';
+
+type JobWork = (report: ProgressListener, jobId: string, signal: AbortSignal) => Promise<Record<string, unknown>>;
 
 /** A job whose heartbeat is older than this is reported abandoned (its process died). */
 const ABANDONED_AFTER_MS = 90_000;
@@ -32,6 +34,8 @@ export const IDLE_PROGRESS: BackupProgress = {
 export class BackupJobs {
   private readonly now: () => Date;
   private readonly running = new Set<Promise<unknown>>();
+  /** Shutdown cancels what is still cancellable (a restore that has not begun its swap). */
+  private readonly shutdown = new AbortController();
 
   constructor(private readonly deps: { jobs: BackupJobModel; logger: Logger; now?: () => Date }) {
     this.now = deps.now ?? (() => new Date());
@@ -44,8 +48,39 @@ export class BackupJobs {
   async start(
     type: BackupJobType,
     opts: { backupId?: string | null; requestedBy?: string | null },
-    work: (report: ProgressListener, jobId: string) => Promise<Record<string, unknown>>,
+    work: JobWork,
   ): Promise<string> {
+    return (await this.begin(type, opts, work)).id;
+  }
+
+  /** As start, but waits for the job and returns its result or throws its error (the CLI). */
+  async runInline(
+    type: BackupJobType,
+    opts: { backupId?: string | null; requestedBy?: string | null },
+    work: JobWork,
+  ): Promise<{ jobId: string; result: Record<string, unknown> }> {
+    let outcome: { ok: true; value: Record<string, unknown> } | { ok: false; err: unknown } | undefined;
+    const { id, run } = await this.begin(type, opts, async (report, jobId, signal) => {
+      try {
+        const value = await work(report, jobId, signal);
+        outcome = { ok: true, value };
+        return value;
+      } catch (err) {
+        outcome = { ok: false, err };
+        throw err;
+      }
+    });
+    await run;
+    if (!outcome) throw new Error(`backup job ${id} did not run`);
+    if (!outcome.ok) throw outcome.err;
+    return { jobId: id, result: outcome.value };
+  }
+
+  private async begin(
+    type: BackupJobType,
+    opts: { backupId?: string | null; requestedBy?: string | null },
+    work: JobWork,
+  ): Promise<{ id: string; run: Promise<void> }> {
     const id = randomUUID();
     const now = this.now();
     await this.deps.jobs.create({
@@ -60,16 +95,14 @@ export class BackupJobs {
       createdAt: now,
       heartbeatAt: now,
       finishedAt: null,
+      restore: null,
     });
     const run = this.run(id, work).finally(() => this.running.delete(run));
     this.running.add(run);
-    return id;
+    return { id, run };
   }
 
-  private async run(
-    id: string,
-    work: (report: ProgressListener, jobId: string) => Promise<Record<string, unknown>>,
-  ): Promise<void> {
+  private async run(id: string, work: JobWork): Promise<void> {
     let lastWrite = 0;
     let lastPhase: BackupProgress['phase'] | null = null;
     let pending: Promise<unknown> = Promise.resolve();
@@ -93,7 +126,7 @@ export class BackupJobs {
     heartbeat.unref();
     let update: Partial<BackupJobDoc>;
     try {
-      const result = await work(report, id);
+      const result = await work(report, id, this.shutdown.signal);
       update = { status: 'succeeded', result };
     } catch (err) {
       this.deps.logger.error({ err, jobId: id }, 'backup job failed');
@@ -104,11 +137,18 @@ export class BackupJobs {
     await pending;
     const doc = await this.deps.jobs.findById(id, { progress: 1 }).lean();
     const finalPhase: BackupProgress['phase'] = update.status === 'succeeded' ? 'done' : 'failed';
+    const restore = (await this.deps.jobs.findById(id, { restore: 1 }).lean())?.restore;
+    // A finished swap is final; a failed one stays `swapping` for recovery to roll forward.
+    const restoreDone =
+      restore?.phase === 'swapping' && update.status === 'succeeded'
+        ? { 'restore.phase': 'done', 'restore.finishedBy': 'process' }
+        : {};
     await this.deps.jobs.updateOne(
       { _id: id },
       {
         $set: {
           ...update,
+          ...restoreDone,
           progress: { ...(doc?.progress ?? IDLE_PROGRESS), phase: finalPhase, etaSeconds: 0 },
           heartbeatAt: this.now(),
           finishedAt: this.now(),
@@ -128,5 +168,70 @@ export class BackupJobs {
   /** Waits for this process's running jobs (shutdown, tests). */
   async drain(): Promise<void> {
     await Promise.allSettled([...this.running]);
+  }
+
+  /** Cancels running jobs where that is safe (a restore still staging), then waits for all of them. */
+  async cancelAndDrain(): Promise<void> {
+    this.shutdown.abort();
+    await this.drain();
+  }
+
+  /** The job document as the journal of an overwriting restore: one atomic single-document update per step. */
+  restoreJournal(jobId: string): RestoreJournal {
+    const set = async (fields: Record<string, unknown>): Promise<void> => {
+      const res = await this.deps.jobs.updateOne({ _id: jobId }, { $set: { ...fields, heartbeatAt: this.now() } });
+      if (res.matchedCount !== 1) throw new Error(`backup job ${jobId} not found for the restore journal`);
+    };
+    return {
+      staging: (db, collections) =>
+        set({
+          restore: {
+            phase: 'staging',
+            db,
+            collections,
+            swapped: [],
+            targetChanged: false,
+            finishedBy: null,
+            note: null,
+          } satisfies RestoreSafetyState,
+        }),
+      swapping: () => set({ 'restore.phase': 'swapping' }),
+      swapped: async (target) => {
+        const res = await this.deps.jobs.updateOne(
+          { _id: jobId },
+          { $push: { 'restore.swapped': target }, $set: { 'restore.targetChanged': true, heartbeatAt: this.now() } },
+        );
+        if (res.matchedCount !== 1) throw new Error(`backup job ${jobId} not found for the restore journal`);
+      },
+      rolledBack: (reason) =>
+        set({ 'restore.phase': 'rolled-back', 'restore.targetChanged': false, 'restore.note': reason }),
+    };
+  }
+
+  /** Restores whose process died while staging or swapping (their journal is not final). */
+  async interruptedRestores(exceptJobIds: ReadonlySet<string> = new Set()): Promise<BackupJobDoc[]> {
+    const docs = await this.deps.jobs.find({ 'restore.phase': { $in: ['staging', 'swapping'] } }).lean();
+    return docs.filter((d) => !exceptJobIds.has(d._id));
+  }
+
+  /** Closes an interrupted restore's job after recovery. */
+  async settleRecovered(
+    jobId: string,
+    outcome: { status: 'succeeded' | 'failed'; restore: Partial<RestoreSafetyState>; error?: string },
+  ): Promise<void> {
+    const doc = await this.deps.jobs.findById(jobId, { progress: 1 }).lean();
+    const fields: Record<string, unknown> = {
+      status: outcome.status,
+      error: outcome.error ?? null,
+      heartbeatAt: this.now(),
+      finishedAt: this.now(),
+      progress: {
+        ...(doc?.progress ?? IDLE_PROGRESS),
+        phase: outcome.status === 'succeeded' ? 'done' : 'failed',
+        etaSeconds: 0,
+      },
+    };
+    for (const [k, v] of Object.entries(outcome.restore)) fields[`restore.${k}`] = v;
+    await this.deps.jobs.updateOne({ _id: jobId }, { $set: fields });
   }
 }

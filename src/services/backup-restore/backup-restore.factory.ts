@@ -52,6 +52,8 @@ export function createBackupRestore(deps: {
     appVersion: VERSION,
     logger,
     now: deps.now,
+    // A reliability-test hook, not an operator setting (so not in the config schema); never honoured in production.
+    pauseDir: deps.config.env === 'production' ? undefined : process.env.BACKUP_RESTORE_TEST_PAUSE_DIR,
   });
   const s3 = c.s3
     ? new S3Storage({

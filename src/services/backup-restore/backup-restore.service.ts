@@ -29,6 +29,8 @@ export const BACKUP_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 export const DB_NAME_PATTERN = /^[A-Za-z0-9_-]{1,63}$/;
 
 const LEASE_NAME = 'backup';
+/** Collections of the live database a restore over it never replaces: its own job journal and lease. */
+const RESTORE_KEEPS = ['backup_jobs', 'job_leases'] as const;
 const LEASE_TTL_MS = 120_000;
 const HOUR_MS = 3_600_000;
 /** lastVerifiedBackupAt() reuses the last listing this long: health probes call it often, S3 listing is slow. */
@@ -133,9 +135,90 @@ export class BackupRestoreService {
     this.checkRestoreRequest(id, req);
     await this.require(id);
     await this.assertIdle();
-    return this.deps.jobs.start('restore', { backupId: id, requestedBy: actor.id }, async (report) => ({
-      ...(await this.restore(id, req, { actor, onProgress: report })),
+    return this.deps.jobs.start('restore', { backupId: id, requestedBy: actor.id }, async (report, jobId, signal) => ({
+      ...(await this.restore(id, req, { actor, onProgress: report, jobId, signal })),
     }));
+  }
+
+  /** A restore recorded as a job (so its outcome is journalled and visible) but run in the foreground: the CLI. */
+  async restoreAsJob(
+    id: string,
+    req: RestoreRequest,
+    opts: { actor?: Actor; onProgress?: ProgressListener; signal?: AbortSignal } = {},
+  ): Promise<RestoreResult & { safetyBackupId: string | null; jobId: string }> {
+    this.checkRestoreRequest(id, req);
+    const actor = opts.actor ?? SYSTEM;
+    let out: (RestoreResult & { safetyBackupId: string | null }) | undefined;
+    const { jobId } = await this.deps.jobs.runInline(
+      'restore',
+      { backupId: id, requestedBy: actor.id },
+      async (report, jobId, shutdown) => {
+        const signal = opts.signal ? AbortSignal.any([opts.signal, shutdown]) : shutdown;
+        const progress: ProgressListener = (p) => {
+          report(p);
+          opts.onProgress?.(p);
+        };
+        out = await this.restore(id, req, { actor, onProgress: progress, jobId, signal });
+        return { ...out };
+      },
+    );
+    return { ...out!, jobId };
+  }
+
+  /**
+   * Finishes the restores a dead process left behind (SIGKILL, crash), from their job journals:
+   * one killed while staging is rolled back (staging dropped; the target was never touched), one
+   * killed during its swap is rolled forward (the target ends fully restored). Runs under the
+   * backup lease, so never alongside a live restore.
+   */
+  async recoverInterruptedRestores(): Promise<string[]> {
+    // Cheap check first: start-up must not take the lease (and make a backup wait) for nothing.
+    if ((await this.deps.jobs.interruptedRestores()).length === 0) return [];
+    const out = await this.deps.leases.withLease(LEASE_NAME, this.deps.holderId, LEASE_TTL_MS, () =>
+      this.recoverUnderLease(),
+    );
+    if (!out)
+      throw AppError.conflict('Another backup operation is running in the cluster; try again later.', 'backup-busy');
+    return out.value;
+  }
+
+  private async recoverUnderLease(): Promise<string[]> {
+    const recovered: string[] = [];
+    for (const job of await this.deps.jobs.interruptedRestores()) {
+      const state = job.restore!;
+      if (state.phase === 'staging') {
+        await this.deps.engine.dropStaging(state.db, state.collections);
+        await this.deps.jobs.settleRecovered(job._id, {
+          status: 'failed',
+          error: 'The restoring process died while staging; the target database is untouched.',
+          restore: {
+            phase: 'rolled-back',
+            targetChanged: false,
+            finishedBy: 'recovery',
+            note: 'staging dropped by recovery',
+          },
+        });
+      } else {
+        const swapped = new Set(state.swapped);
+        await this.deps.engine.rollForwardSwap(
+          state.db,
+          state.collections.filter((c) => !swapped.has(c.target)),
+          (target) => this.deps.jobs.restoreJournal(job._id).swapped(target),
+        );
+        await this.deps.jobs.settleRecovered(job._id, {
+          status: 'succeeded',
+          restore: {
+            phase: 'done',
+            targetChanged: true,
+            finishedBy: 'recovery',
+            note: 'the restoring process died during the swap; recovery finished it (target fully restored)',
+          },
+        });
+      }
+      this.deps.logger.warn({ jobId: job._id, phase: state.phase, db: state.db }, 'interrupted restore recovered');
+      recovered.push(job._id);
+    }
+    return recovered;
   }
 
   job(jobId: string): Promise<BackupJobView | null> {
@@ -281,7 +364,7 @@ export class BackupRestoreService {
   async restore(
     id: string,
     req: RestoreRequest,
-    opts: { actor?: Actor; onProgress?: ProgressListener } = {},
+    opts: { actor?: Actor; onProgress?: ProgressListener; jobId?: string; signal?: AbortSignal } = {},
   ): Promise<RestoreResult & { safetyBackupId: string | null }> {
     this.checkRestoreRequest(id, req);
     const actor = opts.actor ?? SYSTEM;
@@ -297,6 +380,10 @@ export class BackupRestoreService {
           collections: req.collections,
           overwrite: overLive,
           onProgress: opts.onProgress,
+          signal: opts.signal,
+          journal: opts.jobId ? this.deps.jobs.restoreJournal(opts.jobId) : undefined,
+          // Restoring over the live database never rewinds the restore's own journal and lease.
+          keep: overLive ? [...RESTORE_KEEPS] : undefined,
         });
         return { ...restored, safetyBackupId };
       });
@@ -511,8 +598,9 @@ export class BackupRestoreService {
     await this.deps.engine.decrypt(await this.localCopy(id), outDir);
   }
 
+  /** Shutdown: a restore still staging is cancelled (target untouched); one swapping is waited for. */
   async stop(): Promise<void> {
-    await this.deps.jobs.drain();
+    await this.deps.jobs.cancelAndDrain();
   }
 
   // --- helpers
@@ -553,7 +641,11 @@ export class BackupRestoreService {
   }
 
   private async underLease<T>(work: (lease: Lease) => Promise<T>): Promise<T> {
-    const out = await this.deps.leases.withLease(LEASE_NAME, this.deps.holderId, LEASE_TTL_MS, (lease) => work(lease));
+    const out = await this.deps.leases.withLease(LEASE_NAME, this.deps.holderId, LEASE_TTL_MS, async (lease) => {
+      // Whoever takes the lease next finishes a restore a dead process left half-done, before anything else.
+      await this.recoverUnderLease();
+      return work(lease);
+    });
     if (!out)
       throw AppError.conflict('Another backup operation is running in the cluster; try again later.', 'backup-busy');
     return out.value;

@@ -79,6 +79,34 @@ export interface RestoreOptions {
   /** Restoring over the live database needs this explicit confirmation (the caller takes a safety backup first). */
   overwrite?: boolean;
   onProgress?: ProgressListener;
+  /**
+   * Cancels an overwriting restore while it is still staging (the target is then untouched).
+   * Ignored once the swap has begun: the swap is metadata only and always runs to the end.
+   */
+  signal?: AbortSignal;
+  /**
+   * Collections of the target never replaced (the restore's own bookkeeping: its job journal
+   * and the cluster lease it holds); the backup's copies of them are skipped.
+   */
+  keep?: string[];
+  /** Where an overwriting restore records its staging and swap, so a killed swap can be rolled forward. */
+  journal?: RestoreJournal;
+}
+
+/** A collection restored under a staging name, renamed over its target during the swap. */
+export interface StagedCollection {
+  staging: string;
+  target: string;
+}
+
+/** Durable record of an overwriting restore (the job document); every call is one atomic single-document write. */
+export interface RestoreJournal {
+  staging(db: string, collections: StagedCollection[]): Promise<void>;
+  /** Written before the first target is dropped. */
+  swapping(): Promise<void>;
+  swapped(target: string): Promise<void>;
+  /** Staging was abandoned and dropped: the target was never touched. */
+  rolledBack(reason: string): Promise<void>;
 }
 
 export interface RestoreResult {
@@ -102,4 +130,12 @@ export interface BackupEngineApi {
   restore(dir: string, opts: RestoreOptions): Promise<RestoreResult>;
   /** Writes the plain mongodump directory of an encrypted backup to `outDir`, for mongorestore. */
   decrypt(dir: string, outDir: string): Promise<void>;
+  /** Finishes an interrupted swap: every staged collection still there replaces its target. */
+  rollForwardSwap(
+    db: string,
+    collections: StagedCollection[],
+    onSwapped: (target: string) => Promise<void>,
+  ): Promise<void>;
+  /** Drops the staging collections of an interrupted restore that never reached its swap. */
+  dropStaging(db: string, collections: StagedCollection[]): Promise<void>;
 }
