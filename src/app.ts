@@ -138,6 +138,7 @@ export function createApp(deps: AppDeps): Express {
       users,
       authenticate,
       authorize,
+      policy,
       authLimiter: rateLimiters.auth,
     }),
   );

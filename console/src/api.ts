@@ -113,27 +113,16 @@ export class ApiClient {
     return this.parse<T>(res);
   }
 
-  /**
-   * A GET outside the API base whose non-2xx answers are data too (GET /health answers 503
-   * with the report when failing): the status and the parsed body, after one refresh on 401.
-   */
-  async getAnyStatus<T>(url: string): Promise<{ status: number; body: T }> {
-    let res = await this.send('GET', url, undefined, true);
-    if (res.status === 401 && this.refreshToken && (await this.refresh()))
-      res = await this.send('GET', url, undefined, true);
-    return { status: res.status, body: (await res.json()) as T };
-  }
-
   /** Headers for a request made outside call() (the alert stream). */
   authHeaders(): Record<string, string> {
     return this.accessToken ? { Authorization: `Bearer ${this.accessToken}` } : {};
   }
 
-  private async send(method: string, path: string, body?: unknown, absolute = false): Promise<Response> {
+  private async send(method: string, path: string, body?: unknown): Promise<Response> {
     const headers: Record<string, string> = { Accept: 'application/json', ...this.authHeaders() };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     try {
-      return await fetch(absolute ? path : this.base + path, {
+      return await fetch(this.base + path, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),

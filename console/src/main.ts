@@ -1,6 +1,6 @@
 import 'uplot/dist/uPlot.min.css';
 import './styles.css';
-import { ApiClient, ApiError, describeError } from './api';
+import { ApiClient, describeError } from './api';
 import { h, notice, replace } from './dom';
 import type { Panel } from './panel';
 import { alertsPanel } from './panels/alerts';
@@ -39,17 +39,15 @@ function showSignIn(reason?: string): void {
   }
 }
 
-/** The panels this caller may read: each panel's probe answers 403 when the role lacks the permission. */
+interface Permissions {
+  permissions: string[];
+}
+
+/** The panels this session may read, from its effective permissions (no 403 probes: Chromium logs those as errors). */
 async function visiblePanels(): Promise<Panel[]> {
-  const allowed = await Promise.all(
-    panels.map((p) =>
-      api.get(p.probe).then(
-        () => true,
-        (err: unknown) => !(err instanceof ApiError && (err.status === 403 || err.status === 401)),
-      ),
-    ),
-  );
-  return panels.filter((_, i) => allowed[i]);
+  const { permissions } = await api.get<Permissions>('/auth/permissions');
+  const mine = new Set(permissions);
+  return panels.filter((p) => p.permission === null || mine.has(p.permission));
 }
 
 async function openConsole(): Promise<void> {
@@ -59,7 +57,12 @@ async function openConsole(): Promise<void> {
   } catch (err) {
     return showSignIn(describeError(err));
   }
-  const mine = await visiblePanels();
+  let mine: Panel[];
+  try {
+    mine = await visiblePanels();
+  } catch (err) {
+    return showSignIn(describeError(err));
+  }
   const status = h('div', { class: 'notice', role: 'status' });
   const main = h('main', { id: 'panel', tabindex: '-1' });
   const tabs = mine.map((p) =>

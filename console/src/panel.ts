@@ -8,13 +8,15 @@ export interface PanelContext {
 }
 
 /**
- * One panel of the console. `probe` is a read the panel needs: a 403 there hides the panel
- * (the API decides who sees what; the console only avoids showing doors that are locked).
+ * One panel of the console. `permission` is the read the panel needs: the panel is shown
+ * when GET /auth/permissions lists it for this session (the API still enforces every call;
+ * the console only avoids showing doors that are locked).
  */
 export interface Panel {
   id: string;
   title: string;
-  probe: string;
+  /** null: every signed-in user (their own account). */
+  permission: string | null;
   mount(el: HTMLElement, ctx: PanelContext): void;
   /** Stops timers and streams when another panel is shown or the operator signs out. */
   unmount(): void;

@@ -102,7 +102,7 @@ export function passkeysPanel(): Panel {
   return {
     id: 'passkeys',
     title: 'Passkeys',
-    probe: '/auth/passkeys',
+    permission: null,
     mount(el, { api }) {
       alive = true;
       const status = h('div', { class: 'notice', role: 'status', 'aria-live': 'polite' });

@@ -5,6 +5,7 @@ import { requireAuth } from '../lib/auth-context';
 import { AppError } from '../lib/errors';
 import type { Authenticate } from '../middleware/authenticate';
 import type { Authorize } from '../middleware/rbac';
+import type { AccessPolicy } from '../services/access/access-policy';
 import { maskPhone } from '../services/encryption/masking';
 import type { AuthService } from '../services/auth/auth.service';
 import type { SecondFactor, UserDoc } from '../models/user.model';
@@ -18,6 +19,8 @@ export interface AuthRoutesDeps {
   users: UserService;
   authenticate: Authenticate;
   authorize: Authorize;
+  /** Decides which of the caller's grants it may use now (GET /permissions). */
+  policy: AccessPolicy;
   /** The auth rate-limit tier (login, 2FA verify, password change); pass-through when absent. */
   authLimiter?: RequestHandler;
 }
@@ -53,6 +56,23 @@ const LOGIN_DOC: RouteDoc = {
   description: 'Answers tokens, or an mfaToken when a second factor is enrolled. Behind the auth rate-limit tier.',
   responses: { 200: { description: 'Signed in, or a second factor is required.', schema: loginResponse } },
   example: { body: { email: 'docs.example@erp.example', password: 'Correct-Horse-Battery-9' }, status: 200 },
+};
+
+const PERMISSIONS_DOC: RouteDoc = {
+  summary: "The caller's effective permissions",
+  description:
+    'The grants this session may use now (resource:action:possession), and those its role holds that need a session that passed two-factor authentication.',
+  responses: {
+    200: {
+      description: 'Effective permissions.',
+      schema: z.object({
+        role: z.string(),
+        mfa: z.boolean(),
+        permissions: z.array(z.string()),
+        needSecondFactor: z.array(z.string()),
+      }),
+    },
+  },
 };
 
 /** /api/v1/auth: sign-in, sessions and second-factor enrollment. Every answer is no-store. */
@@ -137,6 +157,24 @@ export function authRoutes(deps: AuthRoutesDeps): Router {
         mfa: a.mfa,
         enrollmentRequired: a.enrollmentOnly,
         kind: a.kind,
+      });
+    }),
+  );
+
+  // What this session may do, so a frontend shows only the doors it may open instead of
+  // probing each one for a 403. The API still enforces every permission on every call.
+  router.get(
+    '/permissions',
+    user,
+    route({ doc: PERMISSIONS_DOC }, async ({ res }) => {
+      const a = requireAuth(res);
+      const held = [...(await deps.policy.grantsOf(a))].sort();
+      const decisions = await Promise.all(held.map((g) => deps.policy.decide(a, g)));
+      res.json({
+        role: a.role,
+        mfa: a.mfa,
+        permissions: decisions.filter((d) => d.allowed).map((d) => d.permission),
+        needSecondFactor: decisions.filter((d) => !d.allowed && d.reason === 'mfa-required').map((d) => d.permission),
       });
     }),
   );

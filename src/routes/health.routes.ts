@@ -58,6 +58,15 @@ const HEALTH_DOC: RouteDoc = {
   example: { status: 200 },
 };
 
+const HEALTH_REPORT_DOC: RouteDoc = {
+  summary: 'Detailed health report (always 200)',
+  description:
+    'The same detailed report as GET /health with health:read:any, answered 200 whatever its status (the verdict is in the body).',
+  responses: {
+    200: { description: 'The detailed report.', schema: z.looseObject({ status: healthStatus }) },
+  },
+};
+
 /** /health for operators and load balancers: served from the latest sample, never cached. */
 export function healthRoutes(deps: HealthRoutesDeps): Router {
   const { health } = deps;
@@ -113,6 +122,16 @@ export function healthApiRoutes(deps: {
 }): Router {
   const router = Router();
   router.use(deps.authenticate());
+  // The detailed report as data: 200 whatever the verdict, so a browser reading it (the console)
+  // does not log an expected 503 as a failed load. Load balancers keep using GET /health.
+  router.get(
+    '/report',
+    deps.authorize(HEALTH_DETAIL_PERMISSION),
+    route({ doc: HEALTH_REPORT_DOC }, ({ res }) => {
+      res.setHeader('Cache-Control', 'no-store');
+      res.json(deps.health.report());
+    }),
+  );
   router.get(
     '/history',
     deps.authorize(HEALTH_DETAIL_PERMISSION),

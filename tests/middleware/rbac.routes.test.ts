@@ -36,6 +36,7 @@ const NO_PERMISSION: Record<string, 'public' | 'session'> = {
   'POST /api/v1/auth/password': 'session',
   'GET /api/v1/auth/me': 'session',
   'GET /api/v1/auth/session': 'session',
+  'GET /api/v1/auth/permissions': 'session',
   'POST /api/v1/auth/2fa/totp/setup': 'session',
   'POST /api/v1/auth/2fa/totp/enable': 'session',
   'POST /api/v1/auth/2fa/sms/setup': 'session',

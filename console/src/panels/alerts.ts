@@ -48,7 +48,7 @@ export function alertsPanel(): Panel {
   return {
     id: 'alerts',
     title: 'Alerts',
-    probe: '/alerts?limit=1',
+    permission: 'alert:read:any',
     mount(el: HTMLElement, ctx: PanelContext) {
       const alerts = new Map<string, Alert>();
       const status = select('status', 'Status', STATUSES);

@@ -31,7 +31,7 @@ export function auditPanel(): Panel {
   return {
     id: 'audit',
     title: 'Audit trail',
-    probe: '/audit?limit=1',
+    permission: 'audit:read:any',
     mount(el: HTMLElement, ctx: PanelContext) {
       const inputs = {
         actorId: h('input', { name: 'actorId', maxlength: 64 }),

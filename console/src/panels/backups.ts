@@ -40,7 +40,7 @@ export function backupsPanel(): Panel {
   return {
     id: 'backups',
     title: 'Backups',
-    probe: '/admin/backups',
+    permission: 'backup:read:any',
     mount(el: HTMLElement, ctx: PanelContext) {
       active = true;
       const list = h('div', { id: 'backups-list' });

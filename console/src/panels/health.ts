@@ -53,7 +53,7 @@ export function healthPanel(): Panel {
   return {
     id: 'health',
     title: 'Health',
-    probe: '/health/history?component=mongodb&interval=3600',
+    permission: 'health:read:any',
     mount(el: HTMLElement, ctx: PanelContext) {
       const summary = h('div', { id: 'health-summary' });
       const table = h('div', { id: 'health-checks' });
@@ -72,8 +72,7 @@ export function healthPanel(): Panel {
 
       const load = async () => {
         try {
-          const { body } = await ctx.api.getAnyStatus<HealthReport>('/health');
-          renderNow(body);
+          renderNow(await ctx.api.get<HealthReport>('/health/report'));
         } catch (err) {
           notice(message, describeError(err), 'error');
         }
@@ -142,7 +141,7 @@ export function healthPanel(): Panel {
       };
 
       const loadCharts = async () => {
-        const { body } = await ctx.api.getAnyStatus<HealthReport>('/health');
+        const body = await ctx.api.get<HealthReport>('/health/report');
         const numeric = renderNow(body);
         const limitsOf = new Map<string, { warn: number; fail: number }>();
         for (const [key, results] of Object.entries(body.checks))
