@@ -38,8 +38,12 @@ const schema = new Schema<InvoiceDoc>(
   },
   { collection: 'invoices', timestamps: true, versionKey: false },
 );
+// The list pages: a department's (manager) or one's own (staff) invoices, newest first, with the
+// list's `_id` tie-break, so MongoDB walks the index in order instead of sorting in memory; the
+// status filter keeps its own index.
+schema.index({ department: 1, createdAt: -1, _id: 1 });
 schema.index({ department: 1, status: 1, createdAt: -1 });
-schema.index({ createdBy: 1 });
+schema.index({ createdBy: 1, createdAt: -1, _id: 1 });
 
 export type InvoiceModel = Model<InvoiceDoc>;
 
