@@ -311,7 +311,10 @@ describe('passkeys: registration, sign-in and management', () => {
     ]);
     expect(exported.body.passkeys[0].publicKey).toBeUndefined();
 
-    const admin = await mfaSession(s.t, await createUser(s.t, 'gdpr.admin@passkeys.example', 'admin'));
+    // An admin who passed 2FA: here admins must have a factor enrolled, or their sessions are enrollment-only.
+    const adminId = await createUser(s.t, 'gdpr.admin@passkeys.example', 'admin');
+    await models().User.updateOne({ _id: adminId }, { $set: { 'mfa.methods': ['totp'] } });
+    const admin = await mfaSession(s.t, adminId);
     const erased = await request(s.t.app)
       .post(`/api/v1/gdpr/users/${userId}/erase`)
       .set(...bearer(admin));
