@@ -19,7 +19,7 @@ type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
  */
 describe('IDOR across every resource route, and privilege escalation by mass assignment', () => {
   let t: TestApp;
-  const ids = { userA: '', userB: '', employeeA: '', invoiceA: '', apiKeyA: '' };
+  const ids = { userA: '', userB: '', employeeA: '', invoiceA: '', apiKeyA: '', passkeyA: randomUUID() };
   const tokens = { admin: '', a: '', b: '', otherManager: '' };
 
   beforeAll(async () => {
@@ -55,11 +55,26 @@ describe('IDOR across every resource route, and privilege escalation by mass ass
       });
     expect(key.status).toBe(201);
     ids.apiKeyA = key.body.id as string;
+    // A's passkey (public material only; the ceremonies are tested in tests/routes/passkeys.routes*.test.ts).
+    await t.container.models.PasskeyCredential.create({
+      _id: ids.passkeyA,
+      userId: ids.userA,
+      credentialId: randomUUID(),
+      publicKey: 'pQECAyYgASFYIA',
+      counter: 0,
+      transports: ['internal'],
+      deviceType: 'multiDevice',
+      backedUp: true,
+      name: 'A passkey',
+      createdAt: new Date(),
+    });
   }, 60_000);
   afterAll(() => t.close());
 
   /** A's record behind each id-taking route (by resource), and a body the route would accept. */
-  function targetOf(path: string): { id: string; body?: object } | null {
+  function targetOf(path: string, method: string): { id: string; body?: object } | null {
+    if (path.startsWith('/api/v1/auth/passkeys/'))
+      return { id: ids.passkeyA, body: method === 'DELETE' ? { password: PASSWORD } : { name: 'Hacked' } };
     if (path.startsWith('/api/v1/employees/')) return { id: ids.employeeA, body: { name: 'Hacked' } };
     if (path.startsWith('/api/v1/invoices/')) return { id: ids.invoiceA, body: { customer: 'Hacked' } };
     if (path.startsWith('/api/v1/api-keys/')) return { id: ids.apiKeyA, body: { overlapSeconds: 0 } };
@@ -78,7 +93,7 @@ describe('IDOR across every resource route, and privilege escalation by mass ass
     const before = await dbFingerprint(t);
     const leaks: string[] = [];
     for (const route of routes) {
-      const target = targetOf(route.path);
+      const target = targetOf(route.path, route.method);
       if (!target) {
         leaks.push(`${route.method} ${route.path}: no target in this sweep (add one)`);
         continue;
