@@ -36,6 +36,13 @@ export class BackupJobs {
   private readonly running = new Set<Promise<unknown>>();
   /** Shutdown cancels what is still cancellable (a restore that has not begun its swap). */
   private readonly shutdown = new AbortController();
+  /**
+   * One chain of writes per job: progress, heartbeat and restore journal updates of a job go out
+   * one at a time. Concurrent updates of one document are safe on MongoDB, but FerretDB 1.x
+   * applies each as read-modify-write of the whole document, so a heartbeat racing the journal's
+   * phase change could write the old phase back.
+   */
+  private readonly writes = new Map<string, Promise<unknown>>();
 
   constructor(private readonly deps: { jobs: BackupJobModel; logger: Logger; now?: () => Date }) {
     this.now = deps.now ?? (() => new Date());
@@ -102,6 +109,20 @@ export class BackupJobs {
     return { id, run };
   }
 
+  /** Runs `write` after every earlier write of job `id` has settled (see `writes`). */
+  private inOrder<T>(id: string, write: () => Promise<T>): Promise<T> {
+    const next = (this.writes.get(id) ?? Promise.resolve()).then(write, write);
+    const settled = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.writes.set(id, settled);
+    void settled.then(() => {
+      if (this.writes.get(id) === settled) this.writes.delete(id);
+    });
+    return next;
+  }
+
   private async run(id: string, work: JobWork): Promise<void> {
     let lastWrite = 0;
     let lastPhase: BackupProgress['phase'] | null = null;
@@ -112,16 +133,14 @@ export class BackupJobs {
       lastWrite = t;
       lastPhase = progress.phase;
       // Writes are chained so an older progress never lands after a newer one.
-      pending = pending
-        .then(() =>
-          this.deps.jobs.updateOne({ _id: id }, { $set: { progress: { ...progress }, heartbeatAt: this.now() } }),
-        )
-        .catch((err: unknown) => this.deps.logger.warn({ err, jobId: id }, 'backup job progress not saved'));
+      pending = this.inOrder(id, () =>
+        this.deps.jobs.updateOne({ _id: id }, { $set: { progress: { ...progress }, heartbeatAt: this.now() } }),
+      ).catch((err: unknown) => this.deps.logger.warn({ err, jobId: id }, 'backup job progress not saved'));
     };
     const heartbeat = setInterval(() => {
-      pending = pending
-        .then(() => this.deps.jobs.updateOne({ _id: id }, { $set: { heartbeatAt: this.now() } }))
-        .catch(() => undefined);
+      pending = this.inOrder(id, () =>
+        this.deps.jobs.updateOne({ _id: id }, { $set: { heartbeatAt: this.now() } }),
+      ).catch(() => undefined);
     }, HEARTBEAT_MS);
     heartbeat.unref();
     let update: Partial<BackupJobDoc>;
@@ -179,7 +198,9 @@ export class BackupJobs {
   /** The job document as the journal of an overwriting restore: one atomic single-document update per step. */
   restoreJournal(jobId: string): RestoreJournal {
     const set = async (fields: Record<string, unknown>): Promise<void> => {
-      const res = await this.deps.jobs.updateOne({ _id: jobId }, { $set: { ...fields, heartbeatAt: this.now() } });
+      const res = await this.inOrder(jobId, () =>
+        this.deps.jobs.updateOne({ _id: jobId }, { $set: { ...fields, heartbeatAt: this.now() } }),
+      );
       if (res.matchedCount !== 1) throw new Error(`backup job ${jobId} not found for the restore journal`);
     };
     return {
@@ -197,9 +218,11 @@ export class BackupJobs {
         }),
       swapping: () => set({ 'restore.phase': 'swapping' }),
       swapped: async (target) => {
-        const res = await this.deps.jobs.updateOne(
-          { _id: jobId },
-          { $push: { 'restore.swapped': target }, $set: { 'restore.targetChanged': true, heartbeatAt: this.now() } },
+        const res = await this.inOrder(jobId, () =>
+          this.deps.jobs.updateOne(
+            { _id: jobId },
+            { $push: { 'restore.swapped': target }, $set: { 'restore.targetChanged': true, heartbeatAt: this.now() } },
+          ),
         );
         if (res.matchedCount !== 1) throw new Error(`backup job ${jobId} not found for the restore journal`);
       },
