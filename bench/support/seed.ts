@@ -2,13 +2,14 @@
  * Seeds a benchmark database through the real services, with the same configuration (and
  * secrets) as the app under test: staff and a manager of one department, 2FA sessions and
  * their access tokens (what a completed second-factor login yields, as tests/support/users.ts
- * mfaSession does), and 10,000 invoices.
+ * mfaSession does, through the shared mfaAccessToken), and 10,000 invoices.
  */
 import { randomUUID } from 'node:crypto';
 import speakeasy from 'speakeasy';
 import { loadConfig } from '../../src/config';
 import { createContainer, type Container } from '../../src/container';
 import { createLogger } from '../../src/lib/logger';
+import { mfaAccessToken } from '../../tests/support/session-token';
 import type { Fixture } from './workload';
 
 export const PASSWORD = 'tangerine-harbour-73-quietly';
@@ -32,19 +33,6 @@ async function enrollTotp(c: Container, userId: string): Promise<void> {
   const load = async () => (await c.models.User.findById(userId).lean())!;
   const { secret } = await c.deps.identity.twoFactor.setupTotp(await load());
   await c.deps.identity.twoFactor.enableTotp(await load(), speakeasy.totp({ secret, encoding: 'base32' }));
-}
-
-async function tokenFor(c: Container, userId: string): Promise<string> {
-  const user = await c.deps.identity.users.get(userId);
-  const { session } = await c.sessions.create(userId, true);
-  return c.tokens.signAccess({
-    sub: userId,
-    sid: session._id,
-    role: user.role,
-    dept: user.department,
-    mfa: true,
-    enroll: false,
-  });
 }
 
 /** Seeds the database the app env names; returns the fixture for the load process. */
@@ -79,8 +67,8 @@ export async function seed(env: Record<string, string>, opts: SeedOptions = DEFA
       ),
     );
     await enrollTotp(c, manager.id);
-    const userTokens = await Promise.all(staff.map((u) => tokenFor(c, u.id)));
-    const managerToken = await tokenFor(c, manager.id);
+    const userTokens = await Promise.all(staff.map((u) => mfaAccessToken(c, u.id)));
+    const managerToken = await mfaAccessToken(c, manager.id);
 
     const ids: string[] = [];
     const statuses = ['draft', 'approved', 'paid'] as const;

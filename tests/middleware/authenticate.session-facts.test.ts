@@ -2,11 +2,9 @@ import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import type { Express } from 'express';
 import jwt from 'jsonwebtoken';
-import { buildTestApp, type TestApp } from '../support/app';
-import { bearer, createUser, login } from '../support/users';
-import { startRedis, freePort, type LocalService } from '../../scripts/local-services';
-import { createContainer, type Container } from '../../src/container';
-import { createApp } from '../../src/app';
+import type { TestApp } from '../support/app';
+import { bearer, createUser } from '../support/users';
+import { accessTokenOf, twoProcessesWithOwnRedis, type TwoProcesses } from '../support/two-processes';
 
 /**
  * The caller's role, department and 2FA state come from the session's current facts (read
@@ -15,35 +13,20 @@ import { createApp } from '../../src/app';
  * are this file's alone).
  */
 describe('authenticate reads role and 2FA state from the session, not the token', () => {
-  let redis: LocalService;
+  let p: TwoProcesses;
   let t: TestApp;
-  let other: Container;
   let appB: Express;
 
   beforeAll(async () => {
-    const port = await freePort();
-    redis = await startRedis({ port });
-    t = await buildTestApp(__filename, {
-      REDIS_URL: `redis://127.0.0.1:${port}`,
-      BCRYPT_COST: '10',
-      RATE_LIMIT_AUTH: '1000/900',
-      RATE_LIMIT_GENERAL: '10000/60',
-    });
-    other = createContainer(t.config, t.logger);
-    await other.start();
-    appB = createApp(other.deps);
+    p = await twoProcessesWithOwnRedis(__filename);
+    ({ t, appB } = p);
   }, 60_000);
-  afterAll(async () => {
-    await other.stop();
-    await t.close();
-    await redis.stop?.();
-  });
+  afterAll(() => p.close());
 
-  const signIn = async (email: string): Promise<string> => {
-    const res = await login(t, email);
-    expect(res.status).toBe(200);
-    return res.body.accessToken as string;
-  };
+  const signIn = (email: string): Promise<string> => accessTokenOf(t, email);
+  /** The token a completed second factor yields for the session (plain user, no department). */
+  const twoFactorToken = (userId: string, sid: string): string =>
+    t.container.tokens.signAccess({ sub: userId, sid, role: 'user', dept: null, mfa: true, enroll: false });
   const sidOf = (token: string): string => (jwt.decode(token, { json: true }) as { sid: string }).sid;
   const invoice = (createdBy: string, department: string) => ({
     _id: randomUUID(),
@@ -118,14 +101,7 @@ describe('authenticate reads role and 2FA state from the session, not the token'
     for (const app of [t.app, appB]) expect(await sessionOf(app, token)).toMatchObject({ mfa: false });
     await t.container.models.User.updateOne({ _id: userId }, { $set: { 'mfa.methods': ['email'] } });
     expect(await t.container.sessions.markMfa(sid, userId)).toBe(true);
-    const upgraded = t.container.tokens.signAccess({
-      sub: userId,
-      sid,
-      role: 'user',
-      dept: null,
-      mfa: true,
-      enroll: false,
-    });
+    const upgraded = twoFactorToken(userId, sid);
     for (const app of [appB, t.app]) {
       expect(await sessionOf(app, upgraded)).toMatchObject({ mfa: true });
       expect(await sessionOf(app, token)).toMatchObject({ mfa: false });
@@ -138,14 +114,7 @@ describe('authenticate reads role and 2FA state from the session, not the token'
     const sid = sidOf(token);
     await t.container.models.User.updateOne({ _id: userId }, { $set: { 'mfa.methods': ['email'] } });
     expect(await t.container.sessions.markMfa(sid, userId)).toBe(true);
-    const twoFactor = t.container.tokens.signAccess({
-      sub: userId,
-      sid,
-      role: 'user',
-      dept: null,
-      mfa: true,
-      enroll: false,
-    });
+    const twoFactor = twoFactorToken(userId, sid);
     const mfaOf = async (app: Express) =>
       (
         await request(app)

@@ -1,9 +1,10 @@
 import type { Express } from 'express';
 import request from 'supertest';
-import { buildTestApp, type TestApp } from '../support/app';
+import type { TestApp } from '../support/app';
+import { sentinelAppWithUsers } from '../support/sentinel-app';
 import { listen } from '../support/alerts';
-import { bearer, createUser, mfaSession, PASSWORD } from '../support/users';
-import { probe, startSentinelTopology, type SentinelTopology } from '../support/redis-topologies';
+import { bearer, PASSWORD } from '../support/users';
+import { probe, type SentinelTopology } from '../support/redis-topologies';
 import { SteadyLoad, type LoadRequest } from '../support/steady-load';
 import { killMasterUnderLoad, type FailoverFigures } from '../support/sentinel-failover';
 import { waitFor } from '../support/wait';
@@ -27,22 +28,18 @@ describe('Redis Sentinel: two failovers under a longer load, two app processes',
   let t: TestApp;
   let other: Container;
   const servers: Array<{ url: string; stop: () => Promise<void> }> = [];
-  const tokens: string[] = [];
+  let tokens: string[];
   const email = (i: number): string => `soak${i}@sentinel.example`;
 
   beforeAll(async () => {
-    topology = await startSentinelTopology({ downAfterMs: 1000, failoverTimeoutMs: 5000 });
-    t = await buildTestApp(__filename, {
-      ...topology.env,
-      BCRYPT_COST: '10',
-      RATE_LIMIT_AUTH: '100000/900',
-      RATE_LIMIT_GENERAL: '100000/60',
-      TRUST_PROXY: '1',
-    });
+    ({ topology, t, tokens } = await sentinelAppWithUsers(__filename, {
+      generalLimit: '100000/60',
+      users: USERS,
+      email,
+    }));
     other = createContainer(t.config, t.logger);
     await other.start();
     for (const app of [t.app, createApp(other.deps)] as Express[]) servers.push(await listen(app));
-    for (let i = 0; i < USERS; i++) tokens.push(await mfaSession(t, await createUser(t, email(i))));
   }, 180_000);
   afterAll(async () => {
     for (const s of servers) await s.stop();

@@ -1,9 +1,10 @@
 import request from 'supertest';
 import Redis from 'ioredis';
-import { buildTestApp, type TestApp } from '../support/app';
+import type { TestApp } from '../support/app';
+import { sentinelAppWithUsers } from '../support/sentinel-app';
 import { listen } from '../support/alerts';
-import { bearer, createUser, login, mfaSession } from '../support/users';
-import { probe, startSentinelTopology, type SentinelTopology } from '../support/redis-topologies';
+import { bearer, login } from '../support/users';
+import { probe, type SentinelTopology } from '../support/redis-topologies';
 import { SteadyLoad, type LoadRequest } from '../support/steady-load';
 import { killMasterUnderLoad, type FailoverFigures } from '../support/sentinel-failover';
 import { waitFor } from '../support/wait';
@@ -34,17 +35,12 @@ describe('Redis Sentinel: master killed under load', () => {
   const email = (i: number): string => `load${i}@sentinel.example`;
 
   beforeAll(async () => {
-    topology = await startSentinelTopology({ downAfterMs: 1000, failoverTimeoutMs: 5000 });
-    t = await buildTestApp(__filename, {
-      ...topology.env,
-      BCRYPT_COST: '10',
-      RATE_LIMIT_AUTH: '100000/900',
-      RATE_LIMIT_GENERAL: `${GENERAL_LIMIT}/600`,
-      TRUST_PROXY: '1',
-    });
+    ({ topology, t, tokens } = await sentinelAppWithUsers(__filename, {
+      generalLimit: `${GENERAL_LIMIT}/600`,
+      users: USERS,
+      email,
+    }));
     server = await listen(t.app);
-    tokens = [];
-    for (let i = 0; i < USERS; i++) tokens.push(await mfaSession(t, await createUser(t, email(i))));
     revokedBefore = (await login(t, email(0))).body.accessToken as string;
     revokeAfter = (await login(t, email(1))).body.accessToken as string;
   }, 120_000);

@@ -2,12 +2,11 @@ import { randomUUID } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import request from 'supertest';
 import type { Express } from 'express';
-import { buildTestApp, type TestApp } from '../support/app';
-import { bearer, createUser, login, mfaSession } from '../support/users';
+import type { TestApp } from '../support/app';
+import { bearer, createUser, mfaSession } from '../support/users';
 import { waitFor } from '../support/process';
-import { startRedis, freePort, type LocalService } from '../../scripts/local-services';
-import { createContainer, type Container } from '../../src/container';
-import { createApp } from '../../src/app';
+import { accessTokenOf, twoProcessesWithOwnRedis, type TwoProcesses } from '../support/two-processes';
+import type { Container } from '../../src/container';
 
 /**
  * Revocation must survive Redis losing its data: MongoDB is the source of truth. This file
@@ -16,40 +15,22 @@ import { createApp } from '../../src/app';
  * reaches every process.
  */
 describe('durable session revocation', () => {
-  let redis: LocalService;
-  let redisPort: number;
+  let p: TwoProcesses;
   let t: TestApp;
   let other: Container;
   let appB: Express;
 
   beforeAll(async () => {
-    redisPort = await freePort();
-    redis = await startRedis({ port: redisPort });
-    t = await buildTestApp(__filename, {
-      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-      BCRYPT_COST: '10',
-      RATE_LIMIT_AUTH: '1000/900',
-      RATE_LIMIT_GENERAL: '10000/60',
-    });
-    other = createContainer(t.config, t.logger);
-    await other.start();
-    appB = createApp(other.deps);
+    p = await twoProcessesWithOwnRedis(__filename);
+    ({ t, other, appB } = p);
   }, 60_000);
-  afterAll(async () => {
-    await other.stop();
-    await t.close();
-    await redis.stop?.();
-  });
+  afterAll(() => p.close());
 
   const me = (app: Express, token: string) =>
     request(app)
       .get('/api/v1/auth/me')
       .set(...bearer(token));
-  const signIn = async (email: string): Promise<string> => {
-    const res = await login(t, email);
-    expect(res.status).toBe(200);
-    return res.body.accessToken as string;
-  };
+  const signIn = (email: string): Promise<string> => accessTokenOf(t, email);
   const bothReady = (): Promise<void> =>
     waitFor(
       () => t.container.redis.status === 'ready' && other.redis.status === 'ready',
@@ -57,8 +38,8 @@ describe('durable session revocation', () => {
       'both processes reconnected to Redis',
     );
   const restartRedis = async (): Promise<void> => {
-    await redis.stop?.();
-    redis = await startRedis({ port: redisPort });
+    await p.stopRedis();
+    await p.startRedis();
     await bothReady();
   };
 
@@ -138,12 +119,12 @@ describe('durable session revocation', () => {
     await createUser(t, 'quinn@revocation.example');
     const token = await signIn('quinn@revocation.example');
     expect((await me(t.app, token)).status).toBe(200);
-    await redis.stop?.();
+    await p.stopRedis();
     await waitFor(() => t.container.redis.status !== 'ready', 10_000, 'the client to notice Redis is gone');
     const res = await me(t.app, token);
     expect(res.status).toBe(503);
     expect(res.headers['retry-after']).toBeDefined();
-    redis = await startRedis({ port: redisPort });
+    await p.startRedis();
     await bothReady();
     expect((await me(t.app, token)).status).toBe(200);
   }, 60_000);

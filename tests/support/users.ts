@@ -1,5 +1,6 @@
 import request from 'supertest';
 import type { TestApp } from './app';
+import { mfaAccessToken } from './session-token';
 
 export const PASSWORD = 'tangerine-harbour-73-quietly';
 
@@ -28,19 +29,9 @@ export async function login(t: TestApp, email: string, password = PASSWORD, ip?:
 export const bearer = (token: string): [string, string] => ['Authorization', `Bearer ${token}`];
 
 /**
- * A real session (SessionService) and access token (TokenService) for a user, with the
- * second factor marked as passed: what a completed 2FA login produces, without driving
- * a second factor in every test.
+ * A real session and access token for a user, with the second factor marked as passed
+ * (see mfaAccessToken): without driving a second factor in every test.
  */
-export async function mfaSession(t: TestApp, userId: string): Promise<string> {
-  const user = await t.container.deps.identity.users.get(userId);
-  const { session } = await t.container.sessions.create(userId, true);
-  return t.container.tokens.signAccess({
-    sub: userId,
-    sid: session._id,
-    role: user.role,
-    dept: user.department,
-    mfa: true,
-    enroll: false,
-  });
+export function mfaSession(t: TestApp, userId: string): Promise<string> {
+  return mfaAccessToken(t.container, userId);
 }
