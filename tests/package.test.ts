@@ -52,6 +52,10 @@ describe('package.json dependencies', () => {
     ...filesUnder('scripts', /\.sh$/).map(read),
     read('jest.config.js'),
     read('Dockerfile'),
+    // Tests that run a package's binary by path (e.g. the PM2 cluster test).
+    ...filesUnder('tests', /\.ts$/)
+      .map(read)
+      .flatMap((text) => [...text.matchAll(/node_modules\/\.bin\/[\w.-]+/g)].map((m) => m[0])),
   ].join('\n');
 
   const binsOf = (name: string): string[] => {
