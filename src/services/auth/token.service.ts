@@ -175,21 +175,6 @@ export class TokenService {
     };
   }
 
-  /**
-   * The user of a fully verified access token (signature, lifetime and session), or
-   * undefined: rate-limit keys may only name a user who is really calling, or anyone
-   * holding a revoked token could spend its owner's budget.
-   */
-  async verifiedSubject(authorizationHeader: string): Promise<string | undefined> {
-    const m = /^Bearer (\S+)$/.exec(authorizationHeader);
-    if (!m) return undefined;
-    try {
-      return (await this.verifyAccess(m[1])).sub;
-    } catch {
-      return undefined;
-    }
-  }
-
   verifyMfa(token: string): MfaClaims {
     const p = this.verify(token, mfaAudience(this.deps.audience), 'mfa');
     return {
