@@ -122,6 +122,16 @@ export async function runMongoOutage(file: string, outageMs: number): Promise<Mo
       'the unstored MongoDB health alert to be stored',
       250,
     );
+    // The direct sends race with the test's bookkeeping on a loaded machine (SMTP is slower than
+    // the Slack webhook); a send still in flight, or retried from the outbox, counts once it lands.
+    await waitFor(
+      () =>
+        slack.requests.some((r) => /mongodb/i.test(String(r.body.text))) &&
+        smtp.messages.some((m) => /mongodb/i.test(parseMail(m.raw).subject)),
+      30_000,
+      'the MongoDB alert to reach Slack and mail',
+      100,
+    ).catch(() => undefined); // the assertions below report which channel is missing
     const alertsStoredAfter = (
       await app.container.models.Alert.find({}).lean<Array<{ kind: string; subject: string; status: string }>>()
     ).map((a) => ({ kind: a.kind, subject: a.subject, status: a.status }));

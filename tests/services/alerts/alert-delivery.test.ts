@@ -22,8 +22,12 @@ describe('alert delivery: retries across a restart', () => {
   afterAll(async () => {
     await rig.close();
   });
+  afterEach(() => rig.clock.thaw());
 
   it('delivers e-mail at once and Slack after three 500s, the last tries made by a new process on the same database', async () => {
+    // Frozen: on a loaded machine more than the first backoff (0.5-1.5 s) of real time can pass
+    // between two polls, and "not due yet" must be decided by the test's clock alone.
+    rig.clock.freeze();
     rig.slack.failNext(3);
     const raised = await rig.c.deps.operations.alerts.raise(error('nightly'));
     const slackOf = async () =>
