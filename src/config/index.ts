@@ -74,6 +74,8 @@ export interface Config {
     maxPoolSize: number;
     serverSelectionTimeoutMS: number;
     socketTimeoutMS: number;
+    /** 0: wait for a pooled connection as long as it takes. */
+    waitQueueTimeoutMS: number;
     heartbeatFrequencyMS: number;
     monitorCommands: boolean;
     syncIndexesOnBoot: boolean;
@@ -514,6 +516,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxPoolSize: env.MONGODB_MAX_POOL_SIZE,
       serverSelectionTimeoutMS: env.MONGODB_SERVER_SELECTION_TIMEOUT_MS,
       socketTimeoutMS: env.MONGODB_SOCKET_TIMEOUT_MS,
+      waitQueueTimeoutMS: env.MONGODB_WAIT_QUEUE_TIMEOUT_MS,
       heartbeatFrequencyMS: env.MONGODB_HEARTBEAT_FREQUENCY_MS,
       monitorCommands: env.MONGODB_MONITOR_COMMANDS,
       syncIndexesOnBoot: env.MONGODB_SYNC_INDEXES_ON_BOOT,

@@ -136,6 +136,9 @@ export const envSchema = z.object({
     'How long an operation waits for a usable server.',
   ),
   MONGODB_SOCKET_TIMEOUT_MS: int(45_000, 1_000, 600_000).describe('Socket inactivity timeout.'),
+  MONGODB_WAIT_QUEUE_TIMEOUT_MS: int(10_000, 0, 120_000).describe(
+    'How long an operation waits for a free pooled connection before its request is answered 503 (0: no bound). Bounds the backlog of an overloaded database: work whose client has given up leaves the queue instead of running later.',
+  ),
   MONGODB_HEARTBEAT_FREQUENCY_MS: int(10_000, 500, 120_000).describe('Server monitoring heartbeat interval.'),
   MONGODB_MONITOR_COMMANDS: bool(false).describe(
     'Emit the driver command monitoring events (commandStarted/Succeeded/Failed), for diagnosis and tests that count commands.',

@@ -14,6 +14,18 @@ const UNREACHABLE_ERRORS = new Set([
   'MongoWaitQueueTimeoutError',
 ]);
 
+/**
+ * Whether `err` (or an error it wraps) is a request that waited MONGODB_WAIT_QUEUE_TIMEOUT_MS
+ * for a pooled connection: the database answers, but too slowly for the load.
+ */
+export function isDatabaseBusy(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    if ((e as { name?: string }).name === 'MongoWaitQueueTimeoutError') return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /** Whether `err` (or an error it wraps) says MongoDB cannot be reached; validation and duplicate-key errors do not. */
 export function isDatabaseUnreachable(err: unknown): boolean {
   for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {

@@ -55,6 +55,7 @@ export class Database {
       maxPoolSize: opts.maxPoolSize,
       serverSelectionTimeoutMS: opts.serverSelectionTimeoutMS,
       socketTimeoutMS: opts.socketTimeoutMS,
+      ...(opts.waitQueueTimeoutMS > 0 ? { waitQueueTimeoutMS: opts.waitQueueTimeoutMS } : {}),
       heartbeatFrequencyMS: opts.heartbeatFrequencyMS,
       monitorCommands: opts.monitorCommands,
       retryWrites: true,

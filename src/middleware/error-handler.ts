@@ -4,7 +4,7 @@ import mongoose from 'mongoose';
 import { AppError, PersistenceError, type ValidationIssue } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import { isRedisUnavailable } from '../lib/redis';
-import { isDatabaseUnreachable } from '../lib/database-errors';
+import { isDatabaseBusy, isDatabaseUnreachable } from '../lib/database-errors';
 
 /** body-parser errors carry a `type` and `status`; map them to the problems a client can act on. */
 interface HttpParserError extends Error {
@@ -23,6 +23,8 @@ export function zodIssues(err: ZodError, prefix = ''): ValidationIssue[] {
 /** Turns anything thrown into an AppError; unknown errors become a 500 without internals. */
 export function toAppError(err: unknown): AppError {
   // MongoDB down (stopped, failing over, unreachable), however wrapped: the client may retry, it is no bug.
+  if (!(err instanceof AppError && err.operational) && isDatabaseBusy(err))
+    return AppError.serviceUnavailable('The database is busy; try again shortly.', err, 2);
   if (!(err instanceof AppError && err.operational) && isDatabaseUnreachable(err))
     return AppError.serviceUnavailable('The database is temporarily unavailable; try again shortly.', err, 5);
   // A non-operational AppError (e.g. stored data that fails to decrypt) is an internal

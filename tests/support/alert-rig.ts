@@ -66,6 +66,8 @@ export async function buildAlertRig(file: string, env: Record<string, string> = 
     REDIS_KEY_PREFIX: ns.redisPrefix,
     LOG_LEVEL: 'debug',
     MONGODB_MIN_POOL_SIZE: '1',
+    // No wait-queue bound on a loaded shared test machine (tests/lib/database.wait-queue.test.ts tests the bound).
+    MONGODB_WAIT_QUEUE_TIMEOUT_MS: '0',
     BCRYPT_COST: '10',
     ...alertChannelEnv(smtp.url, slack.url('ops')),
     ALERT_DELIVERY_POLL_MS: '600000',

@@ -61,6 +61,8 @@ export async function buildTestApp(
     REDIS_KEY_PREFIX: ns.redisPrefix,
     LOG_LEVEL: 'debug',
     MONGODB_MIN_POOL_SIZE: '1',
+    // No wait-queue bound on a loaded shared test machine (tests/lib/database.wait-queue.test.ts tests the bound).
+    MONGODB_WAIT_QUEUE_TIMEOUT_MS: '0',
     ...env,
   });
   const logs = new LogCapture();

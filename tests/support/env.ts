@@ -44,6 +44,8 @@ export function childEnv(
     REDIS_URL: testRedisUrl(),
     REDIS_KEY_PREFIX: ns.redisPrefix,
     MONGODB_MIN_POOL_SIZE: '1',
+    // No wait-queue bound on a loaded shared test machine (tests/lib/database.wait-queue.test.ts tests the bound).
+    MONGODB_WAIT_QUEUE_TIMEOUT_MS: '0',
     ...extra,
   };
 }
