@@ -66,6 +66,12 @@ export interface BackupEngineDeps {
   pauseDir?: string;
   /** Restore insert batches: whichever limit is reached first. */
   batch?: { documents: number; bytes: number };
+  /**
+   * Restore insert batches of one collection in flight at once (default 2): the next batch is
+   * read, decrypted and decoded while the server inserts the last one. Memory stays bounded
+   * by this many batches.
+   */
+  insertConcurrency?: number;
 }
 
 const BACKUP_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -168,11 +174,13 @@ export class BackupEngine implements BackupEngineApi {
   private readonly now: () => Date;
   private readonly log: Logger;
   private readonly batch: { documents: number; bytes: number };
+  private readonly insertConcurrency: number;
 
   constructor(private readonly deps: BackupEngineDeps) {
     this.now = deps.now ?? (() => new Date());
     this.log = deps.logger.child({ component: 'backup-engine' });
     this.batch = deps.batch ?? { documents: 1000, bytes: 8 * 1024 * 1024 };
+    this.insertConcurrency = Math.max(1, deps.insertConcurrency ?? 2);
     for (const db of deps.databases) {
       if (!DB_NAME.test(db)) throw new Error(`backup engine: unsupported database name ${JSON.stringify(db)}`);
     }
@@ -753,6 +761,8 @@ export class BackupEngine implements BackupEngineApi {
     progress.emit();
     const created: string[] = [];
     const results: RestoreResult['collections'] = [];
+    // Insert batches still running: settled before anything is dropped or reported.
+    const inFlight = new Set<Promise<void>>();
     try {
       for (const item of items) {
         const manifestId = source.manifest?.id;
@@ -768,16 +778,31 @@ export class BackupEngine implements BackupEngineApi {
         let batch: Document[] = [];
         let batchBytes = 0;
         let documents = 0;
+        // The first failed insert of this collection (an array: closures below fill it).
+        const failures: unknown[] = [];
         const flush = async (): Promise<void> => {
+          if (failures.length) throw failures[0];
           if (signal?.aborted) throw cancelled();
           if (batch.length === 0) return;
-          await coll.insertMany(batch, { ordered: true });
-          documents += batch.length;
-          progress.state.documentsDone += batch.length;
-          progress.state.bytes += batchBytes;
-          progress.emit();
+          const docs = batch;
+          const bytes = batchBytes;
           batch = [];
           batchBytes = 0;
+          const insert: Promise<void> = coll
+            .insertMany(docs, { ordered: true })
+            .then(() => {
+              documents += docs.length;
+              progress.state.documentsDone += docs.length;
+              progress.state.bytes += bytes;
+              progress.emit();
+            })
+            .catch((err: unknown) => {
+              failures.push(err);
+            })
+            .finally(() => inFlight.delete(insert));
+          inFlight.add(insert);
+          if (inFlight.size >= this.insertConcurrency) await Promise.race(inFlight);
+          if (failures.length) throw failures[0];
         };
         for await (const raw of splitBsonDocuments(this.plainStream(dir, item, source.dataKey, manifestId))) {
           if (batch.length > 0 && batchBytes + raw.length > this.batch.bytes) await flush();
@@ -786,6 +811,8 @@ export class BackupEngine implements BackupEngineApi {
           if (batch.length >= this.batch.documents) await flush();
         }
         await flush();
+        await Promise.all(inFlight);
+        if (failures.length) throw failures[0];
 
         progress.emit({ phase: 'indexing' });
         const specs = indexSpecsForCreate(meta);
@@ -795,6 +822,7 @@ export class BackupEngine implements BackupEngineApi {
         progress.emit({ phase: 'restoring', collectionsDone: progress.state.collectionsDone + 1 });
       }
     } catch (err) {
+      await Promise.allSettled(inFlight);
       progress.emit({ phase: 'failed' });
       // A failed restore into a new database leaves nothing half-written behind.
       if (!overwrite) {

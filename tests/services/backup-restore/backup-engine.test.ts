@@ -1,7 +1,7 @@
 import { existsSync, promises as fs, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { BSON } from 'mongodb';
+import { BSON, type Db, type Document } from 'mongodb';
 import { AppError } from '../../../src/lib/errors';
 import { digestCollection } from '../../../src/services/backup-restore/backup-engine';
 import type { BackupProgress } from '../../../src/services/backup-restore/backup.types';
@@ -110,6 +110,54 @@ describe('BackupEngine (plain backups against the test server)', () => {
     }
     expect(progress.some((p) => p.phase === 'restoring' && (p.etaSeconds ?? 0) > 0)).toBe(true);
     expect(progress.at(-1)).toMatchObject({ phase: 'done', documentsDone: 241, documentsTotal: 241 });
+  });
+
+  it('when insert batches are small and several are in flight, then every document is restored exactly once', async () => {
+    const target = world.otherDb('pipelined');
+    const progress: BackupProgress[] = [];
+    await world
+      .engine({ batch: { documents: 7, bytes: 1 << 20 }, insertConcurrency: 3 })
+      .restore(path.join(root, 'b1'), { toDb: target, onProgress: (p) => progress.push(p) });
+    const restored = world.client.db(target);
+    for (const name of SEEDED_COLLECTIONS)
+      expect(await digestCollection(restored, name)).toEqual(await digestCollection(world.db, name));
+    const done = progress.map((p) => p.documentsDone);
+    expect(done).toEqual([...done].sort((a, b) => a - b));
+    expect(progress.at(-1)).toMatchObject({ phase: 'done', documentsDone: 241, documentsTotal: 241 });
+  });
+
+  it('when one insert batch fails while others are in flight, then the restore fails after they settle and drops every collection it created', async () => {
+    const target = world.otherDb('failing-batch');
+    let inserts = 0;
+    // The server refusing the third batch (as a full disk or a lost primary would).
+    const failingDb = (name: string): Db => {
+      const db = world.client.db(name);
+      return new Proxy(db, {
+        get(obj, prop, receiver) {
+          if (prop !== 'collection') return Reflect.get(obj, prop, receiver) as unknown;
+          return (collection: string) =>
+            new Proxy(obj.collection(collection), {
+              get(coll, key, r) {
+                if (key !== 'insertMany') return Reflect.get(coll, key, r) as unknown;
+                return async (docs: Document[], opts: object) => {
+                  if (++inserts === 3) throw new Error('disk full');
+                  return coll.insertMany(docs, opts);
+                };
+              },
+            });
+        },
+      });
+    };
+    await expect(
+      world
+        .engine({ db: failingDb, batch: { documents: 7, bytes: 1 << 20 }, insertConcurrency: 3 })
+        .restore(path.join(root, 'b1'), { toDb: target }),
+    ).rejects.toThrow('disk full');
+    expect(inserts).toBeGreaterThanOrEqual(3);
+    // Nothing left behind, not even by a batch that was still running when the third failed.
+    expect(await world.client.db(target).listCollections().toArray()).toEqual([]);
+    // Once the failure is seen no further batch starts (at most the two others were in flight).
+    expect(inserts).toBeLessThanOrEqual(5);
   });
 
   it('when only some collections are asked for, then only those are restored', async () => {
