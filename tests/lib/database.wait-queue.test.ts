@@ -10,7 +10,9 @@ import { waitFor } from '../support/wait';
  * A TCP relay to the test's MongoDB that can hold back what clients send: a command sent
  * while it is stalled gets no answer (it keeps its pooled connection) until release().
  */
-async function stallingRelay(target: URL): Promise<{ url: string; stall(): void; release(): void; close(): Promise<void> }> {
+async function stallingRelay(
+  target: URL,
+): Promise<{ url: string; stall(): void; release(): void; close(): Promise<void> }> {
   let stalled = false;
   const held: Array<() => void> = [];
   const sockets = new Set<net.Socket>();
@@ -72,7 +74,10 @@ describe('MongoDB wait queue bound (MONGODB_WAIT_QUEUE_TIMEOUT_MS)', () => {
     expect((await request(t.app).get('/api/v1/auth/me').set(auth)).status).toBe(200);
 
     relay.stall();
-    const first = request(t.app).get('/api/v1/auth/me').set(auth).then((r) => r);
+    const first = request(t.app)
+      .get('/api/v1/auth/me')
+      .set(auth)
+      .then((r) => r);
     await waitFor(() => t.container.database.pool.checkedOut === 1, 10_000, 'the first request to hold the connection');
     const started = Date.now();
     const second = await request(t.app).get('/api/v1/auth/me').set(auth);
@@ -81,7 +86,11 @@ describe('MongoDB wait queue bound (MONGODB_WAIT_QUEUE_TIMEOUT_MS)', () => {
     expect(second.status).toBe(503);
     expect(second.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(second.headers['retry-after']).toBe('2');
-    expect(second.body).toMatchObject({ status: 503, title: 'Service Unavailable', detail: expect.stringMatching(/busy/) });
+    expect(second.body).toMatchObject({
+      status: 503,
+      title: 'Service Unavailable',
+      detail: expect.stringMatching(/busy/),
+    });
     expect(JSON.stringify(second.body)).not.toMatch(/WaitQueue|stack|at /);
     // Bounded by the setting (2 s), with room for a loaded machine; never the socket timeout (45 s).
     expect(waited).toBeGreaterThanOrEqual(1_900);
