@@ -111,8 +111,7 @@ export function createApp(deps: AppDeps): Express {
   // Before everything else: the liveness probe's answer is fixed (same headers and metric as its route below).
   app.use(livenessFastPath({ securityHeaders: securityHeaderList(securityOptions), metrics: deps.operations.metrics }));
   app.use(requestId());
-  app.use(deps.operations.metrics.httpMiddleware());
-  app.use(httpLogger(logger));
+  app.use(httpLogger(logger, { metrics: deps.operations.metrics }));
   app.use(securityHeaders(securityOptions));
   app.use(corsPolicy({ allowedOrigins: config.cors.origins, logger, maxAgeSeconds: config.edge.corsMaxAgeSeconds }));
   app.use(rejectUnusedMethods());
