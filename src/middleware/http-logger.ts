@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RequestHandler } from 'express';
-import type { Logger } from '../lib/logger';
+import { accessLogger, type Logger } from '../lib/logger';
 import type { AppMetrics } from '../services/health/metrics';
 import { routeLabel } from '../services/health/metrics';
 import { LIVENESS_PATH } from './liveness';
@@ -40,11 +40,13 @@ export function loggedHeaders(headers: IncomingHttpHeaders): Record<string, stri
  * both from one 'finish' listener and one start time. Written by hand rather than with
  * pino-http: the request id already comes from AsyncLocalStorage, and the line costs nothing
  * when the level is off. Headers are an allow-list (LOGGED_REQUEST_HEADERS); the URL's query
- * string passes the logger's redaction (`?access_token=`, `?password=`, REDACTED_QUERY_PARAMS).
+ * string passes the logger's redaction (`?access_token=`, `?password=`, REDACTED_QUERY_PARAMS),
+ * and the header paths stay redacted as a second line (accessLogger).
  * `/health/live` is counted but not logged (probes poll it many times a second).
  */
 export function httpLogger(logger: Logger, opts: { metrics?: AppMetrics } = {}): RequestHandler {
   const { metrics } = opts;
+  const log = accessLogger(logger);
   return (req, res, next) => {
     const started = process.hrtime.bigint();
     res.once('finish', () => {
@@ -52,8 +54,8 @@ export function httpLogger(logger: Logger, opts: { metrics?: AppMetrics } = {}):
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       metrics?.observeHttp(req.method, routeLabel(req), status, ms / 1e3);
       const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
-      if (!logger.isLevelEnabled(level) || req.path === LIVENESS_PATH) return;
-      logger[level](
+      if (!log.isLevelEnabled(level) || req.path === LIVENESS_PATH) return;
+      log[level](
         {
           req: { method: req.method, url: req.originalUrl, headers: loggedHeaders(req.headers), remoteAddress: req.ip },
           res: { statusCode: status },

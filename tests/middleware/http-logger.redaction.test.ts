@@ -1,6 +1,6 @@
 import request from 'supertest';
-import { buildTestApp, type TestApp } from '../support/app';
-import { redactUrl } from '../../src/lib/logger';
+import { buildTestApp, LogCapture, type TestApp } from '../support/app';
+import { accessLogger, createLogger, redactUrl } from '../../src/lib/logger';
 import { LOGGED_REQUEST_HEADERS } from '../../src/middleware/http-logger';
 
 describe('access log: credentials in query strings', () => {
@@ -87,5 +87,23 @@ describe('access log: credentials in query strings', () => {
     );
     expect(redactUrl('/x')).toBe('/x');
     expect(redactUrl('/x?monkey=1&keys=2')).toBe('/x?monkey=1&keys=2');
+  });
+
+  it('when a credential header reached the access logger anyway (a header added to the allow-list by mistake), then it is still censored, and so is the URL', () => {
+    const logs = new LogCapture();
+    const log = accessLogger(createLogger({ level: 'info', destination: logs }));
+    log.info(
+      {
+        req: {
+          url: '/x?access_token=url-secret-1',
+          headers: { authorization: 'Bearer header-secret-2', cookie: 'sid=header-secret-3', 'x-api-key': 'k-4' },
+        },
+      },
+      'request completed',
+    );
+    log.flush();
+    const req = logs.records()[0]!.req as { url: string; headers: Record<string, string> };
+    expect(req.url).toBe('/x?access_token=[REDACTED]');
+    expect(req.headers).toEqual({ authorization: '[REDACTED]', cookie: '[REDACTED]', 'x-api-key': '[REDACTED]' });
   });
 });
