@@ -7,6 +7,8 @@
  *
  * `MONGODB_URI=mongodb://127.0.0.1:27099/ node --import tsx bench/profile/cpu-per-request.ts`
  * (BENCH_DURATION_S per round, default 5; BENCH_ROUNDS, default 3; median of the rounds).
+ * BENCH_COMPARE_ROOT=<another checkout>: that checkout's app runs too, in alternating rounds
+ * with this one (same database, Redis and tokens), so two versions are compared under the same load.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, mkdirSync } from 'node:fs';
@@ -39,16 +41,23 @@ async function main(): Promise<void> {
   const fixture = await seed(env, { staff: 1, invoices: 0, logins: 0 });
   const app = await startApp(env, path.join(ROOT, `bench/results/cpu-${tag}.app.log`));
   const bare = await startBareExpress();
+  const compareRoot = process.env.BENCH_COMPARE_ROOT;
+  const other = compareRoot
+    ? await startApp(env, path.join(ROOT, `bench/results/cpu-${tag}.other.app.log`), 180_000, path.resolve(compareRoot))
+    : undefined;
   try {
+    const bearer = { authorization: `Bearer ${fixture.userTokens[0]!}` };
+    const apps = [{ name: 'app', pid: app.pid, url: app.url }];
+    if (other) apps.push({ name: 'other', pid: other.pid, url: other.url });
     const targets: Array<{ name: string; pid: number; url: string; headers: Record<string, string> }> = [
-      {
-        name: 'auth-get app',
-        pid: app.pid,
-        url: app.url + '/api/v1/auth/session',
-        headers: { authorization: `Bearer ${fixture.userTokens[0]!}` },
-      },
+      ...apps.map((a) => ({
+        name: `auth-get ${a.name}`,
+        pid: a.pid,
+        url: a.url + '/api/v1/auth/session',
+        headers: bearer,
+      })),
       { name: 'auth-get bare', pid: bare.pid, url: bare.url + '/api/v1/auth/session', headers: {} },
-      { name: 'health-live app', pid: app.pid, url: app.url + '/health/live', headers: {} },
+      ...apps.map((a) => ({ name: `health-live ${a.name}`, pid: a.pid, url: a.url + '/health/live', headers: {} })),
       { name: 'health-live bare', pid: bare.pid, url: bare.url + '/health/live', headers: {} },
     ];
     for (const t of targets) await runLoad({ url: t.url, headers: t.headers, connections: 100, durationS: 2 });
@@ -68,6 +77,7 @@ async function main(): Promise<void> {
       );
   } finally {
     await app.stop();
+    await other?.stop();
     await bare.stop();
     await dropDatabase(env).catch(() => undefined);
     await deleteKeys(redis.url, redisPrefix).catch(() => undefined);
