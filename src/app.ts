@@ -42,6 +42,7 @@ import { encryptionRoutes } from './routes/encryption.routes';
 import type { GdprService } from './services/gdpr/gdpr.service';
 import { securityHeaders, securityHeaderList, noStore } from './middleware/security-headers';
 import { livenessFastPath } from './middleware/liveness';
+import { composeMiddleware } from './middleware/compose';
 import { corsPolicy } from './middleware/cors';
 import { userRoutes } from './routes/users.routes';
 import { apiKeyRoutes } from './routes/api-keys.routes';
@@ -110,12 +111,16 @@ export function createApp(deps: AppDeps): Express {
   const securityOptions = { hsts: config.edge.hsts, hstsPreload: config.edge.hstsPreload };
   // Before everything else: the liveness probe's answer is fixed (same headers and metric as its route below).
   app.use(livenessFastPath({ securityHeaders: securityHeaderList(securityOptions), metrics: deps.operations.metrics }));
-  app.use(requestId());
-  app.use(deps.operations.metrics.httpMiddleware());
-  app.use(httpLogger(logger));
-  app.use(securityHeaders(securityOptions));
-  app.use(corsPolicy({ allowedOrigins: config.cors.origins, logger, maxAgeSeconds: config.edge.corsMaxAgeSeconds }));
-  app.use(rejectUnusedMethods());
+  // The steps every request takes, in this order, as one router layer (composeMiddleware).
+  app.use(
+    composeMiddleware([
+      requestId(),
+      httpLogger(logger, { metrics: deps.operations.metrics }),
+      ...securityHeaders(securityOptions),
+      corsPolicy({ allowedOrigins: config.cors.origins, logger, maxAgeSeconds: config.edge.corsMaxAgeSeconds }),
+      rejectUnusedMethods(),
+    ]),
+  );
 
   app.use(rootRoutes());
   app.use('/health', healthRoutes({ health: deps.operations.health, authenticate, policy }));
@@ -124,10 +129,14 @@ export function createApp(deps: AppDeps): Express {
   app.use('/console', ...consoleRoutes({ dir: config.console.dir }));
 
   // Everything under /api is per-user data or auth state: never cached, and rate limited.
-  app.use('/api', noStore, rateLimiters.general);
-  app.use(requireJsonBody());
-  app.use(express.json({ limit: config.http.bodyLimit, strict: true, type: 'application/json' }));
-  app.use(rejectHostileInput());
+  app.use('/api', composeMiddleware([noStore, rateLimiters.general]));
+  app.use(
+    composeMiddleware([
+      requireJsonBody(),
+      express.json({ limit: config.http.bodyLimit, strict: true, type: 'application/json' }),
+      rejectHostileInput(),
+    ]),
+  );
 
   // --- API routers (mounted here, after body parsing and input screening)
   app.use(

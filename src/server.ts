@@ -4,6 +4,8 @@ import { createLogger, type Logger } from './lib/logger';
 import { createApp } from './app';
 import { createContainer } from './container';
 import { createHttpServer } from './http-server';
+import { withLivenessAnswer } from './middleware/liveness';
+import { securityHeaderList } from './middleware/security-headers';
 import { createMetricsListener } from './services/health/metrics-listener';
 
 /**
@@ -26,10 +28,15 @@ async function main(): Promise<void> {
   await container.start();
 
   const app = createApp(container.deps);
-  const server = createHttpServer(app, {
+  const securityHeaders = { hsts: config.edge.hsts, hstsPreload: config.edge.hstsPreload };
+  const listener = withLivenessAnswer(app, {
+    securityHeaders: securityHeaderList(securityHeaders),
+    metrics: container.deps.operations.metrics,
+  });
+  const server = createHttpServer(listener, {
     maxHeaderBytes: config.http.maxHeaderBytes,
     timeouts: config.http.timeouts,
-    securityHeaders: { hsts: config.edge.hsts, hstsPreload: config.edge.hstsPreload },
+    securityHeaders,
     logger,
   });
   await new Promise<void>((resolve) => server.listen(config.http.port, config.http.host, resolve));

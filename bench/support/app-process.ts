@@ -91,14 +91,20 @@ function stopper(child: ChildProcess): () => Promise<void> {
 }
 
 /** Starts src/server.ts with `env` (PATH and HOME added) on a free port; resolves once /health/live answers 200. */
-export async function startApp(env: Record<string, string>, logFile: string, timeoutMs = 180_000): Promise<AppProcess> {
+export async function startApp(
+  env: Record<string, string>,
+  logFile: string,
+  timeoutMs = 180_000,
+  /** Another checkout's root, to compare two versions of the app side by side. */
+  root = ROOT,
+): Promise<AppProcess> {
   const port = await freePort();
   const log = openSync(logFile, 'a');
   // BENCH_CPU_PROF=<dir>: V8 writes the app's CPU profile there when it exits (read it with
   // `npx tsx bench/profile/top.ts <file>.cpuprofile`).
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', path.join(ROOT, 'src/server.ts')], {
-    cwd: ROOT,
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', path.join(root, 'src/server.ts')], {
+    cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, PORT: String(port) },
     stdio: ['ignore', log, log],
   });

@@ -93,6 +93,20 @@ function serializeReq(req: unknown): unknown {
   return out;
 }
 
+/** The header paths of REDACTED_PATHS. */
+export const REDACTED_HEADER_PATHS: readonly string[] = REDACTED_PATHS.filter((p) => p.startsWith('req.headers'));
+
+/**
+ * The logger the access log writes with (src/middleware/http-logger.ts): same destination,
+ * serializers (URL and Referer censoring) and request id, but only the header paths redacted.
+ * Its line has a fixed shape (method, URL, allow-listed headers, address, status, time) that no
+ * other path can match, and matching all of them, most wildcards, on every request cost about
+ * 5 % of an authenticated GET's CPU.
+ */
+export function accessLogger(logger: Logger): Logger {
+  return logger.child({}, { redact: { paths: [...REDACTED_HEADER_PATHS], censor: CENSOR } });
+}
+
 export interface LoggerOptions {
   level: string;
   /** Where lines go; defaults to stdout. Tests pass a stream to read the lines back. */

@@ -67,8 +67,13 @@ export class SlidingWindowStore implements Store {
     return this.prefix + key;
   }
 
+  /** Unique per store instance, so members from other processes never collide. */
+  private readonly nonce = randomBytes(6).toString('base64url');
+  private seq = 0;
+
   async increment(key: string): Promise<ClientRateLimitInfo> {
-    const member = `${Date.now()}-${randomBytes(6).toString('base64url')}`;
+    // Unique within the window: this store's nonce and a counter (a random draw per hit cost a syscall per request).
+    const member = `${Date.now()}-${this.nonce}-${(this.seq++).toString(36)}`;
     const [count, reset, admitted] = await this.redis.slidingWindowHit(
       this.key(key),
       this.opts.windowMs,

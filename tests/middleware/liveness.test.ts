@@ -1,5 +1,8 @@
+import http from 'node:http';
 import request from 'supertest';
 import { buildTestApp, type TestApp } from '../support/app';
+import { withLivenessAnswer } from '../../src/middleware/liveness';
+import { securityHeaderList } from '../../src/middleware/security-headers';
 
 /**
  * GET /health/live is answered before the middleware chain (src/middleware/liveness.ts). Its
@@ -62,5 +65,32 @@ describe('liveness fast path', () => {
   it('when the probe comes with another method, then the routed path answers as before', async () => {
     expect((await request(t.app).post('/health/live').send({})).status).toBe(405);
     expect((await request(t.app).head('/health/live')).status).toBe(200);
+  });
+
+  it('when the listening server answers the probe before Express (src/server.ts), then the answer and metric are the same, and every other request reaches the app', async () => {
+    const metrics = t.container.deps.operations.metrics;
+    const server = http.createServer(
+      withLivenessAnswer(t.app, {
+        securityHeaders: securityHeaderList({ hsts: t.config.edge.hsts, hstsPreload: t.config.edge.hstsPreload }),
+        metrics,
+      }),
+    );
+    const count = async (): Promise<number> =>
+      Number(
+        /http_request_duration_seconds_count\{method="GET",route="\/health\/live",status_code="200"\} (\d+)/.exec(
+          await metrics.registry.getSingleMetricAsString('http_request_duration_seconds'),
+        )?.[1] ?? 0,
+      );
+    const before = await count();
+    const early = await request(server).get('/health/live').set('X-Request-Id', 'lb-probe-43');
+    const routed = await request(t.app).get('/health/live').set('Origin', 'https://elsewhere.example');
+    expect(early.status).toBe(200);
+    expect(early.text).toBe(routed.text);
+    expect(comparable(early)).toEqual(comparable(routed));
+    expect(early.headers['x-request-id']).toBe('lb-probe-43');
+    expect((await count()) - before).toBe(2);
+    // Not the probe: Express answers, with its own chain.
+    expect((await request(server).get('/health/live?verbose=1')).status).toBe(400);
+    expect((await request(server).post('/health/live').send({})).status).toBe(405);
   });
 });

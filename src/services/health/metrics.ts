@@ -1,4 +1,4 @@
-import type { Request, RequestHandler } from 'express';
+import type { Request } from 'express';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AlertSeverity } from '../alerts/alert-raiser';
 import { keyOf, type HealthStatus, type Measurement } from './types';
@@ -76,20 +76,11 @@ export class AppMetrics {
   }
 
   /**
-   * Times every request; labels it with the Express route pattern (e.g. `/api/v1/invoices/:id`),
-   * never the raw URL, so ids and query strings cannot blow up the label set.
+   * One answered request, labelled with the Express route pattern (e.g. `/api/v1/invoices/:id`,
+   * routeLabel), never the raw URL, so ids and query strings cannot blow up the label set.
+   * The access log's 'finish' listener (src/middleware/http-logger.ts) reports every routed
+   * request here; the liveness fast path reports its own.
    */
-  httpMiddleware(): RequestHandler {
-    return (req, res, next) => {
-      const end = this.httpDuration.startTimer();
-      res.once('finish', () => {
-        end({ method: req.method, route: routeLabel(req), status_code: String(res.statusCode) });
-      });
-      next();
-    };
-  }
-
-  /** One answered request of a route served outside the router (the liveness fast path). */
   observeHttp(method: string, route: string, statusCode: number, seconds: number): void {
     this.httpDuration.observe({ method, route, status_code: String(statusCode) }, seconds);
   }
