@@ -66,6 +66,8 @@ export interface Container {
   alertPublisher: PublisherSlot;
   /** Connects to the datastores and prepares indexes. */
   start(): Promise<void>;
+  /** Settles when the checks start() leaves running (interrupted-restore recovery, missed backups) have ended. */
+  startupSettled(): Promise<void>;
   /** Stops jobs, then closes Redis and MongoDB (reverse boot order). */
   stop(): Promise<void>;
 }
@@ -454,6 +456,9 @@ export function createContainer(config: Config, logger: Logger, opts: ContainerO
         alerting.sources.jobsFailedToStart(err as Error);
         throw err;
       }
+    },
+    async startupSettled() {
+      await Promise.allSettled(startupChecks);
     },
     async stop() {
       await health.stop();

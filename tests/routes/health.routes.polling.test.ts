@@ -41,8 +41,10 @@ describe('health polling costs no database traffic', () => {
   });
 
   it('when /health is polled 10,000 times, then MongoDB sees only the commands of the sampler’s own samples', async () => {
-    // The alert outbox worker polls MongoDB on its own schedule; it is not what this test measures.
+    // The alert outbox worker polls MongoDB on its own schedule, and start() leaves the restore
+    // recovery check running (it takes the backup lease): neither is what this test measures.
     await t.container.alertDelivery.stop();
+    await t.container.startupSettled();
     const seen = countCommands(t);
     const health = t.container.deps.operations.health;
     // What one sample costs, measured the same way.
