@@ -14,26 +14,30 @@ const UNREACHABLE_ERRORS = new Set([
   'MongoWaitQueueTimeoutError',
 ]);
 
-/**
- * Whether `err` (or an error it wraps) is a request that waited MONGODB_WAIT_QUEUE_TIMEOUT_MS
- * for a pooled connection: the database answers, but too slowly for the load.
- */
-export function isDatabaseBusy(err: unknown): boolean {
+/** Whether `err` or one of the errors it wraps (its `cause` chain, a few levels deep) passes `test`. */
+function anyCause(err: unknown, test: (e: { name?: string; message?: string }) => boolean): boolean {
   for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
-    if ((e as { name?: string }).name === 'MongoWaitQueueTimeoutError') return true;
+    if (test(e as { name?: string; message?: string })) return true;
     e = (e as { cause?: unknown }).cause;
   }
   return false;
 }
 
+/**
+ * Whether `err` (or an error it wraps) is a request that waited MONGODB_WAIT_QUEUE_TIMEOUT_MS
+ * for a pooled connection: the database answers, but too slowly for the load.
+ */
+export function isDatabaseBusy(err: unknown): boolean {
+  return anyCause(err, (e) => e.name === 'MongoWaitQueueTimeoutError');
+}
+
 /** Whether `err` (or an error it wraps) says MongoDB cannot be reached; validation and duplicate-key errors do not. */
 export function isDatabaseUnreachable(err: unknown): boolean {
-  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
-    const { name, message } = e as { name?: string; message?: string };
-    if (name && UNREACHABLE_ERRORS.has(name)) return true;
-    // mongoose queues commands while disconnected and gives up with this.
-    if (name === 'MongooseError' && /buffering timed out/.test(message ?? '')) return true;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return false;
+  return anyCause(
+    err,
+    ({ name, message }) =>
+      (name !== undefined && UNREACHABLE_ERRORS.has(name)) ||
+      // mongoose queues commands while disconnected and gives up with this.
+      (name === 'MongooseError' && /buffering timed out/.test(message ?? '')),
+  );
 }
