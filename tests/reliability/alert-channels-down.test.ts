@@ -1,19 +1,10 @@
-import type { AlertInput } from '../../src/services/alerts/alert-raiser';
-import { buildAlertRig, type AlertRig } from '../support/alert-rig';
+import { backupFailedAlert, buildAlertRig, type AlertRig } from '../support/alert-rig';
 import { startSlackPeer } from '../support/slack-peer';
 import { startSmtpPeer } from '../support/peers';
 import { recordFigures } from './support/report';
 import { switchablePort, withPort, type SwitchablePort } from './support/switchable-port';
 
 const MINUTE = 60_000;
-const alert = (subject: string): AlertInput => ({
-  source: 'backup',
-  kind: 'backup.failed',
-  subject,
-  severity: 'error', // e-mail, Slack, dashboard
-  title: `Backup ${subject} failed`,
-  message: 'The upload to S3 was refused.',
-});
 
 /**
  * SMTP relay and Slack both unreachable (connection refused, not an error answer): alerts
@@ -51,7 +42,10 @@ describe('alert channels down (SMTP and Slack refuse connections), then back', (
     await smtpPort.down();
     await slackPort.down();
     const alerts = rig.c.deps.operations.alerts;
-    const raised = [await alerts.raise(alert('outage-1')), await alerts.raise(alert('outage-2'))];
+    const raised = [
+      await alerts.raise(backupFailedAlert('outage-1')),
+      await alerts.raise(backupFailedAlert('outage-2')),
+    ];
     const deliveries = async () =>
       (await Promise.all(raised.map((a) => alerts.deliveriesOf(a.id))))
         .flat()

@@ -1,11 +1,21 @@
 import { createLogger } from '../../src/lib/logger';
 import { loadConfig, type Config } from '../../src/config';
 import { createContainer, type Container } from '../../src/container';
-import type { AlertChange, AlertChangePublisher } from '../../src/services/alerts/alert-raiser';
+import type { AlertChange, AlertChangePublisher, AlertInput } from '../../src/services/alerts/alert-raiser';
 import { LogCapture, TestClock, TWILIO_TEST_AUTH_TOKEN } from './app';
 import { testMongoUri, testNamespace, testRedisUrl } from './env';
 import { startSmtpPeer, startTwilioPeer } from './peers';
 import { startSlackPeer } from './slack-peer';
+
+/** A failed-backup alert of severity error, which routes to e-mail, Slack and the dashboard. */
+export const backupFailedAlert = (subject: string): AlertInput => ({
+  source: 'backup',
+  kind: 'backup.failed',
+  subject,
+  severity: 'error',
+  title: `Backup ${subject} failed`,
+  message: 'The upload to S3 was refused.',
+});
 
 export const ONCALL_EMAIL = 'oncall@example.com';
 export const ONCALL_PHONE = '+15550001111';

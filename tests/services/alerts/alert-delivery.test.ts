@@ -1,18 +1,9 @@
-import { buildAlertRig, type AlertRig } from '../../support/alert-rig';
+import { backupFailedAlert, buildAlertRig, type AlertRig } from '../../support/alert-rig';
 import { auditCount } from '../../support/audit';
 import type { TestApp } from '../../support/app';
 import { waitFor } from '../../support/wait';
-import type { AlertInput } from '../../../src/services/alerts/alert-raiser';
 
 const MINUTE = 60_000;
-const error = (subject: string): AlertInput => ({
-  source: 'backup',
-  kind: 'backup.failed',
-  subject,
-  severity: 'error', // e-mail, Slack, dashboard
-  title: `Backup ${subject} failed`,
-  message: 'The upload to S3 was refused.',
-});
 
 describe('alert delivery: retries across a restart', () => {
   let rig: AlertRig;
@@ -29,7 +20,7 @@ describe('alert delivery: retries across a restart', () => {
     // between two polls, and "not due yet" must be decided by the test's clock alone.
     rig.clock.freeze();
     rig.slack.failNext(3);
-    const raised = await rig.c.deps.operations.alerts.raise(error('nightly'));
+    const raised = await rig.c.deps.operations.alerts.raise(backupFailedAlert('nightly'));
     const slackOf = async () =>
       (await rig.c.deps.operations.alerts.deliveriesOf(raised.id)).find((d) => d.channel === 'slack')!;
 
@@ -69,7 +60,7 @@ describe('alert delivery: retries across a restart', () => {
     await rig.close();
     rig = await buildAlertRig(__filename, { ALERT_SLACK_TIMEOUT_MS: '2000' });
     rig.slack.hang(true);
-    const raised = await rig.c.deps.operations.alerts.raise(error('hung'));
+    const raised = await rig.c.deps.operations.alerts.raise(backupFailedAlert('hung'));
     const started = Date.now();
     const run = rig.c.alertDelivery.runOnce();
     await waitFor(() => rig.smtp.messages.length === 1, 10_000, 'the alert e-mail');
@@ -90,7 +81,7 @@ describe('alert delivery: the worker started by the container', () => {
   it('polls on its own and delivers without anyone calling runOnce', async () => {
     const rig = await buildAlertRig(__filename, { ALERT_DELIVERY_POLL_MS: '100' });
     try {
-      const raised = await rig.c.deps.operations.alerts.raise(error('polled'));
+      const raised = await rig.c.deps.operations.alerts.raise(backupFailedAlert('polled'));
       await waitFor(() => rig.smtp.messages.length === 1 && rig.slack.requests.length === 1, 20_000, 'polled delivery');
       await waitFor(
         async () => (await rig.c.deps.operations.alerts.deliveriesOf(raised.id)).every((d) => d.status === 'delivered'),
@@ -119,7 +110,7 @@ describe('alert delivery: giving up and circuit breakers', () => {
   it('after the last try marks the delivery failed, audits it, raises a dashboard notice and publishes delivery-failed', async () => {
     rig.slack.failNext(2);
     const alerts = rig.c.deps.operations.alerts;
-    const raised = await alerts.raise(error('doomed'));
+    const raised = await alerts.raise(backupFailedAlert('doomed'));
     await rig.c.alertDelivery.runOnce();
     rig.clock.advance(MINUTE);
     await rig.c.alertDelivery.runOnce();
@@ -145,7 +136,7 @@ describe('alert delivery: giving up and circuit breakers', () => {
     rig.slack.failNext(1_000);
     const alerts = rig.c.deps.operations.alerts;
     const ids: string[] = [];
-    for (const s of ['b1', 'b2', 'b3', 'b4']) ids.push((await alerts.raise(error(s))).id);
+    for (const s of ['b1', 'b2', 'b3', 'b4']) ids.push((await alerts.raise(backupFailedAlert(s))).id);
     const slackAttempts = async () =>
       (await rig.c.models.AlertDelivery.find({ alertId: { $in: ids }, channel: 'slack' }).lean()).map(
         (d) => d.attempts,
