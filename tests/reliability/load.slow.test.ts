@@ -7,15 +7,9 @@
  * stays up. Run: `npm run test:reliability -- tests/reliability/load.slow.test.ts` (short check:
  * LOAD_DURATION_S=10).
  */
-import { readFileSync, rmSync, mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { productionEnv, startApp, type AppProcess } from '../../bench/support/app-process';
+import { readFileSync } from 'node:fs';
 import { runLoad, type LoadResult } from '../../bench/support/load';
-import { deleteKeys } from '../../bench/support/redis-keys';
-import { dropDatabase, seed } from '../../bench/support/seed';
-import type { Fixture } from '../../bench/support/workload';
-import { testNamespace, testRedisUrl } from '../support/env';
+import { useSeededMixedApp } from './support/mixed-app';
 import { MIXED_INVOICES, MIXED_SUSTAINABLE_RATE } from './support/sustainable-rate';
 
 const DURATION_S = Number(process.env.LOAD_DURATION_S ?? 60);
@@ -24,38 +18,17 @@ const CONNECTIONS = Number(process.env.LOAD_CONNECTIONS ?? 1000);
 const INVOICES = Number(process.env.LOAD_INVOICES ?? MIXED_INVOICES);
 
 describe('load: 1,000 concurrent connections of the mixed workload', () => {
-  const ns = testNamespace(__filename);
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'load-slow-'));
-  const env = productionEnv({
-    mongoUrl: process.env.TEST_MONGODB_URL!,
-    dbName: ns.dbName,
-    redisUrl: testRedisUrl(),
-    redisPrefix: ns.redisPrefix,
-  });
-  let app: AppProcess | undefined;
-  let fixture: Fixture;
-
-  beforeAll(async () => {
-    fixture = await seed(env, { staff: 20, invoices: INVOICES, logins: 20 });
-    app = await startApp(env, path.join(tmp, 'app.log'));
-  }, 600_000);
-
-  afterAll(async () => {
-    await app?.stop();
-    await dropDatabase(env);
-    await deleteKeys(testRedisUrl(), ns.redisPrefix);
-    rmSync(tmp, { recursive: true, force: true });
-  }, 120_000);
+  const subject = useSeededMixedApp(__filename, INVOICES);
 
   it(
     `when ${CONNECTIONS} connections offer ${RATE} req/s for ${DURATION_S} s, then no request is answered with 5xx and the process stays up`,
     async () => {
       const result: LoadResult = await runLoad({
-        url: app!.url,
+        url: subject.app.url,
         connections: CONNECTIONS,
         overallRate: RATE,
         durationS: DURATION_S,
-        workload: { name: 'mixed', fixture },
+        workload: { name: 'mixed', fixture: subject.fixture },
         timeoutS: 30,
       });
       console.log(
@@ -70,10 +43,10 @@ describe('load: 1,000 concurrent connections of the mixed workload', () => {
       expect(ok).toBeGreaterThan(RATE * DURATION_S * 0.5);
       expect(result.status5xx).toBe(0);
       // The server's own access log agrees (what a client saw as a dropped connection is not a 5xx it sent).
-      const log = readFileSync(app!.logFile, 'utf8');
+      const log = readFileSync(subject.app.logFile, 'utf8');
       expect(log.split('\n').filter((l) => /"statusCode":5\d\d/.test(l))).toEqual([]);
-      expect(app!.child.exitCode).toBeNull();
-      const live = await fetch(`${app!.url}/health/live`);
+      expect(subject.app.child.exitCode).toBeNull();
+      const live = await fetch(`${subject.app.url}/health/live`);
       expect(live.status).toBe(200);
     },
     (DURATION_S + 300) * 1000,

@@ -10,15 +10,13 @@
  * bounded (everything else expires). No 5xx.
  * Short check: SOAK_DURATION_S=60 SOAK_WARMUP_S=20 SOAK_SAMPLE_S=2.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fdCount, productionEnv, ROOT, rssKb, startApp, type AppProcess } from '../../bench/support/app-process';
+import { fdCount, ROOT, rssKb } from '../../bench/support/app-process';
 import { runLoad } from '../../bench/support/load';
-import { censusOf, deleteKeys, type KeyCensus } from '../../bench/support/redis-keys';
-import { dropDatabase, seed } from '../../bench/support/seed';
-import type { Fixture } from '../../bench/support/workload';
-import { testNamespace, testRedisUrl } from '../support/env';
+import { censusOf, type KeyCensus } from '../../bench/support/redis-keys';
+import { testRedisUrl } from '../support/env';
+import { useSeededMixedApp } from './support/mixed-app';
 import { MIXED_INVOICES, MIXED_SUSTAINABLE_RATE } from './support/sustainable-rate';
 
 const DURATION_S = Number(process.env.SOAK_DURATION_S ?? 600);
@@ -49,42 +47,21 @@ interface Sample {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 describe('soak: the mixed workload at half the sustainable rate', () => {
-  const ns = testNamespace(__filename);
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'soak-slow-'));
-  const env = productionEnv({
-    mongoUrl: process.env.TEST_MONGODB_URL!,
-    dbName: ns.dbName,
-    redisUrl: testRedisUrl(),
-    redisPrefix: ns.redisPrefix,
-  });
-  let app: AppProcess | undefined;
-  let fixture: Fixture;
-
-  beforeAll(async () => {
-    fixture = await seed(env, { staff: 20, invoices: Number(process.env.SOAK_INVOICES ?? MIXED_INVOICES), logins: 20 });
-    app = await startApp(env, path.join(tmp, 'app.log'));
-  }, 600_000);
-
-  afterAll(async () => {
-    await app?.stop();
-    await dropDatabase(env);
-    await deleteKeys(testRedisUrl(), ns.redisPrefix);
-    rmSync(tmp, { recursive: true, force: true });
-  }, 120_000);
+  const subject = useSeededMixedApp(__filename, Number(process.env.SOAK_INVOICES ?? MIXED_INVOICES));
 
   it(
     'when it runs for the whole soak, then RSS grows < 10% after warm-up, open handles and persistent Redis keys do not grow, and nothing is 5xx',
     async () => {
       const { rate, source } = soakRate();
-      const pid = app!.pid;
+      const pid = subject.app.pid;
       const samples: Sample[] = [];
       const started = Date.now();
       const load = runLoad({
-        url: app!.url,
+        url: subject.app.url,
         connections: CONNECTIONS,
         overallRate: rate,
         durationS: DURATION_S,
-        workload: { name: 'mixed', fixture },
+        workload: { name: 'mixed', fixture: subject.fixture },
         timeoutS: 30,
       });
       let done = false;
@@ -97,7 +74,7 @@ describe('soak: the mixed workload at half the sustainable rate', () => {
           atS: (Date.now() - started) / 1000,
           rssKb: rssKb(pid),
           fds: fdCount(pid),
-          keys: await censusOf(testRedisUrl(), ns.redisPrefix),
+          keys: await censusOf(testRedisUrl(), subject.redisPrefix),
         });
       }
       const result = await load;
@@ -132,7 +109,7 @@ describe('soak: the mixed workload at half the sustainable rate', () => {
       );
 
       // Which requests the server answered 5xx, from its own access log (the log is removed afterwards).
-      const served5xx = readFileSync(app!.logFile, 'utf8')
+      const served5xx = readFileSync(subject.app.logFile, 'utf8')
         .split('\n')
         .filter((l) => /"statusCode":5\d\d/.test(l))
         .map((l) => /"url":"([^"]*)"/.exec(l)?.[1] ?? l.slice(0, 200));
@@ -146,7 +123,7 @@ describe('soak: the mixed workload at half the sustainable rate', () => {
       expect(keysEnd.persistent.filter((k) => !keysStart.persistent.includes(k))).toEqual([]);
       // Everything else expires: the count follows the traffic's working set, it does not pile up.
       expect(keysEnd.total).toBeLessThanOrEqual(Math.max(keysStart.total * 1.5, keysStart.total + 50));
-      expect(app!.child.exitCode).toBeNull();
+      expect(subject.app.child.exitCode).toBeNull();
     },
     (DURATION_S + 300) * 1000,
   );
