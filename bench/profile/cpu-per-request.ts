@@ -5,7 +5,7 @@
  * ratios swing with whatever else shares the cores; CPU per request moves much less, so this
  * is the figure to compare one change against the next on a busy machine.
  *
- * `MONGODB_URI=mongodb://127.0.0.1:27099/ node --import tsx bench/profile/cpu-per-request.ts`
+ * `node --import tsx bench/profile/cpu-per-request.ts` (a FerretDB of its own unless MONGODB_URI is set)
  * (BENCH_DURATION_S per round, default 5; BENCH_ROUNDS, default 3; median of the rounds).
  * BENCH_COMPARE_ROOT=<another checkout>: that checkout's app runs too, in alternating rounds
  * with this one (same database, Redis and tokens), so two versions are compared under the same load.
