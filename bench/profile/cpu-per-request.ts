@@ -81,6 +81,9 @@ async function main(): Promise<void> {
     await bare.stop();
     await dropDatabase(env).catch(() => undefined);
     await deleteKeys(redis.url, redisPrefix).catch(() => undefined);
+    // The servers this run started (none when MONGODB_URI / REDIS_URL named running ones).
+    await mongo.stop?.();
+    await redis.stop?.();
   }
   process.exit(0);
 }
