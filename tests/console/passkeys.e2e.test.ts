@@ -1,11 +1,7 @@
-import { promises as fs } from 'node:fs';
-import type { Server } from 'node:http';
-import type { Browser, CDPSession } from 'puppeteer-core';
-import { freePort } from '../../scripts/local-services';
-import { buildConsole } from '../../scripts/build-console';
-import { buildTestApp, ROUTE_TEST_ENV, type TestApp } from '../support/app';
-import { tempDir } from '../support/backup-fixtures';
-import { launchBrowser, WatchedPage } from '../support/browser';
+import type { CDPSession } from 'puppeteer-core';
+import type { TestApp } from '../support/app';
+import type { WatchedPage } from '../support/browser';
+import { startConsoleRig, type ConsoleRig } from '../support/console-rig';
 import { createUser, PASSWORD } from '../support/users';
 import { waitFor } from '../support/wait';
 
@@ -21,35 +17,20 @@ const EMAIL = 'passkey.operator@console-e2e.example';
  * http://localhost:<port> (localhost is both), and that origin is the CORS and passkey origin.
  */
 describe('passkeys in the operations console (headless Chromium, virtual authenticator)', () => {
+  let rig: ConsoleRig;
   let t: TestApp;
-  let server: Server;
-  let browser: Browser;
   let w: WatchedPage;
   let cdp: CDPSession;
   let authenticatorId: string;
-  let base: string;
-  let buildDir: string;
   let userId: string;
 
   beforeAll(async () => {
-    buildDir = tempDir('console-passkeys-build');
-    await buildConsole(buildDir);
-    const port = await freePort();
-    base = `http://localhost:${port}`;
-    t = await buildTestApp(__filename, {
-      ...ROUTE_TEST_ENV,
-      CONSOLE_DIR: buildDir,
-      BACKUP_ENABLED: 'false',
-      CORS_ORIGINS: base,
-      PASSKEY_RP_ID: 'localhost',
-      PASSKEY_PASSWORDLESS_ROLES: 'admin',
+    rig = await startConsoleRig(__filename, {
+      host: 'localhost',
+      env: (base) => ({ CORS_ORIGINS: base, PASSKEY_RP_ID: 'localhost', PASSKEY_PASSWORDLESS_ROLES: 'admin' }),
     });
+    ({ t, w } = rig);
     userId = await createUser(t, EMAIL, 'admin', 'it');
-    await new Promise<void>((resolve) => {
-      server = t.app.listen(port, '127.0.0.1', () => resolve());
-    });
-    browser = await launchBrowser();
-    w = await WatchedPage.open(browser);
     cdp = await w.page.createCDPSession();
     await cdp.send('WebAuthn.enable');
     ({ authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
@@ -65,40 +46,17 @@ describe('passkeys in the operations console (headless Chromium, virtual authent
   }, 180_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await t?.container.deps.operations.alertStream.stop();
-    server?.closeAllConnections();
-    await new Promise((r) => server?.close(r));
-    await t?.close();
-    await fs.rm(buildDir, { recursive: true, force: true });
+    await rig?.close();
   });
 
   const page = () => w.page;
   const stored = () => t.container.models.PasskeyCredential.find({ userId }).lean();
-
-  async function typeInto(selector: string, text: string): Promise<void> {
-    await page().waitForSelector(selector, { visible: true });
-    await page().click(selector, { count: 3 });
-    await page().type(selector, text);
-  }
-
-  async function passwordStep(): Promise<void> {
-    await typeInto('#signin-password input[name=email]', EMAIL);
-    await typeInto('#signin-password input[name=password]', PASSWORD);
-    await page().keyboard.press('Enter');
-  }
-
-  async function signOut(): Promise<void> {
-    await page().click('#sign-out');
-    await page()
-      .waitForSelector('#signin-password', { visible: true })
-      .catch(async (err: unknown) => {
-        throw new Error(`${String(err)}\n${await w.text('body')}\n${w.consoleErrors.join('\n')}`);
-      });
-  }
+  const typeInto = (selector: string, text: string) => rig.typeInto(selector, text);
+  const passwordStep = () => rig.passwordStep(EMAIL);
+  const signOut = () => rig.signOut();
 
   it('when the operator registers a passkey in the console, then the virtual authenticator holds a discoverable credential and the server stores its public key', async () => {
-    const res = await page().goto(`${base}/console`, { waitUntil: 'networkidle0' });
+    const res = await page().goto(`${rig.base}/console`, { waitUntil: 'networkidle0' });
     expect(res?.status()).toBe(200);
     await passwordStep();
     await w.waitForText('header.top', 'Role: admin');

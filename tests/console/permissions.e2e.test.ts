@@ -1,14 +1,9 @@
-import { promises as fs } from 'node:fs';
-import type { Server } from 'node:http';
-import type { Browser } from 'puppeteer-core';
 import request from 'supertest';
-import { freePort } from '../../scripts/local-services';
-import { buildConsole } from '../../scripts/build-console';
-import { buildTestApp, ROUTE_TEST_ENV, TestClock, type TestApp } from '../support/app';
-import { tempDir } from '../support/backup-fixtures';
-import { launchBrowser, WatchedPage } from '../support/browser';
+import { TestClock, type TestApp } from '../support/app';
+import type { WatchedPage } from '../support/browser';
+import { enrollAuthenticatorApp, startConsoleRig, type ConsoleRig } from '../support/console-rig';
 import { oathtool } from '../support/two-factor';
-import { bearer, createUser, login, PASSWORD } from '../support/users';
+import { createUser } from '../support/users';
 
 const EMPLOYEE = 'employee@console-permissions.example';
 const ADMIN = 'admin@console-permissions.example';
@@ -20,79 +15,34 @@ const ADMIN = 'admin@console-permissions.example';
  * browser would log as an error; the console reads the 200 report endpoint instead.
  */
 describe('console panels by permission, with a failing health verdict (headless Chromium)', () => {
+  let rig: ConsoleRig;
   let t: TestApp;
-  let server: Server;
-  let browser: Browser;
   let w: WatchedPage;
-  let base: string;
-  let buildDir: string;
   let secret: string;
   const clock = new TestClock();
   const requested: string[] = [];
 
   beforeAll(async () => {
-    buildDir = tempDir('console-permissions-build');
-    await buildConsole(buildDir);
-    t = await buildTestApp(
-      __filename,
-      { ...ROUTE_TEST_ENV, CONSOLE_DIR: buildDir, BACKUP_ENABLED: 'false', HEALTH_DISK_PERCENT: '0/1' },
-      { now: clock.now },
-    );
+    rig = await startConsoleRig(__filename, { env: { HEALTH_DISK_PERCENT: '0/1' }, container: { now: clock.now } });
+    ({ t, w } = rig);
     await createUser(t, EMPLOYEE, 'user');
     await createUser(t, ADMIN, 'admin', 'it');
-    // The admin's authenticator app, enrolled through the real routes.
-    const session = await login(t, ADMIN);
-    const setup = await request(t.app)
-      .post('/api/v1/auth/2fa/totp/setup')
-      .set(...bearer(session.body.accessToken))
-      .send({ password: PASSWORD });
-    expect(setup.status).toBe(200);
-    secret = setup.body.secret;
-    const enabled = await request(t.app)
-      .post('/api/v1/auth/2fa/totp/enable')
-      .set(...bearer(session.body.accessToken))
-      .send({ code: oathtool(secret, clock.now()) });
-    expect(enabled.status).toBe(200);
-    // The enabling code's 30-second step is spent: sign-in uses the next one.
-    clock.advance(30_000);
-
-    const port = await freePort();
-    await new Promise<void>((resolve) => {
-      server = t.app.listen(port, '127.0.0.1', () => resolve());
-    });
-    base = `http://127.0.0.1:${port}`;
-    browser = await launchBrowser();
-    w = await WatchedPage.open(browser);
+    secret = await enrollAuthenticatorApp(t, ADMIN, clock);
     w.page.on('request', (r) => requested.push(`${r.method()} ${new URL(r.url()).pathname}`));
   }, 180_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await t?.container.deps.operations.alertStream.stop();
-    server?.closeAllConnections();
-    await new Promise((r) => server?.close(r));
-    await t?.close();
-    await fs.rm(buildDir, { recursive: true, force: true });
+    await rig?.close();
   });
 
   const page = () => w.page;
-
-  async function typeInto(selector: string, text: string): Promise<void> {
-    await page().waitForSelector(selector, { visible: true });
-    await page().click(selector, { count: 3 });
-    await page().type(selector, text);
-  }
-
-  async function passwordStep(email: string): Promise<void> {
-    await typeInto('#signin-password input[name=email]', email);
-    await typeInto('#signin-password input[name=password]', PASSWORD);
-    await page().keyboard.press('Enter');
-  }
+  const typeInto = (selector: string, text: string) => rig.typeInto(selector, text);
+  const passwordStep = (email: string) => rig.passwordStep(email);
 
   const tabs = () => page().$$eval('nav button.tab', (b) => b.map((x) => x.textContent));
 
   it('when a role without backup:read signs in, then no backups panel is shown, nothing is probed and the browser logs no error', async () => {
-    const res = await page().goto(`${base}/console`, { waitUntil: 'networkidle0' });
+    const res = await page().goto(`${rig.base}/console`, { waitUntil: 'networkidle0' });
     expect(res?.status()).toBe(200);
     await passwordStep(EMPLOYEE);
     await w.waitForText('header.top', 'Role: user');

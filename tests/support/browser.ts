@@ -40,10 +40,25 @@ async function loadPuppeteer(): Promise<PuppeteerNode> {
 
 /** Debian's chromium (scripts/ensure-test-tools.sh installs it); CHROMIUM_PATH overrides. */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/** Debian's firefox-esr (scripts/ensure-test-tools.sh installs it); FIREFOX_PATH overrides. */
+export const FIREFOX_PATH = process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr';
 
-/** Headless Chromium for the browser tests. `--no-sandbox`: the test machines run as root. */
-export async function launchBrowser(): Promise<Browser> {
-  return (await loadPuppeteer()).launch({
+export type BrowserKind = 'chromium' | 'firefox';
+
+/**
+ * A headless browser for the browser tests: Chromium over the DevTools Protocol, Firefox over
+ * WebDriver BiDi (puppeteer speaks both). `--no-sandbox`: the test machines run as root.
+ */
+export async function launchBrowser(kind: BrowserKind = 'chromium'): Promise<Browser> {
+  const puppeteer = await loadPuppeteer();
+  if (kind === 'firefox')
+    return puppeteer.launch({
+      browser: 'firefox',
+      executablePath: FIREFOX_PATH,
+      headless: true,
+      protocolTimeout: 120_000,
+    });
+  return puppeteer.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,
     args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', '--no-first-run', '--no-default-browser-check'],

@@ -252,7 +252,12 @@ export class AlertStream implements AlertChangePublisher {
   private async subscribe(): Promise<void> {
     if (!this.subscriber) {
       // Resubscribing is done here on 'ready', so we know when the subscription is live again.
-      const sub = duplicateRedis(this.deps.redis, { enableOfflineQueue: true, autoResubscribe: false });
+      const sub = duplicateRedis(this.deps.redis, {
+        enableOfflineQueue: true,
+        autoResubscribe: false,
+        // Named, so `CLIENT LIST` shows which connection holds the live alert streams.
+        connectionName: `alert-stream:${this.deps.channel}`.replace(/\s/g, '_'),
+      });
       sub.on('message', (channel: string, message: string) => {
         if (channel === this.deps.channel) this.onMessage(message);
       });
