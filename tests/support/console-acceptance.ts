@@ -1,12 +1,13 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { HTTPRequest } from 'puppeteer-core';
+import request from 'supertest';
 import { TestClock, type TestApp } from './app';
 import { tempDir } from './backup-fixtures';
 import type { BrowserKind, WatchedPage } from './browser';
 import { startConsoleRig, type ConsoleRig } from './console-rig';
 import { oathtool } from './two-factor';
-import { createUser, PASSWORD } from './users';
+import { createUser, login, PASSWORD } from './users';
 import { waitFor } from './wait';
 
 const SCREENSHOTS = path.resolve(__dirname, '../../docs/console');
@@ -157,6 +158,8 @@ export function describeConsoleAcceptance(file: string, kind: BrowserKind): void
     });
 
     let alertId: string;
+    let missedId: string;
+    let warningId: string;
 
     it('when the test raises an alert, then it appears in the alerts panel within 2 s without a reload, and the operator acknowledges it with a comment', async () => {
       await page().click('nav button[data-panel=alerts]');
@@ -234,6 +237,7 @@ export function describeConsoleAcceptance(file: string, kind: BrowserKind): void
         for (const r of held.splice(0)) await r.continue();
         await page().setRequestInterception(false);
 
+        missedId = missed.id;
         await page().waitForSelector(`#alerts-list tr[data-alert-id="${missed.id}"]`, { timeout: 15_000 });
         await w.waitForText('#alerts-live', 'Live', 15_000);
         expect(streamRequests[0]['last-event-id']).toMatch(/\S/);
@@ -255,8 +259,43 @@ export function describeConsoleAcceptance(file: string, kind: BrowserKind): void
         title: 'Slow queries on db-3',
         message: 'p95 query time on db-3 is 900 ms.',
       });
+      warningId = next.id;
       await page().waitForSelector(`#alerts-list tr[data-alert-id="${next.id}"]`, { timeout: 2_000 });
       expect(Date.now() - raisedAt).toBeLessThan(2_000);
+      w.expectClean();
+    });
+
+    it('when the operator filters by severity and resolves an alert with a comment, then the list follows the filter and the detail shows the resolution and each channel’s delivery', async () => {
+      const rowOf = (id: string) => `#alerts-list tr[data-alert-id="${id}"]`;
+      await page().select('#panel select[name=severity]', 'warning');
+      await page().waitForSelector(rowOf(missedId), { hidden: true });
+      await page().waitForSelector(rowOf(warningId));
+      await page().select('#panel select[name=severity]', '');
+      await page().waitForSelector(rowOf(missedId));
+
+      await page().click(`${rowOf(missedId)} button`);
+      await w.waitForText('#alert-detail h3', 'Replication lag on db-2');
+      await typeInto('#alert-actions textarea[name=comment]', 'Replica resynced from a fresh snapshot');
+      await page().click('#alert-resolve');
+      await w.waitForText('#alert-detail', 'Resolved by');
+      await w.waitForText('#alert-detail', 'Replica resynced from a fresh snapshot');
+      // Resolved alerts leave the open-alerts list; the form to act on it is gone.
+      await page().waitForSelector(rowOf(missedId), { hidden: true });
+      expect(await page().$('#alert-actions')).toBeNull();
+      expect(await t.container.deps.operations.alertQueries.get(missedId)).toMatchObject({
+        status: 'resolved',
+        resolveComment: 'Replica resynced from a fresh snapshot',
+      });
+      // One row per stored delivery, with its channel and status as words.
+      const stored = await t.container.deps.operations.alertQueries.get(missedId);
+      const shown = await page().$$eval('#alert-detail table.deliveries tbody tr', (rows) =>
+        rows.map((tr) => [tr.getAttribute('data-channel'), tr.textContent ?? '']),
+      );
+      expect(shown.map(([channel]) => channel).sort()).toEqual(stored?.deliveries.map((d) => d.channel).sort());
+      for (const d of stored?.deliveries ?? [])
+        expect(shown.find(([channel]) => channel === d.channel)?.[1]).toContain(d.status);
+      expect(shown.length).toBeGreaterThan(0);
+      await expectAccessible('resolved alert');
       w.expectClean();
     });
 
@@ -339,6 +378,25 @@ export function describeConsoleAcceptance(file: string, kind: BrowserKind): void
         expect({ panel, overflow }).toEqual({ panel, overflow: 0 });
       }
       await screenshot('zoom-200');
+      w.expectClean();
+    });
+    it('when the operator signs out everywhere, then the console shows sign-in and another session of the same operator can no longer refresh', async () => {
+      // A second session (another browser, say), opened through the API with the next code.
+      clock.advance(30_000);
+      const first = await login(t, EMAIL);
+      expect(first.body.mfaRequired).toBe(true);
+      const other = await request(t.app)
+        .post('/api/v1/auth/2fa/verify')
+        .send({ mfaToken: first.body.mfaToken, method: 'totp', code: oathtool(secret, clock.now()) });
+      expect(other.status).toBe(200);
+
+      await page().click('#sign-out-all');
+      await page().waitForSelector('#signin-password', { visible: true });
+      await w.waitForText('body', 'Signed out of every session.');
+      const refreshed = await request(t.app)
+        .post('/api/v1/auth/refresh')
+        .send({ refreshToken: other.body.refreshToken as string });
+      expect(refreshed.status).toBe(401);
       w.expectClean();
     });
   });
