@@ -252,6 +252,50 @@ describe('passkeys: registration, sign-in and management', () => {
     expect((await login(s.t, email)).body.mfaRequired).toBe(false);
   });
 
+  it('when a registration lands while the last passkey is being removed, then the new passkey keeps its place among the sign-in methods', async () => {
+    const email = 'remove.race@passkeys.example';
+    const { userId, accessToken } = await userWithPasskey(s.t, authenticator, email);
+    const [{ _id: oldId }] = await models().PasskeyCredential.find({ userId }).lean();
+    const codesBefore = (await models().User.findById(userId).lean())?.mfa.backupCodes ?? [];
+    expect(codesBefore.length).toBeGreaterThan(0);
+    // The worst interleaving: the removal has counted no passkey left, then a registration
+    // (another tab) stores its passkey and adds the method, then the removal's $pull runs.
+    const users = models().User;
+    const updateOne = users.updateOne.bind(users);
+    let raced = false;
+    const spy = jest.spyOn(users, 'updateOne').mockImplementation(((filter: object, update: object) => {
+      const pull = (update as { $pull?: Record<string, unknown> }).$pull;
+      if (raced || pull?.['mfa.methods'] !== 'passkey') return updateOne(filter, update);
+      raced = true;
+      return registerPasskey(s.t, authenticator, accessToken, { name: 'Added meanwhile' }).then(
+        ({ res, credential }) => {
+          expect(res.status).toBe(201);
+          authenticator.keep(credential);
+          return updateOne(filter, update);
+        },
+      );
+    }) as unknown as typeof users.updateOne);
+    try {
+      const removed = await request(s.t.app)
+        .delete(`${passkeyApi}/${oldId}`)
+        .set(...bearer(accessToken))
+        .send({ password: PASSWORD });
+      expect(removed.status).toBe(204);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(raced).toBe(true);
+    const left = await models().PasskeyCredential.find({ userId }).lean();
+    expect(left.map((c) => c.name)).toEqual(['Added meanwhile']);
+    const user = await models().User.findById(userId).lean();
+    expect(user?.mfa.methods).toEqual(['passkey']);
+    expect(user?.mfa.backupCodes).toHaveLength(codesBefore.length);
+    // The password step offers the passkey that is left.
+    const signIn = await login(s.t, email);
+    expect(signIn.body).toMatchObject({ mfaRequired: true });
+    expect(signIn.body.methods).toContain('passkey');
+  });
+
   it('when the passkey is the last factor of a role that must keep one, then it cannot be removed (409 last-factor); with a second passkey it can', async () => {
     const email = 'admin.last@passkeys.example';
     const userId = await createUser(s.t, email, 'admin');

@@ -463,14 +463,18 @@ export class PasskeyService {
         await this.deps.credentials.create(removed);
         throw lastFactor();
       }
-      await this.deps.users.updateOne(
-        { _id: userId },
-        {
-          $pull: { 'mfa.methods': 'passkey' },
-          // No factor left: the backup codes would be a way in with nothing to back up.
-          ...(others.length === 0 ? { $set: { 'mfa.backupCodes': [] } } : {}),
-        },
-      );
+      await this.deps.users.updateOne({ _id: userId }, { $pull: { 'mfa.methods': 'passkey' } });
+      // A registration may have landed since the count, its $addToSet before this $pull: give
+      // the method back rather than leave a stored passkey that sign-in would not offer.
+      if ((await this.deps.credentials.countDocuments({ userId })) > 0)
+        await this.deps.users.updateOne({ _id: userId }, { $addToSet: { 'mfa.methods': 'passkey' } });
+      else if (others.length === 0)
+        // No factor left: the backup codes would be a way in with nothing to back up (only
+        // while that still holds: a factor enrolled meanwhile keeps them).
+        await this.deps.users.updateOne(
+          { _id: userId, 'mfa.methods': { $size: 0 } },
+          { $set: { 'mfa.backupCodes': [] } },
+        );
     }
     await this.deps.audit.record({
       action: 'mfa.passkey.removed',
