@@ -43,11 +43,10 @@ interface Permissions {
   permissions: string[];
 }
 
-/** The panels this session may read, from its effective permissions (no 403 probes: Chromium logs those as errors). */
-async function visiblePanels(): Promise<Panel[]> {
+/** This session's effective permissions (no 403 probes: Chromium logs those as errors). */
+async function sessionPermissions(): Promise<Set<string>> {
   const { permissions } = await api.get<Permissions>('/auth/permissions');
-  const mine = new Set(permissions);
-  return panels.filter((p) => p.permission === null || mine.has(p.permission));
+  return new Set(permissions);
 }
 
 async function openConsole(): Promise<void> {
@@ -57,12 +56,14 @@ async function openConsole(): Promise<void> {
   } catch (err) {
     return showSignIn(describeError(err));
   }
-  let mine: Panel[];
+  let granted: Set<string>;
   try {
-    mine = await visiblePanels();
+    granted = await sessionPermissions();
   } catch (err) {
     return showSignIn(describeError(err));
   }
+  const can = (permission: string): boolean => granted.has(permission);
+  const mine = panels.filter((p) => p.permission === null || can(p.permission));
   const status = h('div', { class: 'notice', role: 'status' });
   const main = h('main', { id: 'panel', tabindex: '-1' });
   const tabs = mine.map((p) =>
@@ -119,7 +120,7 @@ async function openConsole(): Promise<void> {
       else t.removeAttribute('aria-current');
     }
     document.title = `${p.title} — Operations console`;
-    p.mount(main, { api, role: session.role });
+    p.mount(main, { api, role: session.role, can });
     main.focus();
   }
   if (mine[0]) show(mine[0]);

@@ -5,6 +5,12 @@ export interface PanelContext {
   api: ApiClient;
   /** The signed-in user's session facts. */
   role: string;
+  /**
+   * Whether this session holds `permission` (e.g. `alert:manage:any`), from GET
+   * /auth/permissions: panels hide the actions it lacks, so a read-only role meets no door
+   * that would answer 403 (the API still enforces every call).
+   */
+  can(permission: string): boolean;
 }
 
 /**

@@ -10,8 +10,12 @@ export interface LiveStreamOptions {
   /** Path under the API base, e.g. `/alerts/stream`. */
   path: string;
   onEvent(event: StreamEvent): void;
-  /** `true` while events flow, `false` while reconnecting. */
-  onState(live: boolean): void;
+  /**
+   * `true` while events flow, `false` while reconnecting. `resumed`: this connection sent
+   * `Last-Event-ID`, so the server replays what was missed; without it (no event seen yet)
+   * the caller reloads what it shows.
+   */
+  onState(live: boolean, resumed: boolean): void;
 }
 
 /**
@@ -48,7 +52,7 @@ export class LiveStream {
       } catch {
         // aborted or dropped: fall through to the retry below
       }
-      this.opts.onState(false);
+      this.opts.onState(false, false);
       if (this.stopped) return;
       await new Promise((r) => window.setTimeout(r, this.retryMs));
     }
@@ -57,7 +61,8 @@ export class LiveStream {
   private async connectOnce(): Promise<void> {
     this.controller = new AbortController();
     const headers: Record<string, string> = { Accept: 'text/event-stream', ...this.api.authHeaders() };
-    if (this.lastEventId) headers['Last-Event-ID'] = this.lastEventId;
+    const resumed = this.lastEventId !== null;
+    if (this.lastEventId !== null) headers['Last-Event-ID'] = this.lastEventId;
     const res = await fetch(`/api/v1${this.opts.path}`, {
       headers,
       signal: this.controller.signal,
@@ -70,7 +75,7 @@ export class LiveStream {
       return;
     }
     if (!res.ok || !res.body) return;
-    this.opts.onState(true);
+    this.opts.onState(true, resumed);
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = '';
     for (;;) {

@@ -196,10 +196,13 @@ export function describeConsoleAcceptance(file: string, kind: BrowserKind): void
       w.expectClean();
     });
 
-    it('when the live stream drops, then the panel says it is reconnecting, resumes from the last event it saw, and an alert raised meanwhile appears once', async () => {
-      await w.waitForText('#alerts-live', 'Live');
-      // The browser's next stream request is held until the test lets it go, so the alert below
-      // is raised while this page has no stream at all: it can only arrive by the resume.
+    /**
+     * Drops this page's live alert stream the way a lost Redis subscription does (the server
+     * ends every stream so its clients resume from the store), runs `meanwhile` while the page
+     * has no stream at all (its reconnect request is held until then), and lets the page
+     * reconnect. Returns the headers of the reconnect request.
+     */
+    async function dropStreamWhile(meanwhile: () => Promise<void>): Promise<Record<string, string>> {
       const held: HTTPRequest[] = [];
       const streamRequests: Array<Record<string, string>> = [];
       let releasing = false;
@@ -212,8 +215,6 @@ export function describeConsoleAcceptance(file: string, kind: BrowserKind): void
       page().on('request', intercept);
       await page().setRequestInterception(true);
       try {
-        // The server loses its pub/sub subscription (a Redis restart or failover does this): it
-        // ends every stream so the clients resume from the store instead of missing changes.
         const clients = String(await t.container.redis.client('LIST'));
         const subscriber = clients
           .split('\n')
@@ -222,32 +223,36 @@ export function describeConsoleAcceptance(file: string, kind: BrowserKind): void
         expect(id).toBeDefined();
         await t.container.redis.client('KILL', 'ID', id as string);
         await w.waitForText('#alerts-live', 'Reconnecting…', 10_000);
-
-        const missed = await t.container.deps.operations.alerts.raise({
-          source: 'custom',
-          kind: 'console.e2e.missed',
-          subject: 'db-2',
-          severity: 'error',
-          title: 'Replication lag on db-2',
-          message: 'db-2 is 40 s behind its primary.',
-        });
+        await meanwhile();
         // The browser retries after the server's `retry: 3000`; let its request through now.
         await waitFor(async () => held.length > 0, 15_000, 'the console to reconnect the alert stream');
-        releasing = true;
-        for (const r of held.splice(0)) await r.continue();
-        await page().setRequestInterception(false);
-
-        missedId = missed.id;
-        await page().waitForSelector(`#alerts-list tr[data-alert-id="${missed.id}"]`, { timeout: 15_000 });
-        await w.waitForText('#alerts-live', 'Live', 15_000);
-        expect(streamRequests[0]['last-event-id']).toMatch(/\S/);
-        expect(await page().$$(`#alerts-list tr[data-alert-id="${missed.id}"]`)).toHaveLength(1);
       } finally {
         releasing = true;
         for (const r of held.splice(0)) await r.continue().catch(() => undefined);
         await page().setRequestInterception(false);
         page().off('request', intercept);
       }
+      return streamRequests[0];
+    }
+
+    it('when the live stream drops, then the panel says it is reconnecting, resumes from the last event it saw, and an alert raised meanwhile appears once', async () => {
+      await w.waitForText('#alerts-live', 'Live');
+      const reconnect = await dropStreamWhile(async () => {
+        missedId = (
+          await t.container.deps.operations.alerts.raise({
+            source: 'custom',
+            kind: 'console.e2e.missed',
+            subject: 'db-2',
+            severity: 'error',
+            title: 'Replication lag on db-2',
+            message: 'db-2 is 40 s behind its primary.',
+          })
+        ).id;
+      });
+      expect(reconnect['last-event-id']).toMatch(/\S/);
+      await page().waitForSelector(`#alerts-list tr[data-alert-id="${missedId}"]`, { timeout: 15_000 });
+      await w.waitForText('#alerts-live', 'Live', 15_000);
+      expect(await page().$$(`#alerts-list tr[data-alert-id="${missedId}"]`)).toHaveLength(1);
 
       // Live again: the next alert arrives over the resumed stream within the 2 s.
       const raisedAt = Date.now();
@@ -262,6 +267,31 @@ export function describeConsoleAcceptance(file: string, kind: BrowserKind): void
       warningId = next.id;
       await page().waitForSelector(`#alerts-list tr[data-alert-id="${next.id}"]`, { timeout: 2_000 });
       expect(Date.now() - raisedAt).toBeLessThan(2_000);
+      w.expectClean();
+    });
+
+    it('when the stream drops before it delivered any event (the panel was just opened), then the list is reloaded and an alert raised meanwhile appears', async () => {
+      // A fresh panel: its stream has no event id to resume from, so the server replays nothing.
+      await page().click('nav button[data-panel=health]');
+      await page().click('nav button[data-panel=alerts]');
+      await w.waitForText('#alerts-live', 'Live');
+      let quietId = '';
+      const reconnect = await dropStreamWhile(async () => {
+        quietId = (
+          await t.container.deps.operations.alerts.raise({
+            source: 'custom',
+            kind: 'console.e2e.quiet-drop',
+            subject: 'queue-1',
+            severity: 'warning',
+            title: 'Mail queue growing on queue-1',
+            message: '1,200 messages waiting on queue-1.',
+          })
+        ).id;
+      });
+      expect(reconnect['last-event-id']).toBeUndefined();
+      await page().waitForSelector(`#alerts-list tr[data-alert-id="${quietId}"]`, { timeout: 15_000 });
+      await w.waitForText('#alerts-live', 'Live', 15_000);
+      expect(await page().$$(`#alerts-list tr[data-alert-id="${quietId}"]`)).toHaveLength(1);
       w.expectClean();
     });
 

@@ -113,17 +113,27 @@ export function alertsPanel(): Panel {
         );
       };
 
+      // Changes the stream delivers while a list request is out: applied again over the list
+      // it returns, which may predate them. A newer load supersedes an older one.
+      let loading: { generation: number; arrived: Alert[] } | null = null;
+      let generation = 0;
       const load = async () => {
+        const mine = { generation: ++generation, arrived: [] as Alert[] };
+        loading = mine;
         const q = new URLSearchParams({ limit: '100' });
         if (status.value) q.set('status', status.value);
         if (severity.value) q.set('severity', severity.value);
         try {
           const page = await ctx.api.get<{ items: Alert[] }>(`/alerts?${q}`);
+          if (mine.generation !== generation) return;
           alerts.clear();
           for (const a of page.items) alerts.set(a.id, a);
+          for (const a of mine.arrived) alerts.set(a.id, a);
           render();
         } catch (err) {
           notice(message, describeError(err), 'error');
+        } finally {
+          if (loading === mine) loading = null;
         }
       };
 
@@ -208,7 +218,7 @@ export function alertsPanel(): Panel {
             a.resolvedBy ? h('dd', {}, `${a.resolvedBy}${a.resolveComment ? ` — “${a.resolveComment}”` : ''}`) : null,
           ),
           deliveries,
-          a.status === 'resolved'
+          a.status === 'resolved' || !ctx.can('alert:manage:any')
             ? null
             : h(
                 'form',
@@ -261,9 +271,12 @@ export function alertsPanel(): Panel {
 
       stream = new LiveStream(ctx.api, {
         path: '/alerts/stream',
-        onState(on) {
+        onState(on, resumed) {
           live.textContent = on ? 'Live' : 'Reconnecting…';
           live.className = on ? 'live live-on' : 'live';
+          // Without Last-Event-ID the server replays nothing: what changed before this stream
+          // opened (since the list was loaded, or during a drop) comes from a fresh list.
+          if (on && !resumed) void load();
         },
         onEvent(event) {
           let a: Alert;
@@ -274,11 +287,13 @@ export function alertsPanel(): Panel {
           }
           if (!a?.id) return;
           alerts.set(a.id, a);
+          loading?.arrived.push(a);
           render();
           if (selected === a.id) void open(a.id);
         },
       });
-      void load().then(() => stream?.start());
+      void load();
+      stream.start();
     },
     unmount() {
       stream?.stop();

@@ -175,16 +175,19 @@ export function auditPanel(): Panel {
           field('To', inputs.to),
           h('button', { type: 'submit' }, 'Search'),
         ),
-        h(
-          'div',
-          { class: 'row' },
-          h(
-            'button',
-            { type: 'button', id: 'audit-verify', class: 'secondary', onclick: () => void verify() },
-            'Verify the chain',
-          ),
-          chain,
-        ),
+        // Verifying the chain needs audit:verify, which a read-only auditor role may lack.
+        ctx.can('audit:verify:any')
+          ? h(
+              'div',
+              { class: 'row' },
+              h(
+                'button',
+                { type: 'button', id: 'audit-verify', class: 'secondary', onclick: () => void verify() },
+                'Verify the chain',
+              ),
+              chain,
+            )
+          : null,
         results,
       );
       void search();

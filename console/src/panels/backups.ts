@@ -43,6 +43,9 @@ export function backupsPanel(): Panel {
     permission: 'backup:read:any',
     mount(el: HTMLElement, ctx: PanelContext) {
       active = true;
+      // Starting and verifying need backup:create, restoring backup:restore: shown only when held.
+      const mayCreate = ctx.can('backup:create:any');
+      const mayRestore = ctx.can('backup:restore:any');
       const list = h('div', { id: 'backups-list' });
       const message = h('div', { class: 'notice', role: 'status' });
       const progressText = h('p', { id: 'backup-progress-text', role: 'status' });
@@ -171,18 +174,24 @@ export function backupsPanel(): Panel {
                       h(
                         'td',
                         {},
-                        h(
-                          'button',
-                          {
-                            type: 'button',
-                            class: 'secondary verify',
-                            onclick: () =>
-                              void run(`Verification of ${b.id}`, `/admin/backups/${encodeURIComponent(b.id)}/verify`),
-                          },
-                          'Verify',
-                          h('span', { class: 'visually-hidden' }, ` ${b.id}`),
-                        ),
-                        restoreForm(b),
+                        mayCreate
+                          ? h(
+                              'button',
+                              {
+                                type: 'button',
+                                class: 'secondary verify',
+                                onclick: () =>
+                                  void run(
+                                    `Verification of ${b.id}`,
+                                    `/admin/backups/${encodeURIComponent(b.id)}/verify`,
+                                  ),
+                              },
+                              'Verify',
+                              h('span', { class: 'visually-hidden' }, ` ${b.id}`),
+                            )
+                          : null,
+                        mayRestore ? restoreForm(b) : null,
+                        mayCreate || mayRestore ? null : '—',
                       ),
                     ),
                   ),
@@ -193,7 +202,7 @@ export function backupsPanel(): Panel {
       };
 
       start.addEventListener('click', () => void run('Manual backup', '/admin/backups'));
-      replace(el, h('h2', {}, 'Backups'), message, h('div', { class: 'row' }, start), jobBox, list);
+      replace(el, h('h2', {}, 'Backups'), message, mayCreate ? h('div', { class: 'row' }, start) : null, jobBox, list);
       void load();
     },
     unmount() {
