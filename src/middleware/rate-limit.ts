@@ -101,15 +101,16 @@ export function clientIp(req: Request, ipv6Subnet: number): string {
 /**
  * The account an auth request is about: the email of a login, the subject of the mfaToken
  * of a 2FA step (read unverified: it only picks a bucket that also contains the client IP,
- * so a forged subject cannot touch anyone else's counter), or the signed-in user of a
- * re-authentication (password change, factor setup), so colleagues behind one office NAT
- * do not share one bucket.
+ * so a forged subject cannot touch anyone else's counter), the signed-in user of a
+ * re-authentication (password change, factor setup), or the passkey of a passwordless
+ * sign-in (its credential id, read the same way), so colleagues behind one office NAT do
+ * not share one bucket.
  */
 async function accountOf(
   req: Request,
   bearerSubject: (header: string, req: Request) => Promise<string | undefined>,
 ): Promise<string> {
-  const body = req.body as { email?: unknown; mfaToken?: unknown } | undefined;
+  const body = req.body as { email?: unknown; mfaToken?: unknown; credential?: { id?: unknown } } | undefined;
   if (typeof body?.email === 'string') return body.email.trim().toLowerCase();
   if (typeof body?.mfaToken === 'string') {
     const sub = (jwt.decode(body.mfaToken, { json: true }) as { sub?: unknown } | null)?.sub;
@@ -117,7 +118,9 @@ async function accountOf(
   }
   const header = req.get('authorization');
   const sub = header ? await bearerSubject(header, req) : undefined;
-  return sub ? `user:${sub}` : '';
+  if (sub) return `user:${sub}`;
+  const credentialId = body?.credential?.id;
+  return typeof credentialId === 'string' ? `passkey:${credentialId}` : '';
 }
 
 /**

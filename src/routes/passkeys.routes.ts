@@ -242,7 +242,9 @@ export function passkeyRoutes(deps: PasskeyRoutesDeps): Router {
 
   router.post(
     '/passwordless/options',
-    limit,
+    // Not the auth tier: the request names nobody, so its bucket would be the client IP alone,
+    // shared by an office behind one NAT. Issuing a challenge proves nothing and costs one
+    // insert; the general tier (per IP) bounds it, and the verify step is on the auth tier.
     route(
       {
         doc: doc(
