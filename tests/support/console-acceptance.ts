@@ -76,7 +76,7 @@ export function describeConsoleAcceptance(file: string, kind: BrowserKind): void
         container: { now: clock.now },
       });
       ({ t, w, base } = rig);
-      await createUser(t, EMAIL, 'admin', 'it');
+      adminId = await createUser(t, EMAIL, 'admin', 'it');
       await seedHealthHistory(t);
     }, 180_000);
 
@@ -159,6 +159,7 @@ export function describeConsoleAcceptance(file: string, kind: BrowserKind): void
 
     let alertId: string;
     let missedId: string;
+    let adminId: string;
     let warningId: string;
 
     it('when the test raises an alert, then it appears in the alerts panel within 2 s without a reload, and the operator acknowledges it with a comment', async () => {
@@ -385,6 +386,42 @@ export function describeConsoleAcceptance(file: string, kind: BrowserKind): void
       );
       expect(actions.length).toBeGreaterThanOrEqual(1);
       expect(new Set(actions)).toEqual(new Set(['alert.acknowledged']));
+
+      // By actor and time: the operator's own acknowledgement lies within the last hour, not after the next.
+      await typeInto('#audit-search input[name=actorId]', adminId);
+      const searchFrom = async (offsetMs: number): Promise<string[]> => {
+        // datetime-local holds local time without a zone; the console sends it as an instant.
+        const local = new Date(clock.now().getTime() + offsetMs - new Date().getTimezoneOffset() * 60_000)
+          .toISOString()
+          .slice(0, 16);
+        await page().$eval(
+          '#audit-search input[name=from]',
+          (el, v) => {
+            (el as unknown as { value: string }).value = v;
+          },
+          local,
+        );
+        await page().click('#audit-search button[type=submit]');
+        // The results shown answer this query (the attribute is set when they are rendered).
+        const answered = new URLSearchParams({ actorId: adminId, from: new Date(local).toISOString() });
+        await page().waitForFunction(
+          (parts: string[]) => {
+            const q = (
+              globalThis as unknown as { document: { querySelector(s: string): { getAttribute(a: string): string } } }
+            ).document
+              .querySelector('#audit-results')
+              .getAttribute('data-query');
+            return parts.every((p) => q.includes(p));
+          },
+          {},
+          answered.toString().split('&'),
+        );
+        return page().$$eval('#audit-results tr[data-action]', (rows) => rows.map((tr) => tr.textContent ?? ''));
+      };
+      const lastHour = await searchFrom(-3_600_000);
+      expect(lastHour.length).toBeGreaterThanOrEqual(1);
+      expect(lastHour.join('\n')).toContain(alertId);
+      expect(await searchFrom(3_600_000)).toEqual([]);
       await page().click('#audit-verify');
       await page().waitForSelector('#audit-chain[data-intact=true]', { timeout: 60_000 });
       expect(await w.text('#audit-chain')).toMatch(/Chain intact: \d+ entries checked/);
