@@ -182,7 +182,16 @@ export function createApp(deps: AppDeps): Express {
   app.use('/api/v1/gdpr', gdprRoutes({ gdpr, authenticate, authorize, authLimiter: rateLimiters.auth }));
   app.use('/api/v1/encryption', encryptionRoutes({ keyRotation, encryption, authenticate, authorize, logger }));
   app.use('/api/v1/api-keys', apiKeyRoutes({ apiKeys, policy, authenticate, authorize }));
-  app.use('/api/v1/admin/backups', backupRoutes({ backups: deps.operations.backups, authenticate, authorize }));
+  app.use(
+    '/api/v1/admin/backups',
+    backupRoutes({
+      backups: deps.operations.backups,
+      auth,
+      authenticate,
+      authorize,
+      authLimiter: rateLimiters.auth,
+    }),
+  );
   app.use('/api/v1/health', healthApiRoutes({ health: deps.operations.health, authenticate, authorize }));
   app.use(
     '/api/v1/alerts',

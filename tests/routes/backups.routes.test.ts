@@ -5,7 +5,7 @@ import { buildTestApp, ROUTE_TEST_ENV, type TestApp } from '../support/app';
 import { tempDir } from '../support/backup-fixtures';
 import { expectProblem } from '../support/problems';
 import { RecordingAlerts } from '../support/recording-alerts';
-import { createUser, mfaSession, bearer } from '../support/users';
+import { createUser, mfaSession, bearer, PASSWORD } from '../support/users';
 import { waitFor } from '../support/wait';
 
 describe('/api/v1/admin/backups', () => {
@@ -117,7 +117,11 @@ describe('/api/v1/admin/backups', () => {
 
   it('when a restore over the live database comes without the confirmation, then 400 and no job is started', async () => {
     const jobsBefore = await t.container.models.BackupJob.countDocuments();
-    for (const body of [{}, { overwrite: true }, { overwrite: true, confirm: 'someone-else' }]) {
+    for (const body of [
+      {},
+      { overwrite: true, password: PASSWORD },
+      { overwrite: true, confirm: 'someone-else', password: PASSWORD },
+    ]) {
       const res = await request(t.app)
         .post(`/api/v1/admin/backups/${backupId}/restore`)
         .set(...bearer(tok.admin))

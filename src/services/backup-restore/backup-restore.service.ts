@@ -344,12 +344,17 @@ export class BackupRestoreService {
     return record;
   }
 
+  /** Whether a restore with this `toDb` (none: the original database) writes over the live database. */
+  isLiveTarget(toDb: string | undefined): boolean {
+    return toDb === undefined || toDb === this.deps.databaseName;
+  }
+
   /** Refuses a restore over the live database without the explicit confirmation (a 400, before any work). */
   checkRestoreRequest(id: string, req: RestoreRequest): void {
     if (!BACKUP_ID_PATTERN.test(id)) throw AppError.notFound(`No backup ${id}.`);
     if (req.toDb !== undefined && !DB_NAME_PATTERN.test(req.toDb))
       throw AppError.badRequest('toDb must be 1-63 letters, digits, "_" or "-".');
-    const overLive = req.toDb === undefined || req.toDb === this.deps.databaseName;
+    const overLive = this.isLiveTarget(req.toDb);
     if (overLive && !(req.overwrite === true && req.confirm === id))
       throw new AppError({
         code: 'restore-confirmation-required',
@@ -368,7 +373,7 @@ export class BackupRestoreService {
   ): Promise<RestoreResult & { safetyBackupId: string | null }> {
     this.checkRestoreRequest(id, req);
     const actor = opts.actor ?? SYSTEM;
-    const overLive = req.toDb === undefined || req.toDb === this.deps.databaseName;
+    const overLive = this.isLiveTarget(req.toDb);
     try {
       const result = await this.underLease(async (lease) => {
         const dir = await this.localCopy(id);
