@@ -124,6 +124,8 @@ export function describeConsoleAcceptance(file: string, kind: BrowserKind): void
       await typeInto('#enroll-confirm input[name=code]', oathtool(secret, clock.now()));
       await page().keyboard.press('Enter');
       await page().waitForSelector('ul.codes li', { visible: true });
+      backupCodes = await page().$$eval('ul.codes li', (items) => items.map((li) => (li.textContent ?? '').trim()));
+      expect(backupCodes.length).toBeGreaterThanOrEqual(8);
       await page().click('main button');
       await w.waitForText('header.top', 'Role: admin (2FA)');
       w.expectClean();
@@ -160,6 +162,7 @@ export function describeConsoleAcceptance(file: string, kind: BrowserKind): void
     let alertId: string;
     let missedId: string;
     let adminId: string;
+    let backupCodes: string[] = [];
     let warningId: string;
 
     it('when the test raises an alert, then it appears in the alerts panel within 2 s without a reload, and the operator acknowledges it with a comment', async () => {
@@ -464,6 +467,21 @@ export function describeConsoleAcceptance(file: string, kind: BrowserKind): void
         .post('/api/v1/auth/refresh')
         .send({ refreshToken: other.body.refreshToken as string });
       expect(refreshed.status).toBe(401);
+      w.expectClean();
+    });
+
+    it('when the operator signs in with one of the backup codes shown at enrollment, then it opens a 2FA session and is spent', async () => {
+      const unused = async () =>
+        ((await t.container.models.User.findById(adminId).lean())?.mfa.backupCodes ?? []).filter(
+          (c) => c.usedAt === null,
+        ).length;
+      const before = await unused();
+      await page().waitForSelector('#signin-password', { visible: true });
+      await rig.passwordStep(EMAIL);
+      await typeInto('form[data-method=backup] input[name=code]', backupCodes[0]);
+      await page().keyboard.press('Enter');
+      await w.waitForText('header.top', 'Role: admin (2FA)');
+      expect(await unused()).toBe(before - 1);
       w.expectClean();
     });
   });
