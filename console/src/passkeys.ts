@@ -126,13 +126,19 @@ export function passkeysPanel(): Panel {
                 h(
                   'tr',
                   { 'data-passkey-id': p.id },
-                  h('td', {}, p.name),
+                  h('td', { class: 'name' }, p.name),
                   h('td', {}, formatTime(p.createdAt)),
                   h('td', {}, formatTime(p.lastUsedAt)),
-                  h('td', {}, p.backedUp ? 'synced' : 'this device only'),
                   h(
                     'td',
                     {},
+                    p.backedUp ? 'synced' : 'this device only',
+                    p.transports.length ? ` (${p.transports.join(', ')})` : '',
+                  ),
+                  h(
+                    'td',
+                    {},
+                    renameForm(p),
                     h(
                       'button',
                       {
@@ -148,6 +154,41 @@ export function passkeysPanel(): Panel {
               )
             : [h('tr', {}, h('td', { colspan: 5 }, 'No passkey yet.'))]),
         );
+      };
+
+      /** Renaming needs no password: it changes a label, not what can sign in. */
+      const renameForm = (p: PasskeyView): HTMLElement => {
+        const newName = h('input', {
+          name: 'newName',
+          maxlength: 64,
+          required: true,
+          autocomplete: 'off',
+          value: p.name,
+          'aria-label': `New name for passkey ${p.name}`,
+        });
+        return h(
+          'form',
+          {
+            class: 'row rename',
+            onsubmit: (e: Event) => {
+              e.preventDefault();
+              void rename(p, newName.value.trim());
+            },
+          },
+          newName,
+          h('button', { type: 'submit', class: 'secondary' }, 'Rename'),
+        );
+      };
+
+      const rename = async (p: PasskeyView, to: string): Promise<void> => {
+        if (!to) return say('A passkey needs a name.', 'error');
+        try {
+          await api.call('PATCH', `/auth/passkeys/${encodeURIComponent(p.id)}`, { name: to });
+          say(`The passkey "${p.name}" is now "${to}".`, 'ok');
+          await load();
+        } catch (err) {
+          say(describeError(err), 'error');
+        }
       };
 
       const remove = async (p: PasskeyView): Promise<void> => {
@@ -220,8 +261,8 @@ export function passkeysPanel(): Panel {
               h('th', { scope: 'col' }, 'Name'),
               h('th', { scope: 'col' }, 'Added'),
               h('th', { scope: 'col' }, 'Last used'),
-              h('th', { scope: 'col' }, 'Kind'),
-              h('th', { scope: 'col' }, 'Action'),
+              h('th', { scope: 'col' }, 'Kind (transports)'),
+              h('th', { scope: 'col' }, 'Actions'),
             ),
           ),
           list,

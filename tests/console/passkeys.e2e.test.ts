@@ -87,6 +87,17 @@ describe('passkeys in the operations console (headless Chromium, virtual authent
     w.expectClean();
   });
 
+  it('when the operator renames the passkey, then the list and the server show the new name, with its transport', async () => {
+    const [passkey] = await stored();
+    const row = `#passkeys-list tr[data-passkey-id="${passkey._id}"]`;
+    expect(await w.text(row)).toContain('(internal)');
+    await typeInto(`${row} input[name=newName]`, 'Work laptop');
+    await page().keyboard.press('Enter');
+    await w.waitForText(`${row} td.name`, 'Work laptop');
+    expect((await stored())[0].name).toBe('Work laptop');
+    w.expectClean();
+  });
+
   it('when the operator signs out and in again, then the password step asks for the passkey and it gives a 2FA session', async () => {
     await signOut();
     await passwordStep();
@@ -129,7 +140,7 @@ describe('passkeys in the operations console (headless Chromium, virtual authent
 
   it('when the operator removes the passkey (password again, 2FA session), then it is gone from the list and the server', async () => {
     await page().click('#open-passkeys');
-    await w.waitForText('#passkeys-list', 'Virtual authenticator');
+    await w.waitForText('#passkeys-list', 'Work laptop');
     await typeInto('#passkey-add input[name=password]', PASSWORD);
     await page().click('#passkeys-list button.remove');
     await w.waitForText('#passkeys-list', 'No passkey yet.');
