@@ -2,11 +2,11 @@ import { promises as fs } from 'node:fs';
 import request from 'supertest';
 import { TestClock, type TestApp } from '../support/app';
 import { tempDir } from '../support/backup-fixtures';
+import { pollBackupJob } from '../support/backup-jobs';
 import type { WatchedPage } from '../support/browser';
 import { enrollAuthenticatorApp, startConsoleRig, type ConsoleRig } from '../support/console-rig';
 import { oathtool } from '../support/two-factor';
 import { bearer, createUser, mfaSession } from '../support/users';
-import { waitFor } from '../support/wait';
 
 const EMPLOYEE = 'employee@console-permissions.example';
 const ADMIN = 'admin@console-permissions.example';
@@ -53,16 +53,7 @@ describe('console panels by permission, with a failing health verdict (headless 
       .set(...bearer(adminToken))
       .send({});
     expect(started.status).toBe(202);
-    await waitFor(
-      async () =>
-        (
-          await request(t.app)
-            .get(`/api/v1/admin/backups/jobs/${started.body.jobId as string}`)
-            .set(...bearer(adminToken))
-        ).body.status === 'succeeded',
-      120_000,
-      'the admin backup to finish',
-    );
+    expect((await pollBackupJob(t.app, adminToken, started.body.jobId as string)).body.status).toBe('succeeded');
     w.page.on('request', (r) => requested.push(`${r.method()} ${new URL(r.url()).pathname}`));
   }, 180_000);
 

@@ -3,10 +3,10 @@ import request from 'supertest';
 import { buildTestApp, ROUTE_TEST_ENV, type TestApp } from '../support/app';
 import { auditCount } from '../support/audit';
 import { tempDir } from '../support/backup-fixtures';
+import { pollBackupJob } from '../support/backup-jobs';
 import { expectProblem } from '../support/problems';
 import { RecordingAlerts } from '../support/recording-alerts';
 import { bearer, createUser, mfaSession, PASSWORD } from '../support/users';
-import { waitFor } from '../support/wait';
 
 const DAY = 86_400_000;
 
@@ -54,20 +54,7 @@ describe('POST /api/v1/admin/backups/:id/restore over the live database', () => 
     await widgets().insertOne({ marker });
     return async () => expect(await widgets().countDocuments({ marker })).toBe(1);
   };
-  async function pollJob(jobId: string): Promise<request.Response> {
-    let res!: request.Response;
-    await waitFor(
-      async () => {
-        res = await request(t.app)
-          .get(`/api/v1/admin/backups/jobs/${jobId}`)
-          .set(...bearer(tok.root));
-        return res.body.status !== 'running';
-      },
-      60_000,
-      `backup job ${jobId}`,
-    );
-    return res;
-  }
+  const pollJob = (jobId: string) => pollBackupJob(t.app, tok.root, jobId);
 
   it('when an overwrite comes without the password, then 400 naming the password, no job is started and the live data is untouched', async () => {
     const untouched = await markLive('no-password');

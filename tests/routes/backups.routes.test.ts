@@ -3,10 +3,10 @@ import request from 'supertest';
 import { LeaseManager } from '../../src/jobs/lease';
 import { buildTestApp, ROUTE_TEST_ENV, type TestApp } from '../support/app';
 import { tempDir } from '../support/backup-fixtures';
+import { pollBackupJob } from '../support/backup-jobs';
 import { expectProblem } from '../support/problems';
 import { RecordingAlerts } from '../support/recording-alerts';
 import { createUser, mfaSession, bearer, PASSWORD } from '../support/users';
-import { waitFor } from '../support/wait';
 
 describe('/api/v1/admin/backups', () => {
   let t: TestApp;
@@ -44,20 +44,7 @@ describe('/api/v1/admin/backups', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  async function pollJob(jobId: string): Promise<request.Response> {
-    let res!: request.Response;
-    await waitFor(
-      async () => {
-        res = await request(t.app)
-          .get(`/api/v1/admin/backups/jobs/${jobId}`)
-          .set(...bearer(tok.admin));
-        return res.body.status !== 'running';
-      },
-      60_000,
-      `backup job ${jobId}`,
-    );
-    return res;
-  }
+  const pollJob = (jobId: string) => pollBackupJob(t.app, tok.admin, jobId);
 
   let backupId: string;
 
