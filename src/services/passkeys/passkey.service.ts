@@ -373,9 +373,10 @@ export class PasskeyService {
     }
     if (!(await this.spend(doc)))
       return { ok: false, refusal: passkeyRefused('passkey-challenge-used', expected.status) };
+    // $max: two valid assertions racing past the check above must not store the older counter last.
     await this.deps.credentials.updateOne(
       { _id: credential._id },
-      { $set: { counter: presented, lastUsedAt: this.now(), backedUp: info.credentialBackedUp } },
+      { $max: { counter: presented }, $set: { lastUsedAt: this.now(), backedUp: info.credentialBackedUp } },
     );
     return { ok: true };
   }
