@@ -1,7 +1,9 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import request from 'supertest';
+import { MAX_PASSKEYS_PER_USER } from '../../src/services/passkeys/passkey.service';
 import { buildAppWithSenders, type SenderTestApp } from '../support/app';
 import { passwordStep } from '../support/two-factor';
-import { createUser, login } from '../support/users';
+import { bearer, createUser, login, PASSWORD } from '../support/users';
 import { expectProblem } from '../support/problems';
 import { SoftAuthenticator, type Tamper } from '../support/soft-authenticator';
 import {
@@ -10,6 +12,7 @@ import {
   PASSKEY_RP_ID,
   passkeyApi,
   registerPasskey,
+  registrationOptions,
   secondStepOptions,
   userWithPasskey,
 } from '../support/passkeys';
@@ -39,6 +42,11 @@ describe('passkey ceremonies that must be refused', () => {
   const sessionCount = (userId: string) => models().Session.countDocuments({ userId });
   const verifySecondStep = (mfaToken: string, credential: unknown) =>
     request(s.t.app).post(`${passkeyApi}/authentication/verify`).send({ mfaToken, credential });
+  const verifyRegistration = (accessToken: string, credential: unknown) =>
+    request(s.t.app)
+      .post(`${passkeyApi}/registration/verify`)
+      .set(...bearer(accessToken))
+      .send({ credential });
 
   /** A signed-in user without any factor, ready to register. */
   async function freshUser(email: string): Promise<{ userId: string; accessToken: string }> {
@@ -85,6 +93,54 @@ describe('passkey ceremonies that must be refused', () => {
         .send({ credential: response });
       expectProblem(again, 400, /passkey-challenge-used$/);
       expect(await storedPasskeys(userId)).toHaveLength(1);
+    });
+
+    it('when the authenticator data carries a credential id longer than the 1023 bytes WebAuthn allows, then 400 passkey-invalid and no passkey is stored', async () => {
+      const { userId, accessToken } = await freshUser('reg.long-id@refusals.example');
+      const options = await registrationOptions(s.t, accessToken);
+      const { response } = authenticator.create(options, { credentialIdBytes: 1024 });
+      // The body's id is bounded by validation, but what is stored is the id inside the
+      // authenticator data: a client can pair a short id with a long one there.
+      const shortId = randomBytes(32).toString('base64url');
+      const res = await verifyRegistration(accessToken, { ...response, id: shortId, rawId: shortId });
+      expectProblem(res, 400, /passkey-invalid$/);
+      expect(await storedPasskeys(userId)).toEqual([]);
+      expect((await models().User.findById(userId).lean())?.mfa.methods).toEqual([]);
+    });
+
+    it('when two registrations were started one below the passkey limit, then the second to finish is refused like new options (409) and the account keeps the limit', async () => {
+      const { userId, accessToken } = await userWithPasskey(s.t, authenticator, 'reg.limit@refusals.example');
+      // Up to one below the limit (stored directly: registering them one by one adds nothing here).
+      await models().PasskeyCredential.insertMany(
+        Array.from({ length: MAX_PASSKEYS_PER_USER - 2 }, (_, i) => ({
+          _id: randomUUID(),
+          userId,
+          credentialId: randomBytes(32).toString('base64url'),
+          publicKey: randomBytes(77).toString('base64url'),
+          counter: 0,
+          transports: ['usb'],
+          deviceType: 'singleDevice',
+          backedUp: false,
+          name: `Key ${i}`,
+          createdAt: new Date(),
+          lastUsedAt: null,
+        })),
+      );
+      const first = await registrationOptions(s.t, accessToken);
+      const second = await registrationOptions(s.t, accessToken);
+      expect((await verifyRegistration(accessToken, authenticator.create(first).response)).status).toBe(201);
+      const stored = await storedPasskeys(userId);
+      expect(stored).toHaveLength(MAX_PASSKEYS_PER_USER);
+
+      const refused = await verifyRegistration(accessToken, authenticator.create(second).response);
+      expectProblem(refused, 409);
+      expect(await storedPasskeys(userId)).toEqual(stored);
+      const optionsNow = await request(s.t.app)
+        .post(`${passkeyApi}/registration/options`)
+        .set(...bearer(accessToken))
+        .send({ password: PASSWORD });
+      expectProblem(optionsNow, 409);
+      expect(refused.body.type).toBe(optionsNow.body.type);
     });
   });
 

@@ -34,6 +34,8 @@ export interface Tamper {
   /** Answer this challenge instead of the one in the options. */
   challenge?: string;
   type?: string;
+  /** Registration: the length of the new credential id in bytes (default 32). */
+  credentialIdBytes?: number;
 }
 
 export interface CreationOptions {
@@ -95,7 +97,7 @@ export class SoftAuthenticator {
       [-2, Buffer.from(jwk.x as string, 'base64url')],
       [-3, Buffer.from(jwk.y as string, 'base64url')],
     ]);
-    const credentialId = randomBytes(32);
+    const credentialId = randomBytes(tamper.credentialIdBytes ?? 32);
     const counter = tamper.counter ?? 0;
     const idLength = Buffer.alloc(2);
     idLength.writeUInt16BE(credentialId.length);
