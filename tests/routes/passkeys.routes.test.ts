@@ -123,6 +123,56 @@ describe('passkeys: registration, sign-in and management', () => {
     expectProblem(again, 401, /invalid-token$/);
   });
 
+  it('when two valid assertions race and the older counter is stored last, then the stored counter does not move backwards', async () => {
+    const email = 'counter.race@passkeys.example';
+    const { userId, credential } = await userWithPasskey(s.t, authenticator, email);
+    const [{ counter: start }] = await models().PasskeyCredential.find({ userId }).lean();
+    // Two sign-ins of the same authenticator: `older` signed before `newer`.
+    const olderToken = await passwordStep(s.t, email);
+    const older = authenticator.get(await secondStepOptions(s.t, olderToken), credential, { counter: start + 1 });
+    const newerToken = await passwordStep(s.t, email);
+    const newer = authenticator.get(await secondStepOptions(s.t, newerToken), credential, { counter: start + 2 });
+    credential.counter = start + 2;
+    // The worst interleaving: `older` passed its counter check (against `start`), then `newer`
+    // completes entirely, then `older` stores its counter.
+    const passkeys = models().PasskeyCredential;
+    const updateOne = passkeys.updateOne.bind(passkeys);
+    let raced = false;
+    let newerStatus = 0;
+    const spy = jest.spyOn(passkeys, 'updateOne').mockImplementation(((filter: object, update: object) => {
+      if (raced) return updateOne(filter, update);
+      raced = true;
+      return request(s.t.app)
+        .post(`${passkeyApi}/authentication/verify`)
+        .send({ mfaToken: newerToken, credential: newer })
+        .then((res) => {
+          newerStatus = res.status;
+          return updateOne(filter, update);
+        });
+    }) as unknown as typeof passkeys.updateOne);
+    let olderStatus: number;
+    try {
+      olderStatus = (
+        await request(s.t.app)
+          .post(`${passkeyApi}/authentication/verify`)
+          .send({ mfaToken: olderToken, credential: older })
+      ).status;
+    } finally {
+      spy.mockRestore();
+    }
+    expect({ raced, olderStatus, newerStatus }).toEqual({ raced: true, olderStatus: 200, newerStatus: 200 });
+    expect((await models().PasskeyCredential.findOne({ userId }).lean())?.counter).toBe(start + 2);
+    // So a replay of the older counter is still seen for what it is.
+    const next = await passwordStep(s.t, email);
+    const stale = await request(s.t.app)
+      .post(`${passkeyApi}/authentication/verify`)
+      .send({
+        mfaToken: next,
+        credential: authenticator.get(await secondStepOptions(s.t, next), credential, { counter: start + 1 }),
+      });
+    expectProblem(stale, 401, /passkey-counter-regression$/);
+  });
+
   it('when the role may sign in passwordless, then a discoverable passkey alone gives a 2FA session; for other roles it is refused with 403', async () => {
     const manager = await userWithPasskey(s.t, authenticator, 'pwless.manager@passkeys.example', 'manager');
     const options = await request(s.t.app).post(`${passkeyApi}/passwordless/options`);
@@ -165,7 +215,12 @@ describe('passkeys: registration, sign-in and management', () => {
     expect(results.filter((r) => r.status === 401).map((r) => r.body.type as string)).toEqual(
       Array.from({ length: 4 }, () => expect.stringMatching(/passkey-challenge-used$/)),
     );
-    expect(await models().Alert.countDocuments({ kind: 'auth.passkey-counter-regression' })).toBe(0);
+    expect(
+      await models().Alert.countDocuments({
+        kind: 'auth.passkey-counter-regression',
+        'details.userId': manager.userId,
+      }),
+    ).toBe(0);
   });
 
   it('when the account is locked by the second-factor cap, then passwordless sign-in is refused too', async () => {

@@ -34,6 +34,10 @@ export interface Tamper {
   /** Answer this challenge instead of the one in the options. */
   challenge?: string;
   type?: string;
+  /** Registration: the length of the new credential id in bytes (default 32). */
+  credentialIdBytes?: number;
+  /** Registration: present this already created credential (its id and key) again. */
+  reuse?: SoftCredential;
 }
 
 export interface CreationOptions {
@@ -86,7 +90,7 @@ export class SoftAuthenticator {
     options: CreationOptions,
     tamper: Tamper = {},
   ): { response: RegistrationResponseBody; credential: SoftCredential } {
-    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const { privateKey, publicKey } = tamper.reuse ?? generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const jwk = publicKey.export({ format: 'jwk' });
     const coseKey: CborMap = new Map<number | string, number | Uint8Array>([
       [1, 2], // kty: EC2
@@ -95,7 +99,9 @@ export class SoftAuthenticator {
       [-2, Buffer.from(jwk.x as string, 'base64url')],
       [-3, Buffer.from(jwk.y as string, 'base64url')],
     ]);
-    const credentialId = randomBytes(32);
+    const credentialId = tamper.reuse
+      ? Buffer.from(tamper.reuse.id, 'base64url')
+      : randomBytes(tamper.credentialIdBytes ?? 32);
     const counter = tamper.counter ?? 0;
     const idLength = Buffer.alloc(2);
     idLength.writeUInt16BE(credentialId.length);

@@ -31,6 +31,11 @@ import { passkeyRefused, refusalFromLibrary, type CeremonyStatus } from './passk
 const SUPPORTED_ALGORITHMS = [-7, -257];
 /** Enough for every device a person owns; a bound on what one account can store. */
 export const MAX_PASSKEYS_PER_USER = 20;
+/** WebAuthn's bound on a credential id (credentialIdLength), in bytes. */
+const MAX_CREDENTIAL_ID_BYTES = 1023;
+
+const tooManyPasskeys = (): AppError =>
+  AppError.conflict(`An account can hold at most ${MAX_PASSKEYS_PER_USER} passkeys; remove one first.`);
 
 export interface PasskeyServiceDeps {
   credentials: PasskeyCredentialModel;
@@ -149,8 +154,7 @@ export class PasskeyService {
   async registrationOptions(user: UserDoc, sessionId: string): Promise<PublicKeyCredentialCreationOptionsJSON> {
     this.assertAvailable();
     const existing = await this.deps.credentials.find({ userId: user._id }, { credentialId: 1, transports: 1 }).lean();
-    if (existing.length >= MAX_PASSKEYS_PER_USER)
-      throw AppError.conflict(`An account can hold at most ${MAX_PASSKEYS_PER_USER} passkeys; remove one first.`);
+    if (existing.length >= MAX_PASSKEYS_PER_USER) throw tooManyPasskeys();
     const options = await generateRegistrationOptions({
       rpName: this.deps.config.rpName,
       rpID: this.deps.config.rpId,
@@ -199,8 +203,20 @@ export class PasskeyService {
       throw refusalFromLibrary(err, 400);
     }
     const credentialId = info.credential.id;
+    // What is stored is the id inside the authenticator data, not the body's (bounded) id.
+    if (Buffer.from(credentialId, 'base64url').length > MAX_CREDENTIAL_ID_BYTES) {
+      const refused = passkeyRefused(
+        'passkey-invalid',
+        400,
+        `The credential id is longer than the ${MAX_CREDENTIAL_ID_BYTES} bytes WebAuthn allows.`,
+      );
+      await this.refusedAudit('mfa.passkey.add', userId, refused);
+      throw refused;
+    }
     if (await this.deps.credentials.exists({ credentialId }))
       throw AppError.conflict('This passkey is already registered.', 'passkey-already-registered');
+    // Again here: several option sets may have been issued while the account was below the limit.
+    if ((await this.deps.credentials.countDocuments({ userId })) >= MAX_PASSKEYS_PER_USER) throw tooManyPasskeys();
     const user = await this.deps.users.findById(userId).lean();
     if (!user || user.status !== 'active') throw AppError.unauthorized('The session has ended.', 'invalid-token');
     if (!(await this.spend(doc))) throw passkeyRefused('passkey-challenge-used', 400);
@@ -373,9 +389,10 @@ export class PasskeyService {
     }
     if (!(await this.spend(doc)))
       return { ok: false, refusal: passkeyRefused('passkey-challenge-used', expected.status) };
+    // $max: two valid assertions racing past the check above must not store the older counter last.
     await this.deps.credentials.updateOne(
       { _id: credential._id },
-      { $set: { counter: presented, lastUsedAt: this.now(), backedUp: info.credentialBackedUp } },
+      { $max: { counter: presented }, $set: { lastUsedAt: this.now(), backedUp: info.credentialBackedUp } },
     );
     return { ok: true };
   }
