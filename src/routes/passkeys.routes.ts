@@ -23,11 +23,13 @@ const mfaToken = z.string().min(20).max(2048);
 const password = z.string().min(1).max(1024);
 const name = z.string().trim().min(1).max(64);
 const extensions = z.record(z.string(), z.unknown());
+/** A credential id: WebAuthn allows up to 1023 bytes, 1364 base64url characters. */
+const credentialId = base64url.min(1).max(1364);
 
 /** What @simplewebauthn/browser's startRegistration() resolves to (PublicKeyCredential.toJSON()). */
 const registrationResponse = z.object({
-  id: base64url.min(1).max(1024),
-  rawId: base64url.min(1).max(1024),
+  id: credentialId,
+  rawId: credentialId,
   type: z.literal('public-key'),
   response: z.object({
     clientDataJSON: base64url.min(1),
@@ -43,8 +45,8 @@ const registrationResponse = z.object({
 
 /** What startAuthentication() resolves to. */
 const authenticationResponse = z.object({
-  id: base64url.min(1).max(1024),
-  rawId: base64url.min(1).max(1024),
+  id: credentialId,
+  rawId: credentialId,
   type: z.literal('public-key'),
   response: z.object({
     clientDataJSON: base64url.min(1),

@@ -129,6 +129,26 @@ describe('passkey ceremonies that must be refused', () => {
       expect((await models().User.findById(userId).lean())?.mfa.methods).toEqual([]);
     });
 
+    it('when the body names another credential id than its authenticator data, then 400 passkey-invalid and no passkey is stored', async () => {
+      const { userId, accessToken } = await freshUser('reg.other-id@refusals.example');
+      const options = await registrationOptions(s.t, accessToken);
+      const { response } = authenticator.create(options);
+      const otherId = randomBytes(32).toString('base64url');
+      const res = await verifyRegistration(accessToken, { ...response, id: otherId, rawId: otherId });
+      expectProblem(res, 400, /passkey-invalid$/);
+      expect(await storedPasskeys(userId)).toEqual([]);
+    });
+
+    it('when an authenticator makes a credential id of exactly 1023 bytes, then it registers (the longest WebAuthn allows)', async () => {
+      const { userId, accessToken } = await freshUser('reg.longest-id@refusals.example');
+      const options = await registrationOptions(s.t, accessToken);
+      const { response } = authenticator.create(options, { credentialIdBytes: 1023 });
+      const res = await verifyRegistration(accessToken, response);
+      expect(res.status).toBe(201);
+      const [stored] = await storedPasskeys(userId);
+      expect(Buffer.from(stored.credentialId, 'base64url')).toHaveLength(1023);
+    });
+
     it('when two registrations were started one below the passkey limit, then the second to finish is refused like new options (409) and the account keeps the limit', async () => {
       const { userId, accessToken } = await userWithPasskey(s.t, authenticator, 'reg.limit@refusals.example');
       // Up to one below the limit (stored directly: registering them one by one adds nothing here).

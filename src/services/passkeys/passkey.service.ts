@@ -203,13 +203,16 @@ export class PasskeyService {
       throw refusalFromLibrary(err, 400);
     }
     const credentialId = info.credential.id;
-    // What is stored is the id inside the authenticator data, not the body's (bounded) id.
-    if (Buffer.from(credentialId, 'base64url').length > MAX_CREDENTIAL_ID_BYTES) {
-      const refused = passkeyRefused(
-        'passkey-invalid',
-        400,
-        `The credential id is longer than the ${MAX_CREDENTIAL_ID_BYTES} bytes WebAuthn allows.`,
-      );
+    // What is stored is the id inside the authenticator data: it must be the one the body
+    // names (the browser reports that one; sign-in looks the passkey up by it) and fit WebAuthn's bound.
+    const idProblem =
+      Buffer.from(credentialId, 'base64url').length > MAX_CREDENTIAL_ID_BYTES
+        ? `The credential id is longer than the ${MAX_CREDENTIAL_ID_BYTES} bytes WebAuthn allows.`
+        : credentialId !== response.id
+          ? 'The credential id in the answer is not the one in its authenticator data.'
+          : null;
+    if (idProblem) {
+      const refused = passkeyRefused('passkey-invalid', 400, idProblem);
       await this.refusedAudit('mfa.passkey.add', userId, refused);
       throw refused;
     }
