@@ -15,9 +15,9 @@ const UNREACHABLE_ERRORS = new Set([
 ]);
 
 /** Whether `err` or one of the errors it wraps (its `cause` chain, a few levels deep) passes `test`. */
-function anyCause(err: unknown, test: (e: { name?: string; message?: string }) => boolean): boolean {
+function anyCause(err: unknown, test: (e: { name?: string; message?: string; code?: unknown }) => boolean): boolean {
   for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
-    if (test(e as { name?: string; message?: string })) return true;
+    if (test(e as { name?: string; message?: string; code?: unknown })) return true;
     e = (e as { cause?: unknown }).cause;
   }
   return false;
@@ -35,9 +35,12 @@ export function isDatabaseBusy(err: unknown): boolean {
 export function isDatabaseUnreachable(err: unknown): boolean {
   return anyCause(
     err,
-    ({ name, message }) =>
+    ({ name, message, code }) =>
       (name !== undefined && UNREACHABLE_ERRORS.has(name)) ||
       // mongoose queues commands while disconnected and gives up with this.
-      (name === 'MongooseError' && /buffering timed out/.test(message ?? '')),
+      (name === 'MongooseError' && /buffering timed out/.test(message ?? '')) ||
+      // A command written just as the server closed its connection can surface as the socket's
+      // own error ("This socket has been ended by the other party"), not wrapped by the driver.
+      (name === 'Error' && (code === 'EPIPE' || code === 'ECONNRESET')),
   );
 }

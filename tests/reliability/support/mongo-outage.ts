@@ -37,6 +37,8 @@ export interface MongoOutageResult {
   alertsStoredAfter: Array<{ kind: string; subject: string; status: string }>;
   /** The app's first "request failed" log lines (what a 5xx was), for failure messages. */
   failureLogs: string[];
+  /** The app's log lines about alerts (direct sends, deliveries), for failure messages. */
+  alertLogs: string[];
 }
 
 /**
@@ -75,6 +77,17 @@ export async function runMongoOutage(file: string, outageMs: number): Promise<Mo
         HEALTH_ALERT_AFTER_SAMPLES: '1',
         HEALTH_CHECK_TIMEOUT_MS: '1500',
         HEALTH_READY_PING_MIN_INTERVAL_MS: '100',
+        // The outage is seen as failing pings, not slow ones: a loaded machine's slow pings before
+        // the stop would raise a warning (Slack only) and blur which alert reached whom.
+        HEALTH_DB_LATENCY_MS: '30000/60000',
+        HEALTH_REDIS_LATENCY_MS: '30000/60000',
+        // A direct send cut by its timeout is not retried once the outage is over (the alert is
+        // resolved by then, and a resolved problem is not paged again). On a CI machine running
+        // two loaded jest workers, the SMTP exchange in this busy process once outlasted 10 s
+        // (Slack arrived, mail did not): the bound here is for the database, not for the peers.
+        ALERT_EMAIL_TIMEOUT_MS: '30000',
+        ALERT_SLACK_TIMEOUT_MS: '30000',
+        ALERT_SMS_TIMEOUT_MS: '30000',
       },
       { twilioHttpClient: twilioPeer.httpClient },
     );
@@ -145,6 +158,7 @@ export async function runMongoOutage(file: string, outageMs: number): Promise<Mo
       readyDuringOutage,
       alertsStoredAfter,
       failureLogs: app.logs.lines.filter((l) => l.includes('request failed')).slice(0, 3),
+      alertLogs: app.logs.lines.filter((l) => /alert|deliver/i.test(l)).slice(0, 20),
     };
   } finally {
     if (server) {

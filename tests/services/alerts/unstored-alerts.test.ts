@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import net, { type AddressInfo } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -362,5 +364,23 @@ describe('isDatabaseUnreachable', () => {
     expect(isDatabaseUnreachable(new mongoose.Error.ValidationError())).toBe(false);
     expect(isDatabaseUnreachable(Object.assign(new Error('E11000 duplicate key'), { code: 11000 }))).toBe(false);
     expect(isDatabaseUnreachable(new Error('boom', { cause: selection }))).toBe(true);
+  });
+
+  it('when a command is written to a connection the server has just closed, then the socket error counts as unreachable', async () => {
+    // What a request met when FerretDB stopped under it: the raw socket error, not a driver error.
+    const server = net.createServer((s) => s.end());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const socket = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+    await once(socket, 'end');
+    const written = await new Promise<unknown>((resolve) => {
+      socket.on('error', resolve);
+      socket.write('ping', (err) => err && resolve(err));
+    });
+    socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+    expect(written).toMatchObject({ message: 'This socket has been ended by the other party', code: 'EPIPE' });
+    expect(isDatabaseUnreachable(written)).toBe(true);
+    expect(isDatabaseUnreachable(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))).toBe(true);
+    expect(isDatabaseUnreachable(Object.assign(new Error('no such file'), { code: 'ENOENT' }))).toBe(false);
   });
 });
